@@ -1,0 +1,125 @@
+// convguard/backend.h — code that runs convolution problems on one stack.
+//
+// A Backend lives inside a worker process (see docs/worker-protocol.md); the deciding
+// process never calls vendor code. Backends are created by name through the registry
+// (CreateBackend) and may be wrapped (fault injection wraps any backend).
+//
+// Ownership: the worker owns its one Backend. Thread-safety: none; a backend is used
+// from one thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "convguard/problem.h"
+#include "convguard/status.h"
+#include "convguard/tensor.h"
+
+namespace convguard {
+
+// What executes a problem. Every stored verdict is keyed by Id().
+struct StackFingerprint {
+  std::string backend;       // registry name: "reference", "onednn", "torch", "cudnn", ...
+  std::string device;        // e.g. "NVIDIA H100 80GB HBM3", "CPU Intel(R) Xeon(R) ..."
+  std::string architecture;  // e.g. "sm_90", "gfx1010", "x86_64 avx512_core"
+  int64_t compute_units = 0; // SMs, CUs or CPU cores
+  std::string driver;        // driver version, "" when not applicable
+  std::string runtime;       // CUDA / HIP / OS runtime version
+  std::string library;       // vendor library and version, e.g. "oneDNN 2.6.3"
+  // Environment knobs that steer solver choice (MIOPEN_DEBUG_*, MIOPEN_FIND_MODE,
+  // HSA_OVERRIDE_GFX_VERSION, ...): a stack variant is the stack plus its knobs.
+  std::map<std::string, std::string> knobs;
+  // Non-empty when this stack is an emulation: what it emulates and how. Every output
+  // that shows a verdict of such a stack says so.
+  std::string emulation;
+  // Digest of the fault-injection rules in force ("" when none): injected faults change
+  // verdicts, so they are part of the stack's identity.
+  std::string fault_rules_digest;
+  // convguard's version. Recorded as evidence but NOT part of Id(): a verdict describes
+  // the stack, and upgrading convguard must not forget what the stack did.
+  std::string tool_version;
+
+  // 16 lower-case hex digits: a 64-bit FNV-1a hash of every field but tool_version.
+  std::string Id() const;
+  // One line for people, e.g. "reference on CPU x86_64 (2 cores) [EMULATION: ...]".
+  std::string Summary() const;
+  bool is_emulated() const { return !emulation.empty(); }
+
+  friend bool operator==(const StackFingerprint&, const StackFingerprint&) = default;
+};
+
+struct RunOptions {
+  int warmup = 1;   // untimed runs first (kernel compilation, caches)
+  int repeats = 3;  // timed runs; the result tensor is the last run's
+};
+
+struct RunResult {
+  std::vector<double> times_ms;  // one per timed repeat
+  std::string implementation;    // what the library actually dispatched to, if it says
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // The registry name.
+  virtual std::string_view name() const = 0;
+
+  // One-time set-up (contexts, handles). Called once by the worker before anything else.
+  virtual Status Init() = 0;
+
+  // REQUIRES: Init() succeeded.
+  virtual StackFingerprint Fingerprint() const = 0;
+
+  // The algorithms this backend offers for `p`; the first is the backend's default
+  // choice. Names are stable (they key verdicts) and contain no whitespace.
+  virtual std::vector<std::string> Algorithms(const Problem& p) const = 0;
+
+  // OK, or kUnsupported with a reason a person can act on.
+  virtual Status Supports(const Problem& p, std::string_view algorithm) const = 0;
+
+  // Runs p.direction with `algorithm`: reads the operands the direction reads from `io`
+  // and overwrites the tensor it produces. Values are float32 holding numbers that are
+  // exact in p.dtype; a backend computing in f16/bf16 converts internally.
+  // Errors: kUnsupported (a verdict UNSUPPORTED), kResourceExhausted (OOM), anything else
+  // is a backend ERROR verdict.
+  // REQUIRES: Supports(p, algorithm).ok(); `io` sized by ConvTensors<float>::Allocate(p).
+  virtual StatusOr<RunResult> Run(const Problem& p, std::string_view algorithm,
+                                  ConvTensors<float>& io, const RunOptions& options) = 0;
+
+  // Extra time a first call of a new problem may need (kernel compilation, tuning),
+  // in milliseconds. The deadline policy allows for it.
+  virtual double first_call_allowance_ms() const { return 0.0; }
+
+  // Whether several workers on this backend's device contend for it (a GPU time-slices
+  // between processes, so a hang in one worker slows every other). CPU backends whose
+  // workers each get a core do not.
+  virtual bool runs_on_shared_device() const { return false; }
+
+  // How many devices of this kind the worker can see (GPUs; 0 for the CPU). The probe
+  // engine starts one pool per device, pinning workers with CUDA/HIP_VISIBLE_DEVICES.
+  virtual int visible_devices() const { return 0; }
+};
+
+// Options for creating a backend by name.
+struct BackendOptions {
+  // Fault-injection rules text (see docs/fault-injection.md); empty for none. When set,
+  // the named backend is wrapped so that matching problems misbehave for real.
+  std::string fault_rules;
+  // Name shown for the rules (a path, or "builtin:emulated-rdna1").
+  std::string fault_rules_origin;
+};
+
+// Backend names the registry knows, best real backend first. "emulated-rdna1" is the
+// reference backend under the shipped RDNA1 fault rules.
+std::vector<std::string> RegisteredBackends();
+
+// Creates the backend `name` (not yet initialised). kNotFound names the known backends.
+StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view name,
+                                                 const BackendOptions& options = {});
+
+}  // namespace convguard
