@@ -1,0 +1,142 @@
+// backends/inject/fault_rules.h — the fault-rules language: a rules file says which
+// problems misbehave on a stack and how (see docs/fault-injection.md for the format).
+//
+//   emulation: emulation of <stack> by fault rules on <backend>
+//   stack.architecture: gfx1010
+//   spin when pow2(c) && pow2(k) && c >= 16 && (h > 32 || w > 32)
+//   error("no kernel") when algo == "winograd" && dtype == f16
+//
+// A FaultRules value is the parsed file: header directives (emulation text, stack
+// fingerprint overrides) and an ordered list of rules, each a Fault and a Predicate.
+// The first rule whose predicate matches a (problem, algorithm) decides its fault.
+//
+// Predicates are C-like integer expressions over the problem's fields, evaluated in
+// int64. A predicate whose value is undefined for a problem (division or remainder by
+// zero, int64 overflow) does not match it: that rule is skipped, the next one is tried.
+//
+// Parsing never throws; every error is one kInvalidArgument naming origin, line and
+// column, the offending token and what was expected there.
+//
+// Thread-safety: values; a parsed FaultRules or Predicate is immutable and may be
+// evaluated from several threads at once.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "convguard/backend.h"
+#include "convguard/problem.h"
+#include "convguard/status.h"
+
+namespace convguard::inject {
+
+enum class FaultKind {
+  kSpin,         // busy loop forever (a GPU kernel that never finishes)
+  kBlock,        // block forever in a system call (a wait that is never signalled)
+  kSegv,         // a real SIGSEGV from an invalid memory write
+  kAbort,        // std::abort: SIGABRT
+  kExit,         // std::_Exit(code): the process dies without a signal
+  kWrong,        // run for real, then corrupt part of the result
+  kError,        // the backend returns an error Status
+  kSlow,         // every execution takes longer, then runs for real
+  kOom,          // a real allocation failure, reported as kResourceExhausted
+  kUnsupported,  // kUnsupported, from Supports() and Run()
+};
+
+// The keyword of a fault in a rules file: "spin", "block", ..., "unsupported".
+std::string_view FaultKindName(FaultKind kind);
+// True for the faults that stall or end the process (spin, block, segv, abort, exit):
+// performing one never returns.
+bool IsFatal(FaultKind kind);
+
+struct Fault {
+  FaultKind kind = FaultKind::kError;
+  double wrong_fraction = 0.0;  // kWrong: in (0, 1]
+  int64_t slow_ms = 0;          // kSlow: 0 .. kMaxSlowMs
+  int exit_code = 0;            // kExit: 0 .. 255
+  std::string message;          // kError, kUnsupported: non-empty
+
+  static constexpr int64_t kMaxSlowMs = 3'600'000;  // one hour per execution
+
+  // As written in a rules file: spin, wrong(0.25), slow(200), error("no kernel").
+  std::string ToString() const;
+};
+
+// A compiled predicate. Copies share the immutable expression tree.
+class Predicate {
+ public:
+  // A predicate that matches nothing (what a FaultRule holds before it is parsed).
+  Predicate() = default;
+
+  // Parses one predicate. Errors read "column C: ...".
+  static StatusOr<Predicate> Parse(std::string_view text);
+
+  // True when `p` (with `algorithm`) satisfies the predicate; false when it does not or
+  // when its value is undefined for `p` (division by zero, overflow).
+  bool Matches(const Problem& p, std::string_view algorithm) const;
+
+  // The source text (for a rule spread over several lines: its lines joined by spaces).
+  const std::string& text() const { return text_; }
+
+  struct Node;  // defined in fault_rules.cc
+
+ private:
+  friend class RulesParser;
+  Predicate(std::shared_ptr<const Node> root, std::string text)
+      : root_(std::move(root)), text_(std::move(text)) {}
+
+  std::shared_ptr<const Node> root_;
+  std::string text_;
+};
+
+struct FaultRule {
+  Fault fault;
+  Predicate when;
+  int line = 0;  // 1-based line of the rules file where the rule starts
+
+  // "<fault> when <predicate>", as the rule was written.
+  std::string ToString() const;
+};
+
+// `stack.<field>: <value>` directives: fields of StackFingerprint to replace.
+struct StackOverrides {
+  std::optional<std::string> device;
+  std::optional<std::string> architecture;
+  std::optional<std::string> driver;
+  std::optional<std::string> runtime;
+  std::optional<std::string> library;
+  std::optional<int64_t> compute_units;
+  std::map<std::string, std::string> knobs;  // added to (or replacing) the inner knobs
+};
+
+struct FaultRules {
+  std::string origin;     // where the text came from: a path or "builtin:<name>"
+  std::string digest;     // Fnv1a64Hex of the whole text
+  std::string emulation;  // `emulation:` text, "" when the file has none
+  StackOverrides stack;
+  std::vector<FaultRule> rules;  // in file order
+
+  // The first rule matching (p, algorithm), or nullptr. The pointer lives as long as
+  // this FaultRules.
+  const FaultRule* Match(const Problem& p, std::string_view algorithm) const;
+
+  // "<origin>:<line>", for messages and evidence.
+  std::string Where(const FaultRule& rule) const;
+
+  // Applies the overrides, the emulation text and the digest to `fp`. An inner stack that
+  // is already emulated or fault-injected keeps its text and digest, chained with ours.
+  void ApplyTo(StackFingerprint& fp) const;
+};
+
+// Parses a rules file. `origin` names it in errors: "<origin>:<line>:<column>: ...".
+StatusOr<FaultRules> ParseFaultRules(std::string_view text, std::string origin);
+
+// 64-bit FNV-1a of `bytes` as 16 lower-case hex digits.
+std::string Fnv1a64Hex(std::string_view bytes);
+
+}  // namespace convguard::inject
