@@ -1,0 +1,131 @@
+// convguard/problem_source.h — where the problems of a sweep come from: grids and lists.
+//
+// A grid is a one-line spec of value lists per field, expanded into every combination
+// (the cartesian product), e.g.
+//
+//   c=3,16,32 k=16,32,64 hw=32..64:16 n=1 r=3      -> 27 problems
+//   c=16 k=32 hw=32,48,64 r=3 p=same               -> the seed report's 3 problems
+//
+// A problem list is a text file with one problem per line in any text form that
+// text_forms.h parses (canonical, MIOpen key, MIOpenDriver arguments, benchdnn), with
+// `#` comments, blank lines and includes of other lists, as benchdnn's input files do.
+// MIOpen command logs (MIOPEN_ENABLE_LOGGING_CMD=1) are problem lists too: the
+// `MIOpenDriver conv ...` part of each logged command is read.
+//
+// The full grammar of both, with examples, is in docs/problem-sources.md.
+//
+// Errors are values: every function returns a Status naming the key, token, file and
+// line at fault; nothing throws. Nothing is run or allocated for a problem here: the
+// problems returned have passed Validate() and are ready to be probed.
+//
+// Thread-safety: pure functions over their arguments (lists read the file system).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "convguard/problem.h"
+#include "convguard/status.h"
+
+namespace convguard {
+
+// ---- grids ----
+
+struct GridOptions {
+  // A grid whose combination count (the product of the value counts of its keys,
+  // before invalid and duplicate combinations are dropped) exceeds this is rejected
+  // with kOutOfRange before anything is expanded.
+  int64_t max_problems = 1'000'000;
+  // Every combination is checked with Validate(problem, limits).
+  ValidationLimits limits;
+};
+
+struct GridExpansion {
+  // The distinct valid problems, in expansion order (see ExpandGrid).
+  std::vector<Problem> problems;
+  // The product of the value counts: every combination that was considered.
+  int64_t combinations = 0;
+  // Combinations that failed Validate() and were dropped.
+  int64_t skipped_invalid = 0;
+  // Why the first dropped combination failed, naming it as a grid spec that can be
+  // pasted back, e.g. "c=3 hw=32 k=16 r=3 g=2: c = 3 must be divisible by groups = 2".
+  // Empty when skipped_invalid == 0.
+  std::string first_skipped_reason;
+  // Valid combinations equal to an earlier one (e.g. p=1 and p=same with r=3); the
+  // first occurrence is kept.
+  int64_t duplicates_removed = 0;
+};
+
+// Expands a grid spec: whitespace-separated `key=values` tokens.
+//
+// Keys (each at most once; a key and a key it overlaps, such as hw and h, or p and
+// pt, may not both appear):
+//   n c h w k r s g          sizes, kernel and groups
+//   hw                       h and w together;  rs  r and s together
+//   p                        all four pads; ph pw: symmetric pads per axis;
+//   pt pl pb pr              one pad each (top, left, bottom, right)
+//   u uh uw                  stride (both, height, width)
+//   d dh dw                  dilation (both, height, width); 1 = dense
+//   bias                     0 or 1
+//   dtype                    f32 f16 bf16
+//   layout                   nchw nhwc
+//   dir                      fwd bwd-data bwd-weights
+// Required: c, k, h or hw, r or rs. Defaults: n=1, w=h, s=r, pads 0, strides 1,
+// dilations 1, g=1, bias=0, dtype=f32, layout=nchw, dir=fwd.
+//
+// Values: comma-separated items, each a number, a range `a..b` (step 1), `a..b:step`,
+// or a geometric range `a..b:*f` (a, a*f, a*f*f, ... up to b); e.g. `1,3,5..9:2`.
+// p, ph and pw also take `same`: the padding that keeps the output size at stride 1,
+// d*(r-1) in total per axis, split as PyTorch's padding='same' does (the odd unit goes
+// to the bottom/right), e.g. 1 per side for r=3.
+//
+// Expansion order is deterministic: nested loops over the keys in the order
+//   n c h|hw w k r|rs s p ph pw pt pl pb pr u uh uw d dh dw g bias dtype layout dir
+// (canonical-form order), the last key given varying fastest, each key's values in
+// the order written.
+//
+// Fails with kInvalidArgument naming the key and token for: a token that is not
+// key=values, an unknown key (the message lists the allowed keys), a duplicate or
+// overlapping key, an empty or malformed item, a bad range (`64..32`), a zero step or
+// a geometric factor below 2, a value outside a key's set, a missing required key; with
+// kOutOfRange when the combination count overflows or exceeds options.max_problems;
+// and, when every combination fails Validate(), with the first one's code and
+// first_skipped_reason as the message.
+StatusOr<GridExpansion> ExpandGrid(std::string_view spec, const GridOptions& options = {});
+
+// ---- problem lists ----
+
+struct ListedProblem {
+  Problem problem;
+  std::string source;  // "FILE:LINE" of the line it came from (the included file's own)
+  std::string text;    // the problem text parsed, without comment or log prefix
+};
+
+// Reads a problem list. Line by line:
+//   - `#` starts a comment, on its own line or after a problem; blank lines are skipped;
+//   - `include OTHER` or `--batch=OTHER` reads list OTHER in place, OTHER relative to
+//     the directory of the including file (or absolute); an include cycle is an error,
+//     including the same list twice otherwise is not (its problems appear twice);
+//   - a line containing `MIOpenDriver conv...` (conv, convfp16, convbfp16; a logged
+//     command such as `MIOpen(HIP): Command [LogCmdConvolution] ./bin/MIOpenDriver conv
+//     -n 1 ...`) is parsed from `conv` on; `MIOpenDriver` lines of other commands (bnorm,
+//     pool, ...) and other `MIOpen(...)` / `MIOpen:` log lines are skipped, so a raw log
+//     is a valid list;
+//   - any other line is one problem, parsed with ParseProblem(text) (form detected).
+// Problems are returned in file order, includes expanded in place, duplicates kept.
+//
+// Fails with kNotFound naming the path when a list (top-level or included) does not
+// exist, kIOError when it cannot be read; a bad line fails with the parser's code and
+// the message "FILE:LINE: <parser message>" (plus "(included from FILE:LINE)" for each
+// including list).
+StatusOr<std::vector<ListedProblem>> ReadProblemList(const std::string& path);
+
+// The same, for a list already in memory. `origin` names it in every "source" and
+// error message; includes are resolved relative to origin's directory part (the current
+// directory when it has none).
+StatusOr<std::vector<ListedProblem>> ParseProblemListText(std::string_view text,
+                                                          std::string_view origin);
+
+}  // namespace convguard
