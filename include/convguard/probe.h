@@ -1,0 +1,132 @@
+// convguard/probe.h — the probe engine: warm workers under a watchdog.
+//
+// The engine runs (problem, algorithm) probes in worker processes (one backend each,
+// kept warm), enforces a deadline on every stage of every probe from this process, kills
+// a worker's whole process group when a deadline passes, confirms a suspected hang once
+// in a fresh worker with a generous deadline, and turns what it saw into verdicts that it
+// writes to a store as they arrive. Nothing that can hang runs in the calling process.
+//
+// Design and policy: docs/probe-engine.md. Deadline knobs and their defaults: DeadlineOptions.
+//
+// Thread-safety: a ProbeEngine is used from one thread. It forks workers; the calling
+// process must not reap children it did not start (no SIGCHLD = SIG_IGN, no waitpid(-1)).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "convguard/backend.h"
+#include "convguard/problem.h"
+#include "convguard/status.h"
+#include "convguard/store.h"
+#include "convguard/verdict.h"
+
+namespace convguard {
+
+// How a worker checks a result against the float64 reference.
+enum class CheckMode {
+  kNone,     // no check (timing only)
+  kSampled,  // corners, borders, group edges and random interior points (the default)
+  kFull,     // every element
+};
+
+// Every knob of the deadline policy (docs/probe-engine.md explains each).
+struct DeadlineOptions {
+  // The first attempt's deadline for the run stage: floor + first-call allowance +
+  // factor * expected time, clamped to cap.
+  double floor_ms = 250.0;
+  double factor = 20.0;
+  double cap_ms = 120000.0;
+  // Compilation allowance of a first call; negative: what the backend declares.
+  double compile_allowance_ms = -1.0;
+  // The confirmation attempt (fresh worker) gets max(confirm_floor, confirm_factor *
+  // first deadline), clamped to cap. A problem that finishes only then is SLOW; one that
+  // misses this too is HANG. The floor is what keeps a problem that takes 2 s from ever
+  // being called a hang.
+  double confirm_floor_ms = 3000.0;
+  double confirm_factor = 10.0;
+  // Worker start-up (process, backend init, device context) until its hello.
+  double startup_ms = 60000.0;
+  // Throughput assumed before calibration, GFLOP/s (deliberately low).
+  double assumed_gflops = 0.2;
+  // Waiting for a killed worker to be reaped before reporting it as unkillable.
+  double reap_grace_ms = 2000.0;
+};
+
+struct ProbeJob {
+  Problem problem;
+  std::string algorithm;  // empty: the backend's default; "*": every algorithm it offers
+};
+
+struct ProbeOptions {
+  std::string backend;             // registry name (see RegisteredBackends())
+  std::string fault_rules_path;    // --inject FILE; empty for none
+  std::string worker_executable;   // empty: this executable (must have `worker` command)
+  int workers_per_device = 0;      // 0: one per CPU core for CPU backends, one per GPU
+  std::vector<int> devices;        // GPU indices to use; empty: every visible one
+  int warmup = 1;
+  int repeats = 3;
+  CheckMode check = CheckMode::kSampled;
+  int64_t sample_points = 256;
+  uint64_t seed = 1;
+  bool redo = false;               // probe again even when the store has a verdict
+  DeadlineOptions deadlines;
+  // Claims older than this are taken over (their owner is presumed gone).
+  double claim_stale_after_s = 3600.0;
+  // How the repro line starts (the command a person would type).
+  std::string repro_command = "convguard";
+};
+
+// Progress of a run, reported after every verdict and every skipped job.
+struct ProbeProgress {
+  int64_t total = 0;      // jobs in this run (after expanding "*" algorithms)
+  int64_t done = 0;       // verdicts recorded plus jobs skipped
+  int64_t skipped_known = 0;
+  int64_t by_kind[9] = {};  // indexed by VerdictKind
+  double elapsed_s = 0.0;
+  int64_t in_flight = 0;
+};
+
+struct ProbeCallbacks {
+  std::function<void(const Verdict&)> on_verdict;
+  std::function<void(const ProbeProgress&)> on_progress;
+  // Free-text events worth a line in a log (worker restarts, kills, calibration).
+  std::function<void(const std::string&)> on_event;
+};
+
+struct ProbeRunResult {
+  std::vector<Verdict> verdicts;      // new verdicts, in completion order
+  std::vector<Verdict> known;         // verdicts the store already had (skipped jobs)
+  bool interrupted = false;           // stopped by SIGINT/SIGTERM before the end
+  ProbeProgress progress;
+};
+
+class ProbeEngine {
+ public:
+  virtual ~ProbeEngine() = default;
+
+  // Starts the first worker, reads the stack fingerprint and calibrates the deadline
+  // policy. `store` may be null (nothing is remembered); when set it must outlive the
+  // engine. Errors: unknown backend, a worker that cannot start (its message), a bad
+  // fault rules file.
+  static StatusOr<std::unique_ptr<ProbeEngine>> Start(const ProbeOptions& options,
+                                                      Store* store,
+                                                      ProbeCallbacks callbacks = {});
+
+  // The stack of the first device (every device's stack is in the store).
+  virtual const StackFingerprint& stack() const = 0;
+
+  // Probes every job not already known to the store (unless redo). Returns when all are
+  // decided, or early when SIGINT/SIGTERM arrives (interrupted = true; claims of
+  // unfinished jobs are released, workers killed).
+  virtual StatusOr<ProbeRunResult> Run(const std::vector<ProbeJob>& jobs) = 0;
+};
+
+// Maps a verdict to the exit status `convguard probe` uses (docs/cli.md):
+// OK 0, SLOW 10, HANG 11, CRASH 12, WRONG 13, MISTRUSTED 14, ERROR 15, UNSUPPORTED 16, OOM 17.
+int ExitStatusForVerdict(VerdictKind kind);
+
+}  // namespace convguard

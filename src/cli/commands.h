@@ -1,0 +1,19 @@
+// Subcommands of the convguard CLI. Each takes the arguments after its own name and
+// returns the process exit status (see exit_codes.h). Output goes to stdout, errors to
+// stderr with one line naming what is wrong and what is allowed.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace convguard::cli {
+
+using Args = std::vector<std::string>;
+
+int DescribeMain(const Args& args);
+int ProbeMain(const Args& args);
+int SweepMain(const Args& args);
+int DbMain(const Args& args);
+int WorkerCommandMain(const Args& args);
+
+}  // namespace convguard::cli

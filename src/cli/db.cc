@@ -1,0 +1,161 @@
+// convguard db: look at, export and import the verdict store.
+#include <climits>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "cli/flags.h"
+#include "cli/probe_common.h"
+#include "convguard/store.h"
+#include "convguard/text_forms.h"
+
+namespace convguard::cli {
+namespace {
+
+constexpr const char* kDbUsage =
+    "usage: convguard db show [--stack ID] [--verdict KIND] [--problem P] [--limit N] [--long]\n"
+    "       convguard db stacks\n"
+    "       convguard db export [FILE]      (JSON Lines; '-' or nothing: stdout)\n"
+    "       convguard db import FILE [--replace]\n"
+    "\n"
+    "The store is --db PATH, else $CONVGUARD_DB, else ~/.local/share/convguard/verdicts.sqlite.\n"
+    "Import checks every line before writing any; verdicts already stored are kept unless\n"
+    "--replace is given (replaced ones stay in the history). Nothing is lost either way.\n"
+    "\n"
+    "options:\n";
+
+std::vector<FlagSpec> DbFlagSpecs() {
+  return {
+      {"--help", "", "show this help", false, "-h"},
+      {"--db", "PATH", "the store"},
+      {"--stack", "ID", "only this stack"},
+      {"--verdict", "KIND", "only this verdict (OK, SLOW, HANG, CRASH, WRONG, ...)"},
+      {"--problem", "P", "only this problem (any text form)"},
+      {"--limit", "N", "at most N rows"},
+      {"--long", "", "every verdict with its evidence"},
+      {"--replace", "", "import: replace stored verdicts that differ"},
+  };
+}
+
+StatusOr<VerdictFilter> FilterFromFlags(const FlagParser& f) {
+  VerdictFilter filter;
+  if (f.Has("--stack")) filter.stack_id = f.Get("--stack");
+  if (f.Has("--verdict")) {
+    CG_ASSIGN_OR_RETURN(VerdictKind k, ParseVerdictName(f.Get("--verdict")));
+    filter.kind = k;
+  }
+  if (f.Has("--problem")) {
+    CG_ASSIGN_OR_RETURN(Problem p, ParseProblem(f.Get("--problem")));
+    filter.problem = ToCanonical(p);
+  }
+  if (f.Has("--limit")) {
+    CG_ASSIGN_OR_RETURN(filter.limit, ParseIntFlag("--limit", f.Get("--limit"), 1, INT64_MAX));
+  }
+  return filter;
+}
+
+int Fail(const std::string& what, const Status& s) {
+  std::fprintf(stderr, "convguard db %s: %s\n", what.c_str(), s.message().c_str());
+  return s.code() == StatusCode::kInvalidArgument ? kExitBadInput : kExitFailure;
+}
+
+}  // namespace
+
+int DbMain(const Args& args) {
+  FlagParser flags("db", DbFlagSpecs());
+  if (Status s = flags.Parse(args); !s.ok()) return Fail("", s);
+  if (flags.Has("--help") || flags.positionals().empty()) {
+    std::fputs(kDbUsage, flags.Has("--help") ? stdout : stderr);
+    std::fputs(flags.OptionsHelp().c_str(), flags.Has("--help") ? stdout : stderr);
+    return flags.Has("--help") ? kExitOk : kExitBadInput;
+  }
+  const std::string action = flags.positionals().front();
+  const std::vector<std::string> rest(flags.positionals().begin() + 1, flags.positionals().end());
+  if (action != "show" && action != "stacks" && action != "export" && action != "import") {
+    std::fprintf(stderr, "convguard db: unknown action '%s' (allowed: show, stacks, export, import)\n",
+                 action.c_str());
+    return kExitBadInput;
+  }
+  StatusOr<VerdictFilter> filter = FilterFromFlags(flags);
+  if (!filter.ok()) return Fail(action, filter.status());
+  if (action == "import" && rest.size() != 1) {
+    std::fprintf(stderr, "convguard db import: give exactly one FILE (JSON Lines from 'db export')\n");
+    return kExitBadInput;
+  }
+  std::string import_text;
+  if (action == "import") {
+    std::ifstream in(rest.front(), std::ios::binary);
+    if (!in) {
+      std::fprintf(stderr, "convguard db import: cannot read '%s'\n", rest.front().c_str());
+      return kExitBadInput;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    import_text = text.str();
+  }
+  StatusOr<std::unique_ptr<Store>> store = OpenStoreFromFlags(flags);
+  if (!store.ok()) return Fail(action, store.status());
+  if (!*store) {
+    std::fprintf(stderr, "convguard db: --no-store leaves nothing to show\n");
+    return kExitBadInput;
+  }
+  Store& db = **store;
+
+  if (action == "stacks") {
+    StatusOr<std::vector<StackFingerprint>> stacks = db.ListStacks();
+    if (!stacks.ok()) return Fail(action, stacks.status());
+    for (const StackFingerprint& s : *stacks) std::printf("%s  %s\n", s.Id().c_str(), s.Summary().c_str());
+    return kExitOk;
+  }
+  if (action == "show") {
+    StatusOr<std::vector<Verdict>> verdicts = db.ListVerdicts(*filter);
+    if (!verdicts.ok()) return Fail(action, verdicts.status());
+    for (const Verdict& v : *verdicts) {
+      if (flags.Has("--long")) {
+        StatusOr<std::optional<StackFingerprint>> stack = db.GetStack(v.stack_id);
+        const StackFingerprint* sp = stack.ok() && stack->has_value() ? &**stack : nullptr;
+        std::printf("%s\n", FormatVerdict(v, sp).c_str());
+      } else {
+        char time[32] = "-";
+        if (v.time_ms_median > 0) std::snprintf(time, sizeof time, "%.3g ms", v.time_ms_median);
+        std::printf("%-11s %-10s %s %s %s%s\n", std::string(VerdictName(v.kind)).c_str(), time,
+                    v.stack_id.c_str(), v.problem.c_str(), v.algorithm.c_str(), v.emulated ? " (emulated)" : "");
+      }
+    }
+    std::fprintf(stderr, "%zu verdicts\n", verdicts->size());
+    return kExitOk;
+  }
+  if (action == "export") {
+    StatusOr<std::string> text = db.ExportJsonLines(*filter);
+    if (!text.ok()) return Fail(action, text.status());
+    if (rest.empty() || rest.front() == "-") {
+      std::fwrite(text->data(), 1, text->size(), stdout);
+      return kExitOk;
+    }
+    // Never overwrite a user's file silently.
+    if (std::ifstream(rest.front()).good()) {
+      std::fprintf(stderr, "convguard db export: '%s' exists; choose another name or remove it first\n",
+                   rest.front().c_str());
+      return kExitBadInput;
+    }
+    std::ofstream out(rest.front(), std::ios::binary);
+    out << *text;
+    if (!out) {
+      std::fprintf(stderr, "convguard db export: could not write '%s'\n", rest.front().c_str());
+      return kExitFailure;
+    }
+    return kExitOk;
+  }
+  StatusOr<ImportReport> report = db.ImportJsonLines(import_text, flags.Has("--replace"));
+  if (!report.ok()) return Fail(action, report.status());
+  std::printf("imported: %lld new, %lld replaced, %lld kept (differing, not replaced), %lld identical\n",
+              static_cast<long long>(report->inserted), static_cast<long long>(report->replaced),
+              static_cast<long long>(report->kept_existing), static_cast<long long>(report->identical));
+  return kExitOk;
+}
+
+}  // namespace convguard::cli

@@ -1,0 +1,69 @@
+// convguard — the command-line entry point: dispatches to one subcommand per file.
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <string_view>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "convguard " CONVGUARD_VERSION
+    " — find the convolutions that hang, crash or compute wrong results on a GPU stack.\n"
+    "\n"
+    "usage: convguard COMMAND [ARGS...]\n"
+    "\n"
+    "commands:\n"
+    "  describe PROBLEM...   print a problem in every text form, with its output shape,\n"
+    "                        FLOPs and memory. PROBLEM is any of: convguard's canonical\n"
+    "                        form (n1_c16_h64_k32_r3_p1), a MIOpen problem key, MIOpenDriver\n"
+    "                        arguments (quoted as one argument), or a benchdnn descriptor.\n"
+    "\n"
+    "  probe PROBLEM         run one problem in a worker under a watchdog and print its\n"
+    "                        verdict (OK, SLOW, HANG, CRASH, WRONG, ...) with evidence.\n"
+    "                        Also: probe --in 16 --out 32 --size 64x64 (the seed's words).\n"
+    "  sweep                 probe a grid (--grid 'c=16 k=32 hw=32..64:16 r=3 p=same') or\n"
+    "                        problem lists (--list FILE) in parallel, resumably.\n"
+    "  db                    show, export or import the verdict store.\n"
+    "  worker                (internal) the worker process the probe engine starts.\n"
+    "\n"
+    "backends: reference (float64, any machine) and emulated-rdna1 (the reference under\n"
+    "fault rules that reproduce the seed report's RDNA1 hangs; an EMULATION).\n"
+    "\n"
+    "  convguard COMMAND --help   shows a command's options.\n"
+    "  convguard --version        prints the version.\n"
+    "\n"
+    "exit status: 0 success, 1 failure while carrying out a valid request, 2 bad input.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace convguard::cli;
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return kExitBadInput;
+  }
+  const std::string_view command = argv[1];
+  Args rest(argv + 2, argv + argc);
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (command == "--version") {
+    std::printf("convguard %s\n", CONVGUARD_VERSION);
+    return kExitOk;
+  }
+  if (command == "describe") return DescribeMain(rest);
+  if (command == "probe") return ProbeMain(rest);
+  if (command == "sweep") return SweepMain(rest);
+  if (command == "db") return DbMain(rest);
+  if (command == "worker") return WorkerCommandMain(rest);
+  std::fprintf(stderr,
+               "convguard: unknown command '%s' (allowed: describe, probe, sweep, db, worker); "
+               "see 'convguard --help'\n",
+               argv[1]);
+  return kExitBadInput;
+}

@@ -1,0 +1,215 @@
+#include "cli/probe_common.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "cli/exit_codes.h"
+#include "convguard/backend.h"
+#include "os/system.h"
+#include "worker/protocol.h"
+
+namespace convguard::cli {
+
+std::vector<FlagSpec> EngineFlagSpecs() {
+  return {
+      {"--backend", "NAME", "backend to probe (default: the best real one present)"},
+      {"--algo", "NAME", "algorithm; '*' for every one the backend offers (default: its own choice)"},
+      {"--inject", "FILE", "fault-injection rules wrapping the backend (docs/fault-injection.md)"},
+      {"--db", "PATH", "verdict store (default: $CONVGUARD_DB or ~/.local/share/convguard/verdicts.sqlite)"},
+      {"--no-store", "", "do not read or write a store"},
+      {"--redo", "", "probe again even when the store already has a verdict"},
+      {"--workers", "N", "workers per device (default: one per CPU core, or one per GPU)"},
+      {"--devices", "LIST", "GPU indices to use, e.g. 0,1 (default: every visible GPU)"},
+      {"--check", "MODE", "none, sampled (default) or full comparison against float64"},
+      {"--samples", "N", "random interior points of a sampled check (default 256)"},
+      {"--seed", "N", "seed of the exact input filling (default 1)"},
+      {"--warmup", "N", "untimed runs before timing (default 1)"},
+      {"--repeats", "N", "timed runs (default 3)"},
+      {"--timeout", "MS", "fixed first-attempt run deadline in ms (default: derived, see below)"},
+      {"--deadline-floor", "MS", "smallest first-attempt run deadline (default 250)"},
+      {"--deadline-factor", "X", "multiple of the expected run time allowed (default 20)"},
+      {"--deadline-cap", "MS", "largest deadline of any attempt (default 120000)"},
+      {"--compile-allowance", "MS", "first-call compilation allowance (default: the backend's)"},
+      {"--confirm-floor", "MS", "smallest deadline of the hang confirmation (default 3000)"},
+      {"--confirm-factor", "X", "confirmation deadline as a multiple of the first (default 10)"},
+      {"--startup-deadline", "MS", "worker start-up until ready (default 60000)"},
+  };
+}
+
+std::string EngineFlagsHelp() {
+  return "deadlines: the first attempt's run stage may take floor + compile allowance +\n"
+         "factor x the expected time (from calibration, then learned), at most the cap. A\n"
+         "probe that misses it is killed (SIGKILL to its worker's process group) and re-run\n"
+         "once in a fresh worker under the confirmation deadline: finishing then gives SLOW,\n"
+         "missing it again gives HANG. So a hang of a millisecond problem is decided in about\n"
+         "floor + confirm-floor (3.3 s by default); lower --confirm-floor decides faster but\n"
+         "calls problems that take longer than it hangs.\n";
+}
+
+namespace {
+
+Status SetDouble(const FlagParser& f, const std::string& flag, double lo, double hi, double& out) {
+  if (!f.Has(flag)) return Status::Ok();
+  CG_ASSIGN_OR_RETURN(out, ParseDoubleFlag(flag, f.Get(flag), lo, hi));
+  return Status::Ok();
+}
+
+Status SetInt(const FlagParser& f, const std::string& flag, int64_t lo, int64_t hi, int64_t& out) {
+  if (!f.Has(flag)) return Status::Ok();
+  CG_ASSIGN_OR_RETURN(out, ParseIntFlag(flag, f.Get(flag), lo, hi));
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<ProbeOptions> ProbeOptionsFromFlags(const FlagParser& f) {
+  ProbeOptions o;
+  const std::vector<std::string> known = RegisteredBackends();
+  o.backend = f.Get("--backend", known.empty() ? "reference" : known.front());
+  if (std::find(known.begin(), known.end(), o.backend) == known.end()) {
+    std::string list;
+    for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
+    return Status::InvalidArgument("--backend '" + o.backend + "' is not available in this build (allowed: " + list + ")");
+  }
+  o.fault_rules_path = f.Get("--inject");
+  if (!o.fault_rules_path.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(o.fault_rules_path, ec)) {
+      return Status::InvalidArgument("--inject '" + o.fault_rules_path + "' is not a readable file");
+    }
+    o.fault_rules_path = std::filesystem::absolute(o.fault_rules_path).string();
+  }
+  int64_t v = 0;
+  if (f.Has("--workers")) {
+    CG_RETURN_IF_ERROR(SetInt(f, "--workers", 1, 256, v));
+    o.workers_per_device = static_cast<int>(v);
+  }
+  if (f.Has("--devices")) {
+    const std::string list = f.Get("--devices");
+    size_t start = 0;
+    while (start <= list.size()) {
+      const size_t comma = std::min(list.find(',', start), list.size());
+      CG_ASSIGN_OR_RETURN(int64_t d, ParseIntFlag("--devices", list.substr(start, comma - start), 0, 1023));
+      o.devices.push_back(static_cast<int>(d));
+      start = comma + 1;
+    }
+  }
+  if (f.Has("--check")) {
+    CG_ASSIGN_OR_RETURN(o.check, worker::ParseCheckMode(f.Get("--check")));
+  }
+  CG_RETURN_IF_ERROR(SetInt(f, "--samples", 0, 1 << 20, o.sample_points));
+  int64_t seed = 1;
+  CG_RETURN_IF_ERROR(SetInt(f, "--seed", 0, INT64_MAX, seed));
+  o.seed = static_cast<uint64_t>(seed);
+  int64_t warmup = o.warmup, repeats = o.repeats;
+  CG_RETURN_IF_ERROR(SetInt(f, "--warmup", 0, 1000, warmup));
+  CG_RETURN_IF_ERROR(SetInt(f, "--repeats", 1, 1000, repeats));
+  o.warmup = static_cast<int>(warmup);
+  o.repeats = static_cast<int>(repeats);
+  DeadlineOptions& d = o.deadlines;
+  CG_RETURN_IF_ERROR(SetDouble(f, "--deadline-floor", 1, 86400e3, d.floor_ms));
+  CG_RETURN_IF_ERROR(SetDouble(f, "--deadline-factor", 0, 1e6, d.factor));
+  CG_RETURN_IF_ERROR(SetDouble(f, "--deadline-cap", 1, 86400e3, d.cap_ms));
+  CG_RETURN_IF_ERROR(SetDouble(f, "--compile-allowance", 0, 86400e3, d.compile_allowance_ms));
+  CG_RETURN_IF_ERROR(SetDouble(f, "--confirm-floor", 1, 86400e3, d.confirm_floor_ms));
+  CG_RETURN_IF_ERROR(SetDouble(f, "--confirm-factor", 1, 1e6, d.confirm_factor));
+  CG_RETURN_IF_ERROR(SetDouble(f, "--startup-deadline", 100, 86400e3, d.startup_ms));
+  if (f.Has("--timeout")) {
+    double t = 0;
+    CG_RETURN_IF_ERROR(SetDouble(f, "--timeout", 1, 86400e3, t));
+    d.floor_ms = t;
+    d.factor = 0;
+    d.compile_allowance_ms = 0;
+    d.cap_ms = std::max(d.cap_ms, t);
+  }
+  if (d.cap_ms < d.floor_ms) {
+    return Status::InvalidArgument("--deadline-cap must not be below --deadline-floor");
+  }
+  o.redo = f.Has("--redo");
+  return o;
+}
+
+std::string StorePathFromFlags(const FlagParser& f) {
+  if (f.Has("--no-store")) return "";
+  if (f.Has("--db")) return f.Get("--db");
+  if (auto env = os::GetEnv("CONVGUARD_DB"); env && !env->empty()) return *env;
+  std::string base;
+  if (auto xdg = os::GetEnv("XDG_DATA_HOME"); xdg && !xdg->empty()) {
+    base = *xdg;
+  } else if (auto home = os::GetEnv("HOME"); home && !home->empty()) {
+    base = *home + "/.local/share";
+  } else {
+    base = ".";
+  }
+  return base + "/convguard/verdicts.sqlite";
+}
+
+StatusOr<std::unique_ptr<Store>> OpenStoreFromFlags(const FlagParser& f) {
+  const std::string path = StorePathFromFlags(f);
+  if (path.empty()) return std::unique_ptr<Store>();
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) return Status::IOError("cannot create the store's folder '" + parent.string() + "': " + ec.message());
+  }
+  SqliteStoreOptions options;
+  options.owner_is_alive = [](const std::string& owner) {
+    const size_t a = owner.find(':');
+    const size_t b = owner.rfind(':');
+    if (a == std::string::npos || b == a || owner.substr(0, a) != os::Hostname()) return true;
+    return os::IsProcessAlive(std::atoi(owner.substr(a + 1, b - a - 1).c_str()),
+                              std::strtoull(owner.substr(b + 1).c_str(), nullptr, 10));
+  };
+  return OpenSqliteStore(path, options);
+}
+
+std::string FormatVerdict(const Verdict& v, const StackFingerprint* stack) {
+  char line[512];
+  std::string out;
+  std::snprintf(line, sizeof line, "%-11s %s  algo %s\n", std::string(VerdictName(v.kind)).c_str(),
+                v.problem.c_str(), v.algorithm.c_str());
+  out += line;
+  if (stack != nullptr) out += "  stack     " + v.stack_id + "  " + stack->Summary() + "\n";
+  if (v.emulated) out += "  NOTE      this stack is an EMULATION, not real hardware\n";
+  if (v.time_ms_median > 0) {
+    std::snprintf(line, sizeof line, "  time      median %.4g ms, min %.4g ms\n", v.time_ms_median, v.time_ms_min);
+    out += line;
+  }
+  if (v.kind == VerdictKind::kCrash) {
+    out += v.crash_signal != 0 ? "  signal    " + std::to_string(v.crash_signal) + "\n"
+                               : "  exit      " + std::to_string(v.exit_code) + "\n";
+  }
+  if (v.kind == VerdictKind::kWrong) {
+    std::snprintf(line, sizeof line, "  errors    %lld mismatches, %lld non-finite, max abs %.4g, max rel %.4g\n",
+                  static_cast<long long>(v.mismatches), static_cast<long long>(v.non_finite),
+                  v.max_abs_error, v.max_rel_error);
+    out += line;
+  }
+  if (!v.message.empty()) out += "  evidence  " + v.message + "\n";
+  if (!v.implementation.empty()) out += "  impl      " + v.implementation + "\n";
+  std::snprintf(line, sizeof line, "  attempts  %d, deadline %.0f ms, elapsed %.0f ms, check %s\n", v.attempts,
+                v.deadline_ms, v.elapsed_ms, v.check.empty() ? "-" : v.check.c_str());
+  out += line;
+  out += "  recorded  " + v.recorded_at + " by convguard " + v.tool_version + "\n";
+  out += "  repro     " + v.repro + "\n";
+  return out;
+}
+
+int ExitStatusForVerdicts(const std::vector<Verdict>& verdicts) {
+  // Most severe first: what a person must hear about before anything else.
+  const VerdictKind order[] = {VerdictKind::kHang, VerdictKind::kCrash, VerdictKind::kWrong,
+                               VerdictKind::kOom, VerdictKind::kError, VerdictKind::kMistrusted,
+                               VerdictKind::kSlow, VerdictKind::kUnsupported};
+  for (VerdictKind k : order) {
+    for (const Verdict& v : verdicts) {
+      if (v.kind == k) return ExitStatusForVerdict(k);
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace convguard::cli

@@ -1,0 +1,35 @@
+// cli/probe_common.h — what `probe` and `sweep` share: engine flags, the store, output.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/flags.h"
+#include "convguard/probe.h"
+#include "convguard/store.h"
+#include "convguard/verdict.h"
+
+namespace convguard::cli {
+
+// The flags that configure the probe engine and the store.
+std::vector<FlagSpec> EngineFlagSpecs();
+// The help text describing those flags' defaults, appended to each command's help.
+std::string EngineFlagsHelp();
+
+// Builds ProbeOptions from parsed flags, checking every value before anything starts.
+StatusOr<ProbeOptions> ProbeOptionsFromFlags(const FlagParser& flags);
+
+// The store path: --db, else $CONVGUARD_DB, else $XDG_DATA_HOME/convguard/verdicts.sqlite
+// (~/.local/share/... when XDG_DATA_HOME is unset). "" with --no-store.
+std::string StorePathFromFlags(const FlagParser& flags);
+// Opens the store (creating its folder), or returns null for --no-store.
+StatusOr<std::unique_ptr<Store>> OpenStoreFromFlags(const FlagParser& flags);
+
+// Multi-line description of one verdict for people.
+std::string FormatVerdict(const Verdict& v, const StackFingerprint* stack);
+
+// The exit status for several verdicts: the most severe one's.
+int ExitStatusForVerdicts(const std::vector<Verdict>& verdicts);
+
+}  // namespace convguard::cli

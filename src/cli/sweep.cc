@@ -1,0 +1,272 @@
+// convguard sweep: probes a grid or problem lists, remembering every verdict.
+#include <cstdio>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "cli/flags.h"
+#include "cli/probe_common.h"
+#include "convguard/probe.h"
+#include "convguard/problem_source.h"
+#include "convguard/text_forms.h"
+#include "os/system.h"
+
+namespace convguard::cli {
+namespace {
+
+std::vector<FlagSpec> SweepFlagSpecs() {
+  std::vector<FlagSpec> specs = {
+      {"--help", "", "show this help", false, "-h"},
+      {"--grid", "SPEC", "a grid, e.g. 'c=3,16,32 k=16,32,64 hw=32..64:16 r=3 p=same'", true},
+      {"--list", "FILE", "a problem list: one problem per line, any text form, # comments", true},
+      {"--quiet", "", "no progress output"},
+      {"--verbose", "", "print worker and calibration events"},
+      {"--table", "FORMAT", "final table: markdown (default), csv, or none"},
+  };
+  for (FlagSpec& s : EngineFlagSpecs()) specs.push_back(std::move(s));
+  return specs;
+}
+
+std::string Usage(const FlagParser& flags) {
+  return "usage: convguard sweep (--grid SPEC | --list FILE)... [options]\n"
+         "\n"
+         "Probes every problem of the grids and lists (see docs/problem-sources.md) on a\n"
+         "backend, in parallel warm workers under a watchdog. Each verdict is written to the\n"
+         "store as it arrives; problems the store already knows for this stack are skipped\n"
+         "(--redo probes them again). Killing the sweep loses at most the probes in flight:\n"
+         "run it again to resume. Several sweeps may share one store; none probes what\n"
+         "another is probing. Ctrl-C stops cleanly (a second Ctrl-C stops at once).\n"
+         "\n"
+         "grid keys: n c h w hw k r s rs p ph pw pt pl pb pr u uh uw d dh dw g bias dtype\n"
+         "layout dir; values: 1,2,3  a..b  a..b:step  a..b:*2; p=same pads (r-1)/2.\n"
+         "\n"
+         "options:\n" +
+         flags.OptionsHelp() + "\n" + EngineFlagsHelp() +
+         "\n"
+         "exit status: 0 when the sweep completed (whatever the verdicts), 1 failure,\n"
+         "2 bad input, 130 interrupted.\n";
+}
+
+std::string FormatEta(double seconds) {
+  if (seconds < 0 || seconds > 1e7) return "--";
+  char buf[32];
+  const int s = static_cast<int>(seconds + 0.5);
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof buf, "%dh%02dm", s / 3600, (s % 3600) / 60);
+  } else if (s >= 60) {
+    std::snprintf(buf, sizeof buf, "%dm%02ds", s / 60, s % 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%ds", s);
+  }
+  return buf;
+}
+
+std::string CountsByKind(const ProbeProgress& p) {
+  std::string out;
+  for (int k = 0; k < 9; ++k) {
+    if (p.by_kind[k] == 0) continue;
+    out += " " + std::string(VerdictName(static_cast<VerdictKind>(k))) + " " + std::to_string(p.by_kind[k]);
+  }
+  if (p.skipped_known > 0) out += " known " + std::to_string(p.skipped_known);
+  return out;
+}
+
+class ProgressView {
+ public:
+  ProgressView(bool quiet) : quiet_(quiet), terminal_(os::IsTerminal(2)) {}
+
+  void OnProgress(const ProbeProgress& p) {
+    last_ = p;
+    if (quiet_ || !terminal_) return;
+    const int columns = os::TerminalColumns(2);
+    const int bar_width = std::max(10, std::min(30, columns - 60));
+    const double fraction = p.total > 0 ? static_cast<double>(p.done) / p.total : 1.0;
+    const int filled = static_cast<int>(fraction * bar_width);
+    const int64_t probed = p.done - p.skipped_known;
+    const double eta = probed > 0 ? p.elapsed_s / probed * (p.total - p.done) : -1.0;
+    std::string line = "\r[" + std::string(filled, '#') + std::string(bar_width - filled, '.') + "] " +
+                       std::to_string(p.done) + "/" + std::to_string(p.total) + CountsByKind(p) +
+                       "  ETA " + FormatEta(eta);
+    if (static_cast<int>(line.size()) > columns) line.resize(columns);
+    std::fprintf(stderr, "%s\033[K", line.c_str());
+    std::fflush(stderr);
+  }
+
+  void OnVerdict(const Verdict& v) {
+    if (quiet_ || terminal_) return;
+    std::fprintf(stderr, "[%lld/%lld] %s %s %s (%.0f ms)\n", static_cast<long long>(last_.done + 1),
+                 static_cast<long long>(last_.total), std::string(VerdictName(v.kind)).c_str(),
+                 v.problem.c_str(), v.algorithm.c_str(), v.elapsed_ms);
+  }
+
+  void Finish() {
+    if (!quiet_ && terminal_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  bool quiet_;
+  bool terminal_;
+  ProbeProgress last_;
+};
+
+// The seed report's table: in, out, size, status, time; plus the fields the sweep varied
+// beyond those, so that rows stay distinguishable.
+void PrintTable(const std::vector<Verdict>& verdicts, const std::string& format) {
+  if (format == "none" || verdicts.empty()) return;
+  struct Row {
+    Problem p;
+    const Verdict* v;
+  };
+  std::vector<Row> rows;
+  std::set<std::string> algorithms;
+  for (const Verdict& v : verdicts) {
+    StatusOr<Problem> p = ParseProblem(v.problem, TextForm::kCanonical);
+    if (p.ok()) rows.push_back({*p, &v});
+    algorithms.insert(v.algorithm);
+  }
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+    return std::tie(a.p.c, a.p.k, a.p.h, a.p.w, a.v->problem, a.v->algorithm) <
+           std::tie(b.p.c, b.p.k, b.p.h, b.p.w, b.v->problem, b.v->algorithm);
+  });
+  // Show the full problem when anything beyond c, k, h, w differs between rows.
+  bool other_fields_vary = false;
+  for (const Row& r : rows) {
+    Problem a = r.p, b = rows.front().p;
+    a.c = b.c; a.k = b.k; a.h = b.h; a.w = b.w;
+    other_fields_vary |= !(a == b);
+  }
+  const bool show_algo = algorithms.size() > 1;
+  const bool csv = format == "csv";
+  auto emit = [&](std::vector<std::string> cells) {
+    std::string line;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      line += csv ? (i ? "," : "") + cells[i] : "| " + cells[i] + " ";
+    }
+    std::printf("%s%s\n", line.c_str(), csv ? "" : "|");
+  };
+  std::vector<std::string> header = {"Input Channels", "Output Channels", "Input Size", "Status", "Time"};
+  if (show_algo) header.push_back("Algorithm");
+  if (other_fields_vary) header.push_back("Problem");
+  emit(header);
+  if (!csv) {
+    std::vector<std::string> rule(header.size(), "---");
+    emit(rule);
+  }
+  for (const Row& r : rows) {
+    char time[48] = "-";
+    if (r.v->time_ms_median > 0) std::snprintf(time, sizeof time, "%.3g ms", r.v->time_ms_median);
+    if (r.v->kind == VerdictKind::kHang) std::snprintf(time, sizeof time, "killed after %.0f ms", r.v->elapsed_ms);
+    std::vector<std::string> cells = {std::to_string(r.p.c), std::to_string(r.p.k),
+                                      std::to_string(r.p.h) + "x" + std::to_string(r.p.w),
+                                      std::string(VerdictName(r.v->kind)), time};
+    if (show_algo) cells.push_back(r.v->algorithm);
+    if (other_fields_vary) cells.push_back(r.v->problem);
+    emit(cells);
+  }
+}
+
+}  // namespace
+
+int SweepMain(const Args& args) {
+  FlagParser flags("sweep", SweepFlagSpecs());
+  if (Status s = flags.Parse(args); !s.ok()) {
+    std::fprintf(stderr, "convguard sweep: %s\n", s.message().c_str());
+    return kExitBadInput;
+  }
+  if (flags.Has("--help")) {
+    std::fputs(Usage(flags).c_str(), stdout);
+    return kExitOk;
+  }
+  if (!flags.positionals().empty()) {
+    std::fprintf(stderr, "convguard sweep: unexpected argument '%s' (problems come from --grid or --list)\n",
+                 flags.positionals().front().c_str());
+    return kExitBadInput;
+  }
+  const std::string table = flags.Get("--table", "markdown");
+  if (table != "markdown" && table != "csv" && table != "none") {
+    std::fprintf(stderr, "convguard sweep: --table '%s' is unknown (allowed: markdown, csv, none)\n", table.c_str());
+    return kExitBadInput;
+  }
+  // Every problem is read and validated before anything starts.
+  std::vector<ProbeJob> jobs;
+  const std::string algo = flags.Get("--algo");
+  for (const std::string& spec : flags.GetAll("--grid")) {
+    StatusOr<GridExpansion> grid = ExpandGrid(spec);
+    if (!grid.ok()) {
+      std::fprintf(stderr, "convguard sweep: --grid '%s': %s\n", spec.c_str(), grid.status().message().c_str());
+      return kExitBadInput;
+    }
+    if (grid->skipped_invalid > 0) {
+      std::fprintf(stderr, "convguard sweep: --grid: skipped %lld invalid combinations (first: %s)\n",
+                   static_cast<long long>(grid->skipped_invalid), grid->first_skipped_reason.c_str());
+    }
+    for (const Problem& p : grid->problems) jobs.push_back({p, algo});
+  }
+  for (const std::string& path : flags.GetAll("--list")) {
+    StatusOr<std::vector<ListedProblem>> list = ReadProblemList(path);
+    if (!list.ok()) {
+      std::fprintf(stderr, "convguard sweep: --list: %s\n", list.status().message().c_str());
+      return kExitBadInput;
+    }
+    for (const ListedProblem& lp : *list) jobs.push_back({lp.problem, algo});
+  }
+  if (jobs.empty()) {
+    std::fprintf(stderr, "convguard sweep: no problems: give --grid SPEC or --list FILE (see --help)\n");
+    return kExitBadInput;
+  }
+  StatusOr<ProbeOptions> options = ProbeOptionsFromFlags(flags);
+  if (!options.ok()) {
+    std::fprintf(stderr, "convguard sweep: %s\n", options.status().message().c_str());
+    return kExitBadInput;
+  }
+  StatusOr<std::unique_ptr<Store>> store = OpenStoreFromFlags(flags);
+  if (!store.ok()) {
+    std::fprintf(stderr, "convguard sweep: store: %s\n", store.status().message().c_str());
+    return store.status().code() == StatusCode::kInvalidArgument ? kExitBadInput : kExitFailure;
+  }
+
+  os::InstallInterruptHandlers();
+  ProgressView view(flags.Has("--quiet"));
+  ProbeCallbacks callbacks;
+  callbacks.on_progress = [&view](const ProbeProgress& p) { view.OnProgress(p); };
+  callbacks.on_verdict = [&view](const Verdict& v) { view.OnVerdict(v); };
+  if (flags.Has("--verbose")) {
+    callbacks.on_event = [](const std::string& e) { std::fprintf(stderr, "\nconvguard: %s\n", e.c_str()); };
+  }
+  StatusOr<std::unique_ptr<ProbeEngine>> engine = ProbeEngine::Start(*options, store->get(), callbacks);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "convguard sweep: %s\n", engine.status().message().c_str());
+    return kExitFailure;
+  }
+  const StackFingerprint stack = (*engine)->stack();
+  std::fprintf(stderr, "convguard sweep: %zu problems on stack %s: %s\n", jobs.size(), stack.Id().c_str(),
+               stack.Summary().c_str());
+  if (stack.is_emulated()) {
+    std::fprintf(stderr, "convguard sweep: EMULATED STACK: %s\n", stack.emulation.c_str());
+  }
+  StatusOr<ProbeRunResult> result = (*engine)->Run(jobs);
+  view.Finish();
+  if (!result.ok()) {
+    std::fprintf(stderr, "convguard sweep: %s\n", result.status().message().c_str());
+    return kExitFailure;
+  }
+  std::vector<Verdict> all = result->known;
+  all.insert(all.end(), result->verdicts.begin(), result->verdicts.end());
+  if (stack.is_emulated() && table != "none") {
+    std::printf("EMULATED STACK (not real hardware): %s\n\n", stack.emulation.c_str());
+  }
+  PrintTable(all, table);
+  const ProbeProgress& p = result->progress;
+  std::fprintf(stderr, "convguard sweep: %s %lld/%lld in %.1f s:%s\n",
+               result->interrupted ? "interrupted after" : "done,", static_cast<long long>(p.done),
+               static_cast<long long>(p.total), p.elapsed_s, CountsByKind(p).c_str());
+  if (store->get() != nullptr) {
+    std::fprintf(stderr, "convguard sweep: verdicts are in %s\n", StorePathFromFlags(flags).c_str());
+  }
+  return result->interrupted ? 130 : kExitOk;
+}
+
+}  // namespace convguard::cli

@@ -1,0 +1,748 @@
+// The probe engine: a single-threaded event loop over a pool of warm workers per device.
+// See include/convguard/probe.h for the contract and docs/probe-engine.md for the policy.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "convguard/probe.h"
+#include "convguard/text_forms.h"
+#include "os/clock.h"
+#include "os/system.h"
+#include "probe/deadline_policy.h"
+#include "probe/worker_client.h"
+#include "worker/protocol.h"
+
+namespace convguard {
+namespace {
+
+using probe::DeadlinePolicy;
+using probe::WorkerClient;
+using probe::WorkerSpec;
+using Clock = std::chrono::steady_clock;
+
+double MsBetween(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+Clock::time_point AfterMs(Clock::time_point t, double ms) {
+  return t + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(ms));
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// The calibration problem: small enough for any backend, large enough to time.
+Problem CalibrationProblem() {
+  Problem p;
+  p.c = 16; p.k = 16; p.h = p.w = 32; p.r = p.s = 3;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = 1;
+  return p;
+}
+
+enum class TaskKind { kFirst, kConfirm, kRerun };
+
+struct Job {
+  Problem problem;
+  std::string canonical;
+  std::string algorithm;   // resolved
+  std::string stack_id;
+  bool claimed = false;
+  double first_deadline_ms = 0.0;  // the deadline the first attempt missed
+  std::string first_miss;          // how it missed
+  std::vector<Attempt> attempts;
+  bool decided = false;
+};
+
+struct Task {
+  size_t job = 0;
+  TaskKind kind = TaskKind::kFirst;
+};
+
+struct Flight {
+  Task task;
+  int64_t request_id = 0;
+  std::string stage = "prep";
+  Clock::time_point started;
+  Clock::time_point stage_started;
+  Clock::time_point deadline;
+  double stage_deadline_ms = 0.0;
+  double run_deadline_ms = 0.0;
+  bool suspect = false;  // overlapped a hang pending on the same device
+  std::string notes;
+};
+
+struct Pool {
+  int device = -1;  // -1: the CPU
+  WorkerSpec spec;
+  StackFingerprint stack;
+  std::string stack_id;
+  bool shares_device = false;
+  std::unique_ptr<DeadlinePolicy> policy;
+  std::vector<size_t> slots;
+};
+
+struct Slot {
+  size_t pool = 0;
+  std::unique_ptr<WorkerClient> worker;
+  int64_t probes_served = 0;
+  std::optional<Flight> flight;
+};
+
+class EngineImpl final : public ProbeEngine {
+ public:
+  EngineImpl(ProbeOptions options, Store* store, ProbeCallbacks callbacks)
+      : options_(std::move(options)), store_(store), callbacks_(std::move(callbacks)) {}
+
+  ~EngineImpl() override {
+    for (Slot& s : slots_) {
+      if (s.worker) (void)s.worker->Kill(options_.deadlines.reap_grace_ms);
+    }
+    if (store_ != nullptr) (void)store_->Release(owner_, std::nullopt);
+  }
+
+  Status Init();
+  const StackFingerprint& stack() const override { return pools_.front().stack; }
+  StatusOr<ProbeRunResult> Run(const std::vector<ProbeJob>& jobs) override;
+
+ private:
+  void Event(const std::string& text) {
+    if (callbacks_.on_event) callbacks_.on_event(text);
+  }
+  Status StartWorker(Slot& slot);
+  Status Calibrate(Pool& pool, Slot& slot);
+  StatusOr<std::vector<std::string>> AskAlgorithms(Slot& slot, const std::string& canonical);
+  StatusOr<std::vector<worker::Message>> AwaitMessages(Slot& slot, Clock::time_point deadline);
+  Status ExpandJobs(const std::vector<ProbeJob>& jobs);
+  Status Dispatch(Slot& slot, Task task);
+  void OnMessage(Slot& slot, worker::Message& m);
+  void OnDeadline(Slot& slot);
+  void OnWorkerGone(Slot& slot);
+  void Decide(Job& job, Verdict v);
+  Verdict BaseVerdict(const Job& job, const Pool& pool) const;
+  void RecordAttempt(Job& job, const Slot& slot, const Flight& f, const std::string& outcome,
+                     const std::string& detail);
+  void ReportProgress();
+  std::string Repro(const Job& job) const;
+
+  ProbeOptions options_;
+  Store* store_;
+  ProbeCallbacks callbacks_;
+  std::string owner_;
+  std::vector<Pool> pools_;
+  std::vector<Slot> slots_;
+  std::vector<Job> jobs_;
+  std::map<std::string, std::deque<Task>> queues_;  // by stack id
+  std::vector<Task> deferred_;                       // held by another process
+  int64_t next_request_id_ = 1;
+  ProbeRunResult result_;
+  Clock::time_point run_started_;
+};
+
+Status EngineImpl::Init() {
+  CG_ASSIGN_OR_RETURN(uint64_t start_ticks, os::ProcessStartTicks(os::CurrentPid()));
+  owner_ = os::Hostname() + ":" + std::to_string(os::CurrentPid()) + ":" + std::to_string(start_ticks);
+  std::string exe = options_.worker_executable;
+  if (exe.empty()) {
+    CG_ASSIGN_OR_RETURN(exe, os::SelfExecutablePath());
+  }
+  WorkerSpec base;
+  base.executable = exe;
+  base.backend = options_.backend;
+  base.fault_rules_path = options_.fault_rules_path;
+
+  // The first worker tells us what the backend sees: its stack and how many devices.
+  Pool first;
+  first.spec = base;
+  first.policy = std::make_unique<DeadlinePolicy>(options_.deadlines);
+  pools_.push_back(std::move(first));
+  slots_.push_back(Slot{0, nullptr, 0, std::nullopt});
+  pools_[0].slots.push_back(0);
+  CG_RETURN_IF_ERROR(StartWorker(slots_[0]));
+  const worker::Hello hello = slots_[0].worker->hello();
+
+  std::vector<int> devices = options_.devices;
+  if (hello.visible_devices > 0 && devices.empty()) {
+    for (int d = 0; d < hello.visible_devices; ++d) devices.push_back(d);
+  }
+  int per_device = options_.workers_per_device;
+  if (per_device <= 0) {
+    per_device = hello.visible_devices > 0
+                     ? 1
+                     : std::max<int>(1, static_cast<int>(std::thread::hardware_concurrency()));
+  }
+
+  if (hello.visible_devices > 0) {
+    // One pool per device, each worker pinned to its device. The first worker saw every
+    // device; it is replaced by pinned ones.
+    (void)slots_[0].worker->Kill(options_.deadlines.reap_grace_ms);
+    pools_.clear();
+    slots_.clear();
+    for (int d : devices) {
+      if (d < 0 || d >= hello.visible_devices) {
+        return Status::InvalidArgument("device " + std::to_string(d) + " is not visible (0.." +
+                                       std::to_string(hello.visible_devices - 1) + ")");
+      }
+      Pool pool;
+      pool.device = d;
+      pool.spec = base;
+      pool.spec.env = {{"CUDA_VISIBLE_DEVICES", std::to_string(d)},
+                       {"HIP_VISIBLE_DEVICES", std::to_string(d)}};
+      pool.policy = std::make_unique<DeadlinePolicy>(options_.deadlines);
+      pools_.push_back(std::move(pool));
+    }
+    for (size_t p = 0; p < pools_.size(); ++p) {
+      for (int i = 0; i < per_device; ++i) {
+        pools_[p].slots.push_back(slots_.size());
+        slots_.push_back(Slot{p, nullptr, 0, std::nullopt});
+      }
+    }
+  } else {
+    for (int i = 1; i < per_device; ++i) {
+      pools_[0].slots.push_back(slots_.size());
+      slots_.push_back(Slot{0, nullptr, 0, std::nullopt});
+    }
+  }
+
+  for (Pool& pool : pools_) {
+    Slot& slot = slots_[pool.slots.front()];
+    if (!slot.worker) CG_RETURN_IF_ERROR(StartWorker(slot));
+    const worker::Hello& h = slot.worker->hello();
+    pool.stack = h.fingerprint;
+    pool.stack_id = h.fingerprint.Id();
+    pool.shares_device = h.shares_device;
+    pool.policy->SetBackendCompileAllowance(h.first_call_allowance_ms);
+    if (store_ != nullptr) CG_RETURN_IF_ERROR(store_->PutStack(pool.stack));
+    Event("stack " + pool.stack_id + ": " + pool.stack.Summary());
+    CG_RETURN_IF_ERROR(Calibrate(pool, slot));
+  }
+  return Status::Ok();
+}
+
+Status EngineImpl::StartWorker(Slot& slot) {
+  Pool& pool = pools_[slot.pool];
+  StatusOr<std::unique_ptr<WorkerClient>> w =
+      WorkerClient::Start(pool.spec, pool.policy->StartupDeadlineMs());
+  if (!w.ok()) return w.status();
+  slot.worker = std::move(w).value();
+  slot.probes_served = 0;
+  if (!pool.stack_id.empty() && slot.worker->hello().fingerprint.Id() != pool.stack_id) {
+    // A worker on the same device reporting another stack means the machine changed
+    // under us (driver reload, library swap): stop rather than mix verdicts.
+    return Status::Internal("a new worker reports stack " + slot.worker->hello().fingerprint.Id() +
+                            ", not " + pool.stack_id + " as before; the stack changed mid-run");
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::vector<worker::Message>> EngineImpl::AwaitMessages(Slot& slot,
+                                                                 Clock::time_point deadline) {
+  for (;;) {
+    CG_ASSIGN_OR_RETURN(std::vector<worker::Message> got, slot.worker->Pump());
+    if (!got.empty() || slot.worker->eof()) return got;
+    const int fd = slot.worker->read_fd();
+    CG_ASSIGN_OR_RETURN(std::vector<int> ready,
+                        os::PollReadable(std::span<const int>(&fd, 1), os::Deadline::At(deadline)));
+    if (ready.empty() && (Clock::now() >= deadline || os::InterruptRequested())) return got;
+  }
+}
+
+Status EngineImpl::Calibrate(Pool& pool, Slot& slot) {
+  worker::ProbeRequest r;
+  r.id = next_request_id_++;
+  r.problem = ToCanonical(CalibrationProblem());
+  r.check = CheckMode::kNone;
+  r.warmup = 1;
+  r.repeats = 3;
+  CG_RETURN_IF_ERROR(slot.worker->Send(worker::EncodeProbeRequest(r)));
+  const Clock::time_point deadline = AfterMs(Clock::now(), std::min(10000.0, pool.policy->StartupDeadlineMs()));
+  for (;;) {
+    CG_ASSIGN_OR_RETURN(std::vector<worker::Message> got, AwaitMessages(slot, deadline));
+    for (worker::Message& m : got) {
+      if (m.result && m.result->id == r.id) {
+        if (m.result->outcome == worker::ProbeOutcome::kOk && !m.result->times_ms.empty()) {
+          pool.policy->Calibrate(CalibrationProblem().flops(), Median(m.result->times_ms));
+          char line[160];
+          std::snprintf(line, sizeof line, "calibrated: %.3g GFLOP/s on %s",
+                        pool.policy->throughput_gflops(), r.problem.c_str());
+          Event(line);
+        } else {
+          Event("calibration probe gave '" + std::string(worker::ProbeOutcomeName(m.result->outcome)) +
+                "'; deadlines use the assumed throughput");
+        }
+        slot.probes_served++;
+        return Status::Ok();
+      }
+    }
+    if (slot.worker->eof() || Clock::now() >= deadline || os::InterruptRequested()) {
+      Event("calibration probe did not finish; deadlines use the assumed throughput");
+      (void)slot.worker->Kill(options_.deadlines.reap_grace_ms);
+      slot.worker.reset();
+      return Status::Ok();
+    }
+  }
+}
+
+StatusOr<std::vector<std::string>> EngineImpl::AskAlgorithms(Slot& slot, const std::string& canonical) {
+  if (!slot.worker) CG_RETURN_IF_ERROR(StartWorker(slot));
+  worker::AlgorithmsRequest r{next_request_id_++, canonical};
+  CG_RETURN_IF_ERROR(slot.worker->Send(worker::EncodeAlgorithmsRequest(r)));
+  const Clock::time_point deadline = AfterMs(Clock::now(), 10000.0);
+  for (;;) {
+    CG_ASSIGN_OR_RETURN(std::vector<worker::Message> got, AwaitMessages(slot, deadline));
+    for (worker::Message& m : got) {
+      if (m.algorithms_reply && m.algorithms_reply->id == r.id) {
+        if (!m.algorithms_reply->message.empty()) {
+          return Status::InvalidArgument(m.algorithms_reply->message);
+        }
+        return m.algorithms_reply->names;
+      }
+    }
+    if (slot.worker->eof() || Clock::now() >= deadline || os::InterruptRequested()) {
+      (void)slot.worker->Kill(options_.deadlines.reap_grace_ms);
+      slot.worker.reset();
+      return Status::Internal("the worker did not list its algorithms for " + canonical);
+    }
+  }
+}
+
+Status EngineImpl::ExpandJobs(const std::vector<ProbeJob>& input) {
+  // One job per (stack, problem, algorithm); pools sharing a stack share its jobs.
+  std::set<std::string> seen_stacks;
+  for (Pool& pool : pools_) {
+    if (!seen_stacks.insert(pool.stack_id).second) continue;
+    Slot& slot = slots_[pool.slots.front()];
+    std::map<std::string, std::vector<std::string>> algorithms_of;  // cache by problem
+    std::set<std::pair<std::string, std::string>> added;
+    for (const ProbeJob& in : input) {
+      const std::string canonical = ToCanonical(in.problem);
+      std::vector<std::string> names;
+      if (in.algorithm.empty() || in.algorithm == "*") {
+        auto it = algorithms_of.find(canonical);
+        if (it == algorithms_of.end()) {
+          CG_ASSIGN_OR_RETURN(std::vector<std::string> offered, AskAlgorithms(slot, canonical));
+          it = algorithms_of.emplace(canonical, std::move(offered)).first;
+        }
+        if (it->second.empty()) {
+          names = {"default"};  // decided as UNSUPPORTED by the worker
+        } else if (in.algorithm.empty()) {
+          names = {it->second.front()};
+        } else {
+          names = it->second;
+        }
+      } else {
+        names = {in.algorithm};
+      }
+      for (const std::string& name : names) {
+        if (!added.insert({canonical, name}).second) continue;  // duplicates probe once
+        Job job;
+        job.problem = in.problem;
+        job.canonical = canonical;
+        job.algorithm = name;
+        job.stack_id = pool.stack_id;
+        jobs_.push_back(std::move(job));
+        queues_[pool.stack_id].push_back(Task{jobs_.size() - 1, TaskKind::kFirst});
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+std::string EngineImpl::Repro(const Job& job) const {
+  std::string r = options_.repro_command + " probe " + job.canonical + " --backend " +
+                  options_.backend + " --algo " + job.algorithm;
+  if (!options_.fault_rules_path.empty()) r += " --inject " + options_.fault_rules_path;
+  return r;
+}
+
+Verdict EngineImpl::BaseVerdict(const Job& job, const Pool& pool) const {
+  Verdict v;
+  v.stack_id = job.stack_id;
+  v.problem = job.canonical;
+  v.algorithm = job.algorithm;
+  v.tool_version = CONVGUARD_VERSION;
+  v.recorded_at = os::UtcNowIso8601();
+  v.repro = Repro(job);
+  v.emulated = pool.stack.is_emulated();
+  v.attempts = static_cast<int>(job.attempts.size());
+  return v;
+}
+
+void EngineImpl::RecordAttempt(Job& job, const Slot& slot, const Flight& f,
+                               const std::string& outcome, const std::string& detail) {
+  Attempt a;
+  a.key = VerdictKey{job.stack_id, job.canonical, job.algorithm};
+  a.attempt_number = static_cast<int>(job.attempts.size()) + 1;
+  a.outcome = outcome;
+  a.deadline_ms = f.stage_deadline_ms;
+  a.elapsed_ms = MsBetween(f.started, Clock::now());
+  a.worker_pid = slot.worker ? slot.worker->pid() : 0;
+  a.started_at = os::UtcNowIso8601();
+  a.detail = detail;
+  job.attempts.push_back(a);
+}
+
+void EngineImpl::Decide(Job& job, Verdict v) {
+  job.decided = true;
+  v.attempts = static_cast<int>(job.attempts.size());
+  if (store_ != nullptr) {
+    for (const Attempt& a : job.attempts) {
+      if (Status s = store_->AddAttempt(a); !s.ok()) Event("store: " + s.ToString());
+    }
+    if (Status s = store_->PutVerdict(v); !s.ok()) Event("store: " + s.ToString());
+  }
+  result_.progress.by_kind[static_cast<int>(v.kind)]++;
+  result_.progress.done++;
+  if (callbacks_.on_verdict) callbacks_.on_verdict(v);
+  result_.verdicts.push_back(std::move(v));
+  ReportProgress();
+}
+
+void EngineImpl::ReportProgress() {
+  result_.progress.elapsed_s = MsBetween(run_started_, Clock::now()) / 1000.0;
+  int64_t in_flight = 0;
+  for (const Slot& s : slots_) in_flight += s.flight ? 1 : 0;
+  result_.progress.in_flight = in_flight;
+  if (callbacks_.on_progress) callbacks_.on_progress(result_.progress);
+}
+
+Status EngineImpl::Dispatch(Slot& slot, Task task) {
+  Pool& pool = pools_[slot.pool];
+  Job& job = jobs_[task.job];
+  // A confirmation runs in a fresh worker: whatever state the first attempt left behind
+  // (a wedged context, a poisoned cache) must not decide the verdict.
+  if (task.kind == TaskKind::kConfirm && slot.worker && slot.probes_served > 0) {
+    (void)slot.worker->Send(worker::EncodeBye());
+    (void)slot.worker->Kill(options_.deadlines.reap_grace_ms);
+    slot.worker.reset();
+  }
+  if (!slot.worker) {
+    Status s = StartWorker(slot);
+    if (!s.ok()) {
+      Event("worker start failed (" + s.message() + "); retrying once");
+      CG_RETURN_IF_ERROR(StartWorker(slot));
+    }
+  }
+  worker::ProbeRequest r;
+  r.id = next_request_id_++;
+  r.problem = job.canonical;
+  r.algorithm = job.algorithm == "default" ? "" : job.algorithm;
+  r.seed = options_.seed;
+  r.warmup = options_.warmup;
+  r.repeats = options_.repeats;
+  r.check = options_.check;
+  r.sample_points = options_.sample_points;
+
+  Flight f;
+  f.task = task;
+  f.request_id = r.id;
+  f.started = f.stage_started = Clock::now();
+  f.stage = "prep";
+  f.run_deadline_ms = pool.policy->RunDeadlineMs(job.problem, options_.warmup + options_.repeats);
+  if (task.kind == TaskKind::kConfirm) {
+    f.run_deadline_ms = pool.policy->ConfirmDeadlineMs(job.first_deadline_ms);
+  }
+  f.stage_deadline_ms = pool.policy->PrepDeadlineMs(job.problem);
+  f.deadline = AfterMs(f.started, f.stage_deadline_ms);
+  if (Status s = slot.worker->Send(worker::EncodeProbeRequest(r)); !s.ok()) {
+    // The worker died between probes; start another and try once more.
+    Event("worker " + std::to_string(slot.worker->pid()) + " would not take a request: " + s.message());
+    (void)slot.worker->Kill(options_.deadlines.reap_grace_ms);
+    slot.worker.reset();
+    CG_RETURN_IF_ERROR(StartWorker(slot));
+    CG_RETURN_IF_ERROR(slot.worker->Send(worker::EncodeProbeRequest(r)));
+  }
+  slot.flight = std::move(f);
+  return Status::Ok();
+}
+
+void EngineImpl::OnMessage(Slot& slot, worker::Message& m) {
+  Flight& f = *slot.flight;
+  Pool& pool = pools_[slot.pool];
+  Job& job = jobs_[f.task.job];
+  const Clock::time_point now = Clock::now();
+  if (m.phase && m.phase->id == f.request_id) {
+    f.stage = m.phase->phase;
+    f.stage_started = now;
+    f.stage_deadline_ms = f.stage == "run"
+                              ? f.run_deadline_ms
+                              : pool.policy->CheckDeadlineMs(job.problem, options_.check, options_.sample_points);
+    f.deadline = AfterMs(now, f.stage_deadline_ms);
+    return;
+  }
+  if (!m.result || m.result->id != f.request_id) return;  // a stale or foreign message
+  const worker::ProbeReply& reply = *m.result;
+  slot.probes_served++;
+  RecordAttempt(job, slot, f, std::string("reply:") + std::string(worker::ProbeOutcomeName(reply.outcome)),
+                reply.message + f.notes);
+  const Task task = f.task;
+  const bool suspect = f.suspect;
+  const double run_deadline = f.run_deadline_ms;
+  const std::string notes = f.notes;
+  slot.flight.reset();
+
+  if (suspect && task.kind == TaskKind::kFirst && reply.outcome == worker::ProbeOutcome::kOk) {
+    // Its timing overlapped a hang on the same device: re-run it once for honest numbers.
+    queues_[job.stack_id].push_front(Task{task.job, TaskKind::kRerun});
+    return;
+  }
+  Verdict v = BaseVerdict(job, pool);
+  v.deadline_ms = run_deadline;
+  v.elapsed_ms = job.attempts.back().elapsed_ms;
+  v.check = reply.check;
+  v.implementation = reply.implementation;
+  v.message = reply.message + notes;
+  if (v.message.rfind("; ", 0) == 0) v.message.erase(0, 2);
+  if (!reply.times_ms.empty()) {
+    v.time_ms_min = *std::min_element(reply.times_ms.begin(), reply.times_ms.end());
+    v.time_ms_median = Median(reply.times_ms);
+  }
+  v.mismatches = reply.mismatches;
+  v.non_finite = reply.non_finite;
+  v.max_abs_error = reply.max_abs_error;
+  v.max_rel_error = reply.max_rel_error;
+  switch (reply.outcome) {
+    case worker::ProbeOutcome::kOk:
+      if (task.kind == TaskKind::kConfirm) {
+        v.kind = VerdictKind::kSlow;
+        v.message = job.first_miss + "; finished in a fresh worker under the confirmation deadline" + notes;
+      } else {
+        v.kind = VerdictKind::kOk;
+        pool.policy->Observe(job.problem.flops(), v.time_ms_median);
+      }
+      break;
+    case worker::ProbeOutcome::kWrong: v.kind = VerdictKind::kWrong; break;
+    case worker::ProbeOutcome::kMistrusted: v.kind = VerdictKind::kMistrusted; break;
+    case worker::ProbeOutcome::kError: v.kind = VerdictKind::kError; break;
+    case worker::ProbeOutcome::kUnsupported: v.kind = VerdictKind::kUnsupported; break;
+    case worker::ProbeOutcome::kOom: v.kind = VerdictKind::kOom; break;
+  }
+  if (task.kind == TaskKind::kConfirm && reply.outcome != worker::ProbeOutcome::kOk) {
+    v.message = job.first_miss + "; then: " + v.message;
+  }
+  Decide(job, std::move(v));
+}
+
+void EngineImpl::OnDeadline(Slot& slot) {
+  Flight f = *slot.flight;
+  slot.flight.reset();
+  Pool& pool = pools_[slot.pool];
+  Job& job = jobs_[f.task.job];
+  const double elapsed = MsBetween(f.stage_started, Clock::now());
+  std::string how = "missed the " + f.stage + "-stage deadline of " +
+                    std::to_string(static_cast<int64_t>(f.stage_deadline_ms)) + " ms";
+  StatusOr<os::ExitInfo> killed = slot.worker->Kill(options_.deadlines.reap_grace_ms);
+  std::string detail = how + " after " + std::to_string(static_cast<int64_t>(elapsed)) + " ms; ";
+  detail += killed.ok() ? "worker " + killed->ToString() : "KILL FAILED: " + killed.status().message();
+  RecordAttempt(job, slot, f, "deadline", detail + f.notes);
+  Event("worker " + std::to_string(slot.worker->pid()) + " " + detail + " (" + job.canonical + ")");
+  slot.worker.reset();
+
+  if (pool.shares_device) {
+    // While that worker was stuck, everything else on the device was slowed down.
+    for (size_t i : pool.slots) {
+      if (slots_[i].flight) slots_[i].flight->suspect = true;
+    }
+  }
+  if (f.task.kind != TaskKind::kConfirm) {
+    job.first_deadline_ms = f.stage == "run" ? f.run_deadline_ms : f.stage_deadline_ms;
+    job.first_miss = how;
+    queues_[job.stack_id].push_front(Task{f.task.job, TaskKind::kConfirm});
+    return;
+  }
+  Verdict v = BaseVerdict(job, pool);
+  v.kind = VerdictKind::kHang;
+  v.deadline_ms = f.stage_deadline_ms;
+  v.elapsed_ms = MsBetween(f.started, Clock::now());
+  v.message = "first attempt " + job.first_miss + "; the confirmation in a fresh worker " + detail;
+  if (!killed.ok()) v.message += " (the worker could not be reaped: the device may need attention)";
+  Decide(job, std::move(v));
+}
+
+void EngineImpl::OnWorkerGone(Slot& slot) {
+  Flight f = *slot.flight;
+  slot.flight.reset();
+  Pool& pool = pools_[slot.pool];
+  Job& job = jobs_[f.task.job];
+  const bool mid_frame = slot.worker->died_mid_frame();
+  StatusOr<os::ExitInfo> exit = slot.worker->AwaitExit(options_.deadlines.reap_grace_ms);
+  std::string how = exit.ok() ? exit->ToString() : exit.status().message();
+  std::string detail = "worker " + how + " during the " + f.stage + " stage";
+  if (mid_frame) detail += ", in the middle of a reply";
+  RecordAttempt(job, slot, f, "crash", detail + f.notes);
+  slot.worker.reset();
+
+  Verdict v = BaseVerdict(job, pool);
+  v.kind = VerdictKind::kCrash;
+  v.deadline_ms = f.stage_deadline_ms;
+  v.elapsed_ms = MsBetween(f.started, Clock::now());
+  if (exit.ok() && exit->signaled()) v.crash_signal = exit->signal;
+  if (exit.ok() && exit->exited()) v.exit_code = exit->exit_code;
+  v.message = detail + f.notes;
+  if (f.task.kind == TaskKind::kConfirm) v.message = job.first_miss + "; then " + v.message;
+  Decide(job, std::move(v));
+}
+
+StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs) {
+  run_started_ = Clock::now();
+  result_ = ProbeRunResult{};
+  jobs_.clear();
+  queues_.clear();
+  deferred_.clear();
+  CG_RETURN_IF_ERROR(ExpandJobs(jobs));
+  result_.progress.total = static_cast<int64_t>(jobs_.size());
+  ReportProgress();
+  Clock::time_point next_deferred_check = Clock::now();
+
+  for (;;) {
+    if (os::InterruptRequested()) {
+      result_.interrupted = true;
+      break;
+    }
+    // 1. Give every idle worker a task.
+    for (Slot& slot : slots_) {
+      if (slot.flight) continue;
+      Pool& pool = pools_[slot.pool];
+      std::deque<Task>& queue = queues_[pool.stack_id];
+      if (pool.shares_device) {
+        // A confirmation is judged alone on its device, so contention cannot fake a hang.
+        bool confirming = false;
+        for (size_t i : pool.slots) {
+          confirming |= slots_[i].flight && slots_[i].flight->task.kind == TaskKind::kConfirm;
+        }
+        if (confirming) continue;
+      }
+      while (!queue.empty() && !slot.flight) {
+        Task task = queue.front();
+        queue.pop_front();
+        Job& job = jobs_[task.job];
+        if (task.kind == TaskKind::kFirst && !job.claimed && store_ != nullptr) {
+          StatusOr<ClaimResult> claim =
+              store_->Claim(VerdictKey{job.stack_id, job.canonical, job.algorithm}, owner_,
+                            options_.redo, options_.claim_stale_after_s);
+          if (!claim.ok()) return claim.status().WithContext("claiming " + job.canonical);
+          if (*claim == ClaimResult::kAlreadyKnown) {
+            StatusOr<std::optional<Verdict>> known =
+                store_->GetVerdict(VerdictKey{job.stack_id, job.canonical, job.algorithm});
+            if (known.ok() && known->has_value()) result_.known.push_back(**known);
+            job.decided = true;
+            result_.progress.skipped_known++;
+            result_.progress.done++;
+            ReportProgress();
+            continue;
+          }
+          if (*claim == ClaimResult::kHeldByOther) {
+            deferred_.push_back(task);
+            continue;
+          }
+          job.claimed = true;
+        }
+        if (task.kind == TaskKind::kConfirm && pool.shares_device) {
+          bool others = false;
+          for (size_t i : pool.slots) others |= slots_[i].flight.has_value();
+          if (others) {
+            queue.push_front(task);  // wait until the device is quiet
+            break;
+          }
+        }
+        CG_RETURN_IF_ERROR(Dispatch(slot, task));
+      }
+    }
+
+    bool any_in_flight = false;
+    for (const Slot& s : slots_) any_in_flight |= s.flight.has_value();
+    bool any_queued = false;
+    for (const auto& [id, q] : queues_) any_queued |= !q.empty();
+    if (!any_in_flight && !any_queued) {
+      if (deferred_.empty()) break;
+      // Only work another process holds is left: look again shortly.
+      if (Clock::now() >= next_deferred_check) {
+        for (const Task& t : deferred_) queues_[jobs_[t.job].stack_id].push_back(t);
+        deferred_.clear();
+        next_deferred_check = AfterMs(Clock::now(), 500.0);
+        continue;
+      }
+    }
+
+    // 2. Wait for output or the nearest deadline.
+    std::vector<int> fds;
+    Clock::time_point wake = AfterMs(Clock::now(), 500.0);
+    for (const Slot& s : slots_) {
+      if (!s.flight) continue;
+      fds.push_back(s.worker->read_fd());
+      wake = std::min(wake, s.flight->deadline);
+    }
+    if (!any_in_flight && !deferred_.empty()) wake = std::min(wake, next_deferred_check);
+    CG_ASSIGN_OR_RETURN(std::vector<int> ready, os::PollReadable(fds, os::Deadline::At(wake)));
+
+    // 3. Read what arrived; decide what ended.
+    for (Slot& slot : slots_) {
+      if (!slot.flight) continue;
+      if (std::find(ready.begin(), ready.end(), slot.worker->read_fd()) == ready.end()) continue;
+      CG_ASSIGN_OR_RETURN(std::vector<worker::Message> messages, slot.worker->Pump());
+      if (int64_t junk = slot.worker->TakeGarbageBytes(); junk > 0) {
+        slot.flight->notes += "; worker wrote " + std::to_string(junk) + " bytes that were not protocol frames";
+      }
+      for (worker::Message& m : messages) {
+        if (!slot.flight) break;
+        OnMessage(slot, m);
+      }
+      if (slot.flight && slot.worker->eof()) OnWorkerGone(slot);
+    }
+    const Clock::time_point now = Clock::now();
+    for (Slot& slot : slots_) {
+      if (slot.flight && now >= slot.flight->deadline) OnDeadline(slot);
+    }
+  }
+
+  if (result_.interrupted) {
+    for (Slot& slot : slots_) {
+      if (slot.worker && slot.flight) {
+        (void)slot.worker->Kill(options_.deadlines.reap_grace_ms);
+        slot.worker.reset();
+      }
+      slot.flight.reset();
+    }
+    if (store_ != nullptr) (void)store_->Release(owner_, std::nullopt);
+  }
+  ReportProgress();
+  return result_;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<ProbeEngine>> ProbeEngine::Start(const ProbeOptions& options, Store* store,
+                                                          ProbeCallbacks callbacks) {
+  if (options.backend.empty()) return Status::InvalidArgument("no backend named");
+  if (options.warmup < 0 || options.repeats < 1) {
+    return Status::InvalidArgument("--warmup must be >= 0 and --repeats >= 1");
+  }
+  auto engine = std::make_unique<EngineImpl>(options, store, std::move(callbacks));
+  CG_RETURN_IF_ERROR(engine->Init());
+  return std::unique_ptr<ProbeEngine>(std::move(engine));
+}
+
+int ExitStatusForVerdict(VerdictKind kind) {
+  switch (kind) {
+    case VerdictKind::kOk: return 0;
+    case VerdictKind::kSlow: return 10;
+    case VerdictKind::kHang: return 11;
+    case VerdictKind::kCrash: return 12;
+    case VerdictKind::kWrong: return 13;
+    case VerdictKind::kMistrusted: return 14;
+    case VerdictKind::kError: return 15;
+    case VerdictKind::kUnsupported: return 16;
+    case VerdictKind::kOom: return 17;
+  }
+  return 15;
+}
+
+}  // namespace convguard

@@ -1,0 +1,238 @@
+#include "worker/protocol.h"
+
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "store/json_records.h"
+
+namespace convguard::worker {
+namespace {
+
+using nlohmann::json;
+
+json Envelope(std::string_view type) {
+  json j;
+  j["v"] = kProtocolVersion;
+  j["type"] = type;
+  return j;
+}
+
+// Reads a required field of a given JSON type; the message names the field.
+template <typename T>
+Status Get(const json& j, const char* field, T& out) {
+  auto it = j.find(field);
+  if (it == j.end()) return Status::InvalidArgument(std::string("missing field '") + field + "'");
+  try {
+    out = it->get<T>();
+  } catch (const json::exception&) {
+    return Status::InvalidArgument(std::string("field '") + field + "' has the wrong type");
+  }
+  return Status::Ok();
+}
+
+// Reads an optional field; leaves `out` unchanged when absent.
+template <typename T>
+Status GetOptional(const json& j, const char* field, T& out) {
+  if (!j.contains(field)) return Status::Ok();
+  return Get(j, field, out);
+}
+
+}  // namespace
+
+std::string_view CheckModeName(CheckMode m) {
+  switch (m) {
+    case CheckMode::kNone: return "none";
+    case CheckMode::kSampled: return "sampled";
+    case CheckMode::kFull: return "full";
+  }
+  return "?";
+}
+
+StatusOr<CheckMode> ParseCheckMode(std::string_view name) {
+  if (name == "none") return CheckMode::kNone;
+  if (name == "sampled") return CheckMode::kSampled;
+  if (name == "full") return CheckMode::kFull;
+  return Status::InvalidArgument("check mode '" + std::string(name) +
+                                 "' is unknown (allowed: none, sampled, full)");
+}
+
+std::string_view ProbeOutcomeName(ProbeOutcome o) {
+  switch (o) {
+    case ProbeOutcome::kOk: return "ok";
+    case ProbeOutcome::kWrong: return "wrong";
+    case ProbeOutcome::kMistrusted: return "mistrusted";
+    case ProbeOutcome::kError: return "error";
+    case ProbeOutcome::kUnsupported: return "unsupported";
+    case ProbeOutcome::kOom: return "oom";
+  }
+  return "?";
+}
+
+StatusOr<ProbeOutcome> ParseProbeOutcome(std::string_view name) {
+  for (ProbeOutcome o : {ProbeOutcome::kOk, ProbeOutcome::kWrong, ProbeOutcome::kMistrusted,
+                         ProbeOutcome::kError, ProbeOutcome::kUnsupported, ProbeOutcome::kOom}) {
+    if (name == ProbeOutcomeName(o)) return o;
+  }
+  return Status::InvalidArgument("unknown outcome '" + std::string(name) + "'");
+}
+
+std::string EncodeHello(const Hello& h) {
+  json j = Envelope("hello");
+  j["pid"] = h.pid;
+  j["backend"] = h.backend;
+  j["fingerprint"] = ToJson(h.fingerprint);
+  j["first_call_allowance_ms"] = h.first_call_allowance_ms;
+  j["shares_device"] = h.shares_device;
+  j["visible_devices"] = h.visible_devices;
+  return j.dump();
+}
+
+std::string EncodeFatal(const std::string& message) {
+  json j = Envelope("fatal");
+  j["message"] = message;
+  return j.dump();
+}
+
+std::string EncodeProbeRequest(const ProbeRequest& r) {
+  json j = Envelope("probe");
+  j["id"] = r.id;
+  j["problem"] = r.problem;
+  j["algorithm"] = r.algorithm;
+  j["seed"] = r.seed;
+  j["warmup"] = r.warmup;
+  j["repeats"] = r.repeats;
+  j["check"] = CheckModeName(r.check);
+  j["sample_points"] = r.sample_points;
+  return j.dump();
+}
+
+std::string EncodePhase(const PhaseNotice& p) {
+  json j = Envelope("phase");
+  j["id"] = p.id;
+  j["phase"] = p.phase;
+  return j.dump();
+}
+
+std::string EncodeProbeReply(const ProbeReply& r) {
+  json j = Envelope("result");
+  j["id"] = r.id;
+  j["outcome"] = ProbeOutcomeName(r.outcome);
+  j["algorithm"] = r.algorithm;
+  j["times_ms"] = r.times_ms;
+  j["implementation"] = r.implementation;
+  j["message"] = r.message;
+  j["check"] = r.check;
+  j["mismatches"] = r.mismatches;
+  j["non_finite"] = r.non_finite;
+  j["max_abs_error"] = r.max_abs_error;
+  j["max_rel_error"] = r.max_rel_error;
+  // JSON has no NaN/Inf; dump() would write null, which reads back as a type error.
+  if (!std::isfinite(r.max_abs_error)) j["max_abs_error"] = 1e308;
+  if (!std::isfinite(r.max_rel_error)) j["max_rel_error"] = 1e308;
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string EncodeAlgorithmsRequest(const AlgorithmsRequest& r) {
+  json j = Envelope("algorithms");
+  j["id"] = r.id;
+  j["problem"] = r.problem;
+  return j.dump();
+}
+
+std::string EncodeAlgorithmsReply(const AlgorithmsReply& r) {
+  json j = Envelope("algorithms");
+  j["id"] = r.id;
+  j["names"] = r.names;
+  j["message"] = r.message;
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string EncodeBye() { return Envelope("bye").dump(); }
+
+StatusOr<Message> DecodeMessage(std::string_view payload, bool from_worker) {
+  json j = json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Status::InvalidArgument("message is not a JSON object");
+  }
+  int version = 0;
+  CG_RETURN_IF_ERROR(Get(j, "v", version));
+  if (version != kProtocolVersion) {
+    return Status::InvalidArgument("protocol version " + std::to_string(version) +
+                                   " is not supported (this build speaks version " +
+                                   std::to_string(kProtocolVersion) + ")");
+  }
+  Message m;
+  CG_RETURN_IF_ERROR(Get(j, "type", m.type));
+  if (m.type == "hello" && from_worker) {
+    Hello h;
+    CG_RETURN_IF_ERROR(Get(j, "pid", h.pid));
+    CG_RETURN_IF_ERROR(Get(j, "backend", h.backend));
+    if (!j.contains("fingerprint")) return Status::InvalidArgument("missing field 'fingerprint'");
+    CG_ASSIGN_OR_RETURN(h.fingerprint, StackFromJson(j["fingerprint"]));
+    CG_RETURN_IF_ERROR(GetOptional(j, "first_call_allowance_ms", h.first_call_allowance_ms));
+    CG_RETURN_IF_ERROR(GetOptional(j, "shares_device", h.shares_device));
+    CG_RETURN_IF_ERROR(GetOptional(j, "visible_devices", h.visible_devices));
+    m.hello = std::move(h);
+  } else if (m.type == "fatal" && from_worker) {
+    std::string message;
+    CG_RETURN_IF_ERROR(Get(j, "message", message));
+    m.fatal = std::move(message);
+  } else if (m.type == "probe" && !from_worker) {
+    ProbeRequest r;
+    std::string check = "sampled";
+    CG_RETURN_IF_ERROR(Get(j, "id", r.id));
+    CG_RETURN_IF_ERROR(Get(j, "problem", r.problem));
+    CG_RETURN_IF_ERROR(GetOptional(j, "algorithm", r.algorithm));
+    CG_RETURN_IF_ERROR(GetOptional(j, "seed", r.seed));
+    CG_RETURN_IF_ERROR(GetOptional(j, "warmup", r.warmup));
+    CG_RETURN_IF_ERROR(GetOptional(j, "repeats", r.repeats));
+    CG_RETURN_IF_ERROR(GetOptional(j, "check", check));
+    CG_ASSIGN_OR_RETURN(r.check, ParseCheckMode(check));
+    CG_RETURN_IF_ERROR(GetOptional(j, "sample_points", r.sample_points));
+    if (r.warmup < 0 || r.repeats < 1 || r.sample_points < 0) {
+      return Status::InvalidArgument("probe needs warmup >= 0, repeats >= 1, sample_points >= 0");
+    }
+    m.probe = std::move(r);
+  } else if (m.type == "phase" && from_worker) {
+    PhaseNotice p;
+    CG_RETURN_IF_ERROR(Get(j, "id", p.id));
+    CG_RETURN_IF_ERROR(Get(j, "phase", p.phase));
+    m.phase = std::move(p);
+  } else if (m.type == "result" && from_worker) {
+    ProbeReply r;
+    std::string outcome;
+    CG_RETURN_IF_ERROR(Get(j, "id", r.id));
+    CG_RETURN_IF_ERROR(Get(j, "outcome", outcome));
+    CG_ASSIGN_OR_RETURN(r.outcome, ParseProbeOutcome(outcome));
+    CG_RETURN_IF_ERROR(GetOptional(j, "algorithm", r.algorithm));
+    CG_RETURN_IF_ERROR(GetOptional(j, "times_ms", r.times_ms));
+    CG_RETURN_IF_ERROR(GetOptional(j, "implementation", r.implementation));
+    CG_RETURN_IF_ERROR(GetOptional(j, "message", r.message));
+    CG_RETURN_IF_ERROR(GetOptional(j, "check", r.check));
+    CG_RETURN_IF_ERROR(GetOptional(j, "mismatches", r.mismatches));
+    CG_RETURN_IF_ERROR(GetOptional(j, "non_finite", r.non_finite));
+    CG_RETURN_IF_ERROR(GetOptional(j, "max_abs_error", r.max_abs_error));
+    CG_RETURN_IF_ERROR(GetOptional(j, "max_rel_error", r.max_rel_error));
+    m.result = std::move(r);
+  } else if (m.type == "algorithms" && !from_worker) {
+    AlgorithmsRequest r;
+    CG_RETURN_IF_ERROR(Get(j, "id", r.id));
+    CG_RETURN_IF_ERROR(Get(j, "problem", r.problem));
+    m.algorithms_request = std::move(r);
+  } else if (m.type == "algorithms" && from_worker) {
+    AlgorithmsReply r;
+    CG_RETURN_IF_ERROR(Get(j, "id", r.id));
+    CG_RETURN_IF_ERROR(Get(j, "names", r.names));
+    CG_RETURN_IF_ERROR(GetOptional(j, "message", r.message));
+    m.algorithms_reply = std::move(r);
+  } else if (m.type == "bye" && !from_worker) {
+    // nothing to read
+  } else {
+    return Status::InvalidArgument("unexpected message type '" + m.type + "' from the " +
+                                   (from_worker ? "worker" : "parent"));
+  }
+  return m;
+}
+
+}  // namespace convguard::worker

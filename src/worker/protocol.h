@@ -1,0 +1,117 @@
+// worker/protocol.h — the messages between the deciding process and a worker.
+//
+// Every message is one JSON object carried in one frame (worker/framing.h). The full
+// description, with examples, is docs/worker-protocol.md; the Python worker speaks the
+// same protocol. Version 1:
+//
+//   worker -> parent, once at start:  hello | fatal
+//   parent -> worker:                 probe | algorithms | bye
+//   worker -> parent, per probe:      phase("run"), phase("check"), result
+//   worker -> parent, per algorithms: algorithms
+//
+// Phases let the parent give each stage its own deadline: the run stage is the vendor
+// code that may hang; filling and checking are convguard's own work, sized by the problem.
+//
+// Thread-safety: plain values and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "convguard/backend.h"
+#include "convguard/probe.h"
+#include "convguard/status.h"
+
+namespace convguard::worker {
+
+inline constexpr int kProtocolVersion = 1;
+
+std::string_view CheckModeName(CheckMode m);  // "none", "sampled", "full"
+StatusOr<CheckMode> ParseCheckMode(std::string_view name);
+
+struct Hello {
+  int64_t pid = 0;
+  std::string backend;
+  StackFingerprint fingerprint;
+  double first_call_allowance_ms = 0.0;
+  bool shares_device = false;  // probes of other workers on the same device contend
+  int visible_devices = 0;     // GPUs this worker can see (0: a CPU backend)
+};
+
+struct ProbeRequest {
+  int64_t id = 0;
+  std::string problem;    // canonical text
+  std::string algorithm;  // empty: the backend's default
+  uint64_t seed = 1;
+  int warmup = 1;
+  int repeats = 3;
+  CheckMode check = CheckMode::kSampled;
+  int64_t sample_points = 256;  // interior points for kSampled
+};
+
+// What the worker itself observed. Hangs and crashes are never reported here: the
+// parent sees those from outside.
+enum class ProbeOutcome { kOk, kWrong, kMistrusted, kError, kUnsupported, kOom };
+std::string_view ProbeOutcomeName(ProbeOutcome o);
+StatusOr<ProbeOutcome> ParseProbeOutcome(std::string_view name);
+
+struct ProbeReply {
+  int64_t id = 0;
+  ProbeOutcome outcome = ProbeOutcome::kError;
+  std::string algorithm;       // the algorithm that ran (the default resolved)
+  std::vector<double> times_ms;
+  std::string implementation;
+  std::string message;
+  std::string check;           // "none", "sampled:N", "full:N" (N = elements checked)
+  int64_t mismatches = 0;
+  int64_t non_finite = 0;
+  double max_abs_error = 0.0;
+  double max_rel_error = 0.0;
+};
+
+struct PhaseNotice {
+  int64_t id = 0;
+  std::string phase;  // "run" or "check"
+};
+
+struct AlgorithmsRequest {
+  int64_t id = 0;
+  std::string problem;
+};
+
+struct AlgorithmsReply {
+  int64_t id = 0;
+  std::vector<std::string> names;
+  std::string message;  // non-empty when the problem could not be parsed
+};
+
+// Encoders return the JSON text of one message.
+std::string EncodeHello(const Hello& h);
+std::string EncodeFatal(const std::string& message);
+std::string EncodeProbeRequest(const ProbeRequest& r);
+std::string EncodePhase(const PhaseNotice& p);
+std::string EncodeProbeReply(const ProbeReply& r);
+std::string EncodeAlgorithmsRequest(const AlgorithmsRequest& r);
+std::string EncodeAlgorithmsReply(const AlgorithmsReply& r);
+std::string EncodeBye();
+
+// A decoded message of any type. Exactly one of the optionals is set, matching `type`.
+struct Message {
+  std::string type;  // "hello", "fatal", "probe", "phase", "result", "algorithms", "bye"
+  std::optional<Hello> hello;
+  std::optional<std::string> fatal;
+  std::optional<ProbeRequest> probe;
+  std::optional<PhaseNotice> phase;
+  std::optional<ProbeReply> result;
+  std::optional<AlgorithmsRequest> algorithms_request;
+  std::optional<AlgorithmsReply> algorithms_reply;
+};
+
+// Decodes one payload. `from_worker` says which direction it travelled ("algorithms"
+// means a request from the parent and a reply from a worker). Malformed JSON, a missing
+// field or another protocol version is kInvalidArgument naming what was wrong.
+StatusOr<Message> DecodeMessage(std::string_view payload, bool from_worker);
+
+}  // namespace convguard::worker

@@ -1,0 +1,196 @@
+// `convguard sweep` and `convguard db` end to end: the real binary, real workers, a real
+// SQLite file, real SIGKILLs.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "os/process.h"
+#include "support/cli_runner.h"
+
+namespace convguard {
+namespace {
+
+using namespace testing_support;
+
+int CountLines(const std::string& text, const std::string& needle) {
+  int n = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) n += line.find(needle) != std::string::npos;
+  return n;
+}
+
+TEST(SweepCli, ReproducesTheSeedTableOnTheEmulatedStack) {
+  const std::string dir = MakeTempDir("seed");
+  const std::string db = dir + "/verdicts.sqlite";
+  auto r = RunConvguard({"sweep", "--backend", "emulated-rdna1", "--db", db, "--workers", "2",
+                         "--grid", "c=16 k=32 hw=32,48,64 r=3 p=same",
+                         "--grid", "c=3 k=16 hw=32,64,224 r=3 p=same"});
+  ASSERT_TRUE(r.exited) << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The seed report's table, row by row.
+  EXPECT_NE(r.out.find("| 16 | 32 | 32x32 | OK |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| 16 | 32 | 48x48 | HANG |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| 16 | 32 | 64x64 | HANG |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| 3 | 16 | 32x32 | OK |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| 3 | 16 | 64x64 | OK |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| 3 | 16 | 224x224 | OK |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("EMULATED STACK"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("EMULATED STACK"), std::string::npos) << r.err;
+
+  // A second sweep knows everything and probes nothing.
+  auto again = RunConvguard({"sweep", "--backend", "emulated-rdna1", "--db", db,
+                             "--grid", "c=16 k=32 hw=32,48,64 r=3 p=same",
+                             "--grid", "c=3 k=16 hw=32,64,224 r=3 p=same"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.err.find("known 6"), std::string::npos) << again.err;
+  EXPECT_NE(again.out.find("| 16 | 32 | 64x64 | HANG |"), std::string::npos) << again.out;
+
+  // The store shows them, and exports one line per verdict.
+  auto show = RunConvguard({"db", "show", "--db", db, "--verdict", "hang"});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_EQ(CountLines(show.out, "HANG"), 2) << show.out;
+  auto exported = RunConvguard({"db", "export", "--db", db});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  EXPECT_EQ(CountLines(exported.out, "\"type\":\"verdict\""), 6) << exported.out;
+}
+
+TEST(SweepCli, ProbeCommandTakesTheSeedVocabularyAndExitsWithTheVerdict) {
+  const std::string db = MakeTempDir("probe") + "/v.sqlite";
+  auto hang = RunConvguard({"probe", "--backend", "emulated-rdna1", "--db", db, "--in", "16", "--out", "32",
+                            "--size", "64x64"});
+  ASSERT_TRUE(hang.exited);
+  EXPECT_EQ(hang.exit_code, 11) << hang.out << hang.err;  // HANG
+  EXPECT_NE(hang.out.find("HANG"), std::string::npos);
+  EXPECT_NE(hang.out.find("EMULATION"), std::string::npos) << hang.out;
+  EXPECT_NE(hang.out.find("repro     convguard probe n1_c16_h64_w64_k32_r3_s3_p1"), std::string::npos) << hang.out;
+  auto ok = RunConvguard({"probe", "--backend", "emulated-rdna1", "--db", db, "c16_h32_k32_r3_p1", "--check", "full"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+  EXPECT_NE(ok.out.find("check full:"), std::string::npos) << ok.out;
+  // Known now: shown from the store without probing.
+  auto known = RunConvguard({"probe", "--backend", "emulated-rdna1", "--db", db, "--in", "16", "--out", "32",
+                             "--size", "64x64"});
+  EXPECT_EQ(known.exit_code, 11);
+  EXPECT_NE(known.out.find("from the store"), std::string::npos) << known.out;
+}
+
+struct BadSweep {
+  std::string name;
+  std::vector<std::string> args;
+  std::string message_part;
+};
+
+class SweepBadInput : public ::testing::TestWithParam<BadSweep> {};
+
+TEST_P(SweepBadInput, ExitsTwoBeforeStartingAnything) {
+  const std::string dir = MakeTempDir("bad");
+  WriteFile(dir + "/bad.list", "# a list\nc16_h32_k32_r3\nthis is not a problem\n");
+  std::vector<std::string> args = GetParam().args;
+  for (std::string& a : args) {
+    if (a.rfind("DIR", 0) == 0) a = dir + a.substr(3);
+  }
+  args.push_back("--db");
+  args.push_back(dir + "/never-created.sqlite");
+  auto r = RunConvguard(args);
+  ASSERT_TRUE(r.exited);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find(GetParam().message_part), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/never-created.sqlite"));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, SweepBadInput,
+    ::testing::Values(
+        BadSweep{"NoProblems", {"sweep"}, "no problems"},
+        BadSweep{"UnknownGridKey", {"sweep", "--grid", "c=16 k=32 hw=32 r=3 q=4"}, "q"},
+        BadSweep{"BackwardsRange", {"sweep", "--grid", "c=16 k=32 hw=64..32 r=3"}, "64..32"},
+        BadSweep{"MissingKey", {"sweep", "--grid", "c=16 hw=32 r=3"}, "k"},
+        BadSweep{"BadListLine", {"sweep", "--list", "DIR/bad.list"}, "bad.list:3"},
+        BadSweep{"MissingList", {"sweep", "--list", "DIR/absent.list"}, "absent.list"},
+        BadSweep{"ZeroWorkers", {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--workers", "0"}, "--workers"},
+        BadSweep{"UnknownBackend", {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--backend", "rocm9"}, "rocm9"},
+        BadSweep{"BadCheck", {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--check", "most"}, "most"},
+        BadSweep{"MissingRules", {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--inject", "DIR/none.rules"},
+                 "none.rules"}),
+    [](const ::testing::TestParamInfo<BadSweep>& info) { return info.param.name; });
+
+// Makes this test process the reaper of orphans, so that what a killed sweep leaves
+// behind comes to us and can be counted and reaped rather than hiding under init.
+void BecomeSubreaper() { ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0); }
+
+int ReapOrphans() {
+  int reaped = 0;
+  while (waitpid(-1, nullptr, WNOHANG) > 0) ++reaped;
+  return reaped;
+}
+
+TEST(SweepCli, SigkillMidRunThenRerunRecordsEveryProblemExactlyOnce) {
+  BecomeSubreaper();
+  const std::string dir = MakeTempDir("kill");
+  const std::string db = dir + "/v.sqlite";
+  // A rules file whose unique path marks this test's workers in /proc.
+  const std::string rules = WriteFile(dir + "/marker-faults.rules",
+                                      "spin when k == 3\nslow(300) when k == 8\n");
+  const std::vector<std::string> sweep = {"sweep", "--backend", "reference", "--inject", rules,
+                                          "--db", db, "--workers", "2", "--quiet",
+                                          "--grid", "c=2,4 k=3,8,16 hw=6,8,10 r=3 p=same"};
+  const int total = 2 * 3 * 3;
+
+  os::SpawnOptions spawn;
+  spawn.argv.push_back(ConvguardBin());
+  spawn.argv.insert(spawn.argv.end(), sweep.begin(), sweep.end());
+  spawn.stderr_mode = os::StderrMode::kDevNull;
+  auto child = os::SpawnChild(spawn);
+  ASSERT_TRUE(child.ok()) << child.status().ToString();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // some verdicts, a hang in flight
+  EXPECT_FALSE(FindProcesses(rules).live.empty()) << "workers should be running";
+  ASSERT_TRUE(child->KillGroup(SIGKILL).ok());
+  auto exit = child->WaitExit(std::chrono::seconds(10));
+  ASSERT_TRUE(exit.ok() && exit->signaled());
+
+  // Its workers die with it (they are killed when their parent dies).
+  for (int i = 0; i < 50 && !FindProcesses(rules).live.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ReapOrphans();
+  }
+  EXPECT_TRUE(FindProcesses(rules).live.empty());
+
+  auto partial = RunConvguard({"db", "export", "--db", db});
+  const int before = CountLines(partial.out, "\"type\":\"verdict\"");
+  EXPECT_LT(before, total) << "the kill should have interrupted the sweep";
+
+  std::vector<std::string> rerun = sweep;
+  auto r = RunConvguard(rerun, 300);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("known " + std::to_string(before)), std::string::npos) << r.err;
+
+  auto all = RunConvguard({"db", "export", "--db", db});
+  ASSERT_EQ(all.exit_code, 0);
+  std::set<std::string> problems;
+  int verdict_lines = 0;
+  std::istringstream in(all.out);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("\"type\":\"verdict\"") == std::string::npos) continue;
+    ++verdict_lines;
+    const size_t at = line.find("\"problem\":\"");
+    ASSERT_NE(at, std::string::npos);
+    problems.insert(line.substr(at + 11, line.find('"', at + 11) - at - 11));
+  }
+  EXPECT_EQ(verdict_lines, total);
+  EXPECT_EQ(static_cast<int>(problems.size()), total);
+  EXPECT_EQ(CountLines(all.out, "\"kind\":\"HANG\""), 6) << all.out;  // k == 3 in every c x hw
+
+  ReapOrphans();
+  const ProcessScan scan = FindProcesses(rules);
+  EXPECT_TRUE(scan.live.empty());
+}
+
+}  // namespace
+}  // namespace convguard

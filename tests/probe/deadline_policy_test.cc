@@ -1,0 +1,84 @@
+#include "probe/deadline_policy.h"
+
+#include <gtest/gtest.h>
+
+#include "convguard/text_forms.h"
+
+namespace convguard::probe {
+namespace {
+
+Problem P(const char* text) {
+  StatusOr<Problem> p = ParseProblem(text);
+  EXPECT_TRUE(p.ok()) << p.status().ToString();
+  return *p;
+}
+
+TEST(DeadlinePolicy, FloorAppliesToTinyProblems) {
+  DeadlineOptions o;
+  DeadlinePolicy policy(o);
+  policy.Calibrate(1'000'000'000, 1.0);  // 1000 GFLOP/s: everything is tiny
+  EXPECT_NEAR(policy.RunDeadlineMs(P("c1_h4_k1_r1"), 4), o.floor_ms, 1.0);
+}
+
+TEST(DeadlinePolicy, GrowsWithExpectedTimeAndStopsAtTheCap) {
+  DeadlineOptions o;
+  o.cap_ms = 60000;
+  DeadlinePolicy policy(o);
+  policy.Calibrate(1'000'000'000, 1000.0);  // 1 GFLOP/s
+  const Problem small = P("c16_h32_k16_r3_p1");      // 4.7 MFLOP
+  const Problem large = P("c64_h56_k64_r3_p1");      // 231 MFLOP
+  const double ds = policy.RunDeadlineMs(small, 4);
+  const double dl = policy.RunDeadlineMs(large, 4);
+  EXPECT_GT(dl, ds);
+  // floor + factor * runs * flops / throughput
+  EXPECT_NEAR(dl, o.floor_ms + o.factor * 4 * large.flops() / 1e6, 1.0);
+  const Problem huge = P("n64_c256_h224_k256_r3_p1");
+  EXPECT_EQ(policy.RunDeadlineMs(huge, 4), o.cap_ms);
+}
+
+TEST(DeadlinePolicy, ConfirmationIsGenerousButCapped) {
+  DeadlineOptions o;
+  DeadlinePolicy policy(o);
+  EXPECT_EQ(policy.ConfirmDeadlineMs(250), o.confirm_floor_ms);  // 10 x 250 < 3000
+  EXPECT_EQ(policy.ConfirmDeadlineMs(1000), 10000);
+  EXPECT_EQ(policy.ConfirmDeadlineMs(1e9), o.cap_ms);
+  // The floor is what keeps a 2 s problem from ever being a hang.
+  EXPECT_GT(policy.ConfirmDeadlineMs(o.floor_ms), 2000.0);
+}
+
+TEST(DeadlinePolicy, LearnsALowPercentileSoSlowProblemsKeepRoom) {
+  DeadlineOptions o;
+  DeadlinePolicy policy(o);
+  for (int i = 0; i < 50; ++i) policy.Observe(1'000'000'000, 100.0);  // 10 GFLOP/s
+  for (int i = 0; i < 10; ++i) policy.Observe(1'000'000'000, 1000.0);  // 1 GFLOP/s
+  // 10 of 60 observations are slow: the 10th percentile is the slow rate.
+  EXPECT_NEAR(policy.throughput_gflops(), 1.0, 1e-9);
+}
+
+TEST(DeadlinePolicy, CompileAllowanceFromBackendUnlessOverridden) {
+  DeadlineOptions o;
+  DeadlinePolicy policy(o);
+  policy.Calibrate(1'000'000'000, 1.0);
+  const Problem p = P("c1_h4_k1_r1");
+  policy.SetBackendCompileAllowance(5000);
+  EXPECT_NEAR(policy.RunDeadlineMs(p, 1), o.floor_ms + 5000, 1.0);
+  o.compile_allowance_ms = 0;
+  DeadlinePolicy overridden(o);
+  overridden.Calibrate(1'000'000'000, 1.0);
+  overridden.SetBackendCompileAllowance(5000);
+  EXPECT_NEAR(overridden.RunDeadlineMs(p, 1), o.floor_ms, 1.0);
+}
+
+TEST(DeadlinePolicy, OwnStagesScaleWithTheProblem) {
+  DeadlinePolicy policy(DeadlineOptions{});
+  const Problem small = P("c16_h32_k16_r3_p1");
+  const Problem large = P("n8_c256_h112_k256_r3_p1");
+  EXPECT_GT(policy.PrepDeadlineMs(large), policy.PrepDeadlineMs(small));
+  EXPECT_GT(policy.CheckDeadlineMs(large, CheckMode::kFull, 0),
+            policy.CheckDeadlineMs(large, CheckMode::kSampled, 256));
+  EXPECT_LT(policy.CheckDeadlineMs(small, CheckMode::kNone, 0),
+            policy.CheckDeadlineMs(small, CheckMode::kSampled, 256));
+}
+
+}  // namespace
+}  // namespace convguard::probe

@@ -1,0 +1,145 @@
+// The probe engine with real worker processes, real faults and real kills.
+#include "convguard/probe.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <map>
+
+#include "convguard/text_forms.h"
+#include "support/cli_runner.h"
+
+namespace convguard {
+namespace {
+
+using testing_support::SourceDir;
+
+Problem SmallProblem(int64_t c, int64_t k) {
+  StatusOr<Problem> p = ParseProblem("n1_c" + std::to_string(c) + "_h8_w8_k" + std::to_string(k) + "_r3_s3_p1");
+  EXPECT_TRUE(p.ok()) << p.status().ToString();
+  return *p;
+}
+
+ProbeOptions FaultOptions() {
+  ProbeOptions o;
+  o.backend = "reference";
+  o.fault_rules_path = SourceDir() + "/tests/inputs/faults.rules";
+  o.worker_executable = testing_support::ConvguardBin();
+  o.workers_per_device = 2;
+  return o;
+}
+
+std::map<int64_t, Verdict> ByOutputChannels(const std::vector<Verdict>& verdicts) {
+  std::map<int64_t, Verdict> by_k;
+  for (const Verdict& v : verdicts) {
+    StatusOr<Problem> p = ParseProblem(v.problem, TextForm::kCanonical);
+    EXPECT_TRUE(p.ok());
+    by_k[p->k] = v;
+  }
+  return by_k;
+}
+
+TEST(ProbeEngine, EveryFaultKindGivesItsVerdict) {
+  std::vector<ProbeJob> jobs;
+  for (int64_t k : {3, 5, 6, 7, 9, 10, 11, 12, 13, 14, 16}) jobs.push_back({SmallProblem(4, k), ""});
+  auto engine = ProbeEngine::Start(FaultOptions(), nullptr);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  EXPECT_TRUE((*engine)->stack().is_emulated());
+  auto result = (*engine)->Run(jobs);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  ASSERT_EQ(result->verdicts.size(), jobs.size());
+  auto by_k = ByOutputChannels(result->verdicts);
+
+  EXPECT_EQ(by_k[3].kind, VerdictKind::kHang) << by_k[3].message;    // spin
+  EXPECT_EQ(by_k[3].attempts, 2);
+  EXPECT_EQ(by_k[5].kind, VerdictKind::kHang) << by_k[5].message;    // blocked in a syscall
+  EXPECT_EQ(by_k[6].kind, VerdictKind::kCrash);
+  EXPECT_EQ(by_k[6].crash_signal, SIGSEGV) << by_k[6].message;
+  EXPECT_EQ(by_k[7].kind, VerdictKind::kCrash);
+  EXPECT_EQ(by_k[7].crash_signal, SIGABRT) << by_k[7].message;
+  EXPECT_EQ(by_k[9].kind, VerdictKind::kWrong) << by_k[9].message;
+  EXPECT_GT(by_k[9].mismatches, 0);
+  EXPECT_EQ(by_k[10].kind, VerdictKind::kError);
+  EXPECT_NE(by_k[10].message.find("injected backend failure"), std::string::npos) << by_k[10].message;
+  // Two seconds is slow, never a hang: the confirmation deadline outlasts it.
+  EXPECT_EQ(by_k[11].kind, VerdictKind::kSlow) << by_k[11].message;
+  EXPECT_GE(by_k[11].time_ms_median, 500.0);
+  EXPECT_GE(by_k[11].elapsed_ms, 2000.0);  // it really took two seconds
+  EXPECT_EQ(by_k[12].kind, VerdictKind::kOom) << by_k[12].message;
+  EXPECT_EQ(by_k[13].kind, VerdictKind::kUnsupported);
+  EXPECT_NE(by_k[13].message.find("no kernel for this shape"), std::string::npos);
+  EXPECT_EQ(by_k[14].kind, VerdictKind::kCrash);
+  EXPECT_EQ(by_k[14].crash_signal, 0);
+  EXPECT_EQ(by_k[14].exit_code, 42);
+  EXPECT_EQ(by_k[16].kind, VerdictKind::kOk) << by_k[16].message;
+  EXPECT_GT(by_k[16].time_ms_median, 0.0);
+
+  for (const Verdict& v : result->verdicts) {
+    EXPECT_TRUE(v.emulated);
+    EXPECT_FALSE(v.stack_id.empty());
+    EXPECT_NE(v.repro.find("convguard probe " + v.problem), std::string::npos) << v.repro;
+    EXPECT_NE(v.repro.find("--inject"), std::string::npos);
+    EXPECT_FALSE(v.recorded_at.empty());
+    EXPECT_EQ(v.tool_version, CONVGUARD_VERSION);
+  }
+}
+
+TEST(ProbeEngine, HangOfAMillisecondProblemIsDecidedQuickly) {
+  ProbeOptions o = FaultOptions();
+  o.workers_per_device = 1;
+  o.deadlines.confirm_floor_ms = 700;
+  auto engine = ProbeEngine::Start(o, nullptr);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  const auto start = std::chrono::steady_clock::now();
+  auto result = (*engine)->Run({{SmallProblem(4, 3), ""}});
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(result.ok());
+  ASSERT_EQ(result->verdicts.size(), 1u);
+  EXPECT_EQ(result->verdicts[0].kind, VerdictKind::kHang);
+  // floor (250 ms) + a fresh worker + confirmation (700 ms); generous bound for a loaded CI.
+  EXPECT_LT(seconds, 5.0);
+}
+
+TEST(ProbeEngine, ProtocolGarbageAndDeathMidReplyAreVerdictsAndTheRunGoesOn) {
+  const std::string fake = testing_support::MisbehavingWorkerBin();
+  ProbeOptions o;
+  o.backend = "misbehaving";
+  o.worker_executable = fake;
+  o.workers_per_device = 1;
+  auto engine = ProbeEngine::Start(o, nullptr);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  std::vector<ProbeJob> jobs;
+  for (int64_t c : {1, 2, 3, 4}) jobs.push_back({SmallProblem(c, 8), "direct"});
+  auto result = (*engine)->Run(jobs);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  ASSERT_EQ(result->verdicts.size(), 4u);
+  std::map<int64_t, Verdict> by_c;
+  for (const Verdict& v : result->verdicts) by_c[ParseProblem(v.problem)->c] = v;
+  EXPECT_EQ(by_c[1].kind, VerdictKind::kOk);  // junk before a proper reply is noted, not fatal
+  EXPECT_NE(by_c[1].message.find("not protocol frames"), std::string::npos) << by_c[1].message;
+  EXPECT_EQ(by_c[2].kind, VerdictKind::kCrash);
+  EXPECT_NE(by_c[2].message.find("middle of a reply"), std::string::npos) << by_c[2].message;
+  EXPECT_EQ(by_c[3].kind, VerdictKind::kCrash);
+  EXPECT_EQ(by_c[3].exit_code, 1);
+  EXPECT_EQ(by_c[4].kind, VerdictKind::kOk);  // the run went on with a fresh worker
+}
+
+TEST(ProbeEngine, UnknownBackendAndMissingWorkerAreErrors) {
+  ProbeOptions o;
+  o.backend = "reference";
+  o.worker_executable = "/nonexistent/convguard";
+  auto engine = ProbeEngine::Start(o, nullptr);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_NE(engine.status().message().find("/nonexistent/convguard"), std::string::npos)
+      << engine.status().message();
+  o.worker_executable = testing_support::ConvguardBin();
+  o.backend = "no-such-backend";
+  engine = ProbeEngine::Start(o, nullptr);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_NE(engine.status().message().find("no-such-backend"), std::string::npos) << engine.status().message();
+}
+
+}  // namespace
+}  // namespace convguard

@@ -1,0 +1,131 @@
+#include "support/cli_runner.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "os/process.h"
+#include "os/system.h"
+
+namespace convguard::testing_support {
+
+namespace {
+
+std::string EnvOr(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+}  // namespace
+
+std::string ConvguardBin() { return EnvOr("CONVGUARD_BIN", CONVGUARD_BIN_DEFAULT); }
+std::string SourceDir() { return EnvOr("CONVGUARD_SOURCE_DIR", CONVGUARD_SOURCE_DIR_DEFAULT); }
+std::string MisbehavingWorkerBin() {
+  return EnvOr("CONVGUARD_MISBEHAVING_WORKER", CONVGUARD_MISBEHAVING_WORKER_DEFAULT);
+}
+
+CliResult RunConvguard(const std::vector<std::string>& args, double timeout_s,
+                       const std::vector<std::pair<std::string, std::string>>& env) {
+  CliResult result;
+  os::SpawnOptions options;
+  options.argv.push_back(ConvguardBin());
+  options.argv.insert(options.argv.end(), args.begin(), args.end());
+  options.env_set = env;
+  options.stderr_mode = os::StderrMode::kPipe;
+  StatusOr<os::ChildProcess> child = os::SpawnChild(options);
+  if (!child.ok()) {
+    result.err = "spawn failed: " + child.status().ToString();
+    return result;
+  }
+  result.pid = child->pid();
+  child->CloseStdin();
+  const os::Deadline deadline = os::Deadline::After(
+      std::chrono::duration_cast<os::Duration>(std::chrono::duration<double>(timeout_s)));
+  bool out_open = true, err_open = true;
+  while (out_open || err_open) {
+    std::vector<int> fds;
+    if (out_open) fds.push_back(child->stdout_fd());
+    if (err_open) fds.push_back(child->stderr_fd());
+    StatusOr<std::vector<int>> ready = os::PollReadable(fds, deadline);
+    if (!ready.ok()) break;
+    if (ready->empty()) {
+      if (deadline.RemainingAt(os::RealClock().Now()) == os::Duration::zero()) {
+        result.timed_out = true;
+        break;
+      }
+      continue;
+    }
+    for (int fd : *ready) {
+      uint8_t buf[65536];
+      StatusOr<os::IoResult> r = os::ReadSome(fd, buf, os::Deadline::After(os::Duration::zero()));
+      std::string& sink = fd == child->stdout_fd() ? result.out : result.err;
+      bool& open = fd == child->stdout_fd() ? out_open : err_open;
+      if (!r.ok() || r->eof()) {
+        open = false;
+      } else if (r->data()) {
+        sink.append(reinterpret_cast<const char*>(buf), r->bytes);
+      }
+    }
+  }
+  StatusOr<os::ExitInfo> exit = result.timed_out ? child->KillAndReap(std::chrono::seconds(5))
+                                                 : child->WaitExit(std::chrono::seconds(30));
+  if (exit.ok() && exit->exited()) {
+    result.exited = true;
+    result.exit_code = exit->exit_code;
+  } else if (exit.ok() && exit->signaled()) {
+    result.signal = exit->signal;
+  }
+  return result;
+}
+
+std::string MakeTempDir(const std::string& tag) {
+  static int counter = 0;
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) /
+                                    ("convguard-" + tag + "-" + std::to_string(os::CurrentPid()) + "-" +
+                                     std::to_string(counter++));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+std::string WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  return path;
+}
+
+ProcessScan FindProcesses(const std::string& needle) {
+  ProcessScan scan;
+  const int self = os::CurrentPid();
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const int pid = std::atoi(name.c_str());
+    if (pid == self) continue;
+    std::ifstream cmd(entry.path() / "cmdline", std::ios::binary);
+    std::stringstream text;
+    text << cmd.rdbuf();
+    std::string cmdline = text.str();
+    for (char& c : cmdline) {
+      if (c == '\0') c = ' ';
+    }
+    std::ifstream stat(entry.path() / "stat");
+    std::string stat_line;
+    std::getline(stat, stat_line);
+    const size_t close = stat_line.rfind(')');
+    const char state = close != std::string::npos && close + 2 < stat_line.size() ? stat_line[close + 2] : '?';
+    // A zombie has an empty cmdline; match it by its parent being us or by comm.
+    if (state == 'Z') {
+      if (stat_line.find("(convguard)") != std::string::npos) scan.zombies.push_back(pid);
+      continue;
+    }
+    if (cmdline.find(needle) != std::string::npos) scan.live.push_back(pid);
+  }
+  return scan;
+}
+
+}  // namespace convguard::testing_support

@@ -1,0 +1,100 @@
+#include "worker/protocol.h"
+
+#include <gtest/gtest.h>
+
+namespace convguard::worker {
+namespace {
+
+TEST(Protocol, ProbeRequestRoundTrips) {
+  ProbeRequest r;
+  r.id = 42;
+  r.problem = "n1_c16_h64_w64_k32_r3_s3_p1_u1_d1_g1_f32_nchw_fwd";
+  r.algorithm = "direct";
+  r.seed = 7;
+  r.warmup = 2;
+  r.repeats = 5;
+  r.check = CheckMode::kFull;
+  r.sample_points = 99;
+  StatusOr<Message> m = DecodeMessage(EncodeProbeRequest(r), /*from_worker=*/false);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->probe.has_value());
+  EXPECT_EQ(m->probe->id, 42);
+  EXPECT_EQ(m->probe->problem, r.problem);
+  EXPECT_EQ(m->probe->algorithm, "direct");
+  EXPECT_EQ(m->probe->seed, 7u);
+  EXPECT_EQ(m->probe->warmup, 2);
+  EXPECT_EQ(m->probe->repeats, 5);
+  EXPECT_EQ(m->probe->check, CheckMode::kFull);
+  EXPECT_EQ(m->probe->sample_points, 99);
+}
+
+TEST(Protocol, ReplyRoundTripsAndNonFiniteErrorsStayLarge) {
+  ProbeReply r;
+  r.id = 3;
+  r.outcome = ProbeOutcome::kWrong;
+  r.times_ms = {1.5, 2.5};
+  r.mismatches = 12;
+  r.non_finite = 4;
+  r.max_abs_error = std::numeric_limits<double>::infinity();
+  r.message = "y[n=0,k=1,oh=2,ow=3]: got 5, expected 4";
+  StatusOr<Message> m = DecodeMessage(EncodeProbeReply(r), /*from_worker=*/true);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->result.has_value());
+  EXPECT_EQ(m->result->outcome, ProbeOutcome::kWrong);
+  EXPECT_EQ(m->result->times_ms, r.times_ms);
+  EXPECT_EQ(m->result->mismatches, 12);
+  EXPECT_GT(m->result->max_abs_error, 1e300);
+  EXPECT_EQ(m->result->message, r.message);
+}
+
+TEST(Protocol, HelloCarriesTheFingerprint) {
+  Hello h;
+  h.pid = 1234;
+  h.backend = "reference";
+  h.fingerprint.backend = "reference";
+  h.fingerprint.device = "CPU test";
+  h.fingerprint.knobs["MIOPEN_FIND_MODE"] = "1";
+  h.shares_device = true;
+  h.visible_devices = 2;
+  StatusOr<Message> m = DecodeMessage(EncodeHello(h), /*from_worker=*/true);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->hello.has_value());
+  EXPECT_EQ(m->hello->fingerprint, h.fingerprint);
+  EXPECT_TRUE(m->hello->shares_device);
+  EXPECT_EQ(m->hello->visible_devices, 2);
+}
+
+struct BadPayload {
+  std::string name;
+  std::string payload;
+  bool from_worker;
+  std::string message_part;
+};
+
+class ProtocolRejects : public ::testing::TestWithParam<BadPayload> {};
+
+TEST_P(ProtocolRejects, WithAMessageNamingTheProblem) {
+  StatusOr<Message> m = DecodeMessage(GetParam().payload, GetParam().from_worker);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(m.status().message().find(GetParam().message_part), std::string::npos) << m.status().message();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ProtocolRejects,
+    ::testing::Values(
+        BadPayload{"NotJson", "{{{", true, "not a JSON object"},
+        BadPayload{"WrongVersion", R"({"v":2,"type":"bye"})", false, "protocol version 2"},
+        BadPayload{"MissingType", R"({"v":1})", false, "missing field 'type'"},
+        BadPayload{"ProbeWithoutProblem", R"({"v":1,"type":"probe","id":1})", false, "missing field 'problem'"},
+        BadPayload{"BadCheckMode", R"({"v":1,"type":"probe","id":1,"problem":"x","check":"most"})", false,
+                   "check mode 'most'"},
+        BadPayload{"ZeroRepeats", R"({"v":1,"type":"probe","id":1,"problem":"x","repeats":0})", false,
+                   "repeats >= 1"},
+        BadPayload{"WrongTypeOfField", R"({"v":1,"type":"result","id":"one","outcome":"ok"})", true,
+                   "field 'id' has the wrong type"},
+        BadPayload{"HelloFromParent", R"({"v":1,"type":"hello"})", false, "unexpected message type 'hello'"}),
+    [](const ::testing::TestParamInfo<BadPayload>& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace convguard::worker
