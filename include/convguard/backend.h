@@ -103,6 +103,12 @@ class Backend {
   // How many devices of this kind the worker can see (GPUs; 0 for the CPU). The probe
   // engine starts one pool per device, pinning workers with CUDA/HIP_VISIBLE_DEVICES.
   virtual int visible_devices() const { return 0; }
+
+  // Fault injection's "spin" on a device backend: launches a kernel that never finishes
+  // on the backend's device and waits for it, like a real GPU hang (the process blocks
+  // inside the driver; only SIGKILL from outside ends it). Backends without a device
+  // return false at once and the fault spins on the CPU instead.
+  virtual bool HangOnDevice() { return false; }
 };
 
 // Options for creating a backend by name.

@@ -38,7 +38,7 @@ struct DeadlineOptions {
   // The first attempt's deadline for the run stage: floor + first-call allowance +
   // factor * expected time, clamped to cap.
   double floor_ms = 250.0;
-  double factor = 20.0;
+  double factor = 10.0;
   double cap_ms = 120000.0;
   // Compilation allowance of a first call; negative: what the backend declares.
   double compile_allowance_ms = -1.0;
@@ -47,7 +47,7 @@ struct DeadlineOptions {
   // misses this too is HANG. The floor is what keeps a problem that takes 2 s from ever
   // being called a hang.
   double confirm_floor_ms = 3000.0;
-  double confirm_factor = 10.0;
+  double confirm_factor = 3.0;
   // Worker start-up (process, backend init, device context) until its hello.
   double startup_ms = 60000.0;
   // Throughput assumed before calibration, GFLOP/s (deliberately low).
@@ -65,6 +65,7 @@ struct ProbeOptions {
   std::string backend;             // registry name (see RegisteredBackends())
   std::string fault_rules_path;    // --inject FILE; empty for none
   std::string worker_executable;   // empty: this executable (must have `worker` command)
+  std::string python;              // interpreter for the PyTorch worker; empty: auto-detect
   int workers_per_device = 0;      // 0: one per CPU core for CPU backends, one per GPU
   std::vector<int> devices;        // GPU indices to use; empty: every visible one
   int warmup = 1;

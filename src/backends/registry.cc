@@ -3,22 +3,48 @@
 #include <vector>
 
 #include "backends/embedded_stacks.h"
+#include "backends/launch.h"
 #include "backends/inject/injecting_backend.h"
 #include "backends/reference/reference_backend.h"
 #include "convguard/backend.h"
+
+#ifdef CONVGUARD_HAVE_ONEDNN
+#include "backends/onednn/onednn_backend.h"  // MakeOneDnnBackend()
+#endif
+#ifdef CONVGUARD_HAVE_CUDNN
+#include "backends/cudnn/cudnn_backend.h"  // MakeCudnnBackend(), CudnnDevicePresent()
+#endif
 
 namespace convguard {
 
 std::vector<std::string> RegisteredBackends() {
   // Vendor backends (oneDNN, PyTorch, cuDNN) are listed ahead of the reference when this
   // build has them. Emulations come last: they are never a default.
-  return {"reference", "emulated-rdna1"};
+  std::vector<std::string> names;
+#ifdef CONVGUARD_HAVE_CUDNN
+  // Only where a GPU is present: the check reads /dev and /proc, never the driver.
+  if (CudnnDevicePresent()) names.push_back("cudnn");
+#endif
+#ifdef CONVGUARD_HAVE_ONEDNN
+  names.push_back("onednn");
+#endif
+  names.push_back("reference");
+  names.push_back("emulated-rdna1");
+  return names;
 }
 
 StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view name, const BackendOptions& options) {
   std::unique_ptr<Backend> backend;
   if (name == "reference") {
     backend = MakeReferenceBackend();
+#ifdef CONVGUARD_HAVE_ONEDNN
+  } else if (name == "onednn") {
+    backend = MakeOneDnnBackend();
+#endif
+#ifdef CONVGUARD_HAVE_CUDNN
+  } else if (name == "cudnn") {
+    backend = MakeCudnnBackend();
+#endif
   } else if (name == "emulated-rdna1") {
     CG_ASSIGN_OR_RETURN(backend, inject::WrapWithFaultRules(MakeReferenceBackend(), EmulatedRdna1Rules(),
                                                             "builtin:emulated-rdna1.rules",
@@ -34,6 +60,13 @@ StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view name, const Ba
                                                             options.fault_rules_origin, registry_name));
   }
   return backend;
+}
+
+StatusOr<std::vector<std::string>> WorkerCommandFor(std::string_view backend,
+                                                    const std::string& convguard_exe,
+                                                    const std::string& python_override) {
+  (void)python_override;
+  return std::vector<std::string>{convguard_exe, "worker"};
 }
 
 }  // namespace convguard

@@ -30,11 +30,11 @@ std::vector<FlagSpec> EngineFlagSpecs() {
       {"--repeats", "N", "timed runs (default 3)"},
       {"--timeout", "MS", "fixed first-attempt run deadline in ms (default: derived, see below)"},
       {"--deadline-floor", "MS", "smallest first-attempt run deadline (default 250)"},
-      {"--deadline-factor", "X", "multiple of the expected run time allowed (default 20)"},
+      {"--deadline-factor", "X", "multiple of the expected run time allowed (default 10)"},
       {"--deadline-cap", "MS", "largest deadline of any attempt (default 120000)"},
       {"--compile-allowance", "MS", "first-call compilation allowance (default: the backend's)"},
       {"--confirm-floor", "MS", "smallest deadline of the hang confirmation (default 3000)"},
-      {"--confirm-factor", "X", "confirmation deadline as a multiple of the first (default 10)"},
+      {"--confirm-factor", "X", "confirmation deadline as a multiple of the first (default 3)"},
       {"--startup-deadline", "MS", "worker start-up until ready (default 60000)"},
   };
 }

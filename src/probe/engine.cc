@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "backends/launch.h"
 #include "convguard/probe.h"
 #include "convguard/text_forms.h"
 #include "os/clock.h"
@@ -88,6 +89,9 @@ struct Pool {
   bool shares_device = false;
   std::unique_ptr<DeadlinePolicy> policy;
   std::vector<size_t> slots;
+  // After a hang or crash on a shared device (a GPU), the next fresh worker first runs a
+  // small known-good probe: the device must prove usable before it judges anything else.
+  bool needs_health_check = false;
 };
 
 struct Slot {
@@ -119,6 +123,9 @@ class EngineImpl final : public ProbeEngine {
   }
   Status StartWorker(Slot& slot);
   Status Calibrate(Pool& pool, Slot& slot);
+  // Runs the calibration problem in `slot`'s worker; true when it came back OK. With
+  // `calibrate`, its time sets the pool's throughput estimate.
+  StatusOr<bool> RunKnownGoodProbe(Pool& pool, Slot& slot, bool calibrate);
   StatusOr<std::vector<std::string>> AskAlgorithms(Slot& slot, const std::string& canonical);
   StatusOr<std::vector<worker::Message>> AwaitMessages(Slot& slot, Clock::time_point deadline);
   Status ExpandJobs(const std::vector<ProbeJob>& jobs);
@@ -155,7 +162,7 @@ Status EngineImpl::Init() {
     CG_ASSIGN_OR_RETURN(exe, os::SelfExecutablePath());
   }
   WorkerSpec base;
-  base.executable = exe;
+  CG_ASSIGN_OR_RETURN(base.command, WorkerCommandFor(options_.backend, exe, options_.python));
   base.backend = options_.backend;
   base.fault_rules_path = options_.fault_rules_path;
 
@@ -248,18 +255,24 @@ StatusOr<std::vector<worker::Message>> EngineImpl::AwaitMessages(Slot& slot,
   for (;;) {
     CG_ASSIGN_OR_RETURN(std::vector<worker::Message> got, slot.worker->Pump());
     if (!got.empty() || slot.worker->eof()) return got;
-    const int fd = slot.worker->read_fd();
-    CG_ASSIGN_OR_RETURN(std::vector<int> ready,
-                        os::PollReadable(std::span<const int>(&fd, 1), os::Deadline::At(deadline)));
+    const int fds[2] = {slot.worker->read_fd(), slot.worker->stderr_fd()};
+    CG_ASSIGN_OR_RETURN(std::vector<int> ready, os::PollReadable(fds, os::Deadline::At(deadline)));
+    slot.worker->PumpStderr();
     if (ready.empty() && (Clock::now() >= deadline || os::InterruptRequested())) return got;
   }
 }
 
 Status EngineImpl::Calibrate(Pool& pool, Slot& slot) {
+  CG_ASSIGN_OR_RETURN(bool ok, RunKnownGoodProbe(pool, slot, /*calibrate=*/true));
+  if (!ok) Event("calibration did not succeed; deadlines use the assumed throughput");
+  return Status::Ok();
+}
+
+StatusOr<bool> EngineImpl::RunKnownGoodProbe(Pool& pool, Slot& slot, bool calibrate) {
   worker::ProbeRequest r;
   r.id = next_request_id_++;
   r.problem = ToCanonical(CalibrationProblem());
-  r.check = CheckMode::kNone;
+  r.check = calibrate ? CheckMode::kNone : CheckMode::kSampled;
   r.warmup = 1;
   r.repeats = 3;
   CG_RETURN_IF_ERROR(slot.worker->Send(worker::EncodeProbeRequest(r)));
@@ -267,26 +280,27 @@ Status EngineImpl::Calibrate(Pool& pool, Slot& slot) {
   for (;;) {
     CG_ASSIGN_OR_RETURN(std::vector<worker::Message> got, AwaitMessages(slot, deadline));
     for (worker::Message& m : got) {
-      if (m.result && m.result->id == r.id) {
-        if (m.result->outcome == worker::ProbeOutcome::kOk && !m.result->times_ms.empty()) {
-          pool.policy->Calibrate(CalibrationProblem().flops(), Median(m.result->times_ms));
-          char line[160];
-          std::snprintf(line, sizeof line, "calibrated: %.3g GFLOP/s on %s",
-                        pool.policy->throughput_gflops(), r.problem.c_str());
-          Event(line);
-        } else {
-          Event("calibration probe gave '" + std::string(worker::ProbeOutcomeName(m.result->outcome)) +
-                "'; deadlines use the assumed throughput");
-        }
-        slot.probes_served++;
-        return Status::Ok();
+      if (!m.result || m.result->id != r.id) continue;
+      slot.probes_served++;
+      const bool ok = m.result->outcome == worker::ProbeOutcome::kOk && !m.result->times_ms.empty();
+      if (ok && calibrate) {
+        pool.policy->Calibrate(CalibrationProblem().flops(), Median(m.result->times_ms));
+        char line[160];
+        std::snprintf(line, sizeof line, "calibrated: %.3g GFLOP/s on %s", pool.policy->throughput_gflops(),
+                      r.problem.c_str());
+        Event(line);
       }
+      if (!ok) {
+        Event("known-good probe " + r.problem + " gave '" +
+              std::string(worker::ProbeOutcomeName(m.result->outcome)) + "': " + m.result->message);
+      }
+      return ok;
     }
     if (slot.worker->eof() || Clock::now() >= deadline || os::InterruptRequested()) {
-      Event("calibration probe did not finish; deadlines use the assumed throughput");
+      Event("known-good probe " + r.problem + " did not finish; its worker is discarded");
       (void)slot.worker->Kill(options_.deadlines.reap_grace_ms);
       slot.worker.reset();
-      return Status::Ok();
+      return false;
     }
   }
 }
@@ -430,6 +444,17 @@ Status EngineImpl::Dispatch(Slot& slot, Task task) {
       Event("worker start failed (" + s.message() + "); retrying once");
       CG_RETURN_IF_ERROR(StartWorker(slot));
     }
+    if (pool.needs_health_check) {
+      CG_ASSIGN_OR_RETURN(bool healthy, RunKnownGoodProbe(pool, slot, /*calibrate=*/false));
+      if (!healthy) {
+        return Status::Internal("device " + std::to_string(pool.device) +
+                                " failed a known-good probe after a hang or crash; stopping rather "
+                                "than recording verdicts from a broken device");
+      }
+      pool.needs_health_check = false;
+      Event("device " + std::to_string(pool.device) + " passed a known-good probe after a fault");
+      if (!slot.worker) CG_RETURN_IF_ERROR(StartWorker(slot));
+    }
   }
   worker::ProbeRequest r;
   r.id = next_request_id_++;
@@ -486,7 +511,9 @@ void EngineImpl::OnMessage(Slot& slot, worker::Message& m) {
   const Task task = f.task;
   const bool suspect = f.suspect;
   const double run_deadline = f.run_deadline_ms;
-  const std::string notes = f.notes;
+  std::string notes = f.notes;
+  const std::string tail = slot.worker->TakeStderrTail();
+  if (reply.outcome != worker::ProbeOutcome::kOk && !tail.empty()) notes += "; worker stderr: " + tail;
   slot.flight.reset();
 
   if (suspect && task.kind == TaskKind::kFirst && reply.outcome == worker::ProbeOutcome::kOk) {
@@ -542,11 +569,15 @@ void EngineImpl::OnDeadline(Slot& slot) {
   StatusOr<os::ExitInfo> killed = slot.worker->Kill(options_.deadlines.reap_grace_ms);
   std::string detail = how + " after " + std::to_string(static_cast<int64_t>(elapsed)) + " ms; ";
   detail += killed.ok() ? "worker " + killed->ToString() : "KILL FAILED: " + killed.status().message();
+  if (const std::string tail = slot.worker->TakeStderrTail(); !tail.empty()) {
+    detail += "; worker stderr: " + tail;
+  }
   RecordAttempt(job, slot, f, "deadline", detail + f.notes);
   Event("worker " + std::to_string(slot.worker->pid()) + " " + detail + " (" + job.canonical + ")");
   slot.worker.reset();
 
   if (pool.shares_device) {
+    pool.needs_health_check = true;
     // While that worker was stuck, everything else on the device was slowed down.
     for (size_t i : pool.slots) {
       if (slots_[i].flight) slots_[i].flight->suspect = true;
@@ -577,8 +608,12 @@ void EngineImpl::OnWorkerGone(Slot& slot) {
   std::string how = exit.ok() ? exit->ToString() : exit.status().message();
   std::string detail = "worker " + how + " during the " + f.stage + " stage";
   if (mid_frame) detail += ", in the middle of a reply";
+  if (const std::string tail = slot.worker->TakeStderrTail(); !tail.empty()) {
+    detail += "; worker stderr: " + tail;
+  }
   RecordAttempt(job, slot, f, "crash", detail + f.notes);
   slot.worker.reset();
+  if (pool.shares_device) pool.needs_health_check = true;
 
   Verdict v = BaseVerdict(job, pool);
   v.kind = VerdictKind::kCrash;
@@ -676,6 +711,7 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs) {
     std::vector<int> fds;
     Clock::time_point wake = AfterMs(Clock::now(), 500.0);
     for (const Slot& s : slots_) {
+      if (s.worker && s.worker->stderr_fd() >= 0) fds.push_back(s.worker->stderr_fd());
       if (!s.flight) continue;
       fds.push_back(s.worker->read_fd());
       wake = std::min(wake, s.flight->deadline);
@@ -684,6 +720,12 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs) {
     CG_ASSIGN_OR_RETURN(std::vector<int> ready, os::PollReadable(fds, os::Deadline::At(wake)));
 
     // 3. Read what arrived; decide what ended.
+    for (Slot& slot : slots_) {
+      if (slot.worker && slot.worker->stderr_fd() >= 0 &&
+          std::find(ready.begin(), ready.end(), slot.worker->stderr_fd()) != ready.end()) {
+        slot.worker->PumpStderr();
+      }
+    }
     for (Slot& slot : slots_) {
       if (!slot.flight) continue;
       if (std::find(ready.begin(), ready.end(), slot.worker->read_fd()) == ready.end()) continue;

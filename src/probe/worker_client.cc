@@ -17,13 +17,15 @@ os::Duration Millis(double ms) {
 StatusOr<std::unique_ptr<WorkerClient>> WorkerClient::Start(const WorkerSpec& spec,
                                                             double startup_ms) {
   os::SpawnOptions options;
-  options.argv = {spec.executable, "worker", "--backend", spec.backend};
+  options.argv = spec.command;
+  options.argv.push_back("--backend");
+  options.argv.push_back(spec.backend);
   if (!spec.fault_rules_path.empty()) {
     options.argv.push_back("--inject");
     options.argv.push_back(spec.fault_rules_path);
   }
   options.env_set = spec.env;
-  options.stderr_mode = os::StderrMode::kInherit;
+  options.stderr_mode = os::StderrMode::kPipe;
   options.die_with_parent = true;
   std::unique_ptr<WorkerClient> client(new WorkerClient());
   CG_ASSIGN_OR_RETURN(client->child_, os::SpawnChild(options));
@@ -44,11 +46,14 @@ StatusOr<std::unique_ptr<WorkerClient>> WorkerClient::Start(const WorkerSpec& sp
     }
     if (client->eof()) {
       StatusOr<os::ExitInfo> exit = client->AwaitExit(2000.0);
+      const std::string tail = client->TakeStderrTail();
       return Status::Internal(who + " ended before saying hello (" +
-                              (exit.ok() ? exit->ToString() : exit.status().message()) + ")");
+                              (exit.ok() ? exit->ToString() : exit.status().message()) + ")" +
+                              (tail.empty() ? "" : "; its stderr: " + tail));
     }
-    const int fd = client->read_fd();
-    CG_ASSIGN_OR_RETURN(std::vector<int> ready, os::PollReadable(std::span<const int>(&fd, 1), deadline));
+    const int fds[2] = {client->read_fd(), client->stderr_fd()};
+    CG_ASSIGN_OR_RETURN(std::vector<int> ready, os::PollReadable(fds, deadline));
+    client->PumpStderr();
     if (ready.empty() && deadline.RemainingAt(os::RealClock().Now()) == os::Duration::zero()) {
       (void)client->Kill(2000.0);
       return Status::Internal(who + " did not say hello within " +
@@ -99,6 +104,33 @@ StatusOr<std::vector<worker::Message>> WorkerClient::Pump() {
     decoder_.DiscardBuffered();
   }
   return out;
+}
+
+void WorkerClient::PumpStderr() {
+  if (stderr_fd() < 0) return;
+  uint8_t buf[8192];
+  for (int i = 0; i < 16; ++i) {
+    StatusOr<os::IoResult> r =
+        os::ReadSome(child_.stderr_fd(), buf, os::Deadline::After(os::Duration::zero()));
+    if (!r.ok() || r->eof()) {
+      stderr_open_ = false;  // polling a closed pipe would wake us forever
+      return;
+    }
+    if (!r->data()) return;
+    stderr_tail_.append(reinterpret_cast<const char*>(buf), r->bytes);
+    constexpr size_t kKeep = 4096;
+    if (stderr_tail_.size() > kKeep) stderr_tail_.erase(0, stderr_tail_.size() - kKeep);
+  }
+}
+
+std::string WorkerClient::TakeStderrTail(size_t max_bytes) {
+  PumpStderr();
+  std::string tail = std::move(stderr_tail_);
+  stderr_tail_.clear();
+  while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.pop_back();
+  if (const size_t nl = tail.rfind('\n'); nl != std::string::npos) tail.erase(0, nl + 1);
+  if (tail.size() > max_bytes) tail = "..." + tail.substr(tail.size() - max_bytes);
+  return tail;
 }
 
 int64_t WorkerClient::TakeGarbageBytes() {

@@ -21,7 +21,9 @@
 namespace convguard::probe {
 
 struct WorkerSpec {
-  std::string executable;  // the convguard binary (or a test's stand-in)
+  // The program and its leading arguments, e.g. {convguard, "worker"} or {python3,
+  // convguard_torch_worker.py}; "--backend NAME [--inject FILE]" follow.
+  std::vector<std::string> command;
   std::string backend;
   std::string fault_rules_path;
   std::vector<std::pair<std::string, std::string>> env;  // e.g. CUDA_VISIBLE_DEVICES
@@ -51,6 +53,13 @@ class WorkerClient {
 
   // SIGKILL to the worker's group and a bounded reap. An error means it would not die.
   StatusOr<os::ExitInfo> Kill(double grace_ms);
+  // The worker's stderr: drained by PumpStderr() whenever stderr_fd() is readable; the
+  // last few KiB are kept as evidence for verdicts (vendor messages, injected faults).
+  int stderr_fd() const { return stderr_open_ ? child_.stderr_fd() : -1; }
+  void PumpStderr();
+  // The last non-empty line of stderr since the last call (at most `max_bytes` of its end),
+  // and forgets what was read.
+  std::string TakeStderrTail(size_t max_bytes = 300);
   // After eof(): waits (bounded) for the exit and reports how it ended.
   StatusOr<os::ExitInfo> AwaitExit(double grace_ms);
 
@@ -64,6 +73,8 @@ class WorkerClient {
   bool died_mid_frame_ = false;
   int64_t garbage_reported_ = 0;
   int64_t bad_messages_ = 0;
+  std::string stderr_tail_;
+  bool stderr_open_ = true;
 };
 
 }  // namespace convguard::probe

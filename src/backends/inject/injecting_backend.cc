@@ -152,7 +152,13 @@ StatusOr<RunResult> InjectingBackend::Run(const Problem& p, std::string_view alg
     case FaultKind::kBlock:
     case FaultKind::kSegv:
     case FaultKind::kAbort:
-    case FaultKind::kExit: PerformFatal(rules_, *rule);
+    case FaultKind::kExit:
+      if (fault.kind == FaultKind::kSpin) {
+        AnnounceFatal(rules_, *rule);
+        inner_->HangOnDevice();  // returns only when the backend has no device
+        SpinForever();
+      }
+      PerformFatal(rules_, *rule);
     case FaultKind::kError: return Status::Internal(fault.message + where);
     case FaultKind::kUnsupported: return Status::Unsupported(fault.message + where);
     case FaultKind::kOom:
