@@ -60,6 +60,10 @@ struct RunOptions {
 struct RunResult {
   std::vector<double> times_ms;  // one per timed repeat
   std::string implementation;    // what the library actually dispatched to, if it says
+  // False when the implementation rounds even on exactly filled data (Winograd, FFT): the
+  // worker then compares with a tolerance derived from the accumulation length instead
+  // of demanding exact equality.
+  bool exact = true;
 };
 
 class Backend {
@@ -123,6 +127,10 @@ struct BackendOptions {
 // Backend names the registry knows, best real backend first. "emulated-rdna1" is the
 // reference backend under the shipped RDNA1 fault rules.
 std::vector<std::string> RegisteredBackends();
+
+// The backend a user means when naming none: the GPU's stack where there is a GPU (cuDNN,
+// or PyTorch reaching MIOpen/cuDNN), else oneDNN on the CPU, else the reference.
+std::string DefaultBackend();
 
 // Creates the backend `name` (not yet initialised). kNotFound names the known backends.
 StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view name,

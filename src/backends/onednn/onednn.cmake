@@ -1,0 +1,48 @@
+# The oneDNN CPU backend (src/backends/onednn), include()d by the top-level CMakeLists.txt
+# after add_library(convguard ...) when CONVGUARD_ENABLE_ONEDNN is on.
+#
+# Finds oneDNN (Debian 12: `apt-get install libdnnl-dev`, oneDNN 2.6.3) through its CMake
+# package when there is one, else by its header and library. When found, adds the backend
+# to `convguard`, links oneDNN privately (only onednn_backend.cc includes dnnl.hpp) and
+# defines CONVGUARD_HAVE_ONEDNN=1 for the registry; when not found the backend is simply
+# not built.
+#
+# Sets CONVGUARD_HAVE_ONEDNN (ON/OFF) for the rest of the build (tests/CMakeLists.txt).
+
+set(CONVGUARD_HAVE_ONEDNN OFF)
+set(_convguard_dnnl_link "")
+set(_convguard_dnnl_what "")
+
+# The CMake package (Debian ships /usr/lib/<triplet>/cmake/dnnl) gives DNNL::dnnl. Its
+# config requires OpenCL (the Debian build has the OpenCL GPU runtime); libdnnl-dev
+# depends on the OpenCL headers, so it resolves where the package is installed.
+find_package(dnnl CONFIG QUIET)
+if(dnnl_FOUND AND TARGET DNNL::dnnl)
+  set(_convguard_dnnl_link DNNL::dnnl)
+  set(_convguard_dnnl_what "oneDNN ${dnnl_VERSION} (CMake package ${dnnl_DIR})")
+else()
+  find_path(CONVGUARD_DNNL_INCLUDE_DIR oneapi/dnnl/dnnl.hpp)
+  find_library(CONVGUARD_DNNL_LIBRARY NAMES dnnl)
+  if(CONVGUARD_DNNL_INCLUDE_DIR AND CONVGUARD_DNNL_LIBRARY)
+    add_library(convguard_dnnl INTERFACE)
+    target_include_directories(convguard_dnnl INTERFACE ${CONVGUARD_DNNL_INCLUDE_DIR})
+    # dl: the backend looks up OpenMP's thread controls with dlsym.
+    target_link_libraries(convguard_dnnl INTERFACE ${CONVGUARD_DNNL_LIBRARY} ${CMAKE_DL_LIBS})
+    set(_convguard_dnnl_link convguard_dnnl)
+    set(_convguard_dnnl_what
+        "oneDNN (${CONVGUARD_DNNL_LIBRARY}, headers in ${CONVGUARD_DNNL_INCLUDE_DIR})")
+  endif()
+endif()
+
+if(_convguard_dnnl_link)
+  target_sources(convguard PRIVATE ${PROJECT_SOURCE_DIR}/src/backends/onednn/onednn_backend.cc)
+  target_link_libraries(convguard PRIVATE ${_convguard_dnnl_link})
+  target_compile_definitions(convguard PUBLIC CONVGUARD_HAVE_ONEDNN=1)
+  set(CONVGUARD_HAVE_ONEDNN ON)
+  message(STATUS "oneDNN backend: ${_convguard_dnnl_what}")
+else()
+  message(STATUS "oneDNN not found: the onednn backend is not built")
+endif()
+
+unset(_convguard_dnnl_link)
+unset(_convguard_dnnl_what)
