@@ -31,6 +31,8 @@ packages=(
   g++ cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev sqlite3 nlohmann-json3-dev
+  libdnnl-dev
+  python3-torch
 )
 
 missing=()

@@ -1,4 +1,5 @@
 // The backend registry: names -> backends, best real backend first.
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -6,6 +7,7 @@
 #include "backends/launch.h"
 #include "backends/inject/injecting_backend.h"
 #include "backends/reference/reference_backend.h"
+#include "backends/torch/torch_launcher.h"
 #include "convguard/backend.h"
 
 #ifdef CONVGUARD_HAVE_ONEDNN
@@ -25,6 +27,9 @@ std::vector<std::string> RegisteredBackends() {
   // Only where a GPU is present: the check reads /dev and /proc, never the driver.
   if (CudnnDevicePresent()) names.push_back("cudnn");
 #endif
+  // Runs in a Python worker; whether an interpreter can import torch is checked when a
+  // worker starts (the check costs seconds, so listing does not do it).
+  names.push_back("torch");
 #ifdef CONVGUARD_HAVE_ONEDNN
   names.push_back("onednn");
 #endif
@@ -65,8 +70,24 @@ StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view name, const Ba
 StatusOr<std::vector<std::string>> WorkerCommandFor(std::string_view backend,
                                                     const std::string& convguard_exe,
                                                     const std::string& python_override) {
-  (void)python_override;
+  if (backend == "torch") return TorchWorkerCommand(python_override);
   return std::vector<std::string>{convguard_exe, "worker"};
+}
+
+std::string DefaultBackend() {
+  // A GPU's own stack is what a user of that machine means. The checks read /dev only;
+  // torch is asked (seconds) only where a GPU exists for it to reach.
+#ifdef CONVGUARD_HAVE_CUDNN
+  if (CudnnDevicePresent()) return "cudnn";
+#endif
+  std::error_code ec;
+  const bool gpu = std::filesystem::exists("/dev/kfd", ec) || std::filesystem::exists("/dev/nvidia0", ec);
+  if (gpu && TorchAvailable("")) return "torch";
+#ifdef CONVGUARD_HAVE_ONEDNN
+  return "onednn";
+#else
+  return "reference";
+#endif
 }
 
 }  // namespace convguard

@@ -14,8 +14,12 @@
 namespace convguard::cli {
 
 std::vector<FlagSpec> EngineFlagSpecs() {
+  std::string backends;
+  for (const std::string& b : RegisteredBackends()) backends += (backends.empty() ? "" : ", ") + b;
   return {
-      {"--backend", "NAME", "backend to probe (default: the best real one present)"},
+      {"--backend", "NAME", "backend to probe, one of: " + backends +
+                                " (default: the GPU's stack where there is a GPU, else onednn)"},
+      {"--python", "PATH", "interpreter for the torch backend (default: the first that imports torch)"},
       {"--algo", "NAME", "algorithm; '*' for every one the backend offers (default: its own choice)"},
       {"--inject", "FILE", "fault-injection rules wrapping the backend (docs/fault-injection.md)"},
       {"--db", "PATH", "verdict store (default: $CONVGUARD_DB or ~/.local/share/convguard/verdicts.sqlite)"},
@@ -68,13 +72,18 @@ Status SetInt(const FlagParser& f, const std::string& flag, int64_t lo, int64_t 
 StatusOr<ProbeOptions> ProbeOptionsFromFlags(const FlagParser& f) {
   ProbeOptions o;
   const std::vector<std::string> known = RegisteredBackends();
-  o.backend = f.Get("--backend", known.empty() ? "reference" : known.front());
+  o.backend = f.Has("--backend") ? f.Get("--backend") : DefaultBackend();
   if (std::find(known.begin(), known.end(), o.backend) == known.end()) {
     std::string list;
     for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
     return Status::InvalidArgument("--backend '" + o.backend + "' is not available in this build (allowed: " + list + ")");
   }
+  o.python = f.Get("--python");
   o.fault_rules_path = f.Get("--inject");
+  if (!o.fault_rules_path.empty() && o.backend == "torch") {
+    return Status::InvalidArgument("--inject does not work with --backend torch yet: the Python worker has "
+                                   "no fault injection (use it with onednn, reference or cudnn)");
+  }
   if (!o.fault_rules_path.empty()) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(o.fault_rules_path, ec)) {

@@ -39,8 +39,8 @@ TEST(DeadlinePolicy, GrowsWithExpectedTimeAndStopsAtTheCap) {
 TEST(DeadlinePolicy, ConfirmationIsGenerousButCapped) {
   DeadlineOptions o;
   DeadlinePolicy policy(o);
-  EXPECT_EQ(policy.ConfirmDeadlineMs(250), o.confirm_floor_ms);  // 10 x 250 < 3000
-  EXPECT_EQ(policy.ConfirmDeadlineMs(1000), 10000);
+  EXPECT_EQ(policy.ConfirmDeadlineMs(250), o.confirm_floor_ms);  // 3 x 250 < 3000
+  EXPECT_EQ(policy.ConfirmDeadlineMs(2000), o.confirm_factor * 2000);
   EXPECT_EQ(policy.ConfirmDeadlineMs(1e9), o.cap_ms);
   // The floor is what keeps a 2 s problem from ever being a hang.
   EXPECT_GT(policy.ConfirmDeadlineMs(o.floor_ms), 2000.0);

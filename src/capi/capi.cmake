@@ -1,0 +1,40 @@
+# The C API over convguard's filling and checking (src/capi/check_capi.h), built as
+# libconvguard_check.so for workers that are not C++ (python/convguard_torch_worker.py
+# loads it with ctypes). include()d by the top-level CMakeLists.txt after
+# add_library(convguard ...).
+#
+# The shared library links the static `convguard` library, whose objects must then be
+# position-independent; that is set here so this file is self-contained (setting it
+# again in CMakeLists.txt is harmless). Only the cg_* functions are exported (a linker
+# version script): convguard's C++ symbols stay private to the library, so they cannot
+# clash with another C++ library loaded into the same interpreter (PyTorch links its
+# own copies of common code).
+#
+# Also gives src/backends/torch/torch_launcher.cc (part of `convguard`) the build-time
+# paths it hands to the worker: CONVGUARD_PYTHON_DIR (python/ in the source tree) and
+# CONVGUARD_CHECKLIB_PATH (this library's file). Both can be overridden at run time by
+# the environment variables of the same names.
+
+set_target_properties(convguard PROPERTIES POSITION_INDEPENDENT_CODE ON)
+
+set(_convguard_capi_map ${PROJECT_BINARY_DIR}/generated/check_capi.map)
+file(WRITE ${_convguard_capi_map}.tmp "{\n  global: cg_*;\n  local: *;\n};\n")
+file(COPY_FILE ${_convguard_capi_map}.tmp ${_convguard_capi_map} ONLY_IF_DIFFERENT)
+
+add_library(convguard_check SHARED ${PROJECT_SOURCE_DIR}/src/capi/check_capi.cc)
+target_include_directories(convguard_check PRIVATE ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(convguard_check PRIVATE convguard)
+target_link_options(convguard_check PRIVATE
+  "LINKER:--version-script=${_convguard_capi_map}"
+  "LINKER:--as-needed"
+  "LINKER:--no-undefined")
+set_target_properties(convguard_check PROPERTIES
+  OUTPUT_NAME convguard_check
+  LINK_DEPENDS ${_convguard_capi_map})
+
+set_property(SOURCE ${PROJECT_SOURCE_DIR}/src/backends/torch/torch_launcher.cc
+  APPEND PROPERTY COMPILE_DEFINITIONS
+    CONVGUARD_PYTHON_DIR="${PROJECT_SOURCE_DIR}/python"
+    CONVGUARD_CHECKLIB_PATH="$<TARGET_FILE:convguard_check>")
+
+unset(_convguard_capi_map)

@@ -1,0 +1,312 @@
+// The C API over convguard's filling and checking (see check_capi.h).
+//
+// Every entry point is a thin wrapper: parse the canonical problem, call the same
+// functions `convguard worker` calls (src/worker/worker_main.cc RunProbe), and turn the
+// result into return codes and text. Everything runs inside Guarded(), which converts
+// any C++ exception (std::bad_alloc above all) into a return code, so none crosses the
+// C boundary into a foreign runtime.
+#include "capi/check_capi.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <new>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "convguard/compare.h"
+#include "convguard/fill.h"
+#include "convguard/problem.h"
+#include "convguard/reference.h"
+#include "convguard/tensor.h"
+#include "convguard/text_forms.h"
+
+namespace convguard {
+namespace {
+
+using nlohmann::json;
+
+// Copies `text` into a caller's buffer, always NUL-terminated, truncated if need be.
+void WriteText(const std::string& text, char* out, size_t len) {
+  if (out == nullptr || len == 0) return;
+  const size_t n = std::min(text.size(), len - 1);
+  std::memcpy(out, text.data(), n);
+  out[n] = '\0';
+}
+
+// Writes a complete result document, or reports that the buffer is too small (a
+// truncated JSON document would be worse than none).
+int WriteResult(const std::string& text, char* out, size_t len) {
+  if (out == nullptr || text.size() + 1 > len) {
+    WriteText("the output buffer holds " + std::to_string(len) + " bytes; " +
+                  std::to_string(text.size() + 1) + " are needed",
+              out, len);
+    return CG_ETOOSMALL;
+  }
+  WriteText(text, out, len);
+  return CG_OK;
+}
+
+// Runs `body` (which returns a CG_* code and writes its own messages), converting any
+// exception into a code and a message.
+template <typename Body>
+int Guarded(char* err, size_t errlen, Body&& body) noexcept {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    WriteText("out of host memory", err, errlen);
+    return CG_ENOMEM;
+  } catch (const std::exception& e) {
+    WriteText(std::string("internal error: ") + e.what(), err, errlen);
+    return CG_EINTERNAL;
+  } catch (...) {
+    WriteText("internal error: unknown exception", err, errlen);
+    return CG_EINTERNAL;
+  }
+}
+
+// Parses canonical problem text (only the canonical form: it is what the protocol
+// carries, and accepting other forms here would hide a caller's mistake).
+int Parse(const char* canonical, Problem& out, char* err, size_t errlen) {
+  if (canonical == nullptr) {
+    WriteText("problem text is NULL", err, errlen);
+    return CG_EINVAL;
+  }
+  StatusOr<Problem> p = ParseProblem(canonical, TextForm::kCanonical);
+  if (!p.ok()) {
+    WriteText("bad problem '" + std::string(canonical) + "': " + p.status().message(), err, errlen);
+    return CG_EINVAL;
+  }
+  out = *p;
+  return CG_OK;
+}
+
+std::string_view RoleName(TensorRole role) {
+  switch (role) {
+    case TensorRole::kInput: return "input";
+    case TensorRole::kWeight: return "weight";
+    case TensorRole::kOutput: break;
+  }
+  return "output";
+}
+
+// JSON has no NaN or infinity; like EncodeProbeReply, write the largest double instead.
+double Finite(double d) { return std::isfinite(d) ? d : 1e308; }
+
+}  // namespace
+}  // namespace convguard
+
+using namespace convguard;  // NOLINT: the C entry points below are outside any namespace
+
+// A probe session: the problem and its float64 exact operands.
+struct cg_probe {
+  Problem problem;
+  uint64_t seed = 0;
+  ConvTensors<double> exact;
+};
+
+namespace {
+
+// Parses and fills a new session; the code says why when `out` stays empty.
+int OpenProbe(const char* canonical, uint64_t seed, std::unique_ptr<cg_probe>& out, char* err,
+              size_t errlen) {
+  return Guarded(err, errlen, [&]() -> int {
+    Problem p;
+    if (int rc = Parse(canonical, p, err, errlen); rc != CG_OK) return rc;
+    auto probe = std::make_unique<cg_probe>();
+    probe->problem = p;
+    probe->seed = seed;
+    probe->exact = ConvTensors<double>::Allocate(p);
+    FillExact(p, seed, probe->exact);
+    out = std::move(probe);
+    return CG_OK;
+  });
+}
+
+}  // namespace
+
+extern "C" {
+
+int cg_capi_version(void) { return CG_CAPI_VERSION; }
+
+const char* cg_tool_version(void) { return CONVGUARD_VERSION; }
+
+int cg_problem_sizes(const char* canonical, int64_t out_sizes[4], char* err, size_t errlen) {
+  return Guarded(err, errlen, [&]() -> int {
+    if (out_sizes == nullptr) {
+      WriteText("out_sizes is NULL", err, errlen);
+      return CG_EINVAL;
+    }
+    Problem p;
+    if (int rc = Parse(canonical, p, err, errlen); rc != CG_OK) return rc;
+    out_sizes[0] = p.input_elements();
+    out_sizes[1] = p.weight_elements();
+    out_sizes[2] = p.output_elements();
+    out_sizes[3] = p.bias_elements();
+    return CG_OK;
+  });
+}
+
+int cg_problem_json(const char* canonical, char* json_out, size_t json_len) {
+  return Guarded(json_out, json_len, [&]() -> int {
+    Problem p;
+    if (int rc = Parse(canonical, p, json_out, json_len); rc != CG_OK) return rc;
+    json j = {
+        {"canonical", ToCanonical(p)},
+        {"n", p.n},
+        {"c", p.c},
+        {"h", p.h},
+        {"w", p.w},
+        {"k", p.k},
+        {"r", p.r},
+        {"s", p.s},
+        {"pad_top", p.pad_top},
+        {"pad_left", p.pad_left},
+        {"pad_bottom", p.pad_bottom},
+        {"pad_right", p.pad_right},
+        {"stride_h", p.stride_h},
+        {"stride_w", p.stride_w},
+        {"dilation_h", p.dilation_h},
+        {"dilation_w", p.dilation_w},
+        {"groups", p.groups},
+        {"bias", p.bias},
+        {"dtype", DataTypeName(p.dtype)},
+        {"layout", LayoutName(p.layout)},
+        {"direction", DirectionName(p.direction)},
+        {"out_h", p.out_h()},
+        {"out_w", p.out_w()},
+        {"input_elements", p.input_elements()},
+        {"weight_elements", p.weight_elements()},
+        {"output_elements", p.output_elements()},
+        {"bias_elements", p.bias_elements()},
+        {"result", RoleName(ResultRole(p.direction))},
+        {"macs", p.macs()},
+    };
+    return WriteResult(j.dump(), json_out, json_len);
+  });
+}
+
+int cg_fill(const char* canonical, uint64_t seed, float* input, float* weight, float* output,
+            float* bias, char* err, size_t errlen) {
+  std::unique_ptr<cg_probe> probe;
+  if (int rc = OpenProbe(canonical, seed, probe, err, errlen); rc != CG_OK) return rc;
+  return cg_probe_fill(probe.get(), input, weight, output, bias, err, errlen);
+}
+
+int cg_check(const char* canonical, uint64_t seed, const float* result, int64_t result_elements,
+             const char* mode, int64_t sample_points, char* json_out, size_t json_len) {
+  std::unique_ptr<cg_probe> probe;
+  if (int rc = OpenProbe(canonical, seed, probe, json_out, json_len); rc != CG_OK) return rc;
+  return cg_probe_check(probe.get(), result, result_elements, mode, sample_points, json_out,
+                        json_len);
+}
+
+cg_probe* cg_probe_open(const char* canonical, uint64_t seed, char* err, size_t errlen) {
+  std::unique_ptr<cg_probe> probe;
+  if (OpenProbe(canonical, seed, probe, err, errlen) != CG_OK) return nullptr;
+  return probe.release();
+}
+
+int cg_probe_fill(cg_probe* probe, float* input, float* weight, float* output, float* bias,
+                  char* err, size_t errlen) {
+  return Guarded(err, errlen, [&]() -> int {
+    if (probe == nullptr) {
+      WriteText("the probe session is NULL", err, errlen);
+      return CG_EINVAL;
+    }
+    const Problem& p = probe->problem;
+    if (input == nullptr || weight == nullptr || output == nullptr) {
+      WriteText("the input, weight and output buffers must not be NULL", err, errlen);
+      return CG_EINVAL;
+    }
+    if (p.bias && bias == nullptr) {
+      WriteText("the problem has a bias; its buffer must not be NULL", err, errlen);
+      return CG_EINVAL;
+    }
+    const ConvTensors<double>& exact = probe->exact;
+    auto copy = [](const std::vector<double>& from, float* to) {
+      for (size_t i = 0; i < from.size(); ++i) to[i] = static_cast<float>(from[i]);
+    };
+    copy(exact.input, input);
+    copy(exact.weight, weight);
+    copy(exact.output, output);
+    if (p.bias) copy(exact.bias, bias);
+    float* result = ResultRole(p.direction) == TensorRole::kInput    ? input
+                    : ResultRole(p.direction) == TensorRole::kWeight ? weight
+                                                                     : output;
+    PoisonWithNaN(std::span<float>(result, ResultTensor(p, exact).size()));
+    return CG_OK;
+  });
+}
+
+int cg_probe_check(cg_probe* probe, const float* result, int64_t result_elements,
+                   const char* mode, int64_t sample_points, char* json_out, size_t json_len) {
+  return Guarded(json_out, json_len, [&]() -> int {
+    if (probe == nullptr) {
+      WriteText("the probe session is NULL", json_out, json_len);
+      return CG_EINVAL;
+    }
+    const Problem& p = probe->problem;
+    const std::string check_mode = mode == nullptr ? "" : mode;
+    if (check_mode != "none" && check_mode != "sampled" && check_mode != "full") {
+      WriteText("check mode '" + check_mode + "' is unknown (allowed: none, sampled, full)",
+                json_out, json_len);
+      return CG_EINVAL;
+    }
+    const int64_t expected_elements = ResultView(p).elements();
+    if (result == nullptr || result_elements != expected_elements) {
+      WriteText("the result must hold " + std::to_string(expected_elements) +
+                    " elements; got " +
+                    (result == nullptr ? std::string("NULL") : std::to_string(result_elements)),
+                json_out, json_len);
+      return CG_EINVAL;
+    }
+    if (sample_points < 0) {
+      WriteText("sample_points must be >= 0", json_out, json_len);
+      return CG_EINVAL;
+    }
+
+    json reply = {{"outcome", "ok"}, {"check", "none"},       {"mismatches", 0},
+                  {"non_finite", 0}, {"max_abs_error", 0.0}, {"max_rel_error", 0.0},
+                  {"message", ""}};
+    if (check_mode == "none") return WriteResult(reply.dump(), json_out, json_len);
+
+    const std::span<const float> got(result, static_cast<size_t>(expected_elements));
+    const double tolerance = DefaultTolerance(p, /*exact_filled=*/true);
+    Comparison cmp;
+    if (check_mode == "sampled") {
+      const std::vector<int64_t> points = ChooseSamplePoints(p, sample_points, probe->seed);
+      const std::vector<double> expected = ReferenceValuesAt(p, probe->exact, points);
+      cmp = CompareSampled(p, got, points, expected, tolerance);
+      reply["check"] = "sampled:" + std::to_string(points.size());
+    } else {
+      // ReferenceConvolution overwrites the result tensor of `exact`; the operands it
+      // reads stay as filled, so a second full check of the session is still right.
+      ReferenceConvolution(p, probe->exact);
+      cmp = CompareFull(p, got, ResultTensor(p, probe->exact), tolerance);
+      reply["check"] = "full:" + std::to_string(got.size());
+    }
+    reply["mismatches"] = cmp.mismatches;
+    reply["non_finite"] = cmp.non_finite;
+    reply["max_abs_error"] = Finite(cmp.max_abs_error);
+    reply["max_rel_error"] = Finite(cmp.max_rel_error);
+    if (cmp.non_finite > 0 || cmp.mismatches > 0) {
+      reply["outcome"] = "wrong";
+      reply["message"] = cmp.Summary();
+    } else if (cmp.mistrusted) {
+      reply["outcome"] = "mistrusted";
+      reply["message"] = cmp.Summary();
+    }
+    return WriteResult(reply.dump(-1, ' ', false, json::error_handler_t::replace), json_out,
+                       json_len);
+  });
+}
+
+void cg_probe_close(cg_probe* probe) { delete probe; }
+
+}  // extern "C"

@@ -1,0 +1,103 @@
+// capi/check_capi.h — convguard's filling and checking behind a small C API.
+//
+// Workers not written in C++ (python/convguard_torch_worker.py, loaded with ctypes) must
+// fill and check exactly as `convguard worker` does, or their verdicts would not be
+// comparable. Rather than a second implementation, they call this library
+// (libconvguard_check.so), built from the same sources as the tool: FillExact,
+// PoisonWithNaN, ChooseSamplePoints, ReferenceValuesAt, ReferenceConvolution,
+// CompareSampled/CompareFull and DefaultTolerance(p, exact_filled = true), with the
+// outcome mapping of src/worker/worker_main.cc.
+//
+// Conventions:
+//   - `canonical` is a problem in the canonical text form (docs/problem-forms.md); other
+//     forms are rejected, as the worker protocol only carries canonical text.
+//   - Buffers are float32 in the layouts of include/convguard/tensor.h (NCHW: x[n][c][h][w],
+//     w[k][c/g][r][s], y[n][k][oh][ow]; NHWC: x[n][h][w][c], w[k][r][s][c/g],
+//     y[n][oh][ow][k]; bias b[k]), sized by cg_problem_sizes.
+//   - Every function returns CG_OK (0) or one of the CG_E* codes below; on failure a
+//     NUL-terminated message is written to `err` (truncated to errlen - 1 bytes; `err`
+//     may be NULL when errlen is 0). No C++ exception ever leaves this library.
+//   - Thread-safety: every function is reentrant. A cg_probe session (below) is used by
+//     one thread at a time.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Bumped when a signature or the meaning of a result changes; callers check it.
+#define CG_CAPI_VERSION 1
+
+#define CG_OK 0
+#define CG_EINVAL 1     // bad problem text, bad argument (NULL buffer, unknown mode, ...)
+#define CG_ENOMEM 2     // host memory for the float64 tensors could not be allocated
+#define CG_ETOOSMALL 3  // the output text buffer is too small (the message says how big)
+#define CG_EINTERNAL 4  // anything else (a bug): the message says what
+
+// CG_CAPI_VERSION of the library actually loaded.
+int cg_capi_version(void);
+
+// convguard's version (CONVGUARD_VERSION of the build); a static string.
+const char* cg_tool_version(void);
+
+// Element counts of the input (x/dx), weight (w/dw), output (y/dy) and bias tensors of
+// `canonical`, in that order (bias: 0 without bias).
+int cg_problem_sizes(const char* canonical, int64_t out_sizes[4], char* err, size_t errlen);
+
+// The parsed problem as one JSON object, so that callers never parse problem text
+// themselves: {"canonical", "n", "c", "h", "w", "k", "r", "s", "pad_top", "pad_left",
+// "pad_bottom", "pad_right", "stride_h", "stride_w", "dilation_h", "dilation_w", "groups",
+// "bias" (bool), "dtype" ("f32"|"f16"|"bf16"), "layout" ("nchw"|"nhwc"), "direction"
+// ("fwd"|"bwd-data"|"bwd-weights"), "out_h", "out_w", "input_elements",
+// "weight_elements", "output_elements", "bias_elements", "result" ("input"|"weight"|
+// "output": the tensor the direction computes), "macs"}.
+// On failure `json_out` holds the message instead (same truncation rule as `err`).
+int cg_problem_json(const char* canonical, char* json_out, size_t json_len);
+
+// Fills the operands the direction reads with FillExact(p, seed)'s values converted to
+// float32 (exact: they are small integers), zeroes the operands it does not read, and
+// poisons the tensor the direction computes with quiet NaN, so an element the backend
+// never writes shows as non-finite. `bias` may be NULL when the problem has no bias;
+// the other three must not be NULL.
+int cg_fill(const char* canonical, uint64_t seed, float* input, float* weight, float* output,
+            float* bias, char* err, size_t errlen);
+
+// Checks `result` (the tensor the direction computed, `result_elements` float32 values in
+// the problem's layout) against the float64 reference of the exact operands, which are
+// regenerated from `seed` (the seed given to cg_fill). `mode` is "none", "sampled"
+// (ChooseSamplePoints(p, sample_points, seed) and ReferenceValuesAt) or "full"
+// (ReferenceConvolution). Writes one JSON object to `json_out`:
+//   {"outcome": "ok"|"wrong"|"mistrusted", "check": "none"|"sampled:N"|"full:N",
+//    "mismatches", "non_finite", "max_abs_error", "max_rel_error", "message"}
+// with the mapping of `convguard worker`: non-finite or mismatched elements -> wrong
+// (message: the comparison's summary), else too few nonzero reference values ->
+// mistrusted, else ok. Errors are finite: they are computed over finite results.
+// On failure `json_out` holds the message instead. 4096 bytes always suffice for the
+// JSON of a successful check.
+int cg_check(const char* canonical, uint64_t seed, const float* result, int64_t result_elements,
+             const char* mode, int64_t sample_points, char* json_out, size_t json_len);
+
+// Sessions: cg_fill and cg_check's work, keeping the float64 exact operands from filling
+// to checking as `convguard worker` does, so that a check costs only the reference and
+// not a second FillExact (the engine's check-stage deadline allows for the reference
+// alone). A worker opens one session per probe.
+// Memory: one float64 copy of every tensor, until cg_probe_close.
+typedef struct cg_probe cg_probe;
+
+// Parses `canonical` and computes FillExact(p, seed). NULL on failure (message in err).
+cg_probe* cg_probe_open(const char* canonical, uint64_t seed, char* err, size_t errlen);
+// As cg_fill, from the session's operands.
+int cg_probe_fill(cg_probe* probe, float* input, float* weight, float* output, float* bias,
+                  char* err, size_t errlen);
+// As cg_check, against the session's operands (seed: the session's).
+int cg_probe_check(cg_probe* probe, const float* result, int64_t result_elements,
+                   const char* mode, int64_t sample_points, char* json_out, size_t json_len);
+// Frees the session; NULL is allowed.
+void cg_probe_close(cg_probe* probe);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif
