@@ -71,6 +71,7 @@ StatusOr<std::vector<std::string>> WorkerCommandFor(std::string_view backend,
                                                     const std::string& convguard_exe,
                                                     const std::string& python_override) {
   if (backend == "torch") return TorchWorkerCommand(python_override);
+  (void)python_override;
   return std::vector<std::string>{convguard_exe, "worker"};
 }
 

@@ -41,6 +41,22 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// The name of the d-th device this process can see, as a value for `variable`
+// (CUDA_VISIBLE_DEVICES / HIP_VISIBLE_DEVICES): the d-th entry of the parent's own list
+// when it has one, else d itself.
+std::string VisibleDeviceName(const std::string& variable, int d) {
+  const std::optional<std::string> list = os::GetEnv(variable);
+  if (!list || list->empty()) return std::to_string(d);
+  std::vector<std::string> entries;
+  size_t start = 0;
+  while (start <= list->size()) {
+    const size_t comma = std::min(list->find(',', start), list->size());
+    entries.push_back(list->substr(start, comma - start));
+    start = comma + 1;
+  }
+  return d < static_cast<int>(entries.size()) ? entries[d] : std::to_string(d);
+}
+
 // The calibration problem: small enough for any backend, large enough to time.
 Problem CalibrationProblem() {
   Problem p;
@@ -201,8 +217,10 @@ Status EngineImpl::Init() {
       Pool pool;
       pool.device = d;
       pool.spec = base;
-      pool.spec.env = {{"CUDA_VISIBLE_DEVICES", std::to_string(d)},
-                       {"HIP_VISIBLE_DEVICES", std::to_string(d)}};
+      // Index d of what this process sees: through the parent's own restriction, if any,
+      // so that CUDA_VISIBLE_DEVICES=2,3 and device 0 pins the worker to GPU 2.
+      pool.spec.env = {{"CUDA_VISIBLE_DEVICES", VisibleDeviceName("CUDA_VISIBLE_DEVICES", d)},
+                       {"HIP_VISIBLE_DEVICES", VisibleDeviceName("HIP_VISIBLE_DEVICES", d)}};
       pool.policy = std::make_unique<DeadlinePolicy>(options_.deadlines);
       pools_.push_back(std::move(pool));
     }

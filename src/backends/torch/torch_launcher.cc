@@ -146,7 +146,10 @@ struct SearchResult {
 
 SearchResult Search(const std::string& python_override) {
   SearchResult result;
-  std::vector<std::string> seen;  // canonical paths already tried
+  // Paths already tried, as written: NOT resolved through symlinks, because a virtual
+  // environment's python3 is a symlink to the system interpreter and differs from it
+  // only by where it was started from (its site-packages).
+  std::vector<std::string> seen;
   for (const std::string& name : CandidateNames(python_override)) {
     std::optional<std::string> path = ResolveOnPath(name);
     const std::string sep = result.tried.empty() ? "" : "; ";
@@ -157,11 +160,8 @@ SearchResult Search(const std::string& python_override) {
                       ")";
       continue;
     }
-    std::error_code ec;
-    const fs::path canonical = fs::canonical(*path, ec);
-    const std::string key = ec ? *path : canonical.string();
-    if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
-    seen.push_back(key);
+    if (std::find(seen.begin(), seen.end(), *path) != seen.end()) continue;
+    seen.push_back(*path);
     StatusOr<std::string> version = CheckTorchImport(*path);
     if (version.ok()) {
       result.python = *path;
