@@ -270,10 +270,19 @@ struct FileIdentity {
 };
 
 StatusOr<FileIdentity> ReadIdentity(Connection& conn) {
-  FileIdentity id;
-  CG_ASSIGN_OR_RETURN(id.objects, conn.QueryInt("SELECT count(*) FROM sqlite_master"));
-  CG_ASSIGN_OR_RETURN(id.application_id, conn.QueryInt("PRAGMA application_id"));
-  CG_ASSIGN_OR_RETURN(id.user_version, conn.QueryInt("PRAGMA user_version"));
+  // One read transaction, so that the three values come from one snapshot: read one by
+  // one, another process's first migration could commit between them and the file would
+  // look like a foreign database (seen with six processes opening a new store at once).
+  const bool own_transaction = conn.Exec("BEGIN").ok();
+  auto read = [&]() -> StatusOr<FileIdentity> {
+    FileIdentity id;
+    CG_ASSIGN_OR_RETURN(id.objects, conn.QueryInt("SELECT count(*) FROM sqlite_master"));
+    CG_ASSIGN_OR_RETURN(id.application_id, conn.QueryInt("PRAGMA application_id"));
+    CG_ASSIGN_OR_RETURN(id.user_version, conn.QueryInt("PRAGMA user_version"));
+    return id;
+  };
+  StatusOr<FileIdentity> id = read();
+  if (own_transaction) (void)conn.Exec("COMMIT");
   return id;
 }
 
