@@ -155,6 +155,35 @@ TEST(SweepCli, TwoSweepsOnOneStoreShareTheWorkWithoutDuplicates) {
   EXPECT_EQ(CountLines(all.out, "\"type\":\"verdict\""), total);
 }
 
+TEST(SweepCli, InterruptStopsCleanlyAndKeepsWhatWasDecided) {
+  const std::string dir = MakeTempDir("sigint");
+  const std::string db = dir + "/v.sqlite";
+  const std::string rules = WriteFile(dir + "/int-faults.rules", "spin when k == 3\nslow(100) when always\n");
+  os::SpawnOptions spawn;
+  spawn.argv = {ConvguardBin(), "sweep", "--backend", "reference", "--inject", rules, "--db", db,
+                "--workers", "2", "--grid", "c=2 k=3,4,5,6 hw=5..9 r=3 p=same"};
+  spawn.stderr_mode = os::StderrMode::kPipe;
+  auto child = os::SpawnChild(spawn);
+  ASSERT_TRUE(child.ok()) << child.status().ToString();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  ASSERT_TRUE(child->KillGroup(SIGINT).ok());
+  auto exit = child->WaitExit(std::chrono::seconds(20));
+  ASSERT_TRUE(exit.ok());
+  ASSERT_TRUE(exit->exited()) << exit->ToString();
+  EXPECT_EQ(exit->exit_code, 130);
+  // Its workers are gone, and what it decided is in the store; a rerun completes the rest.
+  for (int i = 0; i < 50 && !FindProcesses(rules).live.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(FindProcesses(rules).live.empty());
+  auto rerun = RunConvguard({"sweep", "--backend", "reference", "--inject", rules, "--db", db, "--workers", "2",
+                             "--quiet", "--grid", "c=2 k=3,4,5,6 hw=5..9 r=3 p=same"}, 300);
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
+  EXPECT_GT(KnownCount(rerun.err), 0) << rerun.err;
+  auto all = RunConvguard({"db", "export", "--db", db});
+  EXPECT_EQ(CountLines(all.out, "\"type\":\"verdict\""), 20);
+}
+
 // Makes this test process the reaper of orphans, so that what a killed sweep leaves
 // behind comes to us and can be counted and reaped rather than hiding under init.
 void BecomeSubreaper() { ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0); }
