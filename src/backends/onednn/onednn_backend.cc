@@ -23,6 +23,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "backends/cpu_info.h"
 #include "convguard/text_forms.h"
 
 namespace convguard {
@@ -42,32 +43,6 @@ constexpr const char* kKnobs[] = {
     "DNNL_CPU_ISA_HINTS",          "ONEDNN_DEFAULT_FPMATH_MODE", "DNNL_DEFAULT_FPMATH_MODE",
     "OMP_NUM_THREADS",
 };
-
-std::string CpuModelName() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos) {
-        std::string name = line.substr(colon + 1);
-        name.erase(0, name.find_first_not_of(' '));
-        return name;
-      }
-    }
-  }
-  return "unknown CPU";
-}
-
-std::string MachineArchitecture() {
-#if defined(__x86_64__)
-  return "x86_64";
-#elif defined(__aarch64__)
-  return "aarch64";
-#else
-  return "unknown";
-#endif
-}
 
 // The ISA oneDNN dispatches to at most on this CPU (after ONEDNN_MAX_CPU_ISA).
 std::string EffectiveIsaName() {
