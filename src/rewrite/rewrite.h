@@ -1,0 +1,100 @@
+// rewrite/rewrite.h — exact rewrites of one convolution into others.
+//
+// A rewrite computes exactly the function of a problem P (every direction it applies
+// to) through one or more "child" problems that a stack may handle where P misbehaves:
+// padded channels, spatial tiles with halos, batch chunks, group slices. Each rewrite
+// lives in its own file with its exactness contract and preconditions at the top.
+//
+// Two halves:
+//   - Candidates(P): the bounded, deterministic list of ways the rewrite applies to P
+//     (one Application per parameter choice, e.g. c -> 17, 24, 32). The planner looks
+//     these up in the store; nothing is allocated.
+//   - Build(P, application, children): an executable node that owns the children's
+//     tensors, allocated once. The planner hands it one executable child per slot.
+//
+// Exactness: on data that FillExact produced for P, a node computes the reference
+// result bit for bit, provided its children do. Every node only copies values, writes
+// zeros, or (for reductions over tiles or batch chunks in backward-weights) adds
+// integer-valued partial sums whose magnitudes FillExact bounds, so no rounding occurs.
+//
+// Ownership: a node owns its children and their buffers. Thread-safety: a node is used
+// from one thread at a time (Execute writes its children's buffers).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "convguard/problem.h"
+#include "convguard/status.h"
+#include "convguard/tensor.h"
+
+namespace convguard::rewrite {
+
+// A node of an executable plan: computes problem()'s direction on tensors laid out as
+// problem() says.
+//
+// The call protocol (forward and backward-data, whose weights are an operand):
+//   node.LoadWeights(w, bias);   // once per set of weights: pads/splits them into the
+//                                // children's buffers (the rewrite's one-time cost)
+//   node.Execute(io);            // per call; io.weight and io.bias MUST hold the same
+//                                // values as the last LoadWeights (a leaf hands io to
+//                                // the backend as is; rewrite nodes never read them)
+// Backward-weights computes the weights: LoadWeights is a no-op and Execute writes
+// io.weight from io.input and io.output.
+class ExecNode {
+ public:
+  virtual ~ExecNode() = default;
+  virtual const Problem& problem() const = 0;
+  // REQUIRES: weight.size() == problem().weight_elements(); bias.size() ==
+  // problem().bias_elements().
+  [[nodiscard]] virtual Status LoadWeights(const std::vector<float>& weight,
+                                           const std::vector<float>& bias) = 0;
+  // REQUIRES: io sized by ConvTensors<float>::Allocate(problem()); LoadWeights called
+  // before the first Execute of a forward or backward-data node.
+  [[nodiscard]] virtual Status Execute(ConvTensors<float>& io) = 0;
+};
+
+// One way a rewrite applies to a problem.
+struct Application {
+  std::string rewrite;      // the rewrite's name, e.g. "pad-input-channels"
+  std::string parameters;   // stable, human-readable, e.g. "c=16->24", "tile=30x30"
+  // One child problem per slot. Slots may repeat a problem (one slot per group of a
+  // group split, since each group has its own weights); a slot that runs several times
+  // per call with different data but the same weights (tiles of one shape, batch
+  // chunks) appears once with runs > 1.
+  std::vector<Problem> children;
+  std::vector<int64_t> runs;  // runs per call of each slot (same size as children)
+  // Bytes the node copies or zeroes per call (activations in and out) and once per set
+  // of weights (weight transforms); the cost model charges them.
+  int64_t bytes_per_call = 0;
+  int64_t bytes_per_weight_load = 0;
+};
+
+class Rewrite {
+ public:
+  virtual ~Rewrite() = default;
+  // Stable name, e.g. "pad-input-channels", "pad-output-channels", "spatial-tiling",
+  // "batch-split", "group-split".
+  virtual std::string_view name() const = 0;
+  // The applications for p, in a fixed order, none whose children are invalid and none
+  // that is the identity. Empty when the rewrite does not apply.
+  // REQUIRES: Validate(p).ok().
+  virtual std::vector<Application> Candidates(const Problem& p) const = 0;
+  // Builds the executable node for `application` (one of Candidates(p), or an
+  // application with the same rewrite and parameters), owning `children` (one per slot,
+  // children[i]->problem() == application.children[i]). Errors: kInvalidArgument when
+  // the application does not belong to p or the children do not match.
+  virtual StatusOr<std::unique_ptr<ExecNode>> Build(
+      const Problem& p, const Application& application,
+      std::vector<std::unique_ptr<ExecNode>> children) const = 0;
+};
+
+// Every tensor rewrite, in the planner's order of preference for equal cost.
+const std::vector<const Rewrite*>& AllRewrites();
+// nullptr when no rewrite has this name.
+const Rewrite* FindRewrite(std::string_view name);
+
+}  // namespace convguard::rewrite
