@@ -1,1 +1,146 @@
-// placeholder: being written
+// pad-input-channels: computes P through one child with more input channels, c -> c'.
+//
+// Preconditions: groups == 1 (a grouped problem reaches it by composing with
+// group-split), c' > c, and the child problem (P with c = c') is valid.
+//
+// Contract, per direction (x is (n, c, h, w), w is (k, c, r, s); the child's x' and w'
+// have c' channels, the first c of which are P's):
+//   forward:          x' = [x, 0], w' = [w, 0] on the input-channel axis, bias as is;
+//                     y = y'. The extra channels multiply zero weights by zero inputs.
+//   backward-data:    w' = [w, 0]; dy' = dy; dx = the first c channels of dx'. The
+//                     extra channels of dx' are discarded.
+//   backward-weights: x' = [x, 0], dy' = dy; dw = the first c input channels of dw'.
+//                     The extra input channels of dw' correlate zeros and are discarded.
+// Exactness: every kept value of the child's result is a sum of the same nonzero
+// products as P's, plus products with a zero factor, which are exactly zero.
+//
+// Per call it copies x (forward, backward-weights) or dy (backward-data, backward-
+// weights) in and the result out; w' is written once per LoadWeights. The zero
+// channels are zeroed when the slot is allocated and never written again.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "convguard/text_forms.h"
+#include "rewrite/rewrite.h"
+#include "rewrite/rewrite_node.h"
+#include "rewrite/tensor_copy.h"
+
+namespace convguard::rewrite {
+namespace {
+
+constexpr std::string_view kName = "pad-input-channels";
+
+std::string ParametersText(int64_t c, int64_t padded) {
+  return "c=" + std::to_string(c) + "->" + std::to_string(padded);
+}
+
+std::optional<Application> MakeApplication(const Problem& p, int64_t padded) {
+  if (p.groups != 1 || padded <= p.c) return std::nullopt;
+  Problem child = p;
+  child.c = padded;
+  if (!Validate(child).ok()) return std::nullopt;
+  Application app;
+  app.rewrite = std::string(kName);
+  app.parameters = ParametersText(p.c, padded);
+  app.children = {child};
+  app.runs = {1};
+  switch (p.direction) {
+    case Direction::kForward:
+      app.bytes_per_call = FloatBytes(p.input_elements() + p.output_elements());
+      app.bytes_per_weight_load = FloatBytes(p.weight_elements() + p.bias_elements());
+      break;
+    case Direction::kBackwardData:
+      app.bytes_per_call = FloatBytes(p.output_elements() + p.input_elements());
+      app.bytes_per_weight_load = FloatBytes(p.weight_elements());
+      break;
+    case Direction::kBackwardWeights:
+      app.bytes_per_call =
+          FloatBytes(p.input_elements() + p.output_elements() + p.weight_elements());
+      break;
+  }
+  return app;
+}
+
+class PadInputChannelsNode final : public RewriteNode {
+ public:
+  PadInputChannelsNode(const Problem& p, std::vector<std::unique_ptr<ExecNode>> children)
+      : RewriteNode(p, std::move(children)) {}
+
+ private:
+  void DistributeWeights(const std::vector<float>& weight,
+                         const std::vector<float>& bias) override {
+    const Problem& p = problem();
+    ConvTensors<float>& child = slot_io(0);
+    CopyBox(weight.data(), WeightShape(p), {}, child.weight.data(), WeightShape(slot_problem(0)),
+            {}, WeightShape(p).dims);
+    child.bias = bias;  // same size: no allocation
+  }
+
+  Status Run(ConvTensors<float>& io) override {
+    const Problem& p = problem();
+    const Problem& cp = slot_problem(0);
+    ConvTensors<float>& child = slot_io(0);
+    const TensorShape4 x = InputShape(p);
+    switch (p.direction) {
+      case Direction::kForward:
+        CopyBox(io.input.data(), x, {}, child.input.data(), InputShape(cp), {}, x.dims);
+        CG_RETURN_IF_ERROR(RunSlot(0));
+        io.output = child.output;
+        return Status::Ok();
+      case Direction::kBackwardData:
+        child.output = io.output;
+        CG_RETURN_IF_ERROR(RunSlot(0));
+        CopyBox(child.input.data(), InputShape(cp), {}, io.input.data(), x, {}, x.dims);
+        return Status::Ok();
+      case Direction::kBackwardWeights:
+        CopyBox(io.input.data(), x, {}, child.input.data(), InputShape(cp), {}, x.dims);
+        child.output = io.output;
+        CG_RETURN_IF_ERROR(RunSlot(0));
+        CopyBox(child.weight.data(), WeightShape(cp), {}, io.weight.data(), WeightShape(p), {},
+                WeightShape(p).dims);
+        return Status::Ok();
+    }
+    return Status::Internal("unknown direction");
+  }
+};
+
+class PadInputChannels final : public Rewrite {
+ public:
+  std::string_view name() const override { return kName; }
+
+  std::vector<Application> Candidates(const Problem& p) const override {
+    std::vector<Application> out;
+    if (p.groups != 1) return out;
+    for (int64_t padded : PaddedChannelCounts(p.c)) {
+      if (auto app = MakeApplication(p, padded)) out.push_back(std::move(*app));
+    }
+    return out;
+  }
+
+  StatusOr<std::unique_ptr<ExecNode>> Build(
+      const Problem& p, const Application& application,
+      std::vector<std::unique_ptr<ExecNode>> children) const override {
+    CG_RETURN_IF_ERROR(Validate(p));
+    const std::vector<int64_t> numbers = NumbersIn(application.parameters);
+    std::optional<Application> expected;
+    if (numbers.size() == 2) expected = MakeApplication(p, numbers[1]);
+    if (!expected || expected->parameters != application.parameters) {
+      return BadParameters(kName, application.parameters,
+                           "do not apply to " + ToCanonical(p) + " (want c=" + std::to_string(p.c) +
+                               "->C' with C' > c, groups 1 and a valid child)");
+    }
+    CG_RETURN_IF_ERROR(MatchApplication(*expected, application, children));
+    return std::unique_ptr<ExecNode>(new PadInputChannelsNode(p, std::move(children)));
+  }
+};
+
+}  // namespace
+
+const Rewrite& PadInputChannelsRewrite() {
+  static const PadInputChannels rewrite;
+  return rewrite;
+}
+
+}  // namespace convguard::rewrite

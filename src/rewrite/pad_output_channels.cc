@@ -1,1 +1,147 @@
-// placeholder: being written
+// pad-output-channels: computes P through one child with more output channels, k -> k'.
+//
+// Preconditions: groups == 1 (a grouped problem reaches it by composing with
+// group-split), k' > k, and the child problem (P with k = k') is valid.
+//
+// Contract, per direction (w is (k, c, r, s), y / dy is (n, k, oh, ow); the child's w'
+// has k' filters and its y' / dy' k' channels, the first k of which are P's):
+//   forward:          w' = [w; 0] (k' - k zero filters), bias' = [bias, 0]; x' = x;
+//                     y = the first k channels of y'. The extra channels are discarded.
+//   backward-data:    w' = [w; 0]; dy' = [dy, 0] on the channel axis; dx = dx'. Every
+//                     extra term multiplies a zero filter by a zero gradient.
+//   backward-weights: x' = x; dy' = [dy, 0]; dw = the first k filters of dw'. The extra
+//                     filters correlate zero gradients and are discarded.
+// Exactness: every kept value of the child's result is a sum of the same nonzero
+// products as P's, plus products with a zero factor, which are exactly zero.
+//
+// Per call it copies the activations in and the result out; w' and bias' are written
+// once per LoadWeights. The zero filters and zero gradient channels are zeroed when the
+// slot is allocated and never written again.
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "convguard/text_forms.h"
+#include "rewrite/rewrite.h"
+#include "rewrite/rewrite_node.h"
+#include "rewrite/tensor_copy.h"
+
+namespace convguard::rewrite {
+namespace {
+
+constexpr std::string_view kName = "pad-output-channels";
+
+std::string ParametersText(int64_t k, int64_t padded) {
+  return "k=" + std::to_string(k) + "->" + std::to_string(padded);
+}
+
+std::optional<Application> MakeApplication(const Problem& p, int64_t padded) {
+  if (p.groups != 1 || padded <= p.k) return std::nullopt;
+  Problem child = p;
+  child.k = padded;
+  if (!Validate(child).ok()) return std::nullopt;
+  Application app;
+  app.rewrite = std::string(kName);
+  app.parameters = ParametersText(p.k, padded);
+  app.children = {child};
+  app.runs = {1};
+  switch (p.direction) {
+    case Direction::kForward:
+      app.bytes_per_call = FloatBytes(p.input_elements() + p.output_elements());
+      app.bytes_per_weight_load = FloatBytes(p.weight_elements() + p.bias_elements());
+      break;
+    case Direction::kBackwardData:
+      app.bytes_per_call = FloatBytes(p.output_elements() + p.input_elements());
+      app.bytes_per_weight_load = FloatBytes(p.weight_elements());
+      break;
+    case Direction::kBackwardWeights:
+      app.bytes_per_call =
+          FloatBytes(p.input_elements() + p.output_elements() + p.weight_elements());
+      break;
+  }
+  return app;
+}
+
+class PadOutputChannelsNode final : public RewriteNode {
+ public:
+  PadOutputChannelsNode(const Problem& p, std::vector<std::unique_ptr<ExecNode>> children)
+      : RewriteNode(p, std::move(children)) {}
+
+ private:
+  void DistributeWeights(const std::vector<float>& weight,
+                         const std::vector<float>& bias) override {
+    ConvTensors<float>& child = slot_io(0);
+    // Filters are the outermost weight axis in both layouts: the first k filters are a
+    // prefix of w', and so are the first k bias values.
+    std::copy(weight.begin(), weight.end(), child.weight.begin());
+    std::copy(bias.begin(), bias.end(), child.bias.begin());
+  }
+
+  Status Run(ConvTensors<float>& io) override {
+    const Problem& p = problem();
+    const Problem& cp = slot_problem(0);
+    ConvTensors<float>& child = slot_io(0);
+    const TensorShape4 y = OutputShape(p);
+    switch (p.direction) {
+      case Direction::kForward:
+        child.input = io.input;
+        CG_RETURN_IF_ERROR(RunSlot(0));
+        CopyBox(child.output.data(), OutputShape(cp), {}, io.output.data(), y, {}, y.dims);
+        return Status::Ok();
+      case Direction::kBackwardData:
+        CopyBox(io.output.data(), y, {}, child.output.data(), OutputShape(cp), {}, y.dims);
+        CG_RETURN_IF_ERROR(RunSlot(0));
+        io.input = child.input;
+        return Status::Ok();
+      case Direction::kBackwardWeights:
+        child.input = io.input;
+        CopyBox(io.output.data(), y, {}, child.output.data(), OutputShape(cp), {}, y.dims);
+        CG_RETURN_IF_ERROR(RunSlot(0));
+        std::copy(child.weight.begin(), child.weight.begin() + p.weight_elements(),
+                  io.weight.begin());
+        return Status::Ok();
+    }
+    return Status::Internal("unknown direction");
+  }
+};
+
+class PadOutputChannels final : public Rewrite {
+ public:
+  std::string_view name() const override { return kName; }
+
+  std::vector<Application> Candidates(const Problem& p) const override {
+    std::vector<Application> out;
+    if (p.groups != 1) return out;
+    for (int64_t padded : PaddedChannelCounts(p.k)) {
+      if (auto app = MakeApplication(p, padded)) out.push_back(std::move(*app));
+    }
+    return out;
+  }
+
+  StatusOr<std::unique_ptr<ExecNode>> Build(
+      const Problem& p, const Application& application,
+      std::vector<std::unique_ptr<ExecNode>> children) const override {
+    CG_RETURN_IF_ERROR(Validate(p));
+    const std::vector<int64_t> numbers = NumbersIn(application.parameters);
+    std::optional<Application> expected;
+    if (numbers.size() == 2) expected = MakeApplication(p, numbers[1]);
+    if (!expected || expected->parameters != application.parameters) {
+      return BadParameters(kName, application.parameters,
+                           "do not apply to " + ToCanonical(p) + " (want k=" + std::to_string(p.k) +
+                               "->K' with K' > k, groups 1 and a valid child)");
+    }
+    CG_RETURN_IF_ERROR(MatchApplication(*expected, application, children));
+    return std::unique_ptr<ExecNode>(new PadOutputChannelsNode(p, std::move(children)));
+  }
+};
+
+}  // namespace
+
+const Rewrite& PadOutputChannelsRewrite() {
+  static const PadOutputChannels rewrite;
+  return rewrite;
+}
+
+}  // namespace convguard::rewrite

@@ -1,1 +1,159 @@
-// placeholder: being written
+// The registry of rewrites and the node plumbing they share (rewrite_node.h).
+#include "rewrite/rewrite.h"
+
+#include <algorithm>
+#include <charconv>
+#include <string>
+#include <utility>
+
+#include "convguard/text_forms.h"
+#include "rewrite/rewrite_node.h"
+
+namespace convguard::rewrite {
+
+const std::vector<const Rewrite*>& AllRewrites() {
+  // Channel padding first: it changes the least (one child, same spatial shape).
+  static const std::vector<const Rewrite*> all = {
+      &PadInputChannelsRewrite(), &PadOutputChannelsRewrite(), &SpatialTilingRewrite(),
+      &BatchSplitRewrite(),       &GroupSplitRewrite(),
+  };
+  return all;
+}
+
+const Rewrite* FindRewrite(std::string_view name) {
+  for (const Rewrite* r : AllRewrites()) {
+    if (r->name() == name) return r;
+  }
+  return nullptr;
+}
+
+// ---- RewriteNode ----
+
+RewriteNode::RewriteNode(const Problem& p, std::vector<std::unique_ptr<ExecNode>> children)
+    : problem_(p), children_(std::move(children)) {
+  slot_io_.reserve(children_.size());
+  for (const auto& child : children_) {
+    slot_io_.push_back(ConvTensors<float>::Allocate(child->problem()));
+  }
+}
+
+Status RewriteNode::LoadWeights(const std::vector<float>& weight, const std::vector<float>& bias) {
+  // Backward-weights computes the weights; there is nothing to load.
+  if (problem_.direction == Direction::kBackwardWeights) return Status::Ok();
+  if (static_cast<int64_t>(weight.size()) != problem_.weight_elements() ||
+      static_cast<int64_t>(bias.size()) != problem_.bias_elements()) {
+    return Status::InvalidArgument("LoadWeights: got " + std::to_string(weight.size()) +
+                                   " weights and " + std::to_string(bias.size()) +
+                                   " bias values; " + ToCanonical(problem_) + " needs " +
+                                   std::to_string(problem_.weight_elements()) + " and " +
+                                   std::to_string(problem_.bias_elements()));
+  }
+  weights_loaded_ = false;
+  DistributeWeights(weight, bias);
+  for (size_t slot = 0; slot < children_.size(); ++slot) {
+    CG_RETURN_IF_ERROR(children_[slot]->LoadWeights(slot_io_[slot].weight, slot_io_[slot].bias));
+  }
+  weights_loaded_ = true;
+  return Status::Ok();
+}
+
+Status RewriteNode::Execute(ConvTensors<float>& io) {
+  const Problem& p = problem_;
+  if (static_cast<int64_t>(io.input.size()) != p.input_elements() ||
+      static_cast<int64_t>(io.weight.size()) != p.weight_elements() ||
+      static_cast<int64_t>(io.output.size()) != p.output_elements() ||
+      static_cast<int64_t>(io.bias.size()) != p.bias_elements()) {
+    return Status::InvalidArgument("Execute: tensors are not sized for " + ToCanonical(p));
+  }
+  if (p.direction != Direction::kBackwardWeights && !weights_loaded_) {
+    return Status::InvalidArgument("Execute before LoadWeights for " + ToCanonical(p));
+  }
+  return Run(io);
+}
+
+Status RewriteNode::RunSlot(size_t slot) { return children_[slot]->Execute(slot_io_[slot]); }
+
+// ---- helpers for Build ----
+
+Status MatchApplication(const Application& expected, const Application& given,
+                        const std::vector<std::unique_ptr<ExecNode>>& children) {
+  const std::string what = expected.rewrite + " " + expected.parameters;
+  if (given.rewrite != expected.rewrite) {
+    return Status::InvalidArgument("application of '" + given.rewrite + "' given to " +
+                                   expected.rewrite);
+  }
+  // The application's own slot list must be this problem's (the planner may hand back
+  // an application stored for another problem).
+  if (given.children.size() != expected.children.size() ||
+      given.runs.size() != expected.children.size()) {
+    return Status::InvalidArgument(what + ": the application has " +
+                                   std::to_string(given.children.size()) + " slots and " +
+                                   std::to_string(given.runs.size()) + " run counts; needs " +
+                                   std::to_string(expected.children.size()));
+  }
+  for (size_t slot = 0; slot < expected.children.size(); ++slot) {
+    if (given.children[slot] != expected.children[slot]) {
+      return Status::InvalidArgument(what + ": slot " + std::to_string(slot) +
+                                     " of the application is " + ToCanonical(given.children[slot]) +
+                                     ", this problem's is " + ToCanonical(expected.children[slot]));
+    }
+    if (given.runs[slot] != expected.runs[slot]) {
+      return Status::InvalidArgument(what + ": slot " + std::to_string(slot) + " runs " +
+                                     std::to_string(given.runs[slot]) +
+                                     " times in the application, " +
+                                     std::to_string(expected.runs[slot]) + " for this problem");
+    }
+  }
+  if (children.size() != expected.children.size()) {
+    return Status::InvalidArgument(what + ": needs " + std::to_string(expected.children.size()) +
+                                   " children, got " + std::to_string(children.size()));
+  }
+  for (size_t slot = 0; slot < children.size(); ++slot) {
+    if (children[slot] == nullptr) {
+      return Status::InvalidArgument(what + ": child " + std::to_string(slot) + " is null");
+    }
+    if (children[slot]->problem() != expected.children[slot]) {
+      return Status::InvalidArgument(what + ": child " + std::to_string(slot) + " computes " +
+                                     ToCanonical(children[slot]->problem()) + ", slot needs " +
+                                     ToCanonical(expected.children[slot]));
+    }
+  }
+  return Status::Ok();
+}
+
+std::vector<int64_t> PaddedChannelCounts(int64_t count) {
+  const int64_t limit = std::max(2 * count, count + 16);
+  std::vector<int64_t> out = {count + 1};
+  for (int64_t multiple : {4, 8, 16, 32, 64}) {
+    out.push_back((count + 1 + multiple - 1) / multiple * multiple);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  std::erase_if(out, [&](int64_t padded) { return padded > limit; });
+  return out;
+}
+
+std::vector<int64_t> NumbersIn(std::string_view text) {
+  std::vector<int64_t> numbers;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] < '0' || text[i] > '9') {
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    while (end < text.size() && text[end] >= '0' && text[end] <= '9') ++end;
+    int64_t value = -1;
+    auto [ptr, ec] = std::from_chars(text.data() + i, text.data() + end, value);
+    numbers.push_back(ec == std::errc() ? value : -1);
+    i = end;
+  }
+  return numbers;
+}
+
+Status BadParameters(std::string_view rewrite, std::string_view parameters, std::string_view why) {
+  return Status::InvalidArgument(std::string(rewrite) + ": parameters '" + std::string(parameters) +
+                                 "' " + std::string(why));
+}
+
+}  // namespace convguard::rewrite

@@ -92,6 +92,13 @@ class Rewrite {
       std::vector<std::unique_ptr<ExecNode>> children) const = 0;
 };
 
+// The rewrites, one per file (each file's head states its exactness contract).
+const Rewrite& PadInputChannelsRewrite();   // "pad-input-channels"
+const Rewrite& PadOutputChannelsRewrite();  // "pad-output-channels"
+const Rewrite& SpatialTilingRewrite();      // "spatial-tiling"
+const Rewrite& BatchSplitRewrite();         // "batch-split"
+const Rewrite& GroupSplitRewrite();         // "group-split"
+
 // Every tensor rewrite, in the planner's order of preference for equal cost.
 const std::vector<const Rewrite*>& AllRewrites();
 // nullptr when no rewrite has this name.

@@ -1,0 +1,87 @@
+// rewrite/rewrite_node.h — what every rewrite's node and Build have in common.
+//
+// RewriteNode implements the ExecNode protocol once: it owns the children and one
+// ConvTensors<float> per slot (allocated, zero-filled, in the constructor, i.e. in
+// Build), checks the caller's tensors, hands each child the weights the rewrite
+// prepared in its slot buffers, and refuses Execute before LoadWeights where weights
+// are an operand. A rewrite supplies only how weights are distributed to the slots and
+// what one call does.
+//
+// Slot buffers double as the children's io: a child reads the operands the node copied
+// into its slot and writes its result tensor there. Children never write their operand
+// tensors, so values the node writes once (zero padding channels, slot weights) stay in
+// place across calls.
+//
+// Internal to src/rewrite; the planner sees only rewrite.h.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "convguard/problem.h"
+#include "convguard/status.h"
+#include "convguard/tensor.h"
+#include "rewrite/rewrite.h"
+
+namespace convguard::rewrite {
+
+class RewriteNode : public ExecNode {
+ public:
+  const Problem& problem() const final { return problem_; }
+  // Forward and backward-data: checks sizes, lets the rewrite fill every slot's weight
+  // and bias buffers, then loads each child from its slot. Backward-weights: a no-op.
+  Status LoadWeights(const std::vector<float>& weight, const std::vector<float>& bias) final;
+  // Checks the tensors' sizes and the protocol, then runs the rewrite's call.
+  Status Execute(ConvTensors<float>& io) final;
+
+ protected:
+  // REQUIRES: children non-null, one per slot (checked by MatchApplication).
+  RewriteNode(const Problem& p, std::vector<std::unique_ptr<ExecNode>> children);
+
+  // Writes the slots' weight and bias buffers from the problem's (forward and
+  // backward-data only; sizes already checked).
+  virtual void DistributeWeights(const std::vector<float>& weight,
+                                 const std::vector<float>& bias) = 0;
+  // One call: io is sized for problem(); weights are loaded where they are an operand.
+  virtual Status Run(ConvTensors<float>& io) = 0;
+
+  size_t slot_count() const { return children_.size(); }
+  ConvTensors<float>& slot_io(size_t slot) { return slot_io_[slot]; }
+  const Problem& slot_problem(size_t slot) const { return children_[slot]->problem(); }
+  // Executes the child of `slot` on its slot buffers.
+  Status RunSlot(size_t slot);
+
+ private:
+  Problem problem_;
+  std::vector<std::unique_ptr<ExecNode>> children_;
+  std::vector<ConvTensors<float>> slot_io_;
+  bool weights_loaded_ = false;
+};
+
+// Checks that `given` is the application `expected` (recomputed by the rewrite from
+// p and the parameters) and that `children` match its slots one for one.
+// kInvalidArgument naming the first difference otherwise.
+Status MatchApplication(const Application& expected, const Application& given,
+                        const std::vector<std::unique_ptr<ExecNode>>& children);
+
+// The padded channel counts tried for `count` channels: count + 1 and count + 1
+// rounded up to multiples of 4, 8, 16, 32 and 64, distinct, ascending, at most
+// max(2 * count, count + 16).
+std::vector<int64_t> PaddedChannelCounts(int64_t count);
+
+// The decimal numbers in `text`, in order (e.g. "n=8->4+4" gives 8, 4, 4); a number
+// too large for int64 reads as -1. Build parses parameters with this, then rebuilds
+// the parameters text from what it read and requires an exact match, so only the
+// canonical spelling is accepted.
+std::vector<int64_t> NumbersIn(std::string_view text);
+
+// kInvalidArgument: "<rewrite>: parameters '<parameters>' <why>".
+Status BadParameters(std::string_view rewrite, std::string_view parameters, std::string_view why);
+
+// Bytes of n float values (the node's buffers are float32 whatever the dtype).
+inline int64_t FloatBytes(int64_t n) { return n * static_cast<int64_t>(sizeof(float)); }
+
+}  // namespace convguard::rewrite
