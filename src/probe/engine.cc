@@ -57,6 +57,30 @@ std::string VisibleDeviceName(const std::string& variable, int d) {
   return d < static_cast<int>(entries.size()) ? entries[d] : std::to_string(d);
 }
 
+// A device selection must name devices the backend sees, each once: a typo in --devices
+// has to stop the run before anything is probed, not pin a worker to a GPU that does not
+// exist (CUDA would then hide every GPU) or start two pools on one GPU, whose probes would
+// contend without either pool knowing.
+Status CheckDeviceSelection(const std::vector<int>& devices, int visible, const std::string& backend) {
+  if (devices.empty()) return Status::Ok();
+  if (visible <= 0) {
+    return Status::InvalidArgument("devices were selected, but backend '" + backend +
+                                   "' sees no GPU (it runs on the CPU; leave the device selection out)");
+  }
+  std::set<int> seen;
+  for (int d : devices) {
+    if (d < 0 || d >= visible) {
+      return Status::InvalidArgument("device " + std::to_string(d) + " is not visible: backend '" + backend +
+                                     "' sees " + std::to_string(visible) + " GPU" + (visible == 1 ? "" : "s") +
+                                     " (devices 0.." + std::to_string(visible - 1) + ")");
+    }
+    if (!seen.insert(d).second) {
+      return Status::InvalidArgument("device " + std::to_string(d) + " is selected twice");
+    }
+  }
+  return Status::Ok();
+}
+
 // The calibration problem: small enough for any backend, large enough to time.
 Problem CalibrationProblem() {
   Problem p;
@@ -154,13 +178,14 @@ class EngineImpl final : public ProbeEngine {
   void RecordAttempt(Job& job, const Slot& slot, const Flight& f, const std::string& outcome,
                      const std::string& detail);
   void ReportProgress();
-  std::string Repro(const Job& job) const;
+  std::string Repro(const Job& job, const Pool& pool) const;
 
   ProbeOptions options_;
   Store* store_;
   ProbeCallbacks callbacks_;
   std::string owner_;
   std::vector<Pool> pools_;
+  int visible_devices_ = 0;  // GPUs the first worker saw (0: a CPU backend)
   std::vector<Slot> slots_;
   std::vector<Job> jobs_;
   std::map<std::string, std::deque<Task>> queues_;  // by stack id
@@ -191,7 +216,9 @@ Status EngineImpl::Init() {
   pools_[0].slots.push_back(0);
   CG_RETURN_IF_ERROR(StartWorker(slots_[0]));
   const worker::Hello hello = slots_[0].worker->hello();
+  visible_devices_ = hello.visible_devices;
 
+  CG_RETURN_IF_ERROR(CheckDeviceSelection(options_.devices, hello.visible_devices, options_.backend));
   std::vector<int> devices = options_.devices;
   if (hello.visible_devices > 0 && devices.empty()) {
     for (int d = 0; d < hello.visible_devices; ++d) devices.push_back(d);
@@ -210,10 +237,6 @@ Status EngineImpl::Init() {
     pools_.clear();
     slots_.clear();
     for (int d : devices) {
-      if (d < 0 || d >= hello.visible_devices) {
-        return Status::InvalidArgument("device " + std::to_string(d) + " is not visible (0.." +
-                                       std::to_string(hello.visible_devices - 1) + ")");
-      }
       Pool pool;
       pool.device = d;
       pool.spec = base;
@@ -388,10 +411,13 @@ Status EngineImpl::ExpandJobs(const std::vector<ProbeJob>& input) {
   return Status::Ok();
 }
 
-std::string EngineImpl::Repro(const Job& job) const {
+std::string EngineImpl::Repro(const Job& job, const Pool& pool) const {
   std::string r = options_.repro_command + " probe " + job.canonical + " --backend " +
                   options_.backend + " --algo " + job.algorithm;
   if (!options_.fault_rules_path.empty()) r += " --inject " + options_.fault_rules_path;
+  // Where several GPUs are visible, a repro without a device would probe all of them, on
+  // stacks that may differ from this verdict's: name the device that gave it.
+  if (pool.device >= 0 && visible_devices_ > 1) r += " --devices " + std::to_string(pool.device);
   return r;
 }
 
@@ -402,7 +428,7 @@ Verdict EngineImpl::BaseVerdict(const Job& job, const Pool& pool) const {
   v.algorithm = job.algorithm;
   v.tool_version = CONVGUARD_VERSION;
   v.recorded_at = os::UtcNowIso8601();
-  v.repro = Repro(job);
+  v.repro = Repro(job, pool);
   v.emulated = pool.stack.is_emulated();
   v.attempts = static_cast<int>(job.attempts.size());
   return v;
