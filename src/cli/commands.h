@@ -15,5 +15,7 @@ int ProbeMain(const Args& args);
 int SweepMain(const Args& args);
 int DbMain(const Args& args);
 int WorkerCommandMain(const Args& args);
+int PlanMain(const Args& args);
+int RunMain(const Args& args);
 
 }  // namespace convguard::cli

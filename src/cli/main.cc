@@ -27,6 +27,10 @@ constexpr const char* kUsage =
     "                        Also: probe --in 16 --out 32 --size 64x64 (the seed's words).\n"
     "  sweep                 probe a grid (--grid 'c=16 k=32 hw=32..64:16 r=3 p=same') or\n"
     "                        problem lists (--list FILE) in parallel, resumably.\n"
+    "  plan PROBLEM          explain how PROBLEM runs exactly on the stack: as is, or\n"
+    "                        through exact rewrites whose every sub-problem is OK.\n"
+    "  run PROBLEM           execute that plan on generated data and check it against\n"
+    "                        the float64 reference.\n"
     "  db                    show, export or import the verdict store.\n"
     "  worker                (internal) the worker process the probe engine starts.\n"
     "\n"
@@ -62,8 +66,10 @@ int main(int argc, char** argv) {
   if (command == "sweep") return SweepMain(rest);
   if (command == "db") return DbMain(rest);
   if (command == "worker") return WorkerCommandMain(rest);
+  if (command == "plan") return PlanMain(rest);
+  if (command == "run") return RunMain(rest);
   std::fprintf(stderr,
-               "convguard: unknown command '%s' (allowed: describe, probe, sweep, db, worker); "
+               "convguard: unknown command '%s' (allowed: describe, probe, sweep, plan, run, db, worker); "
                "see 'convguard --help'\n",
                argv[1]);
   return kExitBadInput;

@@ -1,1 +1,45 @@
-// placeholder: being written
+// Algorithm avoidance: run a problem as is, with another algorithm of the same backend.
+//
+// Exactness contract: the leaf computes the same problem; an algorithm is chosen only
+// when its own verdict on this stack is OK, i.e. it finished in time and matched the
+// float64 reference (exactly on exact-filled data, or within the tolerance of a
+// rounding algorithm such as Winograd, which the verdict records).
+// Preconditions: an OK verdict for (stack, problem, algorithm) in the store.
+#include <algorithm>
+
+#include "plan/internal.h"
+
+namespace convguard::plan {
+
+bool IsMisbehaviour(VerdictKind kind) {
+  return kind != VerdictKind::kOk && kind != VerdictKind::kUnsupported;
+}
+
+std::vector<LeafOption> PrimaryLeafOptions(const std::vector<Verdict>& verdicts) {
+  std::string avoided;
+  for (const Verdict& v : verdicts) {
+    if (!IsMisbehaviour(v.kind)) continue;
+    if (!avoided.empty()) avoided += ", ";
+    avoided += std::string(VerdictName(v.kind)) + " of '" + v.algorithm + "'";
+  }
+  std::vector<LeafOption> options;
+  for (const Verdict& v : verdicts) {
+    if (!IsUsable(v.kind)) continue;
+    LeafOption o;
+    o.kind = avoided.empty() ? "native" : "algorithm-avoidance";
+    o.reason = avoided.empty() ? "" : "avoids " + avoided;
+    o.algorithm = v.algorithm;
+    o.measured_ms = v.time_ms_median > 0 ? v.time_ms_median : -1.0;
+    options.push_back(std::move(o));
+  }
+  // Fastest first; unmeasured last; ties by algorithm name (deterministic).
+  std::stable_sort(options.begin(), options.end(), [](const LeafOption& a, const LeafOption& b) {
+    const bool am = a.measured_ms >= 0, bm = b.measured_ms >= 0;
+    if (am != bm) return am;
+    if (am && a.measured_ms != b.measured_ms) return a.measured_ms < b.measured_ms;
+    return a.algorithm < b.algorithm;
+  });
+  return options;
+}
+
+}  // namespace convguard::plan

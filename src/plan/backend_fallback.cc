@@ -1,1 +1,38 @@
-// placeholder: being written
+// Backend fallback: run a problem as is on another backend of the same machine.
+//
+// Exactness contract: the leaf computes the same problem on another stack whose verdict
+// for it is OK (finished in time, matched the float64 reference). The plan's output is
+// then as exact as that stack's; data moves between the backends only through the host
+// tensors every backend reads and writes.
+// Preconditions: the fallback backend runs in this process and the store holds an OK
+// verdict for the problem on its stack. The planner offers it only when no plan on the
+// primary stack exists: it is the last resort, since the other backend is usually much
+// slower (a GPU model falling back to the CPU).
+#include <algorithm>
+
+#include "plan/internal.h"
+
+namespace convguard::plan {
+
+std::vector<LeafOption> FallbackLeafOptions(const std::vector<Verdict>& verdicts,
+                                            const StackChoice& fallback) {
+  std::vector<LeafOption> options;
+  for (const Verdict& v : verdicts) {
+    if (!IsUsable(v.kind)) continue;
+    LeafOption o;
+    o.kind = "backend-fallback";
+    o.reason = "runs on " + fallback.backend + " (stack " + fallback.stack_id + ")";
+    o.algorithm = v.algorithm;
+    o.measured_ms = v.time_ms_median > 0 ? v.time_ms_median : -1.0;
+    options.push_back(std::move(o));
+  }
+  std::stable_sort(options.begin(), options.end(), [](const LeafOption& a, const LeafOption& b) {
+    const bool am = a.measured_ms >= 0, bm = b.measured_ms >= 0;
+    if (am != bm) return am;
+    if (am && a.measured_ms != b.measured_ms) return a.measured_ms < b.measured_ms;
+    return a.algorithm < b.algorithm;
+  });
+  return options;
+}
+
+}  // namespace convguard::plan

@@ -1,1 +1,73 @@
-// placeholder: being written
+// A plan's leaf: the problem as is on an in-process backend, with one algorithm.
+#include <utility>
+
+#include "plan/internal.h"
+
+namespace convguard::plan {
+namespace {
+
+class BackendLeaf final : public rewrite::ExecNode {
+ public:
+  BackendLeaf(Backend& backend, const Problem& p, std::string algorithm, bool* exact_sink)
+      : backend_(backend), problem_(p), algorithm_(std::move(algorithm)), exact_sink_(exact_sink) {}
+
+  const Problem& problem() const override { return problem_; }
+
+  // The leaf reads io.weight at Execute: its parent stored the weights there (or, at
+  // the root, the caller passes them in io).
+  Status LoadWeights(const std::vector<float>&, const std::vector<float>&) override {
+    return Status::Ok();
+  }
+
+  Status Execute(ConvTensors<float>& io) override {
+    RunOptions once;
+    once.warmup = 0;
+    once.repeats = 1;
+    StatusOr<RunResult> r = backend_.Run(problem_, algorithm_, io, once);
+    if (!r.ok()) return r.status().WithContext(std::string(backend_.name()) + " '" + algorithm_ + "'");
+    if (!r->exact && exact_sink_ != nullptr) *exact_sink_ = false;
+    return Status::Ok();
+  }
+
+ private:
+  Backend& backend_;
+  Problem problem_;
+  std::string algorithm_;
+  bool* exact_sink_;
+};
+
+}  // namespace
+
+std::unique_ptr<rewrite::ExecNode> MakeBackendLeaf(Backend& backend, const Problem& p,
+                                                   std::string algorithm, bool* exact_sink) {
+  return std::make_unique<BackendLeaf>(backend, p, std::move(algorithm), exact_sink);
+}
+
+StatusOr<std::unique_ptr<rewrite::ExecNode>> BuildExecTree(
+    const PlanStep& step, const std::map<std::string, Backend*>& backends, bool* exact_sink) {
+  if (step.is_leaf()) {
+    auto it = backends.find(step.backend);
+    if (it == backends.end() || it->second == nullptr) {
+      return Status::InvalidArgument("the plan runs on backend '" + step.backend +
+                                        "', which this process has not opened");
+    }
+    return MakeBackendLeaf(*it->second, step.problem, step.algorithm, exact_sink);
+  }
+  const rewrite::Rewrite* r = rewrite::FindRewrite(step.kind);
+  if (r == nullptr) return Status::Internal("the plan names an unknown rewrite '" + step.kind + "'");
+  rewrite::Application app;
+  app.rewrite = step.kind;
+  app.parameters = step.parameters;
+  app.runs = step.runs;
+  app.bytes_per_call = step.bytes_per_call;
+  app.bytes_per_weight_load = step.bytes_per_weight_load;
+  std::vector<std::unique_ptr<rewrite::ExecNode>> children;
+  for (const PlanStep& child : step.children) {
+    app.children.push_back(child.problem);
+    CG_ASSIGN_OR_RETURN(std::unique_ptr<rewrite::ExecNode> node, BuildExecTree(child, backends, exact_sink));
+    children.push_back(std::move(node));
+  }
+  return r->Build(step.problem, app, std::move(children));
+}
+
+}  // namespace convguard::plan

@@ -1,1 +1,365 @@
-// placeholder: being written
+// The planner: finds the cheapest exact plan for a problem from the store's verdicts.
+//
+// Search. For a problem P at depth d, the options are its leaves (OK verdicts on the
+// stacks in use) and, while d < max_depth, every candidate of every rewrite whose every
+// child slot has an option at depth d + 1 (each slot takes its cheapest). A plan's cost
+// is the sum over slots of runs x the child's cost plus the rewrite's copies. Options
+// are memoised per (problem, depth), so the search visits each sub-problem once per
+// depth; with a few candidates per rewrite and max_depth 2 it stays in the thousands of
+// store lookups. Ties keep generation order: leaves first, then rewrites in
+// AllRewrites() order, candidates in their own order. Deterministic.
+//
+// Probing. With probe_missing the search runs "optimistically": a sub-problem with no
+// verdict at all counts as an unknown leaf at the cost model's estimate. When the best
+// plan contains unknown leaves, those sub-problems are probed (every algorithm) through
+// the prober and the search runs again, until the best plan is fully known or the probe
+// budget is spent; a sub-problem already asked about is never asked again. The final
+// plan always comes from a non-optimistic search: only observed OK verdicts are run.
+//
+// Fallback stacks join the search only when the primary stacks yield no plan.
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "convguard/text_forms.h"
+#include "plan/internal.h"
+#include "rewrite/rewrite.h"
+
+namespace convguard {
+namespace {
+
+using plan::CostModel;
+using plan::LeafOption;
+
+struct Option {
+  PlanStep step;
+  bool has_unknown = false;
+};
+
+class Search {
+ public:
+  Search(const std::vector<const StackChoice*>& stacks, Store& store, const CostModel& cost,
+         const PlannerOptions& options, bool optimistic, const std::set<std::string>& asked,
+         std::map<std::string, std::vector<Verdict>>& verdict_cache)
+      : stacks_(stacks), store_(store), cost_(cost), options_(options), optimistic_(optimistic),
+        asked_(asked), verdicts_(verdict_cache) {}
+
+  // Every option for p at `depth`, cheapest first. Empty: nothing works. `parent` is the
+  // rewrite that produced p ("" at the root): it is not applied again directly below
+  // itself, since c -> c' -> c'' is c -> c'' (and tiles of tiles, chunks of chunks,
+  // slices of slices are tiles, chunks and slices of the original).
+  StatusOr<const std::vector<Option>*> Options(const Problem& p, int depth,
+                                               std::string_view parent = "") {
+    const std::string key = ToCanonical(p) + "@" + std::to_string(depth) + "/" + std::string(parent);
+    if (auto it = memo_.find(key); it != memo_.end()) return &it->second;
+    std::vector<Option> options;
+    CG_RETURN_IF_ERROR(AddLeaves(p, options));
+    if (depth < options_.max_depth) {
+      for (const rewrite::Rewrite* r : rewrite::AllRewrites()) {
+        if (r->name() == parent) continue;
+        for (const rewrite::Application& app : r->Candidates(p)) {
+          CG_ASSIGN_OR_RETURN(std::optional<Option> o, Compose(p, app, depth));
+          if (o) options.push_back(std::move(*o));
+        }
+      }
+    }
+    std::stable_sort(options.begin(), options.end(), [](const Option& a, const Option& b) {
+      return a.step.predicted_ms < b.step.predicted_ms;
+    });
+    // Children use only the best option. The root keeps a few for the report, and every
+    // one while probing (the probe loop looks at the best of each kind).
+    const size_t keep = depth > 0 ? 1
+                        : optimistic_ ? options.size()
+                                      : static_cast<size_t>(options_.max_alternatives) + 1;
+    if (options.size() > keep) options.resize(keep);
+    return &(memo_[key] = std::move(options));
+  }
+
+  // The verdicts of (stack, problem), read once per planning.
+  StatusOr<const std::vector<Verdict>*> VerdictsOf(const std::string& stack_id,
+                                                   const std::string& problem) {
+    const std::string key = stack_id + "/" + problem;
+    if (auto it = verdicts_.find(key); it != verdicts_.end()) return &it->second;
+    VerdictFilter f;
+    f.stack_id = stack_id;
+    f.problem = problem;
+    CG_ASSIGN_OR_RETURN(std::vector<Verdict> v, store_.ListVerdicts(f));
+    return &(verdicts_[key] = std::move(v));
+  }
+
+ private:
+  Status AddLeaves(const Problem& p, std::vector<Option>& out) {
+    const std::string text = ToCanonical(p);
+    for (const StackChoice* stack : stacks_) {
+      CG_ASSIGN_OR_RETURN(const std::vector<Verdict>* verdicts, VerdictsOf(stack->stack_id, text));
+      std::vector<LeafOption> leaves = stack->fallback ? plan::FallbackLeafOptions(*verdicts, *stack)
+                                                       : plan::PrimaryLeafOptions(*verdicts);
+      if (verdicts->empty() && optimistic_ && asked_.count(stack->stack_id + "/" + text) == 0) {
+        LeafOption unknown;
+        unknown.kind = stack->fallback ? "backend-fallback" : "native";
+        unknown.unknown = true;
+        leaves.push_back(unknown);
+      }
+      for (const LeafOption& leaf : leaves) {
+        Option o;
+        o.step.kind = leaf.kind;
+        o.step.parameters = leaf.reason;
+        o.step.problem = p;
+        o.step.backend = stack->backend;
+        o.step.stack_id = stack->stack_id;
+        o.step.algorithm = leaf.algorithm;
+        o.step.measured_ms = leaf.measured_ms;
+        o.step.modelled = leaf.measured_ms < 0;
+        o.step.predicted_ms =
+            leaf.measured_ms >= 0 ? leaf.measured_ms : cost_.EstimateMs(stack->stack_id, p);
+        o.has_unknown = leaf.unknown;
+        out.push_back(std::move(o));
+      }
+    }
+    return Status::Ok();
+  }
+
+  StatusOr<std::optional<Option>> Compose(const Problem& p, const rewrite::Application& app,
+                                          int depth) {
+    Option o;
+    o.step.kind = app.rewrite;
+    o.step.parameters = app.parameters;
+    o.step.problem = p;
+    o.step.runs = app.runs;
+    o.step.bytes_per_call = app.bytes_per_call;
+    o.step.bytes_per_weight_load = app.bytes_per_weight_load;
+    double total = cost_.CopyMs(app.bytes_per_call);
+    // Slots repeating one problem (groups of a split) share the search, not the node.
+    for (size_t i = 0; i < app.children.size(); ++i) {
+      CG_ASSIGN_OR_RETURN(const std::vector<Option>* child, Options(app.children[i], depth + 1, app.rewrite));
+      if (child->empty()) return std::optional<Option>();
+      const Option& best = child->front();
+      total += static_cast<double>(app.runs[i]) * best.step.predicted_ms;
+      o.has_unknown = o.has_unknown || best.has_unknown;
+      o.step.modelled = o.step.modelled || best.step.modelled;
+      o.step.children.push_back(best.step);
+    }
+    o.step.predicted_ms = total;
+    return std::optional<Option>(std::move(o));
+  }
+
+  std::vector<const StackChoice*> stacks_;
+  Store& store_;
+  const CostModel& cost_;
+  const PlannerOptions& options_;
+  bool optimistic_;
+  const std::set<std::string>& asked_;
+  std::map<std::string, std::vector<Verdict>>& verdicts_;
+  std::map<std::string, std::vector<Option>> memo_;
+};
+
+// The unknown leaves of a plan step, as (stack id, problem) pairs.
+void CollectUnknown(const PlanStep& step, std::vector<std::pair<std::string, Problem>>& out) {
+  if (step.is_leaf()) {
+    if (step.algorithm.empty()) out.emplace_back(step.stack_id, step.problem);
+    return;
+  }
+  for (const PlanStep& c : step.children) CollectUnknown(c, out);
+}
+
+void Summarise(const PlanStep& step, int depth, Plan& plan, int64_t multiplier) {
+  if (step.is_leaf()) {
+    plan.leaves += multiplier;
+    plan.depth = std::max(plan.depth, depth);
+    if (step.kind == "backend-fallback") plan.uses_fallback = true;
+    return;
+  }
+  for (size_t i = 0; i < step.children.size(); ++i) {
+    Summarise(step.children[i], depth + 1, plan, multiplier * step.runs[i]);
+  }
+}
+
+Plan MakePlanFrom(const PlanStep& root, double native_ms, bool native_measured) {
+  Plan plan;
+  plan.root = root;
+  plan.predicted_ms = root.predicted_ms;
+  plan.native_ms = native_ms;
+  plan.native_measured = native_measured;
+  Summarise(root, 0, plan, 1);
+  return plan;
+}
+
+// Options that change the model, for a person: nearby shapes the stack handles.
+StatusOr<std::vector<std::string>> Suggest(const Problem& p, const StackChoice& primary,
+                                           Store& store, bool have_fallbacks) {
+  std::vector<std::string> out;
+  VerdictFilter f;
+  f.stack_id = primary.stack_id;
+  f.kind = VerdictKind::kOk;
+  f.limit = 20000;
+  CG_ASSIGN_OR_RETURN(std::vector<Verdict> ok, store.ListVerdicts(f));
+  std::optional<Problem> best_size, best_c, best_k;
+  auto closer = [](int64_t a, int64_t b, int64_t target) {
+    return std::llabs(a - target) < std::llabs(b - target) ||
+           (std::llabs(a - target) == std::llabs(b - target) && a < b);
+  };
+  for (const Verdict& v : ok) {
+    StatusOr<Problem> q = ParseProblem(v.problem);
+    if (!q.ok()) continue;
+    Problem same_size = *q;
+    same_size.h = p.h;
+    same_size.w = p.w;
+    if (same_size == p && (q->h != p.h || q->w != p.w)) {
+      if (!best_size || closer(q->h * q->w, best_size->h * best_size->w, p.h * p.w)) best_size = *q;
+    }
+    Problem same_c = *q;
+    same_c.c = p.c;
+    if (same_c == p && q->c != p.c && (!best_c || closer(q->c, best_c->c, p.c))) best_c = *q;
+    Problem same_k = *q;
+    same_k.k = p.k;
+    if (same_k == p && q->k != p.k && (!best_k || closer(q->k, best_k->k, p.k))) best_k = *q;
+  }
+  if (best_size) {
+    out.push_back("resize this layer's input to " + std::to_string(best_size->h) + "x" +
+                  std::to_string(best_size->w) + " (OK on this stack): changes the model's resolution");
+  }
+  if (p.h > 1 || p.w > 1) {
+    out.push_back("pool or stride the input by 2 before this layer: changes the model and needs retraining");
+  }
+  if (best_c) {
+    out.push_back("use " + std::to_string(best_c->c) + " input channels instead of " + std::to_string(p.c) +
+                  " (OK on this stack): changes the model and needs retraining");
+  }
+  if (best_k) {
+    out.push_back("use " + std::to_string(best_k->k) + " output channels instead of " + std::to_string(p.k) +
+                  " (OK on this stack): changes the model and needs retraining");
+  }
+  if (!have_fallbacks) {
+    out.push_back("name another backend of this machine with --fallback (exact, usually slower)");
+  }
+  out.push_back("probe the sub-problems the planner has no verdict for: --probe-missing");
+  return out;
+}
+
+}  // namespace
+
+StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& stacks, Store& store,
+                              const PlannerOptions& options, const Prober& prober) {
+  CG_RETURN_IF_ERROR(Validate(p));
+  if (options.max_depth < 0 || options.max_depth > 4) {
+    return Status::InvalidArgument("max_depth = " + std::to_string(options.max_depth) +
+                                   " is out of range (allowed 0..4)");
+  }
+  if (options.probe_missing && !prober) {
+    return Status::InvalidArgument("probe_missing needs a prober (the probe engine)");
+  }
+  std::vector<const StackChoice*> primary, with_fallbacks;
+  for (const StackChoice& s : stacks) {
+    if (!s.fallback) primary.push_back(&s);
+    with_fallbacks.push_back(&s);
+  }
+  if (primary.empty()) return Status::InvalidArgument("no primary stack to plan on");
+
+  PlanReport report;
+  report.problem = p;
+  report.problem_text = ToCanonical(p);
+
+  CostModel cost(options);
+  // The stack's throughput from its OK verdicts; again after every round of probes.
+  auto calibrate = [&](const StackChoice& s) -> Status {
+    VerdictFilter f;
+    f.stack_id = s.stack_id;
+    f.kind = VerdictKind::kOk;
+    f.limit = 5000;
+    CG_ASSIGN_OR_RETURN(std::vector<Verdict> ok, store.ListVerdicts(f));
+    cost.Calibrate(s.stack_id, ok);
+    return Status::Ok();
+  };
+  for (const StackChoice& s : stacks) CG_RETURN_IF_ERROR(calibrate(s));
+
+  std::set<std::string> asked;
+  std::map<std::string, std::vector<Verdict>> verdict_cache;
+
+  auto run_phase = [&](const std::vector<const StackChoice*>& in_use)
+      -> StatusOr<std::vector<Option>> {
+    while (options.probe_missing && report.probes_run < options.probe_budget) {
+      Search optimistic(in_use, store, cost, options, /*optimistic=*/true, asked, verdict_cache);
+      CG_ASSIGN_OR_RETURN(const std::vector<Option>* found, optimistic.Options(p, 0));
+      if (found->empty() || !found->front().has_unknown) break;
+      // Enough: a known plan within 10% of the best the unknowns could offer.
+      auto known = std::find_if(found->begin(), found->end(), [](const Option& o) { return !o.has_unknown; });
+      if (known != found->end() && known->step.predicted_ms <= 1.10 * found->front().step.predicted_ms) break;
+      // Breadth first: the unknown leaves of the cheapest plan of each kind (as is, each
+      // rewrite), so that one family of sub-problems that all misbehave alike (tiles of
+      // a stack that hangs on every 16-channel problem) cannot spend the whole budget.
+      std::vector<std::pair<std::string, Problem>> unknown;
+      std::set<std::string> kinds;
+      for (const Option& o : *found) {
+        const std::string kind = o.step.is_leaf() ? "leaf" : o.step.kind;
+        if (!o.has_unknown || !kinds.insert(kind).second) continue;
+        CollectUnknown(o.step, unknown);
+      }
+      bool probed_any = false;
+      for (const StackChoice* stack : in_use) {
+        std::vector<ProbeJob> jobs;
+        for (const auto& [stack_id, problem] : unknown) {
+          if (stack_id != stack->stack_id) continue;
+          if (static_cast<int64_t>(jobs.size()) + report.probes_run >= options.probe_budget) break;
+          const std::string key = stack_id + "/" + ToCanonical(problem);
+          if (!asked.insert(key).second) continue;
+          verdict_cache.erase(key);
+          jobs.push_back(ProbeJob{problem, "*"});
+        }
+        if (jobs.empty()) continue;
+        CG_ASSIGN_OR_RETURN(int64_t ran, prober(*stack, jobs));
+        report.probes_run += std::max<int64_t>(ran, static_cast<int64_t>(jobs.size()));
+        probed_any = true;
+        CG_RETURN_IF_ERROR(calibrate(*stack));
+      }
+      if (!probed_any) break;
+    }
+    if (options.probe_missing && report.probes_run >= options.probe_budget) {
+      report.notes.push_back("probe budget of " + std::to_string(options.probe_budget) +
+                             " probes spent; raise it with --probe-budget");
+    }
+    Search exact(in_use, store, cost, options, /*optimistic=*/false, asked, verdict_cache);
+    CG_ASSIGN_OR_RETURN(const std::vector<Option>* found, exact.Options(p, 0));
+    return *found;
+  };
+
+  CG_ASSIGN_OR_RETURN(std::vector<Option> found, run_phase(primary));
+  const bool have_fallbacks = with_fallbacks.size() > primary.size();
+  if (found.empty() && have_fallbacks) {
+    report.notes.push_back("no plan on the primary stack; backend fallback considered");
+    CG_ASSIGN_OR_RETURN(found, run_phase(with_fallbacks));
+  }
+
+  // What the store says about the problem as is, and its native time.
+  Search reader(primary, store, cost, options, false, asked, verdict_cache);
+  CG_ASSIGN_OR_RETURN(const std::vector<Verdict>* native,
+                      reader.VerdictsOf(primary.front()->stack_id, report.problem_text));
+  double native_ms = -1.0;
+  for (const Verdict& v : *native) {
+    std::string line = v.algorithm + ": " + std::string(VerdictName(v.kind));
+    if (v.time_ms_median > 0) {
+      line += " (" + std::to_string(v.time_ms_median) + " ms)";
+      native_ms = native_ms < 0 ? v.time_ms_median : std::min(native_ms, v.time_ms_median);
+    }
+    if (!v.message.empty() && v.kind != VerdictKind::kOk) line += " — " + v.message;
+    report.native_verdicts.push_back(std::move(line));
+  }
+  const bool native_measured = native_ms >= 0;
+  if (!native_measured) native_ms = cost.EstimateMs(primary.front()->stack_id, p);
+
+  for (size_t i = 0; i < found.size(); ++i) {
+    Plan plan = MakePlanFrom(found[i].step, native_ms, native_measured);
+    if (i == 0) {
+      report.chosen = std::move(plan);
+    } else {
+      report.alternatives.push_back(std::move(plan));
+    }
+  }
+  if (!report.chosen) {
+    CG_ASSIGN_OR_RETURN(report.suggestions, Suggest(p, *primary.front(), store, have_fallbacks));
+  }
+  return report;
+}
+
+}  // namespace convguard

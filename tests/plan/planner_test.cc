@@ -1,1 +1,272 @@
-// placeholder: being written
+// The planner against a real SQLite store whose verdicts the tests write: which plan it
+// picks, why, and what it says when nothing exact works. (The end-to-end path with real
+// probes is in guard_test.cc and cli/plan_run_test.cc.)
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "convguard/plan.h"
+#include "convguard/store.h"
+#include "convguard/text_forms.h"
+#include "support/cli_runner.h"
+
+namespace convguard {
+namespace {
+
+using testing_support::MakeTempDir;
+
+Problem SeedHang() {
+  StatusOr<Problem> p = ParseProblem("n1_c16_h64_w64_k32_r3_s3_p1_u1_d1_g1_f32_nchw_fwd");
+  EXPECT_TRUE(p.ok());
+  return *p;
+}
+
+StackFingerprint Stack(const std::string& backend) {
+  StackFingerprint fp;
+  fp.backend = backend;
+  fp.device = "test device of " + backend;
+  fp.library = backend + " 1.0";
+  return fp;
+}
+
+class PlannerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    StatusOr<std::unique_ptr<Store>> s = OpenSqliteStore(MakeTempDir("planner") + "/v.sqlite");
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+    ASSERT_TRUE(store_->PutStack(primary_).ok());
+    ASSERT_TRUE(store_->PutStack(other_).ok());
+    stacks_ = {StackChoice{"primary", primary_.Id(), primary_.Summary(), false}};
+  }
+
+  void Put(const StackFingerprint& stack, const Problem& p, const std::string& algo, VerdictKind kind,
+           double ms = 1.0) {
+    Verdict v;
+    v.kind = kind;
+    v.stack_id = stack.Id();
+    v.problem = ToCanonical(p);
+    v.algorithm = algo;
+    if (kind == VerdictKind::kOk) {
+      v.time_ms_min = ms;
+      v.time_ms_median = ms;
+    }
+    v.recorded_at = "2026-11-25T00:00:00Z";
+    ASSERT_TRUE(store_->PutVerdict(v).ok());
+  }
+
+  StatusOr<PlanReport> PlanOf(const Problem& p, PlannerOptions o = {}, const Prober& prober = {}) {
+    return MakePlan(p, stacks_, *store_, o, prober);
+  }
+
+  StackFingerprint primary_ = Stack("primary");
+  StackFingerprint other_ = Stack("other");
+  std::unique_ptr<Store> store_;
+  std::vector<StackChoice> stacks_;
+};
+
+Problem With(Problem p, int64_t Problem::*field, int64_t value) {
+  p.*field = value;
+  return p;
+}
+
+TEST_F(PlannerTest, AnOkProblemRunsAsIs) {
+  const Problem p = SeedHang();
+  Put(primary_, p, "direct", VerdictKind::kOk, 2.0);
+  StatusOr<PlanReport> r = PlanOf(p);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(r->chosen.has_value());
+  EXPECT_EQ(r->chosen->root.kind, "native");
+  EXPECT_EQ(r->chosen->root.algorithm, "direct");
+  EXPECT_EQ(r->chosen->leaves, 1);
+  EXPECT_DOUBLE_EQ(r->chosen->overhead(), 1.0);
+  EXPECT_TRUE(r->chosen->native_measured);
+}
+
+TEST_F(PlannerTest, AHangingProblemGetsPaddedChannelsWhenThoseAreOk) {
+  const Problem p = SeedHang();
+  Put(primary_, p, "direct", VerdictKind::kHang);
+  Put(primary_, With(p, &Problem::c, 17), "direct", VerdictKind::kOk, 3.0);
+  StatusOr<PlanReport> r = PlanOf(p);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(r->chosen.has_value()) << PlanReportToText(*r);
+  EXPECT_EQ(r->chosen->root.kind, "pad-input-channels");
+  EXPECT_EQ(r->chosen->root.parameters, "c=16->17");
+  ASSERT_EQ(r->chosen->root.children.size(), 1u);
+  EXPECT_EQ(r->chosen->root.children[0].problem, With(p, &Problem::c, 17));
+  EXPECT_EQ(r->chosen->root.children[0].kind, "native");
+  EXPECT_FALSE(r->chosen->native_measured);  // a HANG has no time
+  ASSERT_EQ(r->native_verdicts.size(), 1u);
+  EXPECT_NE(r->native_verdicts[0].find("HANG"), std::string::npos);
+}
+
+TEST_F(PlannerTest, ThePadAmountIsChosenByMeasuredTime) {
+  const Problem p = SeedHang();
+  Put(primary_, p, "direct", VerdictKind::kHang);
+  Put(primary_, With(p, &Problem::c, 17), "direct", VerdictKind::kOk, 9.0);
+  Put(primary_, With(p, &Problem::c, 32), "direct", VerdictKind::kOk, 2.0);
+  Put(primary_, With(p, &Problem::c, 24), "direct", VerdictKind::kOk, 5.0);
+  StatusOr<PlanReport> r = PlanOf(p);
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->chosen.has_value());
+  EXPECT_EQ(r->chosen->root.parameters, "c=16->32");
+  // The others are alternatives, cheapest first.
+  ASSERT_GE(r->alternatives.size(), 2u);
+  EXPECT_EQ(r->alternatives[0].root.parameters, "c=16->24");
+  EXPECT_EQ(r->alternatives[1].root.parameters, "c=16->17");
+  EXPECT_LT(r->chosen->predicted_ms, r->alternatives[0].predicted_ms);
+}
+
+TEST_F(PlannerTest, AnotherAlgorithmWithAnOkVerdictAvoidsTheBadOne) {
+  const Problem p = SeedHang();
+  Put(primary_, p, "auto", VerdictKind::kHang);
+  Put(primary_, p, "direct", VerdictKind::kOk, 4.0);
+  Put(primary_, p, "winograd", VerdictKind::kWrong);
+  StatusOr<PlanReport> r = PlanOf(p);
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->chosen.has_value());
+  EXPECT_EQ(r->chosen->root.kind, "algorithm-avoidance");
+  EXPECT_EQ(r->chosen->root.algorithm, "direct");
+  EXPECT_NE(r->chosen->root.parameters.find("HANG of 'auto'"), std::string::npos);
+  EXPECT_NE(r->chosen->root.parameters.find("WRONG of 'winograd'"), std::string::npos);
+}
+
+TEST_F(PlannerTest, NothingExactGivesNoPlanAndSuggestionsForAPerson) {
+  const Problem p = SeedHang();
+  Put(primary_, p, "direct", VerdictKind::kHang);
+  Put(primary_, With(With(p, &Problem::h, 32), &Problem::w, 32), "direct", VerdictKind::kOk);
+  PlannerOptions o;
+  o.max_depth = 0;  // leaves only: the 32x32 problem is not a rewrite of the 64x64 one
+  StatusOr<PlanReport> r = PlanOf(p, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->chosen.has_value());
+  ASSERT_FALSE(r->suggestions.empty());
+  EXPECT_NE(r->suggestions[0].find("32x32"), std::string::npos) << r->suggestions[0];
+  EXPECT_NE(r->suggestions[0].find("changes the model"), std::string::npos);
+  const std::string text = PlanReportToText(*r);
+  EXPECT_NE(text.find("no exact plan"), std::string::npos);
+}
+
+TEST_F(PlannerTest, BackendFallbackIsTheLastResort) {
+  const Problem p = SeedHang();
+  stacks_.push_back(StackChoice{"other", other_.Id(), other_.Summary(), true});
+  Put(primary_, p, "direct", VerdictKind::kHang);
+  Put(other_, p, "auto", VerdictKind::kOk, 0.5);
+  StatusOr<PlanReport> r = PlanOf(p);
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->chosen.has_value());
+  EXPECT_EQ(r->chosen->root.kind, "backend-fallback");
+  EXPECT_EQ(r->chosen->root.backend, "other");
+  EXPECT_TRUE(r->chosen->uses_fallback);
+
+  // Once the primary stack has any plan, the (even faster) fallback is not used.
+  Put(primary_, With(p, &Problem::k, 33), "direct", VerdictKind::kOk, 7.0);
+  r = PlanOf(p);
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->chosen.has_value());
+  EXPECT_EQ(r->chosen->root.kind, "pad-output-channels");
+  EXPECT_FALSE(r->chosen->uses_fallback);
+}
+
+TEST_F(PlannerTest, ProbeMissingAsksTheProberAndPlansWithWhatItLearned) {
+  const Problem p = SeedHang();
+  // A stand-in stack for the prober: power-of-two input channels hang, others are OK,
+  // and the time grows with the channels.
+  std::vector<std::string> asked;
+  Prober prober = [&](const StackChoice& stack, const std::vector<ProbeJob>& jobs) -> StatusOr<int64_t> {
+    for (const ProbeJob& job : jobs) {
+      EXPECT_EQ(stack.stack_id, primary_.Id());
+      EXPECT_EQ(job.algorithm, "*");
+      asked.push_back(ToCanonical(job.problem));
+      const bool pow2 = (job.problem.c & (job.problem.c - 1)) == 0;
+      Put(primary_, job.problem, "direct", pow2 ? VerdictKind::kHang : VerdictKind::kOk,
+          static_cast<double>(job.problem.c));
+    }
+    return static_cast<int64_t>(jobs.size());
+  };
+  PlannerOptions o;
+  o.probe_missing = true;
+  StatusOr<PlanReport> r = PlanOf(p, o, prober);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(r->chosen.has_value()) << PlanReportToText(*r) << "asked: " << ::testing::PrintToString(asked);
+  EXPECT_GE(r->probes_run, 2);  // the problem itself first, then a candidate
+  ASSERT_FALSE(asked.empty());
+  EXPECT_EQ(asked.front(), ToCanonical(p));
+  // Every leaf of the chosen plan has an OK verdict now.
+  std::vector<const PlanStep*> todo = {&r->chosen->root};
+  while (!todo.empty()) {
+    const PlanStep* s = todo.back();
+    todo.pop_back();
+    if (s->is_leaf()) {
+      StatusOr<std::optional<Verdict>> v = store_->GetVerdict({primary_.Id(), ToCanonical(s->problem), s->algorithm});
+      ASSERT_TRUE(v.ok() && v->has_value()) << ToCanonical(s->problem);
+      EXPECT_EQ((*v)->kind, VerdictKind::kOk);
+    }
+    for (const PlanStep& c : s->children) todo.push_back(&c);
+  }
+  // Nothing is asked twice, and planning again asks nothing more.
+  std::vector<std::string> sorted = asked;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  const size_t before = asked.size();
+  StatusOr<PlanReport> again = PlanOf(p, o, prober);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(asked.size(), before);
+  ASSERT_TRUE(again->chosen.has_value());
+  EXPECT_EQ(PlanToText(*again->chosen), PlanToText(*r->chosen));
+}
+
+TEST_F(PlannerTest, TheProbeBudgetIsRespectedAndSaid) {
+  const Problem p = SeedHang();
+  int64_t probes = 0;
+  Prober prober = [&](const StackChoice&, const std::vector<ProbeJob>& jobs) -> StatusOr<int64_t> {
+    for (const ProbeJob& job : jobs) Put(primary_, job.problem, "direct", VerdictKind::kHang);
+    probes += static_cast<int64_t>(jobs.size());
+    return static_cast<int64_t>(jobs.size());
+  };
+  PlannerOptions o;
+  o.probe_missing = true;
+  o.probe_budget = 3;
+  StatusOr<PlanReport> r = PlanOf(p, o, prober);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->chosen.has_value());
+  EXPECT_LE(probes, 3);
+  EXPECT_EQ(r->probes_run, probes);
+  ASSERT_FALSE(r->notes.empty());
+  EXPECT_NE(r->notes.back().find("budget"), std::string::npos);
+}
+
+TEST_F(PlannerTest, BadOptionsAreRefused) {
+  PlannerOptions o;
+  o.max_depth = 9;
+  StatusOr<PlanReport> r = PlanOf(SeedHang(), o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("max_depth"), std::string::npos);
+  o = {};
+  o.probe_missing = true;
+  r = PlanOf(SeedHang(), o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("prober"), std::string::npos);
+  Problem bad = SeedHang();
+  bad.k = 0;
+  r = PlanOf(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(PlannerTest, TheJsonReportCarriesThePlanTree) {
+  const Problem p = SeedHang();
+  Put(primary_, p, "direct", VerdictKind::kHang);
+  Put(primary_, With(p, &Problem::k, 33), "direct", VerdictKind::kOk, 3.0);
+  StatusOr<PlanReport> r = PlanOf(p);
+  ASSERT_TRUE(r.ok());
+  const std::string json = PlanReportToJson(*r);
+  EXPECT_NE(json.find("\"kind\": \"pad-output-channels\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"parameters\": \"k=32->33\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"measured_ms\": 3.0"), std::string::npos) << json;
+}
+
+}  // namespace
+}  // namespace convguard

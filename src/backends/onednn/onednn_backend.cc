@@ -14,6 +14,7 @@
 #include <exception>
 #include <fstream>
 #include <new>
+#include <list>
 #include <optional>
 #include <string>
 #include <thread>
@@ -394,9 +395,24 @@ class OneDnnBackend final : public Backend {
     }
     CG_RETURN_IF_ERROR(Validate(p));
     const std::string key = Key(p, algorithm);
-    if (cache_ && cache_->key == key) return &*cache_;
-    // One problem at a time: a new key releases the previous primitive and its buffers.
-    cache_.reset();
+    for (auto it = cache_.begin(); it != cache_.end(); ++it) {
+      if (it->key != key) continue;
+      cache_.splice(cache_.begin(), cache_, it);  // most recently used first
+      return &cache_.front();
+    }
+    // A few problems at a time: a plan's leaves (tiles of a few shapes, group slices)
+    // alternate between problems, and rebuilding a primitive per call would cost more
+    // than the convolution. The least recently used one is released, and every older one
+    // when a big problem arrives, so that a probe's memory is its own problem's.
+    auto cached_bytes = [this] {
+      int64_t total = 0;
+      for (const Prepared& c : cache_) total += c.problem.total_bytes();
+      return total;
+    };
+    while (!cache_.empty() &&
+           (cache_.size() >= kCachedPrimitives || cached_bytes() + p.total_bytes() > kCachedBytes)) {
+      cache_.pop_back();
+    }
     try {
       dnnl::primitive_desc pd = MakePrimitiveDesc(p, *alg, engine_);
       Prepared prepared;
@@ -404,8 +420,8 @@ class OneDnnBackend final : public Backend {
       prepared.problem = p;
       prepared.implementation = pd.impl_info_str();
       prepared.pd = std::move(pd);
-      cache_.emplace(std::move(prepared));
-      return &*cache_;
+      cache_.push_front(std::move(prepared));
+      return &cache_.front();
     } catch (const dnnl::error& e) {
       if (e.status == dnnl_unimplemented) return Status::Unsupported(UnsupportedReason(p, algorithm, e));
       if (e.status == dnnl_out_of_memory) return FromDnnlError(e, "creating the primitive descriptor");
@@ -539,9 +555,11 @@ class OneDnnBackend final : public Backend {
   dnnl::stream stream_;
   std::string isa_;
   StackFingerprint fingerprint_;
-  // The current (problem, algorithm): Supports() creates its primitive descriptor, the
-  // first Run() its primitive and buffers. Mutable: Supports() is const.
-  mutable std::optional<Prepared> cache_;
+  // The recent (problem, algorithm)s, most recent first: Supports() creates a primitive
+  // descriptor, the first Run() its primitive and buffers. Mutable: Supports() is const.
+  static constexpr size_t kCachedPrimitives = 8;
+  static constexpr int64_t kCachedBytes = int64_t{256} << 20;
+  mutable std::list<Prepared> cache_;
 };
 
 }  // namespace

@@ -1,0 +1,75 @@
+// convguard/guard.h — guarded execution: run a convolution on a stack that misbehaves.
+//
+// A Guard holds in-process backends (the primary and any fallbacks) and a store. Run()
+// plans the problem once (plans are cached per stack and problem), builds the plan's
+// executable tree once (its buffers allocated once), transforms the weights once per
+// set of weights, and runs every call through the backends in this process. Only plans
+// whose every leaf has an OK verdict are run, so nothing the store knows to hang, crash
+// or compute wrong is ever executed here. A problem without a plan is an error that
+// says why (and, with probe_missing, unknown sub-problems are probed first in workers,
+// never in this process).
+//
+// Ownership: the Guard owns its backends and plans; the store must outlive it.
+// Thread-safety: none; use one Guard per thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "convguard/backend.h"
+#include "convguard/plan.h"
+#include "convguard/probe.h"
+#include "convguard/status.h"
+#include "convguard/store.h"
+#include "convguard/tensor.h"
+
+namespace convguard {
+
+struct GuardOptions {
+  std::string backend;                 // primary backend (registry name, in-process)
+  std::vector<std::string> fallbacks;  // backends for backend-fallback, in order
+  BackendOptions backend_options;      // fault rules for the primary (e.g. --inject)
+  PlannerOptions planner;
+  // Used when planner.probe_missing: how the probe engine is started (its backend is
+  // set per stack). The store given to Open receives the verdicts.
+  ProbeOptions probe;
+};
+
+// Whether the weights in io changed since the last Run of the same problem.
+enum class WeightsAre { kNew, kUnchanged };
+
+class Guard {
+ public:
+  virtual ~Guard() = default;
+
+  // Creates and initialises the backends in this process and reads their stacks.
+  // Errors: unknown backend, a backend that cannot run in-process (torch runs only in
+  // its Python worker), backend init failures.
+  static StatusOr<std::unique_ptr<Guard>> Open(const GuardOptions& options, Store* store);
+
+  // The primary backend's stack.
+  virtual const StackFingerprint& stack() const = 0;
+  // Every stack the guard may run on (the primary first).
+  virtual const std::vector<StackChoice>& stacks() const = 0;
+
+  // The plan for p, from the cache or planned now. kNotFound when no exact plan exists
+  // (the message says what the store knows and suggests what a person could change).
+  virtual StatusOr<const Plan*> PlanFor(const Problem& p) = 0;
+
+  // Computes p's direction in io (sized by ConvTensors<float>::Allocate(p)), planning and
+  // preparing on first use. With WeightsAre::kUnchanged the weights transformed by the
+  // previous Run of p are reused (forward and backward-data); pass kNew whenever io's
+  // weights or bias differ from that call's.
+  virtual Status Run(const Problem& p, ConvTensors<float>& io, WeightsAre weights) = 0;
+
+  // Whether every leaf of the last Run computed without rounding (false when a leaf's
+  // algorithm transforms, like Winograd or FFT: its output then matches the reference
+  // only within the tolerance its OK verdict was checked with).
+  virtual bool last_run_exact() const = 0;
+
+  // Forgets cached plans and prepared trees (e.g. after the store learned more).
+  virtual void ClearCache() = 0;
+};
+
+}  // namespace convguard

@@ -1,0 +1,136 @@
+// convguard/plan.h — plans: how to compute a problem exactly through problems a stack
+// handles, and the planner that finds them.
+//
+// A plan is a tree. Its leaves run a problem as is on a stack with an algorithm whose
+// verdict is OK; its inner steps are exact rewrites (padded channels, spatial tiles with
+// halos, batch chunks, group slices; docs/rewrites.md). Leaf kinds:
+//   "native"              the problem itself, with an algorithm that is OK and has no
+//                         bad sibling verdict
+//   "algorithm-avoidance" the problem itself with another algorithm of the same backend,
+//                         because some algorithm's verdict is bad (e.g. the default HANGs)
+//   "backend-fallback"    the problem on another backend of the same machine; considered
+//                         only when no plan on the primary stack exists (the last resort)
+//
+// The planner consults the store only: a plan is made of observations, never guesses.
+// With probe_missing it asks a prober (the probe engine, in workers) about sub-problems
+// it has no verdict for, within a budget, and plans again. Search is bounded
+// (max_depth) and deterministic; the cheapest plan wins: measured times where the store
+// has them, else a cost model calibrated from the stack's own measurements.
+//
+// Thread-safety: value types; MakePlan uses the store from the calling thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "convguard/problem.h"
+#include "convguard/probe.h"
+#include "convguard/status.h"
+#include "convguard/store.h"
+
+namespace convguard {
+
+// A stack a plan may run leaves on: a backend (by registry name) and the stack id it
+// reports on this machine.
+struct StackChoice {
+  std::string backend;
+  std::string stack_id;
+  std::string summary;   // StackFingerprint::Summary(), for explanations
+  bool fallback = false; // used only when no plan on the primary stacks exists
+};
+
+struct PlanStep {
+  // "native", "algorithm-avoidance", "backend-fallback" (leaves), or a rewrite's name.
+  std::string kind;
+  // A rewrite's parameters ("c=16->17", "tile=30x30"), or a leaf's reason
+  // ("avoids HANG of 'auto'").
+  std::string parameters;
+  Problem problem;
+  // Leaves: where and how the problem runs.
+  std::string backend;
+  std::string stack_id;
+  std::string algorithm;
+  double measured_ms = -1.0;  // the verdict's median time; -1 when none was measured
+  // Rewrites: one child per slot, each run runs[i] times per call.
+  std::vector<PlanStep> children;
+  std::vector<int64_t> runs;
+  int64_t bytes_per_call = 0;
+  int64_t bytes_per_weight_load = 0;
+  // Predicted milliseconds per call of this step, children included.
+  double predicted_ms = 0.0;
+  // True when this step's time is (or contains) a model estimate, not a measurement.
+  bool modelled = false;
+
+  bool is_leaf() const { return children.empty(); }
+};
+
+struct Plan {
+  PlanStep root;
+  // Predicted milliseconds per call of the plan, and of the problem run natively (its
+  // measured time when any algorithm finished, else the cost model's estimate).
+  double predicted_ms = 0.0;
+  double native_ms = 0.0;
+  bool native_measured = false;
+  int64_t leaves = 0;   // leaf runs per call
+  int depth = 0;        // rewrites on the longest path
+  bool uses_fallback = false;
+  // predicted_ms / native_ms
+  double overhead() const { return native_ms > 0 ? predicted_ms / native_ms : 0.0; }
+};
+
+struct PlanReport {
+  Problem problem;
+  std::string problem_text;            // canonical
+  std::optional<Plan> chosen;          // none: no exact plan exists (see suggestions)
+  std::vector<Plan> alternatives;      // the next best plans, cheapest first
+  // What the store says about the problem as is on the primary stack, one line per
+  // algorithm ("auto: HANG"); empty when it has no verdict.
+  std::vector<std::string> native_verdicts;
+  // When no exact plan exists: options that CHANGE THE MODEL, for a person to weigh.
+  // Never applied by convguard.
+  std::vector<std::string> suggestions;
+  int64_t probes_run = 0;              // probes asked of the prober (probe_missing)
+  std::vector<std::string> notes;      // e.g. "probe budget exhausted"
+};
+
+struct PlannerOptions {
+  int max_depth = 2;          // rewrites composed at most this deep (0: leaves only)
+  int max_alternatives = 4;   // alternatives kept in the report
+  bool probe_missing = false; // probe sub-problems without a verdict (needs a prober)
+  int probe_budget = 64;      // at most this many probes per plan
+  // Cost model: host copy bandwidth for the rewrites' copies, and the throughput and
+  // per-call latency assumed for a stack with no measurement to calibrate from.
+  double copy_gb_per_s = 8.0;
+  double default_gflops = 1.0;
+  double call_latency_ms = 0.02;
+};
+
+// Probes `jobs` on `stack` and records the verdicts in the store the planner reads.
+// Returns how many probes ran. Errors stop the planning.
+using Prober = std::function<StatusOr<int64_t>(const StackChoice& stack,
+                                               const std::vector<ProbeJob>& jobs)>;
+
+// Plans `p` on `stacks` (the primary ones first; fallback ones are marked). `prober` is
+// used only with options.probe_missing (it may be empty otherwise).
+// Errors: an invalid problem, no primary stack, store errors, prober errors.
+StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& stacks,
+                              Store& store, const PlannerOptions& options,
+                              const Prober& prober = {});
+
+// A prober that runs jobs through the probe engine, in workers (one engine per backend,
+// started on first use and kept warm while the prober lives). `base` configures every
+// engine; its backend is replaced by the stack's, and fault rules are dropped for
+// fallback stacks. The engine must report the stack id the planner was given (an
+// in-process backend and its worker see the same stack), else the probe is an error.
+// `store` receives the verdicts and must outlive the prober.
+Prober MakeEngineProber(const ProbeOptions& base, Store* store, ProbeCallbacks callbacks = {});
+
+// A plan as indented text for people (one line per step), and as JSON.
+std::string PlanToText(const Plan& plan);
+std::string PlanReportToText(const PlanReport& report);
+std::string PlanReportToJson(const PlanReport& report);
+
+}  // namespace convguard

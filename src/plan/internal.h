@@ -1,0 +1,70 @@
+// plan/internal.h — the planner's parts: leaf choices, the cost model, executable leaves.
+//
+// Thread-safety: value types and functions of their arguments; BackendLeaf uses its
+// backend from one thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "convguard/backend.h"
+#include "convguard/plan.h"
+#include "convguard/verdict.h"
+#include "rewrite/rewrite.h"
+
+namespace convguard::plan {
+
+// One way to run a problem as is.
+struct LeafOption {
+  std::string kind;       // "native", "algorithm-avoidance", "backend-fallback"
+  std::string reason;     // why this kind ("avoids HANG of 'auto'"); "" for native
+  std::string algorithm;  // "" when unknown (to be probed)
+  double measured_ms = -1.0;
+  bool unknown = false;   // no verdict yet: a probe would tell
+};
+
+// algorithm_avoidance.cc: the OK algorithms of a problem on its own (primary) stack,
+// fastest first. "native" when no algorithm of the problem misbehaved, else
+// "algorithm-avoidance" naming what it avoids.
+std::vector<LeafOption> PrimaryLeafOptions(const std::vector<Verdict>& verdicts);
+
+// backend_fallback.cc: the OK algorithms of a problem on another backend, fastest
+// first, as "backend-fallback" leaves.
+std::vector<LeafOption> FallbackLeafOptions(const std::vector<Verdict>& verdicts,
+                                            const StackChoice& fallback);
+
+// Whether a verdict says the problem misbehaved (anything but OK and UNSUPPORTED).
+bool IsMisbehaviour(VerdictKind kind);
+
+// cost_model.cc: predicted times where nothing was measured.
+class CostModel {
+ public:
+  explicit CostModel(const PlannerOptions& options) : options_(options) {}
+  // Learns a stack's throughput from its OK verdicts (median FLOP/s over problems big
+  // enough for throughput to dominate; all of them when none is).
+  void Calibrate(const std::string& stack_id, const std::vector<Verdict>& ok_verdicts);
+  double EstimateMs(const std::string& stack_id, const Problem& p) const;
+  double CopyMs(int64_t bytes) const;
+  double GflopsOf(const std::string& stack_id) const;
+
+ private:
+  PlannerOptions options_;
+  std::map<std::string, double> gflops_;
+};
+
+// backend_leaf.cc: a leaf that runs its problem on an in-process backend. When the
+// backend says a run rounded (Winograd, FFT: RunResult::exact false), the leaf clears
+// *rounded_sink's "exact" flag, so that a caller checking the output knows to allow a
+// tolerance. The backend and the sink must outlive the node.
+std::unique_ptr<rewrite::ExecNode> MakeBackendLeaf(Backend& backend, const Problem& p,
+                                                   std::string algorithm, bool* exact_sink);
+
+// Builds the executable tree of a plan step. `backends` maps backend names to in-process
+// backends that outlive the tree; `exact_sink` as for MakeBackendLeaf.
+StatusOr<std::unique_ptr<rewrite::ExecNode>> BuildExecTree(
+    const PlanStep& step, const std::map<std::string, Backend*>& backends, bool* exact_sink);
+
+}  // namespace convguard::plan
