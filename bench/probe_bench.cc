@@ -1,59 +1,179 @@
 // probe_bench — the probe engine's costs, each measured side by side in one run:
-//   1. per-probe overhead: in-process vs a warm worker vs a fresh process per probe;
-//   2. time from start to a HANG verdict, with the default and a short confirmation;
-//   3. a sweep of 1,000 problems on the emulated RDNA1 stack vs the seed report's method
-//      (one fresh process at a time, fixed 10 s timeout), the latter run on a subset and
-//      extrapolated.
-// Usage: probe_bench PATH/TO/convguard [--quick]. Prints a table; bench/RESULTS.md keeps
-// the numbers with the machine they ran on.
+//   overhead  per-probe overhead on tiny problems (reference backend): in-process vs a
+//             warm worker vs a fresh `convguard probe` process per probe;
+//   hang      time from start to a HANG verdict, with the default and a short confirmation;
+//   sweep     a sweep of 1,000 problems on the emulated RDNA1 stack vs the seed report's
+//             method (one fresh process at a time, fixed 10 s timeout), the latter run on a
+//             subset and extrapolated;
+//   backends  for every backend available here (reference, onednn, cudnn, torch), on a
+//             small and a medium problem: a probe in-process, a probe through a warm
+//             worker, and the first verdict including worker start-up.
+// Run with --help for the options. Prints Markdown tables; bench/RESULTS.md keeps the
+// numbers with the machine they ran on.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "backends/reference/reference_backend.h"
+#include "backends/torch/torch_launcher.h"
+#include "convguard/backend.h"
 #include "convguard/compare.h"
 #include "convguard/fill.h"
 #include "convguard/probe.h"
 #include "convguard/problem_source.h"
 #include "convguard/reference.h"
 #include "convguard/text_forms.h"
+#include "os/pipe_io.h"
 #include "os/process.h"
+#include "os/system.h"
+
+#ifdef CONVGUARD_HAVE_CUDNN
+#include "backends/cudnn/cudnn_backend.h"  // CudnnDevicePresent()
+#endif
 
 using namespace convguard;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
+constexpr const char* kUsage = R"(usage: probe_bench PATH/TO/convguard [options]
+
+Measures the probe engine's costs and prints Markdown tables (stdout). Every number of a
+table is measured in this one run, side by side; compare ratios, not machines.
+
+Sections (--sections; default: all four, in this order):
+  overhead  80 tiny problems on the reference backend: per probe in-process, through one
+            warm worker, and as a fresh `convguard probe` process (20 probes; --quick 5).
+  hang      start to HANG on the emulated RDNA1 stack (16->16 at 34x34 and the seed's
+            16->32 at 64x64), confirmation floor 3000 ms (default) and 700 ms.
+  sweep     1,000 problems on the emulated RDNA1 stack with 2 workers, against the seed
+            report's method (a fresh process per problem, fixed 10 s timeout) measured on
+            2 hanging + 10 finishing problems and extrapolated (--quick: 20 problems,
+            1 + 3 measured).
+  backends  per backend (--backends), on a small and a medium problem:
+              in-process   the backend created and initialised once in a process of its
+                           own (this program, --in-process-child), then per probe what a
+                           worker does: fill, run (warm-up 1 + 3 timed, the engine's
+                           defaults), sampled check; no protocol, no pipe. For torch, which
+                           has no C++ backend, the worker script runs its own probe code in
+                           a loop in one Python process (--time-in-process). A fresh
+                           process per round, its start-up not timed: a CPU backend's speed
+                           depends on where its buffers land in memory, so a young process
+                           is compared with a young worker.
+              warm worker  ProbeEngine with one worker per device, no store:
+                           one untimed probe of the problem, then the same job run N times
+                           (each Run is one probe), start-up excluded.
+                           The N probes of both alternate in --rounds blocks, so that a
+                           change in the machine's load falls on both columns alike;
+                           each column shows the median of its blocks' per-probe times.
+              first verdict  ProbeEngine::Start (worker start-up, hello, calibration) plus
+                           Run of one job, no store: what `convguard probe --no-store`
+                           pays after parsing its arguments (for torch, after its one
+                           interpreter search, which is timed and shown on its own).
+            Each in-process and warm-worker measurement first runs one untimed probe of the
+            problem (first-call compilation); N is --count-small / --count-medium.
+            Unavailable backends are listed as skipped, with the reason. A GPU backend
+            starts one worker per visible GPU: set CUDA_VISIBLE_DEVICES=0 to measure one.
+
+Options:
+  --sections LIST     comma-separated subset of overhead,hang,sweep,backends
+  --backends LIST     backends for the per-backend table (default: every available one of
+                      cudnn, torch, onednn, reference; any registered name is allowed:
+                      emulated-rdna1 hangs, by design, on the default medium problem)
+  --small PROBLEM     the small problem (default n1_c8_h16_w16_k8_r3_s3_p1)
+  --medium PROBLEM    the medium problem (default n1_c32_h56_w56_k32_r3_s3_p1)
+  --count-small N     timed probes per measurement on the small problem (default 200)
+  --count-medium N    timed probes per measurement on the medium problem (default 20)
+  --starts N          first-verdict starts per backend and problem; the median is shown
+                      (default 1)
+  --rounds N          alternating blocks of in-process and warm-worker probes (default 8;
+                      torch starts one Python process per block, untimed)
+  --quick             fewer probes: the overhead and sweep sections as above, and counts
+                      of 40 (small) and 5 (medium) unless given
+  -h, --help          this text
+
+Internal: probe_bench --in-process-child BACKEND PROBLEM ALGORITHM COUNT is what the
+backends section runs for its in-process figure; it prints one JSON line.
+
+Exit status: 0, or 1 when a measurement could not run (an engine that does not start,
+a probe that does not end OK), 2 for a bad command line.
+)";
+
 double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "probe_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+[[noreturn]] void Usage(const std::string& what) {
+  std::fprintf(stderr, "probe_bench: %s (see --help)\n", what.c_str());
+  std::exit(2);
+}
 
 std::vector<Problem> Grid(const std::string& spec) {
   StatusOr<GridExpansion> g = ExpandGrid(spec);
-  if (!g.ok()) {
-    std::fprintf(stderr, "grid: %s\n", g.status().ToString().c_str());
-    std::exit(1);
-  }
+  if (!g.ok()) Die("grid: " + g.status().ToString());
   return g->problems;
 }
 
-// What a worker does per probe, done in this process.
+std::vector<std::string> SplitList(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    if (comma > start) out.push_back(list.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+// What a worker does per probe (src/worker/worker_main.cc RunProbe), done in this
+// process: allocate, fill exactly, poison the result, run, sampled check. False when the
+// probe did not end OK (the message says why).
+bool ProbeInProcess(Backend& backend, const Problem& p, const std::string& algorithm, std::string* why) {
+  if (Status s = backend.Supports(p, algorithm); !s.ok()) {
+    *why = s.message();
+    return false;
+  }
+  ConvTensors<double> exact = ConvTensors<double>::Allocate(p);
+  FillExact(p, 1, exact);
+  ConvTensors<float> io = ConvTensors<float>::Allocate(p);
+  for (size_t i = 0; i < exact.input.size(); ++i) io.input[i] = static_cast<float>(exact.input[i]);
+  for (size_t i = 0; i < exact.weight.size(); ++i) io.weight[i] = static_cast<float>(exact.weight[i]);
+  for (size_t i = 0; i < exact.output.size(); ++i) io.output[i] = static_cast<float>(exact.output[i]);
+  for (size_t i = 0; i < exact.bias.size(); ++i) io.bias[i] = static_cast<float>(exact.bias[i]);
+  PoisonWithNaN(ResultTensor(p, io));
+  RunOptions o;  // warm-up 1, repeats 3: the engine's defaults
+  StatusOr<RunResult> r = backend.Run(p, algorithm, io, o);
+  if (!r.ok()) {
+    *why = r.status().ToString();
+    return false;
+  }
+  std::vector<int64_t> points = ChooseSamplePoints(p, 256, 1);
+  std::vector<double> expected = ReferenceValuesAt(p, exact, points);
+  Comparison c = CompareSampled(p, ResultTensor(p, io), points, expected, DefaultTolerance(p, r->exact));
+  if (!c.passed()) {
+    *why = c.Summary();
+    return false;
+  }
+  return true;
+}
+
+// The overhead section's in-process figure: the reference backend over `problems`.
 double InProcessSeconds(const std::vector<Problem>& problems) {
   std::unique_ptr<Backend> backend = MakeReferenceBackend();
   (void)backend->Init();
   const auto start = Clock::now();
   for (const Problem& p : problems) {
-    ConvTensors<double> exact = ConvTensors<double>::Allocate(p);
-    FillExact(p, 1, exact);
-    ConvTensors<float> io = ConvTensors<float>::Allocate(p);
-    for (size_t i = 0; i < exact.input.size(); ++i) io.input[i] = static_cast<float>(exact.input[i]);
-    for (size_t i = 0; i < exact.weight.size(); ++i) io.weight[i] = static_cast<float>(exact.weight[i]);
-    RunOptions o;
-    StatusOr<RunResult> r = backend->Run(p, "direct", io, o);
-    std::vector<int64_t> points = ChooseSamplePoints(p, 256, 1);
-    std::vector<double> expected = ReferenceValuesAt(p, exact, points);
-    Comparison c = CompareSampled(p, ResultTensor(p, io), points, expected, 0.0);
-    if (!r.ok() || !c.passed()) std::fprintf(stderr, "in-process probe failed\n");
+    std::string why;
+    if (!ProbeInProcess(*backend, p, "direct", &why)) std::fprintf(stderr, "in-process probe failed: %s\n", why.c_str());
   }
   return Seconds(start, Clock::now());
 }
@@ -76,16 +196,10 @@ Timed EngineRun(const ProbeOptions& o, const std::vector<Problem>& problems, boo
   for (const Problem& p : problems) jobs.push_back({p, ""});
   const auto start = Clock::now();
   auto engine = ProbeEngine::Start(o, nullptr);
-  if (!engine.ok()) {
-    std::fprintf(stderr, "engine: %s\n", engine.status().ToString().c_str());
-    std::exit(1);
-  }
+  if (!engine.ok()) Die("engine: " + engine.status().ToString());
   const auto ready = Clock::now();
   auto r = (*engine)->Run(jobs);
-  if (!r.ok()) {
-    std::fprintf(stderr, "run: %s\n", r.status().ToString().c_str());
-    std::exit(1);
-  }
+  if (!r.ok()) Die("run: " + r.status().ToString());
   Timed t;
   t.seconds = Seconds(include_start ? start : ready, Clock::now());
   t.result = std::move(*r);
@@ -111,25 +225,16 @@ std::pair<double, bool> FreshProcess(const std::string& exe, const std::string& 
     (void)child->KillAndReap(std::chrono::seconds(5));
     killed = true;
   } else if (!exit.ok() || !exit->exited() || (exit->exit_code != 0 && exit->exit_code < 10)) {
-    std::fprintf(stderr, "fresh probe of %s failed: %s\n", ToCanonical(p).c_str(),
-                 exit.ok() ? exit->ToString().c_str() : exit.status().ToString().c_str());
-    std::exit(1);
+    Die("fresh probe of " + ToCanonical(p) + " failed: " +
+        (exit.ok() ? exit->ToString() : exit.status().ToString()));
   }
   return {Seconds(start, Clock::now()), killed};
 }
 
-}  // namespace
+// ---- the sections that RESULTS.md's first table cites ------------------------------
 
-int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: probe_bench PATH/TO/convguard [--quick]\n");
-    return 2;
-  }
-  const std::string exe = argv[1];
-  const bool quick = argc > 2 && std::string(argv[2]) == "--quick";
-  std::printf("| measurement | value |\n| --- | --- |\n");
-
-  // 1. Per-probe overhead on 200 tiny problems (4x4..8x8, 2..4 channels).
+void OverheadSection(const std::string& exe, bool quick) {
+  // Per-probe overhead on 80 tiny problems (4x4..8x8, 2..4 channels).
   const std::vector<Problem> tiny = Grid("c=2,4 k=2,4 hw=4..8 r=1,3 n=1,2 p=same");
   const double in_process = InProcessSeconds(tiny);
   const Timed warm = EngineRun(Options(exe, "reference", 1), tiny, /*include_start=*/false);
@@ -140,10 +245,12 @@ int main(int argc, char** argv) {
   std::printf("| in-process, per probe | %.3f ms |\n", 1e3 * in_process / tiny.size());
   std::printf("| warm worker (1), per probe | %.3f ms |\n", 1e3 * warm.seconds / tiny.size());
   std::printf("| fresh process per probe (%zu probes) | %.1f ms |\n", fresh_n, 1e3 * fresh_total / fresh_n);
+}
 
-  // 2. Time to a HANG verdict: a problem that should take milliseconds (16->16 at 34x34,
-  // about 5 MFLOP) and the seed's 64x64 problem, with the default and a short
-  // confirmation floor. Worker start-up and calibration are included.
+void HangSection(const std::string& exe) {
+  // A problem that should take milliseconds (16->16 at 34x34, about 5 MFLOP) and the
+  // seed's 64x64 problem, with the default and a short confirmation floor. Worker
+  // start-up and calibration are included.
   for (const char* spec : {"c=16 k=16 hw=34 r=3 p=same", "c=16 k=32 hw=64 r=3 p=same"}) {
     const std::vector<Problem> hang = Grid(spec);
     for (double floor_ms : {3000.0, 700.0}) {
@@ -152,11 +259,13 @@ int main(int argc, char** argv) {
       const Timed t = EngineRun(o, hang, true);
       const Verdict& v = t.result.verdicts.at(0);
       std::printf("| start to %s, %s, confirm floor %.0f ms | %.2f s (deadlines %s) |\n",
-                  std::string(VerdictName(v.kind)).c_str(), spec, floor_ms, t.seconds, v.message.substr(0, v.message.find("; worker")).c_str());
+                  std::string(VerdictName(v.kind)).c_str(), spec, floor_ms, t.seconds,
+                  v.message.substr(0, v.message.find("; worker")).c_str());
     }
   }
+}
 
-  // 3. A 1,000-problem sweep on the emulated stack vs the seed's method.
+void SweepSection(const std::string& exe, bool quick) {
   const std::string spec = quick ? "c=3,16 k=16,32 hw=28..44:4 r=3 p=same"
                                  : "c=3,4,8,16,32 k=4,8,16,32,64 hw=8..44:4 r=1,3 p=same n=1,2";
   const std::vector<Problem> sweep = Grid(spec);
@@ -184,5 +293,362 @@ int main(int argc, char** argv) {
               sub_hang, sub_ok, per_hang, per_ok);
   std::printf("| seed method, extrapolated to the sweep | %.0f s |\n", seed_total);
   std::printf("| ratio seed / convguard | %.1fx |\n", seed_total / ours.seconds);
+}
+
+// ---- per backend ---------------------------------------------------------------------
+
+struct BenchConfig {
+  std::string exe;
+  std::vector<std::string> backends;  // empty: every available one
+  std::string small = "n1_c8_h16_w16_k8_r3_s3_p1";
+  std::string medium = "n1_c32_h56_w56_k32_r3_s3_p1";
+  int count_small = 200;
+  int count_medium = 20;
+  int starts = 1;
+  int rounds = 8;
+};
+
+// Why `name` cannot be measured here, or nullopt when it can.
+std::optional<std::string> Unavailable(const std::string& name) {
+  const std::vector<std::string> registered = RegisteredBackends();
+  const bool listed = std::find(registered.begin(), registered.end(), name) != registered.end();
+  if (name == "cudnn") {
+#ifdef CONVGUARD_HAVE_CUDNN
+    if (!CudnnDevicePresent()) return "built with cuDNN, but no NVIDIA GPU is present";
+    return std::nullopt;
+#else
+    return "not built (configure where CUDA and cuDNN are found, -DCONVGUARD_ENABLE_CUDA=ON)";
+#endif
+  }
+  if (name == "onednn" && !listed) return "not built (oneDNN was not found when configuring; Debian: libdnnl-dev)";
+  if (name == "torch") {
+    StatusOr<std::string> python = FindTorchPython("");
+    if (!python.ok()) return python.status().message();
+    StatusOr<std::vector<std::string>> command = TorchWorkerCommand("");
+    if (!command.ok()) return command.status().message();
+    return std::nullopt;
+  }
+  if (!listed) return "not a backend of this build";
+  return std::nullopt;
+}
+
+struct Row {
+  std::string backend;
+  std::string problem_label;
+  std::string algorithm;
+  std::string implementation;
+  double in_process_ms = 0;
+  double warm_ms = 0;
+  double first_verdict_s = 0;
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size() / 2;
+  return v.size() % 2 == 1 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+
+// The algorithm a probe without one gets (the backend's first), as the worker says.
+std::string DefaultAlgorithm(const ProbeRunResult& r) {
+  return r.verdicts.empty() ? std::string("?") : r.verdicts.front().algorithm;
+}
+
+void ExpectOk(const ProbeRunResult& r, const std::string& what) {
+  if (r.verdicts.size() != 1) Die(what + ": expected one verdict, got " + std::to_string(r.verdicts.size()));
+  const Verdict& v = r.verdicts.front();
+  if (v.kind != VerdictKind::kOk) {
+    Die(what + ": " + std::string(VerdictName(v.kind)) + ": " + v.message);
+  }
+}
+
+ProbeOptions PerBackendOptions(const BenchConfig& c, const std::string& backend) {
+  // One worker per device; every visible GPU gets one (CUDA_VISIBLE_DEVICES=0 measures
+  // one GPU alone on a machine with several).
+  ProbeOptions o = Options(c.exe, backend, 1);
+  o.redo = true;  // (no store: every Run probes again)
+  return o;
+}
+
+// Runs a timing child (argv) and returns the per-probe milliseconds of the JSON line it
+// prints last: {"per_probe_ms": ..., "outcomes": {"ok": N}, ...}.
+double TimingChildMs(const std::vector<std::string>& argv, const std::string& what) {
+  os::SpawnOptions s;
+  s.argv = argv;
+  s.stderr_mode = os::StderrMode::kInherit;
+  s.die_with_parent = true;
+  auto child = os::SpawnChild(s);
+  if (!child.ok()) Die(what + ": " + child.status().ToString());
+  child->CloseStdin();
+  std::string out;
+  uint8_t buf[4096];
+  const os::Deadline deadline = os::Deadline::After(std::chrono::minutes(30));
+  for (;;) {
+    StatusOr<os::IoResult> r = os::ReadSome(child->stdout_fd(), buf, deadline);
+    if (!r.ok() || !r->data()) break;
+    out.append(reinterpret_cast<const char*>(buf), r->bytes);
+  }
+  auto exit = child->WaitExit(std::chrono::seconds(60));
+  if (!exit.ok() || !exit->exited() || exit->exit_code != 0) {
+    Die(what + " failed: " + (exit.ok() ? exit->ToString() : exit.status().ToString()));
+  }
+  const size_t end = out.find_last_not_of("\r\n");
+  const size_t begin = end == std::string::npos ? std::string::npos : out.rfind('\n', end);
+  const std::string line = end == std::string::npos ? "" : out.substr(begin == std::string::npos ? 0 : begin + 1);
+  const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("per_probe_ms") || !j.contains("outcomes")) {
+    Die(what + " printed no result: '" + line + "'");
+  }
+  const nlohmann::json& outcomes = j["outcomes"];
+  if (outcomes.size() != 1 || !outcomes.contains("ok")) {
+    Die(what + ": the probes did not all end OK: " + outcomes.dump() + " " + j.value("first_message", ""));
+  }
+  return j["per_probe_ms"].get<double>();
+}
+
+// The in-process figure of one round: `count` probes in a fresh process that holds the
+// backend itself. For torch, the worker script's own probe code (--time-in-process); for
+// the others, this program's --in-process-child. A fresh process each time, so that its
+// memory starts out like a fresh worker's: a CPU backend's speed depends on where its
+// buffers land, and a long-lived process (this one) would be compared with a young one.
+double InProcessRoundMs(const std::string& backend, const Problem& p, const std::string& algorithm, int count) {
+  std::vector<std::string> argv;
+  if (backend == "torch") {
+    StatusOr<std::vector<std::string>> command = TorchWorkerCommand("");
+    if (!command.ok()) Die("torch: " + command.status().message());
+    argv = *command;
+    for (const std::string& a : {std::string("--backend"), std::string("torch"), std::string("--time-in-process"),
+                                 ToCanonical(p), std::string("--count"), std::to_string(count)}) {
+      argv.push_back(a);
+    }
+  } else {
+    StatusOr<std::string> self = os::SelfExecutablePath();
+    if (!self.ok()) Die("cannot find this program: " + self.status().ToString());
+    argv = {*self, "--in-process-child", backend, ToCanonical(p), algorithm, std::to_string(count)};
+  }
+  return TimingChildMs(argv, backend + " in-process timing of " + ToCanonical(p));
+}
+
+// --in-process-child BACKEND PROBLEM ALGORITHM COUNT: the backend created and initialised
+// once in this process, one untimed probe, then COUNT timed ones; one JSON line.
+int InProcessChild(const std::string& backend, const std::string& problem, const std::string& algorithm,
+                   const std::string& count_text) {
+  StatusOr<Problem> p = ParseProblem(problem);
+  if (!p.ok()) Usage("--in-process-child: " + p.status().message());
+  const int count = std::atoi(count_text.c_str());
+  if (count < 1) Usage("--in-process-child: the count must be >= 1");
+  StatusOr<std::unique_ptr<Backend>> created = CreateBackend(backend);
+  if (!created.ok()) Die(created.status().ToString());
+  std::unique_ptr<Backend> b = std::move(created).value();
+  if (Status s = b->Init(); !s.ok()) Die("init: " + s.ToString());
+  std::string why;
+  if (!ProbeInProcess(*b, *p, algorithm, &why)) Die("in-process: " + why);  // first call
+  const auto start = Clock::now();
+  for (int i = 0; i < count; ++i) {
+    if (!ProbeInProcess(*b, *p, algorithm, &why)) Die("in-process: " + why);
+  }
+  const double total = Seconds(start, Clock::now());
+  const nlohmann::json j = {{"backend", backend}, {"problem", ToCanonical(*p)}, {"algorithm", algorithm},
+                            {"count", count}, {"total_s", total}, {"per_probe_ms", 1e3 * total / count},
+                            {"outcomes", {{"ok", count}}}};
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
+Row MeasureBackend(const BenchConfig& c, const std::string& backend, const std::string& label, const Problem& p,
+                   int count) {
+  Row row;
+  row.backend = backend;
+  row.problem_label = label;
+  const std::string what = backend + " " + label + " " + ToCanonical(p);
+
+  // A warm worker: started, then one untimed probe of the problem, which also says which
+  // algorithm a probe without one gets.
+  auto engine = ProbeEngine::Start(PerBackendOptions(c, backend), nullptr);
+  if (!engine.ok()) Die(what + ": engine: " + engine.status().ToString());
+  auto warm_up = (*engine)->Run({{p, ""}});
+  if (!warm_up.ok()) Die(what + ": " + warm_up.status().ToString());
+  ExpectOk(*warm_up, what);
+  row.algorithm = DefaultAlgorithm(*warm_up);
+  row.implementation = warm_up->verdicts.front().implementation;
+  const std::vector<ProbeJob> job = {{p, row.algorithm}};  // no algorithms round trip
+
+  // Alternating rounds, so that a change in the machine's load falls on both columns;
+  // each column is the median of its rounds' per-probe times (a burst of load elsewhere
+  // spoils a round, not the figure).
+  const int rounds = std::min(c.rounds, count);
+  std::vector<double> warm_ms, in_process_ms;
+  for (int round = 0; round < rounds; ++round) {
+    const int n = count / rounds + (round < count % rounds ? 1 : 0);
+    auto start = Clock::now();
+    for (int i = 0; i < n; ++i) {
+      auto r = (*engine)->Run(job);
+      if (!r.ok()) Die(what + ": " + r.status().ToString());
+      ExpectOk(*r, what);
+    }
+    warm_ms.push_back(1e3 * Seconds(start, Clock::now()) / n);
+    in_process_ms.push_back(InProcessRoundMs(backend, p, row.algorithm, n));
+  }
+  row.warm_ms = Median(warm_ms);
+  row.in_process_ms = Median(in_process_ms);
+  engine->reset();
+
+  // The first verdict, start-up included.
+  std::vector<double> starts;
+  for (int i = 0; i < c.starts; ++i) {
+    const Timed t = EngineRun(PerBackendOptions(c, backend), {p}, /*include_start=*/true);
+    ExpectOk(t.result, what);
+    starts.push_back(t.seconds);
+  }
+  row.first_verdict_s = Median(starts);
+  return row;
+}
+
+void BackendsSection(const BenchConfig& c) {
+  std::vector<std::string> names = c.backends;
+  if (names.empty()) names = {"cudnn", "torch", "onednn", "reference"};
+  StatusOr<Problem> small = ParseProblem(c.small);
+  StatusOr<Problem> medium = ParseProblem(c.medium);
+  if (!small.ok()) Usage("--small: " + small.status().message());
+  if (!medium.ok()) Usage("--medium: " + medium.status().message());
+
+  std::vector<Row> rows;
+  std::vector<std::string> skipped;
+  double torch_search_s = -1;
+  for (const std::string& name : names) {
+    if (name == "torch") {
+      // The interpreter search (`python -c "import torch"`) runs once per convguard
+      // process, before its first torch worker; timed here on its own.
+      const auto t0 = Clock::now();
+      (void)FindTorchPython("");
+      torch_search_s = Seconds(t0, Clock::now());
+    }
+    if (std::optional<std::string> why = Unavailable(name)) {
+      skipped.push_back(name + ": " + *why);
+      continue;
+    }
+    rows.push_back(MeasureBackend(c, name, "small", *small, c.count_small));
+    rows.push_back(MeasureBackend(c, name, "medium", *medium, c.count_medium));
+  }
+
+  std::printf("small = %s (%.2f MFLOP), medium = %s (%.1f MFLOP); %d and %d timed probes per "
+              "measurement in %d alternating rounds (per probe: the median round); first verdict: median "
+              "of %d start(s)\n\n",
+              ToCanonical(*small).c_str(), 2e-6 * static_cast<double>(small->macs()), ToCanonical(*medium).c_str(),
+              2e-6 * static_cast<double>(medium->macs()), c.count_small, c.count_medium, c.rounds, c.starts);
+  std::printf("| backend | problem | algorithm | in-process, per probe | warm worker, per probe | "
+              "worker - in-process | worker / in-process | first verdict (start-up + probe) | "
+              "first verdict / warm probe |\n");
+  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  for (const Row& r : rows) {
+    std::printf("| %s | %s | %s | %.3f ms | %.3f ms | %+.3f ms | %.2fx | %.3f s | %.0fx |\n", r.backend.c_str(),
+                r.problem_label.c_str(), r.algorithm.c_str(), r.in_process_ms, r.warm_ms,
+                r.warm_ms - r.in_process_ms, r.warm_ms / r.in_process_ms, r.first_verdict_s,
+                1e3 * r.first_verdict_s / r.warm_ms);
+  }
+  std::printf("\n");
+  for (const Row& r : rows) {
+    if (r.problem_label == "small") std::printf("- %s runs: %s\n", r.backend.c_str(), r.implementation.c_str());
+  }
+  if (torch_search_s >= 0) {
+    std::printf("- torch: the interpreter search (`python -c \"import torch\"` per candidate) took %.2f s; a "
+                "`convguard probe --backend torch` pays it once before its first worker, on top of the "
+                "first-verdict column\n",
+                torch_search_s);
+  }
+  const bool torch_measured = std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.backend == "torch"; });
+  if (torch_measured) std::printf("- torch in-process: the worker script's own probe code (`--time-in-process`) in one Python "
+              "process, without the protocol: fill and check through libconvguard_check.so, the "
+              "convolution through PyTorch\n");
+  std::printf("- in-process: a fresh process per round holds the backend (C++: `probe_bench --in-process-child`); "
+              "the worker's own cost is the small rows' difference; on medium problems the work dominates, and a "
+              "CPU backend's speed also depends on where its buffers land in memory (the same code has run up to 2x "
+              "faster or slower in another process), so a medium row's ratio can fall either side of 1\n");
+  for (const std::string& s : skipped) std::printf("- skipped %s\n", s.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (std::find(args.begin(), args.end(), "--help") != args.end() ||
+      std::find(args.begin(), args.end(), "-h") != args.end()) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (!args.empty() && args[0] == "--in-process-child") {
+    if (args.size() != 5) Usage("--in-process-child needs BACKEND PROBLEM ALGORITHM COUNT");
+    return InProcessChild(args[1], args[2], args[3], args[4]);
+  }
+  if (args.empty() || args[0].starts_with("-")) Usage("the first argument is the convguard binary");
+  BenchConfig c;
+  c.exe = args[0];
+  bool quick = false;
+  std::vector<std::string> sections = {"overhead", "hang", "sweep", "backends"};
+  std::optional<int> count_small, count_medium;
+  auto int_arg = [&](size_t& i, const std::string& flag, int lo, int hi) {
+    if (i + 1 >= args.size()) Usage(flag + " needs a value");
+    char* end = nullptr;
+    const long v = std::strtol(args[i + 1].c_str(), &end, 10);
+    if (end == args[i + 1].c_str() || *end != '\0' || v < lo || v > hi) {
+      Usage(flag + " '" + args[i + 1] + "' is not an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
+    }
+    ++i;
+    return static_cast<int>(v);
+  };
+  auto text_arg = [&](size_t& i, const std::string& flag) {
+    if (i + 1 >= args.size()) Usage(flag + " needs a value");
+    return args[++i];
+  };
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--quick") {
+      quick = true;
+    } else if (a == "--sections") {
+      sections = SplitList(text_arg(i, a));
+      for (const std::string& s : sections) {
+        if (s != "overhead" && s != "hang" && s != "sweep" && s != "backends") {
+          Usage("--sections: unknown section '" + s + "' (allowed: overhead, hang, sweep, backends)");
+        }
+      }
+    } else if (a == "--backends") {
+      c.backends = SplitList(text_arg(i, a));
+      const std::vector<std::string> known = RegisteredBackends();
+      for (const std::string& b : c.backends) {
+        if (b != "cudnn" && std::find(known.begin(), known.end(), b) == known.end()) {
+          std::string list;
+          for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
+          Usage("--backends: '" + b + "' is not a backend (this build knows: " + list + ", and cudnn where built)");
+        }
+      }
+    } else if (a == "--small") {
+      c.small = text_arg(i, a);
+    } else if (a == "--medium") {
+      c.medium = text_arg(i, a);
+    } else if (a == "--count-small") {
+      count_small = int_arg(i, a, 1, 1000000);
+    } else if (a == "--count-medium") {
+      count_medium = int_arg(i, a, 1, 1000000);
+    } else if (a == "--starts") {
+      c.starts = int_arg(i, a, 1, 100);
+    } else if (a == "--rounds") {
+      c.rounds = int_arg(i, a, 1, 1000);
+    } else {
+      Usage("unknown argument '" + a + "'");
+    }
+  }
+  c.count_small = count_small.value_or(quick ? 40 : 200);
+  c.count_medium = count_medium.value_or(quick ? 5 : 20);
+  auto wanted = [&](const char* s) { return std::find(sections.begin(), sections.end(), s) != sections.end(); };
+
+  if (wanted("overhead") || wanted("hang") || wanted("sweep")) {
+    std::printf("| measurement | value |\n| --- | --- |\n");
+    if (wanted("overhead")) OverheadSection(c.exe, quick);
+    if (wanted("hang")) HangSection(c.exe);
+    if (wanted("sweep")) SweepSection(c.exe, quick);
+  }
+  if (wanted("backends")) {
+    std::printf("\n## Per backend: in-process vs warm worker vs first verdict\n\n");
+    BackendsSection(c);
+  }
   return 0;
 }

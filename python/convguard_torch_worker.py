@@ -4,7 +4,7 @@
 Started by the probe engine like every worker (docs/worker-protocol.md), as
 
     PYTHON -B convguard_torch_worker.py --checklib LIBCONVGUARD_CHECK \\
-        [--device cpu|cuda|auto] --backend torch
+        [--device cpu|cuda|auto] --backend torch [--inject RULES_FILE]
 
 it answers probe and algorithm requests with whatever PyTorch the interpreter imports:
 the CPU (oneDNN or native kernels), CUDA (cuDNN) or ROCm (MIOpen). Operands are filled
@@ -12,16 +12,25 @@ and results checked by convguard's own C++ code through libconvguard_check.so
 (src/capi/check_capi.h, loaded with ctypes), so a verdict of this worker is checked
 exactly like a verdict of `convguard worker`. See docs/torch-worker.md.
 
+With --inject, fault rules (docs/fault-injection.md) are parsed and matched by the same
+library, and the matched fault is performed here, for real: a spin that never ends (a
+never-ending kernel on a GPU), a block in a system call, SIGSEGV, SIGABRT, an exit, a
+wrong result, an error, slowness, a real allocation failure, or "unsupported".
+
+For benchmarks, --time-in-process PROBLEM --count N runs the worker's own probe code N
+times in this process, without the protocol, and prints one JSON line with the timing.
+
 Needs Python 3.9+ (3.11 on Debian 12) and torch (1.13 or 2.x); no numpy.
 
 Environment: CONVGUARD_TORCH_DEVICE is the default for --device; on the CPU,
 CONVGUARD_TORCH_THREADS sets PyTorch's intra-op threads (default 1: the engine runs one
 CPU worker per core).
 
-Exit status: 0 after "bye" or EOF on stdin; 2 for a bad command line (including
---inject, not supported yet); 3 when the backend cannot start (after a "fatal" message);
-4 when the reply channel breaks; 5 after a GPU error that leaves the device context
+Exit status: 0 after "bye" or EOF on stdin; 2 for a bad command line; 3 when the backend
+cannot start, or the fault rules cannot be read or parsed (after a "fatal" message); 4
+when the reply channel breaks; 5 after a GPU error that leaves the device context
 unusable (the probe in flight is then a CRASH, decided by the engine from outside).
+Injected faults end the process as they say (a signal, or exit(<code>)).
 """
 
 import argparse
@@ -30,8 +39,10 @@ import json
 import os
 import platform
 import re
+import signal
 import struct
 import sys
+import threading
 import time
 import zlib
 
@@ -46,7 +57,7 @@ EXIT_BACKEND_FAILED = 3
 EXIT_PROTOCOL_BROKEN = 4
 EXIT_DEVICE_BROKEN = 5
 
-CAPI_VERSION = 1
+CAPI_VERSION = 2
 CG_OK, CG_EINVAL, CG_ENOMEM = 0, 1, 2
 
 # first_call_allowance_ms (see docs/torch-worker.md): oneDNN generates CPU kernels in
@@ -224,6 +235,18 @@ class CheckLib:
         lib.cg_probe_check.restype = c_int
         lib.cg_probe_close.argtypes = [c_void_p]
         lib.cg_probe_close.restype = None
+        lib.cg_rules_parse.argtypes = [c_char_p, c_size_t, c_char_p, c_char_p, c_size_t]
+        lib.cg_rules_parse.restype = c_void_p
+        lib.cg_rules_json.argtypes = [c_void_p, c_char_p, c_size_t]
+        lib.cg_rules_json.restype = c_int
+        lib.cg_rules_match.argtypes = [c_void_p, c_char_p, c_char_p, c_char_p, c_size_t]
+        lib.cg_rules_match.restype = c_int
+        lib.cg_rules_apply_fingerprint.argtypes = [c_void_p, c_char_p, c_char_p, c_size_t]
+        lib.cg_rules_apply_fingerprint.restype = c_int
+        lib.cg_rules_close.argtypes = [c_void_p]
+        lib.cg_rules_close.restype = None
+        lib.cg_corrupt_tail.argtypes = [c_void_p, c_int64, ctypes.c_double, c_char_p, c_size_t]
+        lib.cg_corrupt_tail.restype = c_int
         self.lib = lib
         self.path = path
 
@@ -268,6 +291,125 @@ class CheckLib:
 
     def close_probe(self, handle):
         self.lib.cg_probe_close(handle)
+
+    # Fault rules (docs/fault-injection.md): parsed and matched by convguard's own code.
+
+    def parse_rules(self, text, origin):
+        """A handle for the parsed rules; CheckLibError with "<origin>:<line>:<col>: ..."."""
+        err = ctypes.create_string_buffer(4096)
+        handle = self.lib.cg_rules_parse(text, len(text), origin.encode("utf-8"), err, 4096)
+        if not handle:
+            raise CheckLibError(CG_EINVAL, self._text(err))
+        return handle
+
+    def rules_info(self, handle):
+        buf = ctypes.create_string_buffer(self.BUFFER)
+        rc = self.lib.cg_rules_json(handle, buf, self.BUFFER)
+        if rc != CG_OK:
+            raise CheckLibError(rc, self._text(buf))
+        return json.loads(self._text(buf))
+
+    def match_rule(self, handle, canonical, algorithm):
+        """The matched fault as a dict (cg_rules_match), or None when no rule matches."""
+        buf = ctypes.create_string_buffer(self.BUFFER)
+        rc = self.lib.cg_rules_match(handle, canonical.encode("utf-8"), algorithm.encode("utf-8"),
+                                     buf, self.BUFFER)
+        if rc != CG_OK:
+            raise CheckLibError(rc, self._text(buf))
+        fault = json.loads(self._text(buf))
+        return fault if fault.get("matched") else None
+
+    def apply_rules(self, handle, fingerprint):
+        buf = ctypes.create_string_buffer(self.BUFFER)
+        rc = self.lib.cg_rules_apply_fingerprint(
+            handle, json.dumps(fingerprint).encode("utf-8"), buf, self.BUFFER)
+        if rc != CG_OK:
+            raise CheckLibError(rc, self._text(buf))
+        return json.loads(self._text(buf))
+
+    def corrupt_tail(self, data_ptr, elements, fraction):
+        err = ctypes.create_string_buffer(1024)
+        rc = self.lib.cg_corrupt_tail(data_ptr, elements, fraction, err, 1024)
+        if rc != CG_OK:
+            raise CheckLibError(rc, self._text(err))
+
+
+# ---------------------------------------------------------------------------------------
+# Fault injection: the faults themselves, mirroring src/backends/inject/injecting_backend.cc.
+
+# What a real out-of-memory failure asks for: 2^60 bytes, beyond any address space.
+IMPOSSIBLE_BYTES = 1 << 60
+# torch.cuda._sleep's argument: GPU clock cycles. 2^62 cycles at a few GHz is decades.
+NEVER_ENDING_CYCLES = 1 << 62
+
+
+class InjectedFaults:
+    """A rules file (--inject FILE) as the check library parsed it."""
+
+    def __init__(self, checklib, path):
+        with open(path, "rb") as f:  # bytes: the digest is of the exact text
+            text = f.read()
+        self.checklib = checklib
+        self.path = path
+        # The origin is the path as given, like `convguard worker --inject FILE`.
+        self.handle = checklib.parse_rules(text, path)
+        self.info = checklib.rules_info(self.handle)
+
+    def match(self, canonical, algorithm):
+        return self.checklib.match_rule(self.handle, canonical, algorithm)
+
+    def apply(self, fingerprint):
+        return self.checklib.apply_rules(self.handle, fingerprint)
+
+
+def announce_fatal(fault):
+    """The line a C++ worker writes before a fatal fault, so stderr tells injected from real."""
+    try:
+        sys.stderr.write(fault["announce"] + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def spin_forever():
+    """A CPU stand-in for a kernel that never finishes: the thread stays runnable."""
+    turns = 0
+    while True:
+        turns += 1
+
+
+def block_forever():
+    """Sleeps in the kernel (a futex wait on a lock nobody releases), using no CPU."""
+    never = threading.Lock()
+    never.acquire()
+    while True:
+        never.acquire()
+
+
+def segfault_now():
+    """A write to address 0x10 (the first page is never mapped): the kernel sends SIGSEGV.
+
+    Should a handler swallow it, raise it explicitly, and abort as the last resort.
+    """
+    ctypes.memset(0x10, 0x5E, 1)
+    os.kill(os.getpid(), signal.SIGSEGV)
+    os.abort()
+
+
+def perform_fatal(fault, backend):
+    """spin, block, segv, abort, exit(<code>): never returns."""
+    announce_fatal(fault)
+    kind = fault["kind"]
+    if kind == "spin":
+        backend.hang_on_device()  # returns only when there is no GPU to hang
+        spin_forever()
+    elif kind == "block":
+        block_forever()
+    elif kind == "segv":
+        segfault_now()
+    elif kind == "exit":
+        os._exit(int(fault["exit_code"]))  # no flush, no signal, like std::_Exit
+    os.abort()  # "abort", and the last resort for anything else
 
 
 # ---------------------------------------------------------------------------------------
@@ -511,6 +653,13 @@ class TorchBackend:
         except Exception:  # noqa: BLE001 (a private API; absent or changed is fine)
             return "?"
 
+    def check_supported(self, p, algorithm):
+        """Raises Unsupported for an algorithm this worker does not offer (Backend::Supports)."""
+        if algorithm not in self.algorithms(p):
+            raise Unsupported("algorithm '%s' is not offered by the torch backend on %s (offers: %s)"
+                              % (algorithm, "the GPU" if self.gpu else "the CPU",
+                                 ", ".join(self.algorithms(p))))
+
     def run(self, p, algorithm, host, warmup, repeats, on_run_start):
         """Runs problem `p` (cg_problem_json's dict); returns (times_ms, implementation, result).
 
@@ -520,10 +669,7 @@ class TorchBackend:
         """
         torch = self.torch
         F = self.F
-        if algorithm not in self.algorithms(p):
-            raise Unsupported("algorithm '%s' is not offered by the torch backend on %s (offers: %s)"
-                              % (algorithm, "the GPU" if self.gpu else "the CPU",
-                                 ", ".join(self.algorithms(p))))
+        self.check_supported(p, algorithm)
         nhwc = p["layout"] == "nhwc"
         dtype = self.dtype_of(p["dtype"])
         memory_format = torch.channels_last if nhwc else torch.contiguous_format
@@ -650,6 +796,43 @@ class TorchBackend:
         except Exception:  # noqa: BLE001 (best effort)
             pass
 
+    def hang_on_device(self):
+        """Fault injection's "spin" on a GPU: a real kernel that never finishes, waited for.
+
+        torch.cuda._sleep launches a kernel that spins for the given number of GPU clock
+        cycles (PyTorch's own test helper, in 1.13 and 2.x, CUDA and ROCm); the process
+        then blocks in the driver's synchronize, as in a real GPU hang, and only a kill
+        from outside ends it. Returns False at once on the CPU, or when the kernel cannot
+        be launched or ends after all: the fault then spins on the CPU.
+        """
+        if not self.gpu:
+            return False
+        sleep = getattr(self.torch.cuda, "_sleep", None)
+        if sleep is None:
+            log("this PyTorch has no torch.cuda._sleep; the spin fault spins on the CPU instead")
+            return False
+        try:
+            sleep(NEVER_ENDING_CYCLES)
+            log("spin kernel launched on %s; waiting for it in torch.cuda.synchronize (it never "
+                "finishes)" % self.torch.cuda.get_device_name(self.device))
+            while True:
+                self.torch.cuda.synchronize(self.device)
+                sleep(NEVER_ENDING_CYCLES)  # not reached unless the kernel ended
+        except Exception as e:  # noqa: BLE001 (any failure: fall back to the CPU)
+            log("the spin kernel failed (%s); the fault spins on the CPU instead" % first_line(e))
+        return False
+
+    def allocation_fails(self):
+        """Fault injection's "oom": asks the probe's device for 2^60 bytes; True when refused."""
+        try:
+            hog = self.torch.empty((IMPOSSIBLE_BYTES,), dtype=self.torch.uint8, device=self.device)
+        except (MemoryError, RuntimeError):  # torch.cuda.OutOfMemoryError is a RuntimeError
+            if self.gpu:
+                self.release_cached_memory()
+            return True
+        del hog
+        return False
+
     def device_usable(self):
         """After a failure on the GPU: can the context still run work?"""
         if not self.gpu:
@@ -716,19 +899,31 @@ def first_line(exc, limit=2000):
 # The worker loop.
 
 
+FATAL_FAULTS = ("spin", "block", "segv", "abort", "exit")
+
+
 class Worker:
-    def __init__(self, channel, checklib, backend, torch):
+    def __init__(self, channel, checklib, backend, torch, faults=None):
         self.channel = channel
         self.checklib = checklib
         self.backend = backend
         self.torch = torch
+        self.faults = faults  # InjectedFaults, or None
+
+    def fingerprint(self):
+        fingerprint = self.backend.fingerprint(self.checklib.tool_version())
+        if self.faults is not None:
+            # Overrides, emulation text and fault_rules_digest exactly as a C++ worker's
+            # InjectingBackend applies them.
+            fingerprint = self.faults.apply(fingerprint)
+        return fingerprint
 
     def hello(self):
         self.channel.send({
             "type": "hello",
             "pid": os.getpid(),
             "backend": "torch",
-            "fingerprint": self.backend.fingerprint(self.checklib.tool_version()),
+            "fingerprint": self.fingerprint(),
             "first_call_allowance_ms": self.backend.first_call_allowance_ms(),
             "shares_device": self.backend.gpu,
             "visible_devices": self.backend.visible_devices(),
@@ -799,18 +994,61 @@ class Worker:
             algorithm = names[0]
             reply["algorithm"] = algorithm
 
+        # Fault injection, in the order of the C++ worker under an InjectingBackend: an
+        # injected "unsupported" answers before anything is allocated (Supports); every
+        # other fault is performed in the run stage (Run), after the operands are filled.
+        fault = None
+        if self.faults is not None:
+            try:
+                fault = self.faults.match(canonical, algorithm)
+            except CheckLibError as e:
+                reply["message"] = "fault rules: %s" % e
+                return reply
+        if fault is not None and fault["kind"] == "unsupported":
+            reply["outcome"] = "unsupported"
+            reply["message"] = fault["message"] + fault["injected_by"]
+            return reply
+
         handle = None
         phase_sent = [False]
 
         def on_run_start():
             self.channel.send({"type": "phase", "id": request_id, "phase": "run"})
             phase_sent[0] = True
+            if fault is not None and fault["kind"] == "slow":
+                # As if every execution (warm-up and timed) were slow_ms slower.
+                time.sleep(int(fault["slow_ms"]) * (max(0, warmup) + max(0, repeats)) / 1000.0)
 
         try:
+            self.backend.check_supported(p, algorithm)
             handle = self.checklib.open_probe(canonical, seed)
             host = self._host_buffers(p, handle)
+            if fault is not None and fault["kind"] in FATAL_FAULTS + ("error", "oom"):
+                on_run_start()
+                if fault["kind"] in FATAL_FAULTS:
+                    perform_fatal(fault, self.backend)  # never returns
+                if fault["kind"] == "error":
+                    reply["message"] = fault["message"] + fault["injected_by"]
+                    return reply
+                reply["outcome"] = "oom"
+                if self.backend.allocation_fails():
+                    reply["message"] = "allocating %d bytes failed%s" % (
+                        IMPOSSIBLE_BYTES, fault["injected_by"])
+                else:
+                    reply["message"] = ("allocating %d bytes unexpectedly succeeded; reporting "
+                                        "OOM anyway%s" % (IMPOSSIBLE_BYTES, fault["injected_by"]))
+                return reply
             times, implementation, result = self.backend.run(
                 p, algorithm, host, warmup, repeats, on_run_start)
+            if fault is not None and fault["kind"] in ("wrong", "slow"):
+                if fault["kind"] == "wrong":
+                    # `result` is float32 host memory in tensor.h's layout: the same tensor,
+                    # in the same order, that InjectingBackend corrupts.
+                    self.checklib.corrupt_tail(result.data_ptr(), result.numel(),
+                                               float(fault["wrong_fraction"]))
+                else:
+                    times = [t + float(fault["slow_ms"]) for t in times]
+                implementation = (implementation + " " if implementation else "") + fault["mark"]
             reply["times_ms"] = times
             reply["implementation"] = implementation
             self.channel.send({"type": "phase", "id": request_id, "phase": "check"})
@@ -862,16 +1100,70 @@ def parse_args(argv):
                         default=os.environ.get("CONVGUARD_TORCH_DEVICE", "auto") or "auto",
                         help="where to run (default: $CONVGUARD_TORCH_DEVICE, else auto: "
                              "the GPU when PyTorch sees one)")
-    parser.add_argument("--inject", metavar="RULES_FILE", help=argparse.SUPPRESS)
+    parser.add_argument("--inject", metavar="RULES_FILE",
+                        help="fault-injection rules (docs/fault-injection.md), parsed and "
+                             "matched by the check library as in `convguard worker --inject`")
+    timing = parser.add_argument_group(
+        "timing (benchmarks; no protocol)",
+        "Runs the worker's own probe code on one problem in this process and prints one JSON "
+        "line on stdout: {problem, algorithm, device, implementation, count, first_probe_ms "
+        "(an untimed first probe: first-call costs), total_s, per_probe_ms, outcomes}.")
+    timing.add_argument("--time-in-process", metavar="CANONICAL_PROBLEM",
+                        help="the problem, in canonical form")
+    timing.add_argument("--count", type=int, default=100, help="timed probes (default 100)")
+    timing.add_argument("--warmup", type=int, default=1,
+                        help="untimed runs per probe (default 1, the engine's default)")
+    timing.add_argument("--repeats", type=int, default=3,
+                        help="timed runs per probe (default 3, the engine's default)")
+    timing.add_argument("--check", choices=("none", "sampled", "full"), default="sampled",
+                        help="how each probe is checked (default sampled, the engine's default)")
     args = parser.parse_args(argv)
-    if args.inject is not None:
-        parser.exit(EXIT_USAGE, "convguard torch worker: --inject is not supported: fault "
-                                "injection for the torch worker is not implemented yet (use a "
-                                "native backend such as 'reference' to test faults)\n")
     if args.backend != "torch":
         parser.exit(EXIT_USAGE, "convguard torch worker: --backend must be 'torch', not '%s'\n"
                     % args.backend)
+    if args.time_in_process is not None and (args.count < 1 or args.warmup < 0 or args.repeats < 1):
+        parser.exit(EXIT_USAGE, "convguard torch worker: --time-in-process needs --count >= 1, "
+                                "--warmup >= 0 and --repeats >= 1\n")
     return args
+
+
+class NullChannel:
+    """A channel that drops what is sent: the probe code without the protocol."""
+
+    def send(self, message):
+        del message
+
+
+def time_in_process(worker, args, out_fd):
+    """The worker's probe code, `args.count` times on one problem; one JSON line to out_fd."""
+    worker.channel = NullChannel()  # phase messages go nowhere: no protocol, no pipe
+    request = {"v": PROTOCOL_VERSION, "type": "probe", "id": 1, "problem": args.time_in_process,
+               "algorithm": "", "seed": 1, "warmup": args.warmup, "repeats": args.repeats,
+               "check": args.check, "sample_points": 256}
+    t0 = time.perf_counter()
+    first = worker.probe(request)
+    first_ms = (time.perf_counter() - t0) * 1000.0
+    outcomes = {}
+    t0 = time.perf_counter()
+    for i in range(args.count):
+        reply = worker.probe(dict(request, id=i + 2))
+        outcomes[reply["outcome"]] = outcomes.get(reply["outcome"], 0) + 1
+    total = time.perf_counter() - t0
+    line = json.dumps({
+        "problem": args.time_in_process,
+        "algorithm": first["algorithm"],
+        "device": str(worker.backend.device),
+        "implementation": first["implementation"],
+        "first_outcome": first["outcome"],
+        "first_message": first["message"],
+        "count": args.count,
+        "first_probe_ms": first_ms,
+        "total_s": total,
+        "per_probe_ms": total * 1000.0 / args.count,
+        "outcomes": outcomes,
+    }) + "\n"
+    os.write(out_fd, line.encode("utf-8"))
+    return 0
 
 
 def main(argv):
@@ -886,16 +1178,26 @@ def main(argv):
 
     def fatal(message):
         log(message)
-        try:
-            channel.send({"type": "fatal", "message": message})
-        except ChannelBroken:
-            pass
+        if args.time_in_process is None:  # the timing mode's stdout is not the protocol
+            try:
+                channel.send({"type": "fatal", "message": message})
+            except ChannelBroken:
+                pass
         return EXIT_BACKEND_FAILED
 
     try:
         checklib = CheckLib(args.checklib)
     except (OSError, RuntimeError, AttributeError) as e:
         return fatal("cannot load the check library %s: %s" % (args.checklib, e))
+    faults = None
+    if args.inject is not None:
+        # As `convguard worker --inject FILE`: the messages match its own.
+        try:
+            faults = InjectedFaults(checklib, args.inject)
+        except OSError:
+            return fatal("cannot open fault rules file '%s'" % args.inject)
+        except CheckLibError as e:
+            return fatal(str(e))
     try:
         import torch
     except BaseException as e:  # noqa: BLE001 (ImportError, or a crash in its init code)
@@ -905,7 +1207,9 @@ def main(argv):
     except Exception as e:  # noqa: BLE001
         return fatal("PyTorch could not start on device '%s': %s" % (args.device, first_line(e)))
 
-    worker = Worker(channel, checklib, backend, torch)
+    worker = Worker(channel, checklib, backend, torch, faults)
+    if args.time_in_process is not None:
+        return time_in_process(worker, args, out_fd)
     try:
         worker.hello()
         return worker.serve()

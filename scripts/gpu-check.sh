@@ -2,7 +2,9 @@
 # scripts/gpu-check.sh — the one-command check of convguard's cuDNN backend on a machine
 # with an NVIDIA GPU: configure with CUDA, build with every core, run the GPU tests, the
 # engine/CLI integration tests and the unit tests, sweep the seed problems on the GPU,
-# run GPU benchmarks if there are any, and print a summary table.
+# measure every backend's probe costs (bench/probe_bench --sections backends: cuDNN,
+# PyTorch, oneDNN, the reference; in-process vs a warm worker vs the first verdict), run
+# GPU benchmarks if there are any, and print a summary table.
 #
 #   bash scripts/gpu-check.sh                    # on the GPU machine
 #   bash scripts/gpu-check.sh --bundle-deps DIR  # on a dev machine: gather what the GPU
@@ -27,15 +29,17 @@
 #   GTEST_ROOT      a GoogleTest install prefix (lib/cmake/GTest or lib/libgtest.a)
 #   CMAKE_PREFIX_PATH  honoured as usual
 #   CUDA_ARCHS      CMAKE_CUDA_ARCHITECTURES (default: the project's "80-real;90")
+#   PROBE_BENCH_ARGS  extra arguments for probe_bench (default none; e.g. "--quick")
+#   CUDA_VISIBLE_DEVICES  honoured; probe_bench runs with 0 when it is unset (one GPU)
 #   GPU_CHECK_ALLOW_NO_GPU=1  go on without a GPU (the GPU tests then skip: a dry run)
 #
-# Exit status: 0 everything passed; 1 a test or the seed sweep failed; 2 the machine
+# Exit status: 0 everything passed; 1 a test, the seed sweep or probe_bench failed; 2 the machine
 # cannot run the check (no GPU, a tool or library missing, cuDNN backend not built,
 # configure or build failed). The summary says which.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-usage() { sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "${BASH_SOURCE[0]}"; }
 
 # ---- --bundle-deps DIR: run on a Debian/Ubuntu dev machine -------------------------------
 bundle_deps() {
@@ -246,8 +250,10 @@ row "dependencies" "GoogleTest, SQLite3, nlohmann_json found; Google Benchmark: 
 
 # 5. Configure and build.
 say "configuring $BUILD_DIR"
+# bench/ is always built: probe_bench is a plain program; the Google Benchmark programs
+# are built only where the library is found (bench/CMakeLists.txt decides).
 configure=(cmake -S "$ROOT" -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo
-  -DCONVGUARD_ENABLE_CUDA=ON -DCONVGUARD_BUILD_TESTS=ON "-DCONVGUARD_BUILD_BENCH=$bench"
+  -DCONVGUARD_ENABLE_CUDA=ON -DCONVGUARD_BUILD_TESTS=ON -DCONVGUARD_BUILD_BENCH=ON
   -DCMAKE_CXX_COMPILER="$CXX_BIN" -DCMAKE_CUDA_COMPILER="$NVCC" "${sqlite_args[@]}")
 [ -n "$prefix_path" ] && configure+=(-DCMAKE_PREFIX_PATH="$prefix_path")
 [ -n "$cudnn_root" ] && configure+=(-DCUDNN_ROOT="$cudnn_root")
@@ -328,7 +334,33 @@ else
   row "seed sweep" "skipped (no GPU)"
 fi
 
-# 8. GPU benchmarks, if the project has any (bench/*gpu*).
+# 8. Per-backend probe costs: every backend available here, in-process vs a warm worker vs
+# the first verdict (bench/RESULTS.md keeps the GPU rows from this table).
+if [ -x "$BUILD_DIR/bench/probe_bench" ]; then
+  say "probe_bench --sections backends ${PROBE_BENCH_ARGS:-}"
+  t0=$(date +%s)
+  # shellcheck disable=SC2086  # PROBE_BENCH_ARGS is a list of words
+  CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0} "$BUILD_DIR/bench/probe_bench" "$BIN" --sections backends \
+    ${PROBE_BENCH_ARGS:-} > "$OUT_DIR/probe_bench.md" 2> "$OUT_DIR/probe_bench.log"
+  rc=$?
+  stage_times+=", probe_bench $(( $(date +%s) - t0 )) s"
+  if [ "$rc" = 0 ]; then
+    # "cudnn small 0.05/0.31 ms, first 1.4 s; ..." from the table's rows.
+    measured=$(awk -F'|' '$2 ~ /^ (cudnn|torch|onednn|reference|emulated-rdna1) $/ {
+        gsub(/ /, "", $2); gsub(/ /, "", $3); gsub(/^ +| +$/, "", $5); gsub(/^ +| +$/, "", $6); gsub(/^ +| +$/, "", $9)
+        printf "%s%s %s: in-process %s, worker %s, first verdict %s", (n++ ? "; " : ""), $2, $3, $5, $6, $9 }' \
+      "$OUT_DIR/probe_bench.md")
+    skipped=$(sed -n 's/^- skipped \([^:]*\):.*/\1/p' "$OUT_DIR/probe_bench.md" | tr '\n' ' ' | sed 's/ $//')
+    row "probe costs per backend" "${measured:-no rows?}${skipped:+; skipped: $skipped} (table: probe_bench.md)"
+  else
+    row "probe costs per backend" "FAILED with status $rc (see probe_bench.log)"
+    [ $status -lt 1 ] && status=1
+  fi
+else
+  row "probe costs per backend" "probe_bench was not built: skipped"
+fi
+
+# 9. GPU benchmarks, if the project has any (bench/*gpu*).
 mapfile -t benches < <(find "$BUILD_DIR/bench" -maxdepth 1 -type f -executable -name '*gpu*' 2>/dev/null | sort)
 if ((${#benches[@]})) && [ "$gpu" != none ]; then
   for b in "${benches[@]}"; do

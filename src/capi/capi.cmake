@@ -1,4 +1,4 @@
-# The C API over convguard's filling and checking (src/capi/check_capi.h), built as
+# The C API over convguard's filling, checking and fault rules (src/capi/check_capi.h), built as
 # libconvguard_check.so for workers that are not C++ (python/convguard_torch_worker.py
 # loads it with ctypes). include()d by the top-level CMakeLists.txt after
 # add_library(convguard ...).

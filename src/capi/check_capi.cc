@@ -1,8 +1,8 @@
-// The C API over convguard's filling and checking (see check_capi.h).
+// The C API over convguard's filling, checking and fault rules (see check_capi.h).
 //
 // Every entry point is a thin wrapper: parse the canonical problem, call the same
-// functions `convguard worker` calls (src/worker/worker_main.cc RunProbe), and turn the
-// result into return codes and text. Everything runs inside Guarded(), which converts
+// functions `convguard worker` calls (src/worker/worker_main.cc RunProbe; for fault
+// rules src/backends/inject/), and turn the result into return codes and text. Everything runs inside Guarded(), which converts
 // any C++ exception (std::bad_alloc above all) into a return code, so none crosses the
 // C boundary into a foreign runtime.
 #include "capi/check_capi.h"
@@ -19,12 +19,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backends/inject/fault_rules.h"
+#include "backends/inject/injecting_backend.h"
 #include "convguard/compare.h"
 #include "convguard/fill.h"
 #include "convguard/problem.h"
 #include "convguard/reference.h"
 #include "convguard/tensor.h"
 #include "convguard/text_forms.h"
+#include "store/json_records.h"
 
 namespace convguard {
 namespace {
@@ -108,6 +111,11 @@ struct cg_probe {
   Problem problem;
   uint64_t seed = 0;
   ConvTensors<double> exact;
+};
+
+// Parsed fault rules.
+struct cg_rules {
+  inject::FaultRules rules;
 };
 
 namespace {
@@ -308,5 +316,126 @@ int cg_probe_check(cg_probe* probe, const float* result, int64_t result_elements
 }
 
 void cg_probe_close(cg_probe* probe) { delete probe; }
+
+cg_rules* cg_rules_parse(const char* text, size_t text_len, const char* origin, char* err,
+                         size_t errlen) {
+  std::unique_ptr<cg_rules> out;
+  const int rc = Guarded(err, errlen, [&]() -> int {
+    if (text == nullptr && text_len > 0) {
+      WriteText("the rules text is NULL", err, errlen);
+      return CG_EINVAL;
+    }
+    StatusOr<inject::FaultRules> parsed = inject::ParseFaultRules(
+        std::string_view(text == nullptr ? "" : text, text_len), origin == nullptr ? "" : origin);
+    if (!parsed.ok()) {
+      WriteText(parsed.status().message(), err, errlen);
+      return CG_EINVAL;
+    }
+    out = std::make_unique<cg_rules>();
+    out->rules = std::move(*parsed);
+    return CG_OK;
+  });
+  return rc == CG_OK ? out.release() : nullptr;
+}
+
+int cg_rules_json(const cg_rules* rules, char* json_out, size_t json_len) {
+  return Guarded(json_out, json_len, [&]() -> int {
+    if (rules == nullptr) {
+      WriteText("the rules are NULL", json_out, json_len);
+      return CG_EINVAL;
+    }
+    const inject::FaultRules& r = rules->rules;
+    const json j = {{"origin", r.origin},
+                    {"digest", r.digest},
+                    {"emulation", r.emulation},
+                    {"rules", r.rules.size()}};
+    return WriteResult(DumpJson(j), json_out, json_len);
+  });
+}
+
+int cg_rules_match(const cg_rules* rules, const char* canonical, const char* algorithm,
+                   char* json_out, size_t json_len) {
+  return Guarded(json_out, json_len, [&]() -> int {
+    if (rules == nullptr || algorithm == nullptr) {
+      WriteText(rules == nullptr ? "the rules are NULL" : "the algorithm is NULL", json_out,
+                json_len);
+      return CG_EINVAL;
+    }
+    Problem p;
+    if (int rc = Parse(canonical, p, json_out, json_len); rc != CG_OK) return rc;
+    const inject::FaultRules& r = rules->rules;
+    const inject::FaultRule* rule = r.Match(p, algorithm);
+    if (rule == nullptr) return WriteResult(DumpJson(json{{"matched", false}}), json_out, json_len);
+    const inject::Fault& fault = rule->fault;
+    const std::string where = r.Where(*rule);
+    const std::string kind(inject::FaultKindName(fault.kind));
+    // The texts InjectingBackend writes (src/backends/inject/injecting_backend.cc:
+    // AnnounceFatal, the " [injected by ...]" suffix, Marked), so that a verdict of the
+    // PyTorch worker reads like one of a C++ worker.
+    const json j = {
+        {"matched", true},
+        {"kind", kind},
+        {"fatal", inject::IsFatal(fault.kind)},
+        {"fault", fault.ToString()},
+        {"wrong_fraction", fault.wrong_fraction},
+        {"slow_ms", fault.slow_ms},
+        {"exit_code", fault.exit_code},
+        {"message", fault.message},
+        {"line", rule->line},
+        {"where", where},
+        {"rule", rule->ToString()},
+        {"announce", "convguard: injected fault '" + kind + "' by rule " + where + ": " +
+                         rule->ToString()},
+        {"injected_by", " [injected by " + where + "]"},
+        {"mark", "[injected " + fault.ToString() + " by " + where + "]"},
+    };
+    return WriteResult(DumpJson(j), json_out, json_len);
+  });
+}
+
+int cg_rules_apply_fingerprint(const cg_rules* rules, const char* fingerprint_json,
+                               char* json_out, size_t json_len) {
+  return Guarded(json_out, json_len, [&]() -> int {
+    if (rules == nullptr || fingerprint_json == nullptr) {
+      WriteText(rules == nullptr ? "the rules are NULL" : "the fingerprint is NULL", json_out,
+                json_len);
+      return CG_EINVAL;
+    }
+    StatusOr<json> parsed = ParseJson(fingerprint_json);
+    if (!parsed.ok()) {
+      WriteText("bad fingerprint JSON: " + parsed.status().message(), json_out, json_len);
+      return CG_EINVAL;
+    }
+    StatusOr<StackFingerprint> fp = StackFromJson(*parsed);
+    if (!fp.ok()) {
+      WriteText(fp.status().message(), json_out, json_len);
+      return CG_EINVAL;
+    }
+    rules->rules.ApplyTo(*fp);
+    return WriteResult(DumpJson(ToJson(*fp)), json_out, json_len);
+  });
+}
+
+void cg_rules_close(cg_rules* rules) { delete rules; }
+
+int cg_corrupt_tail(float* data, int64_t elements, double fraction, char* err, size_t errlen) {
+  return Guarded(err, errlen, [&]() -> int {
+    if (elements < 0 || (data == nullptr && elements > 0)) {
+      WriteText("the tensor must hold elements >= 0 values (got " + std::to_string(elements) +
+                    (data == nullptr ? ", NULL)" : ")"),
+                err, errlen);
+      return CG_EINVAL;
+    }
+    if (!(fraction > 0.0 && fraction <= 1.0)) {
+      WriteText("the fraction must be in (0, 1]; got " + std::to_string(fraction), err, errlen);
+      return CG_EINVAL;
+    }
+    // The same function InjectingBackend uses, on a copy (it takes a vector).
+    std::vector<float> tensor(data, data + elements);
+    inject::CorruptTail(tensor, fraction);
+    std::copy(tensor.begin(), tensor.end(), data);
+    return CG_OK;
+  });
+}
 
 }  // extern "C"

@@ -1,4 +1,4 @@
-// capi/check_capi.h — convguard's filling and checking behind a small C API.
+// capi/check_capi.h — convguard's filling, checking and fault rules behind a small C API.
 //
 // Workers not written in C++ (python/convguard_torch_worker.py, loaded with ctypes) must
 // fill and check exactly as `convguard worker` does, or their verdicts would not be
@@ -6,7 +6,11 @@
 // (libconvguard_check.so), built from the same sources as the tool: FillExact,
 // PoisonWithNaN, ChooseSamplePoints, ReferenceValuesAt, ReferenceConvolution,
 // CompareSampled/CompareFull and DefaultTolerance(p, exact_filled = true), with the
-// outcome mapping of src/worker/worker_main.cc.
+// outcome mapping of src/worker/worker_main.cc. The same goes for fault injection
+// (docs/fault-injection.md): a worker given `--inject FILE` parses the rules and matches
+// problems through the cg_rules_* functions below, which call the parser and matcher
+// that `convguard worker --inject` uses (src/backends/inject/), so a rules file means the
+// same thing, and gives the same stack digest, whichever worker reads it.
 //
 // Conventions:
 //   - `canonical` is a problem in the canonical text form (docs/problem-forms.md); other
@@ -28,8 +32,10 @@
 extern "C" {
 #endif
 
-// Bumped when a signature or the meaning of a result changes; callers check it.
-#define CG_CAPI_VERSION 1
+// Bumped when a signature or the meaning of a result changes, or functions are added
+// that callers of the new version rely on; callers check it. 2: the cg_rules_* functions
+// and cg_corrupt_tail.
+#define CG_CAPI_VERSION 2
 
 #define CG_OK 0
 #define CG_EINVAL 1     // bad problem text, bad argument (NULL buffer, unknown mode, ...)
@@ -97,6 +103,52 @@ int cg_probe_check(cg_probe* probe, const float* result, int64_t result_elements
                    const char* mode, int64_t sample_points, char* json_out, size_t json_len);
 // Frees the session; NULL is allowed.
 void cg_probe_close(cg_probe* probe);
+
+// ---- fault injection (docs/fault-injection.md) ---------------------------------------
+// A parsed rules file. Immutable once parsed: matching may run from several threads.
+typedef struct cg_rules cg_rules;
+
+// Parses the whole text of a rules file (`text_len` bytes, which need not end in NUL)
+// with convguard's own parser (inject::ParseFaultRules). `origin` names the file in
+// messages and in "<origin>:<line>" (`convguard worker --inject FILE` uses FILE as
+// given). NULL on failure, with "<origin>:<line>:<column>: ..." in `err`.
+cg_rules* cg_rules_parse(const char* text, size_t text_len, const char* origin, char* err,
+                         size_t errlen);
+
+// What the rules are: {"origin", "digest" (FNV-1a of the whole text, 16 hex digits),
+// "emulation" ("" without an `emulation:` line), "rules" (how many)}.
+int cg_rules_json(const cg_rules* rules, char* json_out, size_t json_len);
+
+// The fault that InjectingBackend::Run would perform for (canonical, algorithm): the
+// first rule whose predicate matches (FaultRules::Match). Writes {"matched": false}, or
+//   {"matched": true, "kind": "spin"|"block"|"segv"|"abort"|"exit"|"wrong"|"error"|
+//    "slow"|"oom"|"unsupported", "fatal" (spin, block, segv, abort, exit),
+//    "fault" (as written: "wrong(0.25)"), "wrong_fraction", "slow_ms", "exit_code",
+//    "message" (error/unsupported text), "line", "where" ("<origin>:<line>"),
+//    "rule" ("<fault> when <predicate>"),
+//    "announce" (the stderr line a C++ worker writes before a fatal fault, no newline),
+//    "injected_by" (" [injected by <where>]", what C++ appends to error, unsupported
+//    and oom messages), "mark" ("[injected <fault> by <where>]", what C++ appends,
+//    after a space, to the implementation string of wrong and slow)}.
+// `algorithm` is the resolved name (never empty: a probe without one uses the backend's
+// first algorithm, as the C++ worker does).
+int cg_rules_match(const cg_rules* rules, const char* canonical, const char* algorithm,
+                   char* json_out, size_t json_len);
+
+// Applies the rules to a stack fingerprint as InjectingBackend::Fingerprint does
+// (FaultRules::ApplyTo: `stack.*` overrides, emulation text, fault_rules_digest, chained
+// with the ones already there). In and out are the fingerprint's JSON object as the
+// worker protocol's hello carries it (docs/store.md); the input is read strictly.
+int cg_rules_apply_fingerprint(const cg_rules* rules, const char* fingerprint_json,
+                               char* json_out, size_t json_len);
+
+// Frees parsed rules; NULL is allowed.
+void cg_rules_close(cg_rules* rules);
+
+// What `wrong(fraction)` does to the tensor a direction produces (inject::CorruptTail):
+// the last ceil(fraction * elements) values, in memory order (at least one), change from
+// v to v + 1 + |v|. `data` holds `elements` float32 values; fraction in (0, 1].
+int cg_corrupt_tail(float* data, int64_t elements, double fraction, char* err, size_t errlen);
 
 #ifdef __cplusplus
 }  // extern "C"

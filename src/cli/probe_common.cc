@@ -80,10 +80,6 @@ StatusOr<ProbeOptions> ProbeOptionsFromFlags(const FlagParser& f) {
   }
   o.python = f.Get("--python");
   o.fault_rules_path = f.Get("--inject");
-  if (!o.fault_rules_path.empty() && o.backend == "torch") {
-    return Status::InvalidArgument("--inject does not work with --backend torch yet: the Python worker has "
-                                   "no fault injection (use it with onednn, reference or cudnn)");
-  }
   if (!o.fault_rules_path.empty()) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(o.fault_rules_path, ec)) {

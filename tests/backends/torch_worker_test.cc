@@ -1,16 +1,25 @@
-// The PyTorch backend: the C API it checks with, its launcher, the Python worker at the
-// protocol level, and the real probe engine driving it. Tests that need PyTorch skip
+// The PyTorch backend: the C API it checks and matches fault rules with, its launcher,
+// the Python worker at the protocol level (injected faults included), and the real probe
+// engine driving it. Tests that need PyTorch skip
 // (naming every interpreter tried) where no interpreter can import torch.
 #include <gtest/gtest.h>
 
+#include <unistd.h>  // sysconf(_SC_CLK_TCK), to read /proc/<pid>/stat in one test
+
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "backends/inject/fault_rules.h"
+#include "backends/inject/injecting_backend.h"
 #include "backends/torch/torch_launcher.h"
 #include "capi/check_capi.h"
 #include "convguard/fill.h"
@@ -20,6 +29,7 @@
 #include "convguard/text_forms.h"
 #include "os/pipe_io.h"
 #include "os/process.h"
+#include "store/json_records.h"
 #include "support/cli_runner.h"
 #include "worker/framing.h"
 #include "worker/protocol.h"
@@ -205,6 +215,186 @@ TEST(CheckCapi, ErrorsAreCodesWithMessages) {
   cg_probe_close(nullptr);
 }
 
+// ---- fault rules through the C API ---------------------------------------------------
+
+// Rules with a fault of every kind, header directives and an algorithm predicate.
+constexpr const char* kTorchRules =
+    "# fault rules for the torch worker tests\n"
+    "emulation: test stack for the torch worker (faults injected)\n"
+    "stack.knobs.CONVGUARD_TEST_KNOB: on\n"
+    "spin when k == 3\n"
+    "block when k == 5\n"
+    "segv when k == 6\n"
+    "abort when k == 7\n"
+    "wrong(0.25) when k == 9\n"
+    "error(\"injected backend failure\") when k == 10\n"
+    "slow(40) when k == 11\n"
+    "oom when k == 12\n"
+    "unsupported(\"injected: no kernel for this shape\") when k == 13\n"
+    "exit(42) when k == 14\n"
+    "wrong(1) when k == 15 && algo == \"no-mkldnn\"\n";
+
+std::string SmallCanonical(int64_t k, int64_t c = 4) {
+  return "n1_c" + std::to_string(c) + "_h8_w8_k" + std::to_string(k) +
+         "_r3_s3_p1_u1_d1_g1_f32_nchw_fwd";
+}
+
+struct CapiRules {
+  cg_rules* rules = nullptr;
+  explicit CapiRules(const std::string& text, const std::string& origin) {
+    char err[1024] = "";
+    rules = cg_rules_parse(text.data(), text.size(), origin.c_str(), err, sizeof err);
+    EXPECT_NE(rules, nullptr) << err;
+  }
+  ~CapiRules() { cg_rules_close(rules); }
+  CapiRules(const CapiRules&) = delete;
+  CapiRules& operator=(const CapiRules&) = delete;
+
+  nlohmann::json Match(const std::string& canonical, const std::string& algorithm) const {
+    char out[4096] = "";
+    const int rc = cg_rules_match(rules, canonical.c_str(), algorithm.c_str(), out, sizeof out);
+    EXPECT_EQ(rc, CG_OK) << out;
+    StatusOr<nlohmann::json> j = ParseJson(out);
+    EXPECT_TRUE(j.ok()) << out;
+    return j.ok() ? *j : nlohmann::json();
+  }
+};
+
+TEST(CheckCapi, FaultRulesParseAndMatchWithTheCppMatcher) {
+  const std::string origin = "torch.rules";
+  StatusOr<inject::FaultRules> cpp = inject::ParseFaultRules(kTorchRules, origin);
+  ASSERT_TRUE(cpp.ok()) << cpp.status().ToString();
+  CapiRules capi(kTorchRules, origin);
+  ASSERT_NE(capi.rules, nullptr);
+
+  char info[1024] = "";
+  ASSERT_EQ(cg_rules_json(capi.rules, info, sizeof info), CG_OK) << info;
+  StatusOr<nlohmann::json> j = ParseJson(info);
+  ASSERT_TRUE(j.ok()) << info;
+  EXPECT_EQ((*j)["digest"], inject::Fnv1a64Hex(kTorchRules));
+  EXPECT_EQ((*j)["digest"], cpp->digest);
+  EXPECT_EQ((*j)["origin"], origin);
+  EXPECT_EQ((*j)["emulation"], "test stack for the torch worker (faults injected)");
+  EXPECT_EQ((*j)["rules"], cpp->rules.size());
+
+  // Every problem and algorithm: the same rule as the C++ matcher, or none.
+  for (int64_t k = 1; k <= 16; ++k) {
+    for (const char* algorithm : {"default", "no-mkldnn", "direct"}) {
+      const std::string canonical = SmallCanonical(k);
+      SCOPED_TRACE(canonical + " " + algorithm);
+      const inject::FaultRule* want = cpp->Match(Parse(canonical), algorithm);
+      const nlohmann::json got = capi.Match(canonical, algorithm);
+      ASSERT_EQ(got["matched"], want != nullptr) << got.dump();
+      if (want == nullptr) continue;
+      EXPECT_EQ(got["kind"], std::string(inject::FaultKindName(want->fault.kind)));
+      EXPECT_EQ(got["fatal"], inject::IsFatal(want->fault.kind));
+      EXPECT_EQ(got["line"], want->line);
+      EXPECT_EQ(got["where"], origin + ":" + std::to_string(want->line));
+      EXPECT_EQ(got["rule"], want->ToString());
+      EXPECT_EQ(got["fault"], want->fault.ToString());
+      EXPECT_EQ(got["injected_by"], " [injected by " + cpp->Where(*want) + "]");
+      EXPECT_EQ(got["mark"], "[injected " + want->fault.ToString() + " by " + cpp->Where(*want) + "]");
+      EXPECT_EQ(got["announce"], "convguard: injected fault '" +
+                                     std::string(inject::FaultKindName(want->fault.kind)) +
+                                     "' by rule " + cpp->Where(*want) + ": " + want->ToString());
+    }
+  }
+  const nlohmann::json wrong = capi.Match(SmallCanonical(9), "default");
+  EXPECT_EQ(wrong["wrong_fraction"], 0.25);
+  EXPECT_EQ(capi.Match(SmallCanonical(11), "default")["slow_ms"], 40);
+  EXPECT_EQ(capi.Match(SmallCanonical(14), "default")["exit_code"], 42);
+  EXPECT_EQ(capi.Match(SmallCanonical(10), "default")["message"], "injected backend failure");
+  EXPECT_EQ(capi.Match(SmallCanonical(15), "no-mkldnn")["kind"], "wrong");
+  EXPECT_EQ(capi.Match(SmallCanonical(15), "default")["matched"], false);
+}
+
+TEST(CheckCapi, FaultRulesErrorsAreTheParsersMessages) {
+  char err[1024] = "";
+  const std::string bad = "hang when c == 1\n";
+  EXPECT_EQ(cg_rules_parse(bad.data(), bad.size(), "my.rules", err, sizeof err), nullptr);
+  StatusOr<inject::FaultRules> cpp = inject::ParseFaultRules(bad, "my.rules");
+  ASSERT_FALSE(cpp.ok());
+  EXPECT_EQ(std::string(err), cpp.status().message());
+  EXPECT_EQ(std::string(err).rfind("my.rules:1:1: unknown fault 'hang'", 0), 0u) << err;
+
+  // The length counts, not a NUL: a second line past `text_len` is not read.
+  const std::string two = "spin when k == 3\nhang when c == 1\n";
+  cg_rules* first_line_only = cg_rules_parse(two.data(), two.find('\n') + 1, "two", err, sizeof err);
+  EXPECT_NE(first_line_only, nullptr) << err;
+  cg_rules_close(first_line_only);
+  cg_rules_close(nullptr);
+
+  CapiRules rules("spin when k == 3\n", "r");
+  char out[256] = "";
+  EXPECT_EQ(cg_rules_match(rules.rules, "16-64-64-3x3-32-64-64-1-1x1-1x1-1x1-0-NCHW-FP32-F",
+                           "default", out, sizeof out),
+            CG_EINVAL);
+  EXPECT_EQ(cg_rules_match(nullptr, SmallCanonical(3).c_str(), "default", out, sizeof out),
+            CG_EINVAL);
+  EXPECT_EQ(cg_rules_match(rules.rules, SmallCanonical(3).c_str(), nullptr, out, sizeof out),
+            CG_EINVAL);
+  EXPECT_EQ(cg_rules_apply_fingerprint(rules.rules, "{\"device\":\"x\"}", out, sizeof out),
+            CG_EINVAL);  // "backend" is required
+  EXPECT_NE(std::string(out).find("backend"), std::string::npos) << out;
+  EXPECT_EQ(cg_rules_apply_fingerprint(rules.rules, "{not json", out, sizeof out), CG_EINVAL);
+}
+
+TEST(CheckCapi, FingerprintGetsWhatAnInjectingBackendGives) {
+  StackFingerprint inner;
+  inner.backend = "torch";
+  inner.device = "CPU Test";
+  inner.architecture = "x86_64 avx2";
+  inner.compute_units = 2;
+  inner.runtime = "CPU";
+  inner.library = "PyTorch 1.13; oneDNN 2.6.3";
+  inner.knobs = {{"CONVGUARD_TORCH_THREADS", "1"}};
+  inner.tool_version = CONVGUARD_VERSION;
+  StatusOr<inject::FaultRules> cpp = inject::ParseFaultRules(kTorchRules, "torch.rules");
+  ASSERT_TRUE(cpp.ok());
+  CapiRules capi(kTorchRules, "torch.rules");
+
+  for (bool already_injected : {false, true}) {
+    StackFingerprint in = inner;
+    if (already_injected) in.fault_rules_digest = "0123456789abcdef";
+    StackFingerprint want = in;
+    cpp->ApplyTo(want);
+    char out[4096] = "";
+    ASSERT_EQ(cg_rules_apply_fingerprint(capi.rules, DumpJson(ToJson(in)).c_str(), out, sizeof out),
+              CG_OK)
+        << out;
+    StatusOr<nlohmann::json> j = ParseJson(out);
+    ASSERT_TRUE(j.ok()) << out;
+    StatusOr<StackFingerprint> got = StackFromJson(*j);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(*got, want);
+    EXPECT_EQ(got->Id(), want.Id());
+    EXPECT_EQ(got->knobs.at("CONVGUARD_TEST_KNOB"), "on");
+    EXPECT_TRUE(got->is_emulated());
+    EXPECT_EQ(got->fault_rules_digest,
+              already_injected ? inject::Fnv1a64Hex("0123456789abcdef+" + cpp->digest) : cpp->digest);
+  }
+}
+
+TEST(CheckCapi, CorruptTailIsTheInjectingBackendsWrong) {
+  for (double fraction : {0.01, 0.25, 0.5, 1.0}) {
+    std::vector<float> want = {0.0f, -3.0f, 7.0f, 1.5f, -0.5f, 42.0f, 0.0f, -9.0f, 2.0f};
+    std::vector<float> got = want;
+    inject::CorruptTail(want, fraction);
+    char err[256] = "";
+    ASSERT_EQ(cg_corrupt_tail(got.data(), static_cast<int64_t>(got.size()), fraction, err, sizeof err),
+              CG_OK)
+        << err;
+    EXPECT_EQ(got, want) << fraction;
+  }
+  char err[256] = "";
+  float one = 1.0f;
+  EXPECT_EQ(cg_corrupt_tail(&one, 1, 0.0, err, sizeof err), CG_EINVAL);
+  EXPECT_EQ(cg_corrupt_tail(&one, 1, 1.5, err, sizeof err), CG_EINVAL);
+  EXPECT_EQ(cg_corrupt_tail(nullptr, 4, 0.5, err, sizeof err), CG_EINVAL);
+  EXPECT_EQ(cg_corrupt_tail(nullptr, 0, 0.5, err, sizeof err), CG_OK);
+  EXPECT_EQ(one, 1.0f);
+}
+
 // ---- the launcher -------------------------------------------------------------------
 
 TEST(TorchLauncher, CandidatesAreTheOverrideAloneOrTheSearchOrder) {
@@ -316,20 +506,33 @@ std::string ReadAll(int fd) {
   }
 }
 
-TEST(TorchWorkerProtocol, RejectsFaultInjectionWithUsageStatus) {
-  std::optional<std::vector<std::string>> argv = ScriptCommand();
-  if (!argv) GTEST_SKIP() << "no Python interpreter found";
-  for (const char* a : {"--backend", "torch", "--inject", "/dev/null"}) argv->push_back(a);
-  StatusOr<Spawned> w = SpawnWorker(*argv, os::StderrMode::kPipe);
-  ASSERT_TRUE(w.ok()) << w.status().ToString();
-  const std::string err = ReadAll(w->child.stderr_fd());
-  StatusOr<os::ExitInfo> exit = w->child.WaitExit(std::chrono::seconds(60));
-  ASSERT_TRUE(exit.ok()) << exit.status().ToString();
-  ASSERT_TRUE(exit->exited()) << exit->ToString();
-  EXPECT_EQ(exit->exit_code, 2) << err;
-  EXPECT_NE(err.find("--inject is not supported"), std::string::npos) << err;
-  EXPECT_NE(err.find("not implemented yet"), std::string::npos) << err;
-  EXPECT_EQ(ReadAll(w->child.stdout_fd()), "");  // no frame: nothing started
+TEST(TorchWorkerProtocol, UnreadableOrBadFaultRulesAreFatalMessages) {
+  // Both are decided before `import torch`, so any interpreter that runs the script will do.
+  std::optional<std::vector<std::string>> base = ScriptCommand();
+  if (!base) GTEST_SKIP() << "no Python interpreter found";
+  const std::string dir = testing_support::MakeTempDir("torch-bad-rules");
+  const std::string bad = testing_support::WriteFile(dir + "/bad.rules", "spin when k == 3\nhang when c == 1\n");
+  struct Case {
+    std::string path;
+    std::string expected;
+  };
+  for (const Case& c : {Case{bad, bad + ":2:1: unknown fault 'hang'"},
+                        Case{dir + "/missing.rules", "cannot open fault rules file '" + dir + "/missing.rules'"}}) {
+    SCOPED_TRACE(c.path);
+    std::vector<std::string> argv = *base;
+    for (const std::string& a : {std::string("--backend"), std::string("torch"), std::string("--inject"), c.path}) {
+      argv.push_back(a);
+    }
+    StatusOr<Spawned> w = SpawnWorker(argv, os::StderrMode::kDevNull);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    StatusOr<worker::Message> m = w->Next(60.0);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    ASSERT_TRUE(m->fatal.has_value()) << m->type;
+    EXPECT_EQ(m->fatal->rfind(c.expected, 0), 0u) << *m->fatal;
+    StatusOr<os::ExitInfo> exit = w->child.WaitExit(std::chrono::seconds(60));
+    ASSERT_TRUE(exit.ok() && exit->exited()) << (exit.ok() ? exit->ToString() : "");
+    EXPECT_EQ(exit->exit_code, 3);
+  }
 }
 
 TEST(TorchWorkerProtocol, MissingCheckLibraryIsAFatalMessage) {
@@ -431,6 +634,244 @@ TEST(TorchWorkerProtocol, SpeaksTheProtocolThroughJunkAndSplitFrames) {
   EXPECT_EQ(exit->exit_code, 0);
 }
 
+// The CPU time (user + system) and the scheduler state of a live process, from
+// /proc/<pid>/stat; nullopt when it cannot be read.
+struct ProcStat {
+  char state = '?';
+  double cpu_s = 0.0;
+};
+std::optional<ProcStat> ReadProcStat(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = text.rfind(')');
+  if (paren == std::string::npos) return std::nullopt;
+  std::istringstream fields(text.substr(paren + 1));
+  ProcStat st;
+  std::string skip;
+  fields >> st.state;
+  for (int i = 4; i <= 13; ++i) fields >> skip;  // ppid .. cmajflt
+  long long utime = 0, stime = 0;
+  fields >> utime >> stime;
+  if (!fields) return std::nullopt;
+  st.cpu_s = static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  return st;
+}
+
+// Starts the torch worker with `rules` (any stderr is drained into `err` as it is read).
+struct FaultyWorker {
+  Spawned w;
+  std::string err;
+
+  // Reads what the worker wrote to stderr within `seconds`.
+  void DrainStderr(double seconds) {
+    const os::Deadline deadline = os::Deadline::After(
+        std::chrono::duration_cast<os::Duration>(std::chrono::duration<double>(seconds)));
+    uint8_t buf[4096];
+    for (;;) {
+      StatusOr<os::IoResult> r = os::ReadSome(w.child.stderr_fd(), buf, deadline);
+      if (!r.ok() || !r->data()) return;
+      err.append(reinterpret_cast<const char*>(buf), r->bytes);
+    }
+  }
+
+  // Sends a probe and collects its phases and its result (nullopt: no result, e.g. the
+  // worker died or is stuck; `stop_after_run` returns right after the "run" phase).
+  std::optional<worker::ProbeReply> Probe(int64_t id, const std::string& canonical,
+                                          const std::string& algorithm,
+                                          std::vector<std::string>& phases,
+                                          bool stop_after_run = false) {
+    worker::ProbeRequest probe;
+    probe.id = id;
+    probe.problem = canonical;
+    probe.algorithm = algorithm;
+    probe.check = CheckMode::kFull;
+    EXPECT_TRUE(w.Send(worker::EncodeProbeRequest(probe)).ok());
+    for (;;) {
+      DrainStderr(0.0);
+      StatusOr<worker::Message> m = w.Next(60.0);
+      if (!m.ok()) return std::nullopt;
+      if (m->phase) {
+        EXPECT_EQ(m->phase->id, id);
+        phases.push_back(m->phase->phase);
+        if (stop_after_run && m->phase->phase == "run") return std::nullopt;
+        continue;
+      }
+      EXPECT_TRUE(m->result.has_value()) << m->type;
+      if (!m->result) return std::nullopt;
+      EXPECT_EQ(m->result->id, id);
+      return *m->result;
+    }
+  }
+};
+
+StatusOr<FaultyWorker> StartFaultyWorker(const std::string& rules_path) {
+  std::vector<std::string> argv = *TorchWorkerCommand("");
+  for (const std::string& a : {std::string("--backend"), std::string("torch"), std::string("--inject"), rules_path}) {
+    argv.push_back(a);
+  }
+  FaultyWorker f;
+  CG_ASSIGN_OR_RETURN(f.w, SpawnWorker(argv, os::StderrMode::kPipe));
+  return f;
+}
+
+TEST(TorchWorkerFaults, EveryFaultHappensForRealAndReadsLikeACppWorkers) {
+  REQUIRE_TORCH();
+  const std::string dir = testing_support::MakeTempDir("torch-faults");
+  const std::string rules = testing_support::WriteFile(dir + "/torch.rules", kTorchRules);
+  StatusOr<inject::FaultRules> cpp = inject::ParseFaultRules(kTorchRules, rules);
+  ASSERT_TRUE(cpp.ok()) << cpp.status().ToString();
+  auto where = [&](int64_t k, const std::string& algorithm = "default") {
+    const inject::FaultRule* rule = cpp->Match(Parse(SmallCanonical(k)), algorithm);
+    return rule == nullptr ? std::string("?") : cpp->Where(*rule);
+  };
+
+  // Four workers started together (they import torch in parallel): one for the faults a
+  // worker survives and then `spin`, one each for `block`, `abort` and `exit(42)`.
+  std::vector<FaultyWorker> workers;
+  for (int i = 0; i < 4; ++i) {
+    StatusOr<FaultyWorker> f = StartFaultyWorker(rules);
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    workers.push_back(std::move(*f));
+  }
+  for (FaultyWorker& f : workers) {
+    StatusOr<worker::Message> hello = f.w.Next();
+    ASSERT_TRUE(hello.ok()) << hello.status().ToString();
+    ASSERT_TRUE(hello->hello.has_value()) << hello->type;
+    // The stack is the plain torch stack with the rules applied as a C++ worker applies
+    // them: the digest of the file's text, its emulation text and its knob.
+    const StackFingerprint& fp = hello->hello->fingerprint;
+    EXPECT_EQ(fp.backend, "torch");
+    EXPECT_EQ(fp.fault_rules_digest, inject::Fnv1a64Hex(kTorchRules));
+    EXPECT_EQ(fp.emulation, cpp->emulation);
+    EXPECT_EQ(fp.knobs.at("CONVGUARD_TEST_KNOB"), "on");
+    StackFingerprint plain = fp;
+    plain.emulation.clear();
+    plain.fault_rules_digest.clear();
+    plain.knobs.erase("CONVGUARD_TEST_KNOB");
+    cpp->ApplyTo(plain);
+    EXPECT_EQ(plain, fp);
+  }
+  FaultyWorker& a = workers[0];
+  std::vector<std::string> phases;
+
+  // unsupported: answered before anything runs (no phase), like Supports() in C++.
+  std::optional<worker::ProbeReply> r = a.Probe(1, SmallCanonical(13), "", phases);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, worker::ProbeOutcome::kUnsupported);
+  EXPECT_EQ(r->message, "injected: no kernel for this shape [injected by " + where(13) + "]");
+  EXPECT_TRUE(phases.empty());
+
+  // wrong(0.25): the real result, then its last quarter corrupted; the check sees it.
+  phases.clear();
+  r = a.Probe(2, SmallCanonical(9), "", phases);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, worker::ProbeOutcome::kWrong) << r->message;
+  EXPECT_EQ(r->mismatches, 144);  // ceil(0.25 x 576): the last quarter of 9 x 8 x 8 outputs
+  EXPECT_EQ(phases, (std::vector<std::string>{"run", "check"}));
+  EXPECT_TRUE(r->implementation.ends_with(" [injected wrong(0.25) by " + where(9) + "]"))
+      << r->implementation;
+
+  // error and oom: in the run stage, with the C++ worker's messages.
+  phases.clear();
+  r = a.Probe(3, SmallCanonical(10), "", phases);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, worker::ProbeOutcome::kError);
+  EXPECT_EQ(r->message, "injected backend failure [injected by " + where(10) + "]");
+  EXPECT_EQ(phases, std::vector<std::string>{"run"});
+  phases.clear();
+  r = a.Probe(4, SmallCanonical(12), "", phases);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, worker::ProbeOutcome::kOom);
+  EXPECT_EQ(r->message, "allocating 1152921504606846976 bytes failed [injected by " + where(12) + "]");
+
+  // slow(40): every run 40 ms longer, for real, and the result still right.
+  phases.clear();
+  const auto slow_start = std::chrono::steady_clock::now();
+  r = a.Probe(5, SmallCanonical(11), "", phases);
+  const double slow_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - slow_start).count();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, worker::ProbeOutcome::kOk) << r->message;
+  EXPECT_GE(slow_ms, 40.0 * 4);  // warm-up + 3 timed runs
+  for (double t : r->times_ms) EXPECT_GE(t, 40.0);
+  EXPECT_TRUE(r->implementation.ends_with(" [injected slow(40) by " + where(11) + "]")) << r->implementation;
+
+  // A rule on the algorithm: no-mkldnn is corrupted, default is not.
+  phases.clear();
+  r = a.Probe(6, SmallCanonical(15), "no-mkldnn", phases);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, worker::ProbeOutcome::kWrong) << r->message;
+  r = a.Probe(7, SmallCanonical(15), "default", phases);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->outcome, worker::ProbeOutcome::kOk) << r->message;
+  EXPECT_EQ(r->implementation.find("injected"), std::string::npos) << r->implementation;
+
+  // spin and block: after "run" the worker never answers; spin burns a core, block sleeps.
+  phases.clear();
+  EXPECT_FALSE(a.Probe(8, SmallCanonical(3), "", phases, /*stop_after_run=*/true).has_value());
+  std::vector<std::string> block_phases;
+  FaultyWorker& b = workers[1];
+  EXPECT_FALSE(b.Probe(1, SmallCanonical(5), "", block_phases, /*stop_after_run=*/true).has_value());
+  EXPECT_EQ(phases, std::vector<std::string>{"run"});
+  EXPECT_EQ(block_phases, std::vector<std::string>{"run"});
+  a.DrainStderr(0.5);
+  b.DrainStderr(0.0);
+  std::optional<ProcStat> a0 = ReadProcStat(a.w.child.pid());
+  std::optional<ProcStat> b0 = ReadProcStat(b.w.child.pid());
+  ASSERT_TRUE(a0 && b0);
+  // Until the spinning worker has used half a second of CPU (at once on an idle core;
+  // longer on a loaded machine), the blocked one must use next to none.
+  std::optional<ProcStat> a1, b1;
+  const auto watch_start = std::chrono::steady_clock::now();
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    a1 = ReadProcStat(a.w.child.pid());
+    b1 = ReadProcStat(b.w.child.pid());
+    ASSERT_TRUE(a1 && b1);
+  } while (a1->cpu_s - a0->cpu_s < 0.5 &&
+           std::chrono::steady_clock::now() - watch_start < std::chrono::seconds(30));
+  EXPECT_GE(a1->cpu_s - a0->cpu_s, 0.5) << "spin should burn a core";
+  EXPECT_EQ(a1->state, 'R');
+  EXPECT_LT(b1->cpu_s - b0->cpu_s, 0.1) << "block should sleep";
+  EXPECT_EQ(b1->state, 'S');
+  a.DrainStderr(0.2);
+  b.DrainStderr(0.2);
+  EXPECT_NE(a.err.find("convguard: injected fault 'spin' by rule " + where(3) + ": spin when k == 3"),
+            std::string::npos)
+      << a.err;
+  EXPECT_NE(b.err.find("convguard: injected fault 'block' by rule " + where(5)), std::string::npos) << b.err;
+  for (FaultyWorker* f : {&a, &b}) {
+    StatusOr<os::ExitInfo> killed = f->w.child.KillAndReap(std::chrono::seconds(5));
+    ASSERT_TRUE(killed.ok() && killed->signaled()) << (killed.ok() ? killed->ToString() : "");
+    EXPECT_EQ(killed->signal, SIGKILL);
+  }
+
+  // abort and exit(42): the process ends as the rule says, after its stderr line.
+  struct Fatal {
+    FaultyWorker* f;
+    int64_t k;
+    std::string kind;
+  };
+  for (const Fatal& c : {Fatal{&workers[2], 7, "abort"}, Fatal{&workers[3], 14, "exit"}}) {
+    SCOPED_TRACE(c.kind);
+    std::vector<std::string> fatal_phases;
+    EXPECT_FALSE(c.f->Probe(1, SmallCanonical(c.k), "", fatal_phases).has_value());
+    EXPECT_EQ(fatal_phases, std::vector<std::string>{"run"});
+    c.f->err += ReadAll(c.f->w.child.stderr_fd());
+    StatusOr<os::ExitInfo> exit = c.f->w.child.WaitExit(std::chrono::seconds(30));
+    ASSERT_TRUE(exit.ok()) << exit.status().ToString();
+    if (c.kind == "abort") {
+      ASSERT_TRUE(exit->signaled()) << exit->ToString();
+      EXPECT_EQ(exit->signal, SIGABRT);
+    } else {
+      ASSERT_TRUE(exit->exited()) << exit->ToString();
+      EXPECT_EQ(exit->exit_code, 42);
+    }
+    EXPECT_NE(c.f->err.find("convguard: injected fault '" + c.kind + "' by rule " + where(c.k)),
+              std::string::npos)
+        << c.f->err;
+  }
+}
+
 // ---- the real probe engine ----------------------------------------------------------
 
 ProbeOptions TorchOptions() {
@@ -521,14 +962,86 @@ TEST(TorchBackendEngine, GroupsDilationPadsLayoutsDirectionsAndBiasAreOk) {
   }
 }
 
-TEST(TorchBackendEngine, FaultInjectionIsRefusedClearly) {
+// The engine decides injected faults of the torch worker as it does a C++ worker's:
+// HANG for spin (in a fresh worker, with a short confirmation to keep the test fast),
+// CRASH with SIGSEGV, WRONG (with the same errors as the reference backend under the same
+// rules), UNSUPPORTED, ERROR and OOM; the rules' digest is in the stack.
+TEST(TorchBackendEngine, InjectedFaultsGiveTheirVerdicts) {
   REQUIRE_TORCH();
+  const std::string dir = testing_support::MakeTempDir("torch-engine-faults");
+  const std::string rules = testing_support::WriteFile(dir + "/torch.rules", kTorchRules);
   ProbeOptions options = TorchOptions();
-  options.fault_rules_path = SourceDir() + "/tests/inputs/faults.rules";
+  options.fault_rules_path = rules;
+  options.deadlines.confirm_floor_ms = 700;
+  std::vector<ProbeJob> jobs;
+  for (int64_t k : {3, 6, 9, 10, 12, 13, 16}) jobs.push_back({Parse(SmallCanonical(k)), ""});
+
+  const auto start = std::chrono::steady_clock::now();
   auto engine = ProbeEngine::Start(options, nullptr);
-  ASSERT_FALSE(engine.ok());
-  EXPECT_NE(engine.status().message().find("exited with code 2"), std::string::npos)
-      << engine.status().message();
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  const StackFingerprint& stack = (*engine)->stack();
+  EXPECT_EQ(stack.backend, "torch");
+  EXPECT_EQ(stack.fault_rules_digest, inject::Fnv1a64Hex(kTorchRules));
+  EXPECT_TRUE(stack.is_emulated());
+  auto result = (*engine)->Run(jobs);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  ASSERT_EQ(result->verdicts.size(), jobs.size());
+  std::map<int64_t, Verdict> by_k;
+  for (const Verdict& v : result->verdicts) by_k[Parse(v.problem).k] = v;
+
+  EXPECT_EQ(by_k[3].kind, VerdictKind::kHang) << by_k[3].message;
+  EXPECT_EQ(by_k[3].attempts, 2);
+  EXPECT_NE(by_k[3].message.find("injected fault 'spin'"), std::string::npos) << by_k[3].message;
+  EXPECT_EQ(by_k[6].kind, VerdictKind::kCrash) << by_k[6].message;
+  EXPECT_EQ(by_k[6].crash_signal, SIGSEGV) << by_k[6].message;
+  EXPECT_EQ(by_k[9].kind, VerdictKind::kWrong) << by_k[9].message;
+  EXPECT_GT(by_k[9].mismatches, 0);
+  EXPECT_NE(by_k[9].implementation.find("[injected wrong(0.25) by " + rules + ":"), std::string::npos)
+      << by_k[9].implementation;
+  EXPECT_EQ(by_k[10].kind, VerdictKind::kError) << by_k[10].message;
+  EXPECT_EQ(by_k[12].kind, VerdictKind::kOom) << by_k[12].message;
+  EXPECT_EQ(by_k[13].kind, VerdictKind::kUnsupported) << by_k[13].message;
+  EXPECT_NE(by_k[13].message.find("no kernel for this shape [injected by " + rules + ":"), std::string::npos);
+  EXPECT_EQ(by_k[16].kind, VerdictKind::kOk) << by_k[16].message;
+  for (const Verdict& v : result->verdicts) {
+    EXPECT_EQ(v.stack_id, stack.Id());
+    EXPECT_NE(v.repro.find("--inject " + rules), std::string::npos) << v.repro;
+  }
+  // Python and torch start three times (the first worker, the hang's confirmation, the
+  // replacement after the crash); the decisions themselves take about a second.
+  EXPECT_LT(seconds, 90.0);
+
+  // The same rules over the C++ reference worker corrupt the same elements by the same
+  // amounts: the checks agree to the last digit.
+  ProbeOptions reference = options;
+  reference.backend = "reference";
+  auto ref_engine = ProbeEngine::Start(reference, nullptr);
+  ASSERT_TRUE(ref_engine.ok()) << ref_engine.status().ToString();
+  EXPECT_EQ((*ref_engine)->stack().fault_rules_digest, stack.fault_rules_digest);
+  auto ref = (*ref_engine)->Run({{Parse(SmallCanonical(9)), ""}});
+  ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+  ASSERT_EQ(ref->verdicts.size(), 1u);
+  EXPECT_EQ(ref->verdicts[0].kind, VerdictKind::kWrong);
+  EXPECT_EQ(ref->verdicts[0].mismatches, by_k[9].mismatches);
+  EXPECT_EQ(ref->verdicts[0].max_abs_error, by_k[9].max_abs_error);
+  EXPECT_EQ(ref->verdicts[0].check, by_k[9].check);
+}
+
+// `convguard probe --backend torch --inject FILE` is accepted and its exit status is the
+// verdict's.
+TEST(TorchBackendEngine, ProbeCommandAcceptsInject) {
+  REQUIRE_TORCH();
+  const std::string dir = testing_support::MakeTempDir("torch-cli-faults");
+  const std::string rules = testing_support::WriteFile(dir + "/torch.rules", kTorchRules);
+  testing_support::CliResult r = testing_support::RunConvguard(
+      {"probe", SmallCanonical(13), "--backend", "torch", "--inject", rules, "--no-store",
+       "--workers", "1"},
+      180.0);
+  EXPECT_TRUE(r.exited) << r.err;
+  EXPECT_EQ(r.exit_code, 16) << r.out << r.err;  // UNSUPPORTED
+  EXPECT_NE(r.out.find("UNSUPPORTED"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[injected by " + rules + ":"), std::string::npos) << r.out;
 }
 
 }  // namespace
