@@ -360,6 +360,69 @@ else
   row "probe costs per backend" "probe_bench was not built: skipped"
 fi
 
+# 8b. What each exact rewrite costs on cuDNN against the native problem (ResNet-50's and
+# the seed's layers at batch 1, ResNet-50 at batch 8), and a cached plan lookup.
+if [ -x "$BUILD_DIR/bench/rewrite_bench" ] && [ "$gpu" != none ]; then
+  say "rewrite_bench --backend cudnn"
+  t0=$(date +%s)
+  CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0} "$BUILD_DIR/bench/rewrite_bench" --backend cudnn --runs 5 \
+    > "$OUT_DIR/rewrite_bench.md" 2> "$OUT_DIR/rewrite_bench.log" &&
+  CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0} "$BUILD_DIR/bench/rewrite_bench" --backend cudnn --runs 5 \
+    --batch 8 --list "$ROOT/tests/inputs/resnet50.list" > "$OUT_DIR/rewrite_bench_b8.md" 2>> "$OUT_DIR/rewrite_bench.log"
+  rc=$?
+  stage_times+=", rewrite_bench $(( $(date +%s) - t0 )) s"
+  if [ "$rc" = 0 ]; then
+    row "rewrites on cuDNN" "$(grep -h '^best rewrite\|^plan lookup' "$OUT_DIR/rewrite_bench.md" "$OUT_DIR/rewrite_bench_b8.md" | tr '\n' ';' | cut -c1-400) (tables: rewrite_bench*.md)"
+  else
+    row "rewrites on cuDNN" "FAILED with status $rc (see rewrite_bench.log)"
+    [ $status -lt 1 ] && status=1
+  fi
+fi
+
+# 8c. Every GPU at once: ResNet-50's layers over every cuDNN algorithm with a real GPU hang
+# injected on one layer (a spinning kernel), across all visible GPUs, into one store.
+if [ "$gpu" != none ]; then
+  say "convguard sweep --list tests/inputs/resnet50.list --backend cudnn --algo '*' --inject (hang on k == 2048)"
+  rules="$OUT_DIR/hang-k2048.rules"
+  printf 'emulation: cuDNN with a spinning kernel injected on 2048-output-channel layers\nspin when k == 2048 && algo == "implicit_gemm"\n' > "$rules"
+  rm -f "$OUT_DIR/resnet-hang.sqlite"
+  t0=$(date +%s)
+  "$BIN" sweep --list "$ROOT/tests/inputs/resnet50.list" --backend cudnn --algo '*' --inject "$rules" \
+    --db "$OUT_DIR/resnet-hang.sqlite" --table markdown > "$OUT_DIR/sweep-resnet-hang.md" 2> "$OUT_DIR/sweep-resnet-hang.log"
+  rc=$?
+  secs=$(( $(date +%s) - t0 ))
+  stage_times+=", resnet hang sweep $secs s"
+  counts=$(grep -oE '\b(OK|SLOW|HANG|CRASH|WRONG|MISTRUSTED|ERROR|UNSUPPORTED|OOM)\b' "$OUT_DIR/sweep-resnet-hang.md" |
+           sort | uniq -c | awk '{printf "%s%s %s", (NR>1?", ":""), $2, $1}')
+  if [ "$rc" = 0 ] || [ "$rc" = 11 ]; then
+    row "ResNet-50 x cuDNN algorithms, hang injected, $(nvidia-smi -L 2>/dev/null | wc -l) GPU(s)" "${counts:-no verdicts?} in $secs s (table: sweep-resnet-hang.md)"
+  else
+    row "ResNet-50 sweep with a hang" "FAILED with status $rc (see sweep-resnet-hang.log)"
+    [ $status -lt 1 ] && status=1
+  fi
+fi
+
+# 8d. Guarded execution on the GPU: the seed's layer made to hang (a real spinning kernel
+# on 16-input-channel problems), planned with probes in workers, run in-process on cuDNN
+# and checked against the float64 reference.
+if [ "$gpu" != none ]; then
+  say "convguard run n1_c16_h64_w64_k32_r3_s3_p1 --backend cudnn --inject (hang on c == 16) --probe-missing"
+  rules="$OUT_DIR/hang-c16.rules"
+  printf 'emulation: cuDNN with a spinning kernel injected on 16-input-channel problems\nspin when c == 16\n' > "$rules"
+  rm -f "$OUT_DIR/guarded.sqlite"
+  t0=$(date +%s)
+  "$BIN" run n1_c16_h64_w64_k32_r3_s3_p1 --backend cudnn --inject "$rules" --db "$OUT_DIR/guarded.sqlite" \
+    --probe-missing --confirm-floor 1500 --runs 20 > "$OUT_DIR/guarded-run.txt" 2> "$OUT_DIR/guarded-run.log"
+  rc=$?
+  secs=$(( $(date +%s) - t0 ))
+  if [ "$rc" = 0 ]; then
+    row "guarded run on cuDNN (seed layer, hang injected)" "$(grep -E '^(plan|executed|check|verdict)' "$OUT_DIR/guarded-run.txt" | tr '\n' ';' | cut -c1-400) in $secs s"
+  else
+    row "guarded run on cuDNN" "FAILED with status $rc (see guarded-run.txt/.log)"
+    [ $status -lt 1 ] && status=1
+  fi
+fi
+
 # 9. GPU benchmarks, if the project has any (bench/*gpu*).
 mapfile -t benches < <(find "$BUILD_DIR/bench" -maxdepth 1 -type f -executable -name '*gpu*' 2>/dev/null | sort)
 if ((${#benches[@]})) && [ "$gpu" != none ]; then

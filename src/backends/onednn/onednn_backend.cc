@@ -557,7 +557,7 @@ class OneDnnBackend final : public Backend {
   StackFingerprint fingerprint_;
   // The recent (problem, algorithm)s, most recent first: Supports() creates a primitive
   // descriptor, the first Run() its primitive and buffers. Mutable: Supports() is const.
-  static constexpr size_t kCachedPrimitives = 8;
+  static constexpr size_t kCachedPrimitives = 16;
   static constexpr int64_t kCachedBytes = int64_t{256} << 20;
   mutable std::list<Prepared> cache_;
 };
