@@ -998,7 +998,9 @@ class Worker:
         # injected "unsupported" answers before anything is allocated (Supports); every
         # other fault is performed in the run stage (Run), after the operands are filled.
         fault = None
-        if self.faults is not None:
+        # A health check (the engine's known-good probe) asks about the device, not the
+        # shape: injected faults do not apply to it, as in the C++ worker.
+        if self.faults is not None and not request.get("health", False):
             try:
                 fault = self.faults.match(canonical, algorithm)
             except CheckLibError as e:

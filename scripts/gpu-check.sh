@@ -30,6 +30,10 @@
 #   CMAKE_PREFIX_PATH  honoured as usual
 #   CUDA_ARCHS      CMAKE_CUDA_ARCHITECTURES (default: the project's "80-real;90")
 #   PROBE_BENCH_ARGS  extra arguments for probe_bench (default none; e.g. "--quick")
+#   GPU_CHECK_SKIP  steps to leave out: any of "seed-sweep probe-bench rewrite-bench
+#                   hang-sweep guarded-run" (default none)
+#   GPU_CHECK_LABELS  test labels to run, in order (default "gpu integration unit"); e.g.
+#                   "gpu" when the CPU tests already passed elsewhere and time is short
 #   CUDA_VISIBLE_DEVICES  honoured; probe_bench runs with 0 when it is unset (one GPU)
 #   GPU_CHECK_ALLOW_NO_GPU=1  go on without a GPU (the GPU tests then skip: a dry run)
 #
@@ -309,13 +313,17 @@ run_label() {  # run_label LABEL: ctest for one label; one summary row; sets sta
   say "$label: $passed passed, $failed failed, $skipped skipped (of $total)$note"
 }
 t_tests=$(date +%s)
-run_label gpu
-run_label integration
-run_label unit
+for label in ${GPU_CHECK_LABELS:-gpu integration unit}; do
+  case "$label" in
+    gpu|integration|unit|slow) run_label "$label" ;;
+    *) fail_env "GPU_CHECK_LABELS: unknown label '$label' (allowed: gpu, integration, unit, slow)" ;;
+  esac
+done
 stage_times+="${stage_times:+, }tests $(( $(date +%s) - t_tests )) s"
 
 # 7. The seed problems on the GPU, every cuDNN algorithm, through the real CLI.
-if [ "$gpu" != none ]; then
+skip() { case " ${GPU_CHECK_SKIP:-} " in *" $1 "*) row "$1" "skipped (GPU_CHECK_SKIP)"; return 0 ;; esac; return 1; }
+if [ "$gpu" != none ] && ! skip seed-sweep; then
   say "convguard sweep --list tests/inputs/seed.list --backend cudnn --algo '*'"
   t0=$(date +%s)
   "$BIN" sweep --list "$ROOT/tests/inputs/seed.list" --backend cudnn --algo '*' --no-store --table markdown \
@@ -336,7 +344,9 @@ fi
 
 # 8. Per-backend probe costs: every backend available here, in-process vs a warm worker vs
 # the first verdict (bench/RESULTS.md keeps the GPU rows from this table).
-if [ -x "$BUILD_DIR/bench/probe_bench" ]; then
+if skip probe-bench; then
+  :
+elif [ -x "$BUILD_DIR/bench/probe_bench" ]; then
   say "probe_bench --sections backends ${PROBE_BENCH_ARGS:-}"
   t0=$(date +%s)
   # shellcheck disable=SC2086  # PROBE_BENCH_ARGS is a list of words
@@ -362,7 +372,7 @@ fi
 
 # 8b. What each exact rewrite costs on cuDNN against the native problem (ResNet-50's and
 # the seed's layers at batch 1, ResNet-50 at batch 8), and a cached plan lookup.
-if [ -x "$BUILD_DIR/bench/rewrite_bench" ] && [ "$gpu" != none ]; then
+if [ -x "$BUILD_DIR/bench/rewrite_bench" ] && [ "$gpu" != none ] && ! skip rewrite-bench; then
   say "rewrite_bench --backend cudnn"
   t0=$(date +%s)
   CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0} "$BUILD_DIR/bench/rewrite_bench" --backend cudnn --runs 5 \
@@ -381,10 +391,10 @@ fi
 
 # 8c. Every GPU at once: ResNet-50's layers over every cuDNN algorithm with a real GPU hang
 # injected on one layer (a spinning kernel), across all visible GPUs, into one store.
-if [ "$gpu" != none ]; then
+if [ "$gpu" != none ] && ! skip hang-sweep; then
   say "convguard sweep --list tests/inputs/resnet50.list --backend cudnn --algo '*' --inject (hang on k == 2048)"
   rules="$OUT_DIR/hang-k2048.rules"
-  printf 'emulation: cuDNN with a spinning kernel injected on 2048-output-channel layers\nspin when k == 2048 && algo == "implicit_gemm"\n' > "$rules"
+  printf 'emulation: cuDNN with a spinning kernel injected on 2048-output-channel layers\nspin when k == 2048 && algo == "implicit-gemm"\n' > "$rules"
   rm -f "$OUT_DIR/resnet-hang.sqlite"
   t0=$(date +%s)
   "$BIN" sweep --list "$ROOT/tests/inputs/resnet50.list" --backend cudnn --algo '*' --inject "$rules" \
@@ -405,7 +415,7 @@ fi
 # 8d. Guarded execution on the GPU: the seed's layer made to hang (a real spinning kernel
 # on 16-input-channel problems), planned with probes in workers, run in-process on cuDNN
 # and checked against the float64 reference.
-if [ "$gpu" != none ]; then
+if [ "$gpu" != none ] && ! skip guarded-run; then
   say "convguard run n1_c16_h64_w64_k32_r3_s3_p1 --backend cudnn --inject (hang on c == 16) --probe-missing"
   rules="$OUT_DIR/hang-c16.rules"
   printf 'emulation: cuDNN with a spinning kernel injected on 16-input-channel problems\nspin when c == 16\n' > "$rules"

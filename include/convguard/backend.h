@@ -113,6 +113,11 @@ class Backend {
   // inside the driver; only SIGKILL from outside ends it). Backends without a device
   // return false at once and the fault spins on the CPU instead.
   virtual bool HangOnDevice() { return false; }
+
+  // The backend without injected faults: the engine's device health checks run on it
+  // (they ask whether the device works, not whether a shape does). A wrapper that injects
+  // faults returns what it wraps; every other backend is itself.
+  virtual Backend& WithoutInjectedFaults() { return *this; }
 };
 
 // Options for creating a backend by name.

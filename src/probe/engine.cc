@@ -314,6 +314,7 @@ StatusOr<bool> EngineImpl::RunKnownGoodProbe(Pool& pool, Slot& slot, bool calibr
   r.id = next_request_id_++;
   r.problem = ToCanonical(CalibrationProblem());
   r.check = calibrate ? CheckMode::kNone : CheckMode::kSampled;
+  r.health = true;
   r.warmup = 1;
   r.repeats = 3;
   CG_RETURN_IF_ERROR(slot.worker->Send(worker::EncodeProbeRequest(r)));

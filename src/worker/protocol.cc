@@ -104,6 +104,7 @@ std::string EncodeProbeRequest(const ProbeRequest& r) {
   j["repeats"] = r.repeats;
   j["check"] = CheckModeName(r.check);
   j["sample_points"] = r.sample_points;
+  if (r.health) j["health"] = true;
   return j.dump();
 }
 
@@ -190,6 +191,7 @@ StatusOr<Message> DecodeMessage(std::string_view payload, bool from_worker) {
     CG_RETURN_IF_ERROR(GetOptional(j, "check", check));
     CG_ASSIGN_OR_RETURN(r.check, ParseCheckMode(check));
     CG_RETURN_IF_ERROR(GetOptional(j, "sample_points", r.sample_points));
+    CG_RETURN_IF_ERROR(GetOptional(j, "health", r.health));
     if (r.warmup < 0 || r.repeats < 1 || r.sample_points < 0) {
       return Status::InvalidArgument("probe needs warmup >= 0, repeats >= 1, sample_points >= 0");
     }

@@ -49,6 +49,11 @@ struct ProbeRequest {
   int repeats = 3;
   CheckMode check = CheckMode::kSampled;
   int64_t sample_points = 256;  // interior points for kSampled
+  // A device health check (the engine's known-good probe after a fault): it asks whether
+  // the device and its library still work, not whether this shape does, so injected
+  // faults do not apply to it (the worker runs it on the backend without its fault
+  // rules). Sent only when true.
+  bool health = false;
 };
 
 // What the worker itself observed. Hangs and crashes are never reported here: the

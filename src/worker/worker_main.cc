@@ -258,7 +258,8 @@ int WorkerMain(const std::vector<std::string>& args) {
     if (message->type == "bye") return 0;
     std::string reply;
     if (message->probe) {
-      reply = EncodeProbeReply(RunProbe(*backend, *message->probe, channel));
+      Backend& runs = message->probe->health ? backend->WithoutInjectedFaults() : *backend;
+      reply = EncodeProbeReply(RunProbe(runs, *message->probe, channel));
     } else if (message->algorithms_request) {
       reply = EncodeAlgorithmsReply(ListAlgorithms(*backend, *message->algorithms_request));
     } else {

@@ -268,6 +268,25 @@ TEST(InjectingBackendTest, ErrorReturnsTheMessageWithoutRunning) {
   EXPECT_TRUE(backend->Supports(Tiny(), "direct").ok());  // only unsupported() affects it
 }
 
+// The engine's device health checks run without the injected faults: they ask whether
+// the device works, not whether the shape does.
+TEST(InjectingBackendTest, HealthChecksRunOnTheBackendWithoutFaults) {
+  FakeBackend::Counts counts;
+  auto backend = Wrap("error(\"injected\") when always\n", &counts);
+  ASSERT_NE(backend, nullptr);
+  ConvTensors<float> io = ConvTensors<float>::Allocate(Tiny());
+  EXPECT_FALSE(backend->Run(Tiny(), "direct", io, RunOptions{}).ok());
+  EXPECT_EQ(counts.runs, 0);
+  Backend& plain = backend->WithoutInjectedFaults();
+  EXPECT_NE(&plain, backend.get());
+  EXPECT_EQ(plain.name(), "fake");
+  StatusOr<RunResult> result = plain.Run(Tiny(), "direct", io, RunOptions{});
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_GT(counts.runs, 0);
+  // A backend without faults is its own.
+  EXPECT_EQ(&plain.WithoutInjectedFaults(), &plain);
+}
+
 TEST(InjectingBackendTest, UnsupportedAppliesToSupportsAndRun) {
   FakeBackend::Counts counts;
   auto backend = Wrap("unsupported(\"no fp16 kernels\") when dtype == f16\n", &counts);

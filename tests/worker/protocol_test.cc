@@ -26,6 +26,13 @@ TEST(Protocol, ProbeRequestRoundTrips) {
   EXPECT_EQ(m->probe->repeats, 5);
   EXPECT_EQ(m->probe->check, CheckMode::kFull);
   EXPECT_EQ(m->probe->sample_points, 99);
+  EXPECT_FALSE(m->probe->health);
+  // A health check says so; an ordinary probe does not carry the field at all.
+  EXPECT_EQ(EncodeProbeRequest(r).find("health"), std::string::npos);
+  r.health = true;
+  m = DecodeMessage(EncodeProbeRequest(r), /*from_worker=*/false);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_TRUE(m->probe->health);
 }
 
 TEST(Protocol, ReplyRoundTripsAndNonFiniteErrorsStayLarge) {

@@ -52,6 +52,7 @@ class InjectingBackend final : public Backend {
   bool runs_on_shared_device() const override { return inner_->runs_on_shared_device(); }
   int visible_devices() const override { return inner_->visible_devices(); }
   bool HangOnDevice() override { return inner_->HangOnDevice(); }
+  Backend& WithoutInjectedFaults() override { return inner_->WithoutInjectedFaults(); }
 
   // The fault Run() would perform for (p, algorithm), without performing it.
   std::optional<FaultKind> MatchFault(const Problem& p, std::string_view algorithm) const;
