@@ -15,6 +15,15 @@ bool IsMisbehaviour(VerdictKind kind) {
   return kind != VerdictKind::kOk && kind != VerdictKind::kUnsupported;
 }
 
+void SortFastestFirst(std::vector<LeafOption>& options) {
+  std::stable_sort(options.begin(), options.end(), [](const LeafOption& a, const LeafOption& b) {
+    const bool am = a.measured_ms >= 0, bm = b.measured_ms >= 0;
+    if (am != bm) return am;
+    if (am && a.measured_ms != b.measured_ms) return a.measured_ms < b.measured_ms;
+    return a.algorithm < b.algorithm;
+  });
+}
+
 std::vector<LeafOption> PrimaryLeafOptions(const std::vector<Verdict>& verdicts) {
   std::string avoided;
   for (const Verdict& v : verdicts) {
@@ -32,13 +41,7 @@ std::vector<LeafOption> PrimaryLeafOptions(const std::vector<Verdict>& verdicts)
     o.measured_ms = v.time_ms_median > 0 ? v.time_ms_median : -1.0;
     options.push_back(std::move(o));
   }
-  // Fastest first; unmeasured last; ties by algorithm name (deterministic).
-  std::stable_sort(options.begin(), options.end(), [](const LeafOption& a, const LeafOption& b) {
-    const bool am = a.measured_ms >= 0, bm = b.measured_ms >= 0;
-    if (am != bm) return am;
-    if (am && a.measured_ms != b.measured_ms) return a.measured_ms < b.measured_ms;
-    return a.algorithm < b.algorithm;
-  });
+  SortFastestFirst(options);
   return options;
 }
 

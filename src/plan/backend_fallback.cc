@@ -8,8 +8,6 @@
 // verdict for the problem on its stack. The planner offers it only when no plan on the
 // primary stack exists: it is the last resort, since the other backend is usually much
 // slower (a GPU model falling back to the CPU).
-#include <algorithm>
-
 #include "plan/internal.h"
 
 namespace convguard::plan {
@@ -26,12 +24,7 @@ std::vector<LeafOption> FallbackLeafOptions(const std::vector<Verdict>& verdicts
     o.measured_ms = v.time_ms_median > 0 ? v.time_ms_median : -1.0;
     options.push_back(std::move(o));
   }
-  std::stable_sort(options.begin(), options.end(), [](const LeafOption& a, const LeafOption& b) {
-    const bool am = a.measured_ms >= 0, bm = b.measured_ms >= 0;
-    if (am != bm) return am;
-    if (am && a.measured_ms != b.measured_ms) return a.measured_ms < b.measured_ms;
-    return a.algorithm < b.algorithm;
-  });
+  SortFastestFirst(options);
   return options;
 }
 

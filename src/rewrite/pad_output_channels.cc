@@ -47,20 +47,7 @@ std::optional<Application> MakeApplication(const Problem& p, int64_t padded) {
   app.parameters = ParametersText(p.k, padded);
   app.children = {child};
   app.runs = {1};
-  switch (p.direction) {
-    case Direction::kForward:
-      app.bytes_per_call = FloatBytes(p.input_elements() + p.output_elements());
-      app.bytes_per_weight_load = FloatBytes(p.weight_elements() + p.bias_elements());
-      break;
-    case Direction::kBackwardData:
-      app.bytes_per_call = FloatBytes(p.output_elements() + p.input_elements());
-      app.bytes_per_weight_load = FloatBytes(p.weight_elements());
-      break;
-    case Direction::kBackwardWeights:
-      app.bytes_per_call =
-          FloatBytes(p.input_elements() + p.output_elements() + p.weight_elements());
-      break;
-  }
+  SetWholeTensorCopyCosts(p, app);
   return app;
 }
 

@@ -156,4 +156,20 @@ Status BadParameters(std::string_view rewrite, std::string_view parameters, std:
                                  "' " + std::string(why));
 }
 
+void SetWholeTensorCopyCosts(const Problem& p, Application& app) {
+  switch (p.direction) {
+    case Direction::kForward:
+      app.bytes_per_call = FloatBytes(p.input_elements() + p.output_elements());
+      app.bytes_per_weight_load = FloatBytes(p.weight_elements() + p.bias_elements());
+      break;
+    case Direction::kBackwardData:
+      app.bytes_per_call = FloatBytes(p.output_elements() + p.input_elements());
+      app.bytes_per_weight_load = FloatBytes(p.weight_elements());
+      break;
+    case Direction::kBackwardWeights:
+      app.bytes_per_call = FloatBytes(p.input_elements() + p.output_elements() + p.weight_elements());
+      break;
+  }
+}
+
 }  // namespace convguard::rewrite

@@ -84,4 +84,9 @@ Status BadParameters(std::string_view rewrite, std::string_view parameters, std:
 // Bytes of n float values (the node's buffers are float32 whatever the dtype).
 inline int64_t FloatBytes(int64_t n) { return n * static_cast<int64_t>(sizeof(float)); }
 
+// The copy costs of a rewrite that moves every tensor of p once: per call the tensors
+// the direction reads besides the weights, and its result (dw too for backward-weights);
+// per weight load the weights and bias (forward, backward-data).
+void SetWholeTensorCopyCosts(const Problem& p, Application& app);
+
 }  // namespace convguard::rewrite
