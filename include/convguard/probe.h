@@ -126,6 +126,15 @@ class ProbeEngine {
   virtual StatusOr<ProbeRunResult> Run(const std::vector<ProbeJob>& jobs) = 0;
 };
 
+// The claim owner of this process in a shared store ("HOST:PID:START", START the
+// process's start time so that a recycled pid is not mistaken for it); the engine claims
+// work under it.
+StatusOr<std::string> ThisProcessClaimOwner();
+// Says whether a claim owner is alive: a process of this host that still exists with the
+// same start time; owners on other hosts count as alive (their claims expire by age).
+// For SqliteStoreOptions::owner_is_alive.
+OwnerLiveness LocalClaimOwnerLiveness();
+
 // Maps a verdict to the exit status `convguard probe` uses (docs/cli.md):
 // OK 0, SLOW 10, HANG 11, CRASH 12, WRONG 13, MISTRUSTED 14, ERROR 15, UNSUPPORTED 16, OOM 17.
 int ExitStatusForVerdict(VerdictKind kind);

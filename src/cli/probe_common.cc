@@ -162,13 +162,7 @@ StatusOr<std::unique_ptr<Store>> OpenStoreFromFlags(const FlagParser& f) {
     if (ec) return Status::IOError("cannot create the store's folder '" + parent.string() + "': " + ec.message());
   }
   SqliteStoreOptions options;
-  options.owner_is_alive = [](const std::string& owner) {
-    const size_t a = owner.find(':');
-    const size_t b = owner.rfind(':');
-    if (a == std::string::npos || b == a || owner.substr(0, a) != os::Hostname()) return true;
-    return os::IsProcessAlive(std::atoi(owner.substr(a + 1, b - a - 1).c_str()),
-                              std::strtoull(owner.substr(b + 1).c_str(), nullptr, 10));
-  };
+  options.owner_is_alive = LocalClaimOwnerLiveness();
   return OpenSqliteStore(path, options);
 }
 

@@ -196,8 +196,7 @@ class EngineImpl final : public ProbeEngine {
 };
 
 Status EngineImpl::Init() {
-  CG_ASSIGN_OR_RETURN(uint64_t start_ticks, os::ProcessStartTicks(os::CurrentPid()));
-  owner_ = os::Hostname() + ":" + std::to_string(os::CurrentPid()) + ":" + std::to_string(start_ticks);
+  CG_ASSIGN_OR_RETURN(owner_, ThisProcessClaimOwner());
   std::string exe = options_.worker_executable;
   if (exe.empty()) {
     CG_ASSIGN_OR_RETURN(exe, os::SelfExecutablePath());

@@ -143,3 +143,23 @@ TEST(ProbeEngine, UnknownBackendAndMissingWorkerAreErrors) {
 
 }  // namespace
 }  // namespace convguard
+
+namespace convguard {
+namespace {
+
+TEST(ClaimOwner, ThisProcessIsAliveAndAGoneOneIsNot) {
+  StatusOr<std::string> me = ThisProcessClaimOwner();
+  ASSERT_TRUE(me.ok()) << me.status().ToString();
+  const OwnerLiveness alive = LocalClaimOwnerLiveness();
+  EXPECT_TRUE(alive(*me));
+  // The same pid with another start time is a recycled pid: not the owner.
+  const size_t last = me->rfind(':');
+  const std::string recycled = me->substr(0, last + 1) + "1";
+  EXPECT_FALSE(alive(recycled));
+  // Owners on other hosts, and strings that are not owners, cannot be checked from here.
+  EXPECT_TRUE(alive("some-other-host:1:1"));
+  EXPECT_TRUE(alive("not an owner"));
+}
+
+}  // namespace
+}  // namespace convguard
