@@ -133,3 +133,27 @@ TEST(PlanRunCli, BadInputIsRefusedWithExitStatus2) {
 
 }  // namespace
 }  // namespace convguard
+
+namespace convguard {
+namespace {
+
+// The torch backend cannot run in-process, so `plan` reads its stack from a worker;
+// `run` refuses it (tested with the bad input above).
+TEST(PlanRunCli, PlanOnTheTorchBackendReadsTheStackFromAWorker) {
+  using namespace testing_support;
+  const std::string db = MakeTempDir("plan-torch") + "/verdicts.sqlite";
+  auto plan = RunConvguard({"plan", "n1_c4_h8_w8_k4_r3_s3_p1", "--backend", "torch", "--db", db}, 180.0);
+  if (plan.exit_code == 1 && plan.err.find("PyTorch is not importable") != std::string::npos) {
+    GTEST_SKIP() << "no Python interpreter here can import torch: " << plan.err;
+  }
+  EXPECT_EQ(plan.exit_code, 20) << plan.out << plan.err;
+  EXPECT_NE(plan.err.find("torch on"), std::string::npos) << plan.err;
+  EXPECT_NE(plan.out.find("no exact plan"), std::string::npos) << plan.out;
+  // The worker recorded the stack in the store.
+  auto stacks = RunConvguard({"db", "stacks", "--db", db});
+  ASSERT_EQ(stacks.exit_code, 0) << stacks.err;
+  EXPECT_NE(stacks.out.find("torch"), std::string::npos) << stacks.out;
+}
+
+}  // namespace
+}  // namespace convguard
