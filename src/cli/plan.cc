@@ -184,7 +184,9 @@ int PlanMain(const Args& args) {
   if (setup->guard.planner.probe_missing) {
     prober = MakeEngineProber(setup->guard.probe, setup->store.get(), callbacks);
   }
-  std::fprintf(stderr, "convguard plan: stack %s: %s\n", stacks.front().stack_id.c_str(),
+  // The stack goes with the plan (stdout) so that a plan over an emulated stack always
+  // says so; with --json it goes to stderr and the JSON names the stack id in its leaves.
+  std::fprintf(flags.Has("--json") ? stderr : stdout, "stack %s: %s\n", stacks.front().stack_id.c_str(),
                stacks.front().summary.c_str());
   StatusOr<PlanReport> report = MakePlan(setup->problem, stacks, *setup->store, setup->guard.planner, prober);
   if (!report.ok()) {

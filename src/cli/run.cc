@@ -85,8 +85,8 @@ int RunMain(const Args& args) {
     std::fprintf(stderr, "convguard run: %s\n", guard.status().message().c_str());
     return kExitFailure;
   }
-  std::fprintf(stderr, "convguard run: stack %s: %s\n", (*guard)->stacks().front().stack_id.c_str(),
-               (*guard)->stack().Summary().c_str());
+  // On stdout with the plan, so that a run on an emulated stack always says so.
+  std::printf("stack %s: %s\n", (*guard)->stacks().front().stack_id.c_str(), (*guard)->stack().Summary().c_str());
   const double plan_start = NowMs();
   StatusOr<const Plan*> plan = (*guard)->PlanFor(p);
   const double plan_ms = NowMs() - plan_start;
