@@ -27,7 +27,6 @@
 #include <string>
 #include <vector>
 
-#include "convguard/text_forms.h"
 #include "rewrite/rewrite.h"
 #include "rewrite/rewrite_node.h"
 #include "rewrite/tensor_copy.h"
@@ -174,12 +173,8 @@ class BatchSplit final : public Rewrite {
     const size_t chunk_at = counted ? 2 : 1;
     std::optional<Application> expected;
     if (numbers.size() > chunk_at) expected = MakeApplication(p, numbers[chunk_at]);
-    if (!expected || expected->parameters != application.parameters) {
-      return BadParameters(kName, application.parameters,
-                           "do not apply to " + ToCanonical(p) +
-                               " (want a chunk size 1 <= s < n with valid chunk problems)");
-    }
-    CG_RETURN_IF_ERROR(MatchApplication(*expected, application, children));
+    CG_RETURN_IF_ERROR(CheckApplication(kName, p, expected, application, children,
+                                        "a chunk size 1 <= s < n with valid chunk problems"));
     return std::unique_ptr<ExecNode>(new BatchSplitNode(p, std::move(children), expected->runs));
   }
 };

@@ -29,7 +29,6 @@
 #include <string>
 #include <vector>
 
-#include "convguard/text_forms.h"
 #include "rewrite/rewrite.h"
 #include "rewrite/rewrite_node.h"
 #include "rewrite/tensor_copy.h"
@@ -141,13 +140,9 @@ class GroupSplit final : public Rewrite {
     const std::vector<int64_t> numbers = NumbersIn(application.parameters);
     std::optional<Application> expected;
     if (numbers.size() == 3) expected = MakeApplication(p, numbers[1]);
-    if (!expected || expected->parameters != application.parameters) {
-      return BadParameters(kName, application.parameters,
-                           "do not apply to " + ToCanonical(p) +
-                               " (want groups=" + std::to_string(p.groups) +
-                               "->MxG' with M > 1 slots of G' groups, M * G' = groups)");
-    }
-    CG_RETURN_IF_ERROR(MatchApplication(*expected, application, children));
+    CG_RETURN_IF_ERROR(CheckApplication(kName, p, expected, application, children,
+                                        "groups=" + std::to_string(p.groups) +
+                                            "->MxG' with M > 1 slots of G' groups, M * G' = groups"));
     return std::unique_ptr<ExecNode>(new GroupSplitNode(p, std::move(children)));
   }
 };

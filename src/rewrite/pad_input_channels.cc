@@ -22,7 +22,6 @@
 #include <string>
 #include <vector>
 
-#include "convguard/text_forms.h"
 #include "rewrite/rewrite.h"
 #include "rewrite/rewrite_node.h"
 #include "rewrite/tensor_copy.h"
@@ -113,12 +112,9 @@ class PadInputChannels final : public Rewrite {
     const std::vector<int64_t> numbers = NumbersIn(application.parameters);
     std::optional<Application> expected;
     if (numbers.size() == 2) expected = MakeApplication(p, numbers[1]);
-    if (!expected || expected->parameters != application.parameters) {
-      return BadParameters(kName, application.parameters,
-                           "do not apply to " + ToCanonical(p) + " (want c=" + std::to_string(p.c) +
-                               "->C' with C' > c, groups 1 and a valid child)");
-    }
-    CG_RETURN_IF_ERROR(MatchApplication(*expected, application, children));
+    CG_RETURN_IF_ERROR(CheckApplication(kName, p, expected, application, children,
+                                        "c=" + std::to_string(p.c) +
+                                            "->C' with C' > c, groups 1 and a valid child"));
     return std::unique_ptr<ExecNode>(new PadInputChannelsNode(p, std::move(children)));
   }
 };

@@ -156,6 +156,17 @@ Status BadParameters(std::string_view rewrite, std::string_view parameters, std:
                                  "' " + std::string(why));
 }
 
+Status CheckApplication(std::string_view rewrite, const Problem& p,
+                        const std::optional<Application>& expected, const Application& given,
+                        const std::vector<std::unique_ptr<ExecNode>>& children,
+                        std::string_view want) {
+  if (!expected || expected->parameters != given.parameters) {
+    return BadParameters(rewrite, given.parameters,
+                         "do not apply to " + ToCanonical(p) + " (want " + std::string(want) + ")");
+  }
+  return MatchApplication(*expected, given, children);
+}
+
 void SetWholeTensorCopyCosts(const Problem& p, Application& app) {
   switch (p.direction) {
     case Direction::kForward:

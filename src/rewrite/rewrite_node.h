@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -80,6 +81,15 @@ std::vector<int64_t> NumbersIn(std::string_view text);
 
 // kInvalidArgument: "<rewrite>: parameters '<parameters>' <why>".
 Status BadParameters(std::string_view rewrite, std::string_view parameters, std::string_view why);
+
+// What every Build checks: `expected` is the application rebuilt from `given`'s
+// parameters (nullopt when they could not be read); it must exist, carry the same
+// parameters text and match `given` and `children` (MatchApplication). Otherwise
+// kInvalidArgument saying the parameters "do not apply to P (want ...)".
+Status CheckApplication(std::string_view rewrite, const Problem& p,
+                        const std::optional<Application>& expected, const Application& given,
+                        const std::vector<std::unique_ptr<ExecNode>>& children,
+                        std::string_view want);
 
 // Bytes of n float values (the node's buffers are float32 whatever the dtype).
 inline int64_t FloatBytes(int64_t n) { return n * static_cast<int64_t>(sizeof(float)); }

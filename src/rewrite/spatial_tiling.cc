@@ -58,7 +58,6 @@
 #include <utility>
 #include <vector>
 
-#include "convguard/text_forms.h"
 #include "rewrite/rewrite.h"
 #include "rewrite/rewrite_node.h"
 #include "rewrite/tensor_copy.h"
@@ -443,15 +442,11 @@ class SpatialTiling final : public Rewrite {
     const std::vector<int64_t> numbers = NumbersIn(application.parameters);
     std::optional<Application> expected;
     if (numbers.size() == 2) expected = MakeApplication(p, numbers[0], numbers[1]);
-    if (!expected || expected->parameters != application.parameters) {
-      return BadParameters(kName, application.parameters,
-                           "do not apply to " + ToCanonical(p) +
-                               " (want tile=RxC within the tiled extent " +
-                               std::to_string(TiledExtent(RowsOf(p), p.direction)) + "x" +
-                               std::to_string(TiledExtent(ColumnsOf(p), p.direction)) +
-                               ", splitting at least one axis, no child equal to the problem)");
-    }
-    CG_RETURN_IF_ERROR(MatchApplication(*expected, application, children));
+    CG_RETURN_IF_ERROR(CheckApplication(
+        kName, p, expected, application, children,
+        "tile=RxC within the tiled extent " + std::to_string(TiledExtent(RowsOf(p), p.direction)) + "x" +
+            std::to_string(TiledExtent(ColumnsOf(p), p.direction)) +
+            ", splitting at least one axis, no child equal to the problem"));
     return std::unique_ptr<ExecNode>(
         new SpatialTilingNode(p, std::move(children), PlanTiling(p, numbers[0], numbers[1])));
   }
