@@ -144,12 +144,8 @@ bool ProbeInProcess(Backend& backend, const Problem& p, const std::string& algor
   }
   ConvTensors<double> exact = ConvTensors<double>::Allocate(p);
   FillExact(p, 1, exact);
-  ConvTensors<float> io = ConvTensors<float>::Allocate(p);
-  for (size_t i = 0; i < exact.input.size(); ++i) io.input[i] = static_cast<float>(exact.input[i]);
-  for (size_t i = 0; i < exact.weight.size(); ++i) io.weight[i] = static_cast<float>(exact.weight[i]);
-  for (size_t i = 0; i < exact.output.size(); ++i) io.output[i] = static_cast<float>(exact.output[i]);
-  for (size_t i = 0; i < exact.bias.size(); ++i) io.bias[i] = static_cast<float>(exact.bias[i]);
-  PoisonWithNaN(ResultTensor(p, io));
+  ConvTensors<float> io;
+  ToFloatOperands(p, exact, io);
   RunOptions o;  // warm-up 1, repeats 3: the engine's defaults
   StatusOr<RunResult> r = backend.Run(p, algorithm, io, o);
   if (!r.ok()) {

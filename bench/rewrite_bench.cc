@@ -65,14 +65,8 @@ const char* kUsage =
 ConvTensors<float> ExactTensors(const Problem& p) {
   ConvTensors<double> d = ConvTensors<double>::Allocate(p);
   FillExact(p, 1, d);
-  ConvTensors<float> f = ConvTensors<float>::Allocate(p);
-  auto copy = [](const std::vector<double>& from, std::vector<float>& to) {
-    std::transform(from.begin(), from.end(), to.begin(), [](double v) { return static_cast<float>(v); });
-  };
-  copy(d.input, f.input);
-  copy(d.weight, f.weight);
-  copy(d.output, f.output);
-  copy(d.bias, f.bias);
+  ConvTensors<float> f;
+  ToFloatOperands(p, d, f);
   return f;
 }
 

@@ -89,4 +89,9 @@ FillSummary FillExact(const Problem& p, uint64_t seed, ConvTensors<double>& t);
 void PoisonWithNaN(std::span<float> data);
 void PoisonWithNaN(std::span<double> data);
 
+// Copies every tensor of `exact` into float32 (exactly: FillExact's values are small
+// integers) and poisons the tensor p's direction produces with NaN, so that an element a
+// backend fails to write shows. `io`'s tensors are resized as needed.
+void ToFloatOperands(const Problem& p, const ConvTensors<double>& exact, ConvTensors<float>& io);
+
 }  // namespace convguard

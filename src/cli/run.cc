@@ -100,14 +100,8 @@ int RunMain(const Args& args) {
   // Exactly filled inputs, the reference in float64, the output poisoned with NaN.
   ConvTensors<double> exact = ConvTensors<double>::Allocate(p);
   FillExact(p, probe.seed, exact);
-  ConvTensors<float> io = ConvTensors<float>::Allocate(p);
-  auto to_float = [](const std::vector<double>& from, std::vector<float>& to) {
-    std::transform(from.begin(), from.end(), to.begin(), [](double v) { return static_cast<float>(v); });
-  };
-  to_float(exact.input, io.input);
-  to_float(exact.weight, io.weight);
-  to_float(exact.output, io.output);
-  to_float(exact.bias, io.bias);
+  ConvTensors<float> io;
+  ToFloatOperands(p, exact, io);
   std::vector<float>& result = ResultTensor(p, io);
 
   std::vector<double> times;

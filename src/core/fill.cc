@@ -249,4 +249,16 @@ void PoisonWithNaN(std::span<double> data) {
   std::fill(data.begin(), data.end(), std::numeric_limits<double>::quiet_NaN());
 }
 
+void ToFloatOperands(const Problem& p, const ConvTensors<double>& exact, ConvTensors<float>& io) {
+  auto copy = [](const std::vector<double>& from, std::vector<float>& to) {
+    to.resize(from.size());
+    for (size_t i = 0; i < from.size(); ++i) to[i] = static_cast<float>(from[i]);
+  };
+  copy(exact.input, io.input);
+  copy(exact.weight, io.weight);
+  copy(exact.output, io.output);
+  copy(exact.bias, io.bias);
+  PoisonWithNaN(ResultTensor(p, io));
+}
+
 }  // namespace convguard

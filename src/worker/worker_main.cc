@@ -60,20 +60,6 @@ ProbeOutcome OutcomeForStatus(const Status& s) {
   }
 }
 
-// Copies the operands a direction reads into float32 (exact: filled values are small
-// integers) and poisons the tensor it produces with NaN, so an unwritten result shows.
-void PrepareOperands(const Problem& p, const ConvTensors<double>& exact, ConvTensors<float>& io) {
-  auto copy = [](const std::vector<double>& from, std::vector<float>& to) {
-    to.resize(from.size());
-    for (size_t i = 0; i < from.size(); ++i) to[i] = static_cast<float>(from[i]);
-  };
-  copy(exact.input, io.input);
-  copy(exact.weight, io.weight);
-  copy(exact.output, io.output);
-  copy(exact.bias, io.bias);
-  PoisonWithNaN(ResultTensor(p, io));
-}
-
 ProbeReply RunProbe(Backend& backend, const ProbeRequest& request, Channel& channel) {
   ProbeReply reply;
   reply.id = request.id;
@@ -113,7 +99,7 @@ ProbeReply RunProbe(Backend& backend, const ProbeRequest& request, Channel& chan
     return reply;
   }
   FillExact(p, request.seed, exact);
-  PrepareOperands(p, exact, io);
+  ToFloatOperands(p, exact, io);
 
   if (Status s = channel.Send(EncodePhase({request.id, "run"})); !s.ok()) {
     reply.outcome = ProbeOutcome::kError;

@@ -46,15 +46,7 @@ Data ExactData(const Problem& p, uint64_t seed) {
   Data d;
   d.exact = ConvTensors<double>::Allocate(p);
   FillExact(p, seed, d.exact);
-  d.io = ConvTensors<float>::Allocate(p);
-  auto copy = [](const std::vector<double>& from, std::vector<float>& to) {
-    std::transform(from.begin(), from.end(), to.begin(), [](double v) { return static_cast<float>(v); });
-  };
-  copy(d.exact.input, d.io.input);
-  copy(d.exact.weight, d.io.weight);
-  copy(d.exact.output, d.io.output);
-  copy(d.exact.bias, d.io.bias);
-  PoisonWithNaN(ResultTensor(p, d.io));
+  ToFloatOperands(p, d.exact, d.io);
   ReferenceConvolution(p, d.exact);
   return d;
 }

@@ -31,19 +31,11 @@ inline ConvTensors<double> ExactCase(const Problem& p, uint64_t seed) {
   return t;
 }
 
-inline std::vector<float> ToFloat(const std::vector<double>& v) {
-  return std::vector<float>(v.begin(), v.end());
-}
-
 // The float32 tensors a node is handed: every member converted from `data` (exact for
 // FillExact values), the result tensor poisoned with NaN so an unwritten element shows.
 inline ConvTensors<float> PoisonedIo(const Problem& p, const ConvTensors<double>& data) {
   ConvTensors<float> io;
-  io.input = ToFloat(data.input);
-  io.weight = ToFloat(data.weight);
-  io.output = ToFloat(data.output);
-  io.bias = ToFloat(data.bias);
-  PoisonWithNaN(ResultTensor(p, io));
+  ToFloatOperands(p, data, io);
   return io;
 }
 
