@@ -38,13 +38,39 @@ struct Option {
   bool has_unknown = false;
 };
 
+// The verdicts of (stack, problem), each read from the store once per planning (and
+// again after a probe may have added some).
+class VerdictCache {
+ public:
+  explicit VerdictCache(Store& store) : store_(store) {}
+
+  static std::string Key(const std::string& stack_id, const std::string& problem) {
+    return stack_id + "/" + problem;
+  }
+
+  StatusOr<const std::vector<Verdict>*> Of(const std::string& stack_id, const std::string& problem) {
+    const std::string key = Key(stack_id, problem);
+    if (auto it = cache_.find(key); it != cache_.end()) return &it->second;
+    VerdictFilter f;
+    f.stack_id = stack_id;
+    f.problem = problem;
+    CG_ASSIGN_OR_RETURN(std::vector<Verdict> v, store_.ListVerdicts(f));
+    return &(cache_[key] = std::move(v));
+  }
+
+  void Forget(const std::string& key) { cache_.erase(key); }
+
+ private:
+  Store& store_;
+  std::map<std::string, std::vector<Verdict>> cache_;
+};
+
 class Search {
  public:
-  Search(const std::vector<const StackChoice*>& stacks, Store& store, const CostModel& cost,
-         const PlannerOptions& options, bool optimistic, const std::set<std::string>& asked,
-         std::map<std::string, std::vector<Verdict>>& verdict_cache)
-      : stacks_(stacks), store_(store), cost_(cost), options_(options), optimistic_(optimistic),
-        asked_(asked), verdicts_(verdict_cache) {}
+  Search(const std::vector<const StackChoice*>& stacks, VerdictCache& verdicts, const CostModel& cost,
+         const PlannerOptions& options, bool optimistic, const std::set<std::string>& asked)
+      : stacks_(stacks), verdicts_(verdicts), cost_(cost), options_(options), optimistic_(optimistic),
+        asked_(asked) {}
 
   // Every option for p at `depth`, cheapest first. Empty: nothing works. `parent` is the
   // rewrite that produced p ("" at the root): it is not applied again directly below
@@ -77,26 +103,14 @@ class Search {
     return &(memo_[key] = std::move(options));
   }
 
-  // The verdicts of (stack, problem), read once per planning.
-  StatusOr<const std::vector<Verdict>*> VerdictsOf(const std::string& stack_id,
-                                                   const std::string& problem) {
-    const std::string key = stack_id + "/" + problem;
-    if (auto it = verdicts_.find(key); it != verdicts_.end()) return &it->second;
-    VerdictFilter f;
-    f.stack_id = stack_id;
-    f.problem = problem;
-    CG_ASSIGN_OR_RETURN(std::vector<Verdict> v, store_.ListVerdicts(f));
-    return &(verdicts_[key] = std::move(v));
-  }
-
  private:
   Status AddLeaves(const Problem& p, std::vector<Option>& out) {
     const std::string text = ToCanonical(p);
     for (const StackChoice* stack : stacks_) {
-      CG_ASSIGN_OR_RETURN(const std::vector<Verdict>* verdicts, VerdictsOf(stack->stack_id, text));
+      CG_ASSIGN_OR_RETURN(const std::vector<Verdict>* verdicts, verdicts_.Of(stack->stack_id, text));
       std::vector<LeafOption> leaves = stack->fallback ? plan::FallbackLeafOptions(*verdicts, *stack)
                                                        : plan::PrimaryLeafOptions(*verdicts);
-      if (verdicts->empty() && optimistic_ && asked_.count(stack->stack_id + "/" + text) == 0) {
+      if (verdicts->empty() && optimistic_ && asked_.count(VerdictCache::Key(stack->stack_id, text)) == 0) {
         LeafOption unknown;
         unknown.kind = stack->fallback ? "backend-fallback" : "native";
         unknown.unknown = true;
@@ -146,12 +160,11 @@ class Search {
   }
 
   std::vector<const StackChoice*> stacks_;
-  Store& store_;
+  VerdictCache& verdicts_;
   const CostModel& cost_;
   const PlannerOptions& options_;
   bool optimistic_;
   const std::set<std::string>& asked_;
-  std::map<std::string, std::vector<Verdict>>& verdicts_;
   std::map<std::string, std::vector<Option>> memo_;
 };
 
@@ -275,12 +288,12 @@ StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& 
   for (const StackChoice& s : stacks) CG_RETURN_IF_ERROR(calibrate(s));
 
   std::set<std::string> asked;
-  std::map<std::string, std::vector<Verdict>> verdict_cache;
+  VerdictCache verdicts(store);
 
   auto run_phase = [&](const std::vector<const StackChoice*>& in_use)
       -> StatusOr<std::vector<Option>> {
     while (options.probe_missing && report.probes_run < options.probe_budget) {
-      Search optimistic(in_use, store, cost, options, /*optimistic=*/true, asked, verdict_cache);
+      Search optimistic(in_use, verdicts, cost, options, /*optimistic=*/true, asked);
       CG_ASSIGN_OR_RETURN(const std::vector<Option>* found, optimistic.Options(p, 0));
       if (found->empty() || !found->front().has_unknown) break;
       // Enough: a known plan within 10% of the best the unknowns could offer.
@@ -302,9 +315,9 @@ StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& 
         for (const auto& [stack_id, problem] : unknown) {
           if (stack_id != stack->stack_id) continue;
           if (static_cast<int64_t>(jobs.size()) + report.probes_run >= options.probe_budget) break;
-          const std::string key = stack_id + "/" + ToCanonical(problem);
+          const std::string key = VerdictCache::Key(stack_id, ToCanonical(problem));
           if (!asked.insert(key).second) continue;
-          verdict_cache.erase(key);
+          verdicts.Forget(key);
           jobs.push_back(ProbeJob{problem, "*"});
         }
         if (jobs.empty()) continue;
@@ -319,7 +332,7 @@ StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& 
       report.notes.push_back("probe budget of " + std::to_string(options.probe_budget) +
                              " probes spent; raise it with --probe-budget");
     }
-    Search exact(in_use, store, cost, options, /*optimistic=*/false, asked, verdict_cache);
+    Search exact(in_use, verdicts, cost, options, /*optimistic=*/false, asked);
     CG_ASSIGN_OR_RETURN(const std::vector<Option>* found, exact.Options(p, 0));
     return *found;
   };
@@ -332,9 +345,8 @@ StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& 
   }
 
   // What the store says about the problem as is, and its native time.
-  Search reader(primary, store, cost, options, false, asked, verdict_cache);
   CG_ASSIGN_OR_RETURN(const std::vector<Verdict>* native,
-                      reader.VerdictsOf(primary.front()->stack_id, report.problem_text));
+                      verdicts.Of(primary.front()->stack_id, report.problem_text));
   double native_ms = -1.0;
   for (const Verdict& v : *native) {
     std::string line = v.algorithm + ": " + std::string(VerdictName(v.kind));
