@@ -70,15 +70,20 @@ class GuardTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
   }
+  // A guard on `backend` that probes what the store does not know, with fast deadlines.
+  StatusOr<std::unique_ptr<Guard>> OpenProbingGuard(const std::string& backend) {
+    GuardOptions o;
+    o.backend = backend;
+    o.planner.probe_missing = true;
+    o.probe = QuickProbes(backend);
+    return Guard::Open(o, store_.get());
+  }
+
   std::unique_ptr<Store> store_;
 };
 
 TEST_F(GuardTest, TheSeedsHangingLayerRunsExactlyOnTheEmulatedStack) {
-  GuardOptions o;
-  o.backend = "emulated-rdna1";
-  o.planner.probe_missing = true;
-  o.probe = QuickProbes("emulated-rdna1");
-  StatusOr<std::unique_ptr<Guard>> guard = Guard::Open(o, store_.get());
+  StatusOr<std::unique_ptr<Guard>> guard = OpenProbingGuard("emulated-rdna1");
   ASSERT_TRUE(guard.ok()) << guard.status().ToString();
   EXPECT_TRUE((*guard)->stack().is_emulated());
 
@@ -102,11 +107,7 @@ TEST_F(GuardTest, TheSeedsHangingLayerRunsExactlyOnTheEmulatedStack) {
 }
 
 TEST_F(GuardTest, WeightsAreTransformedOncePerSetOfWeights) {
-  GuardOptions o;
-  o.backend = "emulated-rdna1";
-  o.planner.probe_missing = true;
-  o.probe = QuickProbes("emulated-rdna1");
-  StatusOr<std::unique_ptr<Guard>> guard = Guard::Open(o, store_.get());
+  StatusOr<std::unique_ptr<Guard>> guard = OpenProbingGuard("emulated-rdna1");
   ASSERT_TRUE(guard.ok()) << guard.status().ToString();
   // 48x48 hangs too; the plan pads channels or tiles, both of which transform weights.
   const Problem p = Parse("n2_c16_h48_w48_k16_r3_s3_p1_u1_d1_g1_f32_nchw_fwd");
@@ -142,11 +143,7 @@ TEST_F(GuardTest, WeightsAreTransformedOncePerSetOfWeights) {
 }
 
 TEST_F(GuardTest, EveryDirectionRunsThroughAPlan) {
-  GuardOptions o;
-  o.backend = "emulated-rdna1";
-  o.planner.probe_missing = true;
-  o.probe = QuickProbes("emulated-rdna1");
-  StatusOr<std::unique_ptr<Guard>> guard = Guard::Open(o, store_.get());
+  StatusOr<std::unique_ptr<Guard>> guard = OpenProbingGuard("emulated-rdna1");
   ASSERT_TRUE(guard.ok()) << guard.status().ToString();
   for (const char* text : {"n2_c8_h10_w9_k6_r3_s2_p1_u2_d1_g2_f32_nhwc_bwd-data",
                            "n3_c4_h7_w11_k6_r2_s3_p0_u1_d2_g1_f32_nchw_bwd-weights"}) {
