@@ -24,7 +24,8 @@ Needs Python 3.9+ (3.11 on Debian 12) and torch (1.13 or 2.x); no numpy.
 
 Environment: CONVGUARD_TORCH_DEVICE is the default for --device; on the CPU,
 CONVGUARD_TORCH_THREADS sets PyTorch's intra-op threads (default 1: the engine runs one
-CPU worker per core).
+CPU worker per core); CONVGUARD_DEVICE_INDEX, set by the engine, is the worker's device
+among the engine's devices, what a fault rule's `device` reads (default 0).
 
 Exit status: 0 after "bye" or EOF on stdin; 2 for a bad command line; 3 when the backend
 cannot start, or the fault rules cannot be read or parsed (after a "fatal" message); 4
@@ -57,7 +58,7 @@ EXIT_BACKEND_FAILED = 3
 EXIT_PROTOCOL_BROKEN = 4
 EXIT_DEVICE_BROKEN = 5
 
-CAPI_VERSION = 2
+CAPI_VERSION = 3
 CG_OK, CG_EINVAL, CG_ENOMEM = 0, 1, 2
 
 # first_call_allowance_ms (see docs/torch-worker.md): oneDNN generates CPU kernels in
@@ -239,9 +240,9 @@ class CheckLib:
         lib.cg_rules_parse.restype = c_void_p
         lib.cg_rules_json.argtypes = [c_void_p, c_char_p, c_size_t]
         lib.cg_rules_json.restype = c_int
-        lib.cg_rules_match.argtypes = [c_void_p, c_char_p, c_char_p, c_char_p, c_size_t]
+        lib.cg_rules_match.argtypes = [c_void_p, c_char_p, c_char_p, c_int, c_char_p, c_size_t]
         lib.cg_rules_match.restype = c_int
-        lib.cg_rules_apply_fingerprint.argtypes = [c_void_p, c_char_p, c_char_p, c_size_t]
+        lib.cg_rules_apply_fingerprint.argtypes = [c_void_p, c_char_p, c_int, c_char_p, c_size_t]
         lib.cg_rules_apply_fingerprint.restype = c_int
         lib.cg_rules_close.argtypes = [c_void_p]
         lib.cg_rules_close.restype = None
@@ -309,20 +310,20 @@ class CheckLib:
             raise CheckLibError(rc, self._text(buf))
         return json.loads(self._text(buf))
 
-    def match_rule(self, handle, canonical, algorithm):
+    def match_rule(self, handle, canonical, algorithm, device):
         """The matched fault as a dict (cg_rules_match), or None when no rule matches."""
         buf = ctypes.create_string_buffer(self.BUFFER)
         rc = self.lib.cg_rules_match(handle, canonical.encode("utf-8"), algorithm.encode("utf-8"),
-                                     buf, self.BUFFER)
+                                     device, buf, self.BUFFER)
         if rc != CG_OK:
             raise CheckLibError(rc, self._text(buf))
         fault = json.loads(self._text(buf))
         return fault if fault.get("matched") else None
 
-    def apply_rules(self, handle, fingerprint):
+    def apply_rules(self, handle, fingerprint, device):
         buf = ctypes.create_string_buffer(self.BUFFER)
         rc = self.lib.cg_rules_apply_fingerprint(
-            handle, json.dumps(fingerprint).encode("utf-8"), buf, self.BUFFER)
+            handle, json.dumps(fingerprint).encode("utf-8"), device, buf, self.BUFFER)
         if rc != CG_OK:
             raise CheckLibError(rc, self._text(buf))
         return json.loads(self._text(buf))
@@ -346,20 +347,22 @@ NEVER_ENDING_CYCLES = 1 << 62
 class InjectedFaults:
     """A rules file (--inject FILE) as the check library parsed it."""
 
-    def __init__(self, checklib, path):
+    def __init__(self, checklib, path, device):
         with open(path, "rb") as f:  # bytes: the digest is of the exact text
             text = f.read()
         self.checklib = checklib
         self.path = path
+        # What a rule's `device` reads: the engine's index of the GPU this worker serves.
+        self.device = device
         # The origin is the path as given, like `convguard worker --inject FILE`.
         self.handle = checklib.parse_rules(text, path)
         self.info = checklib.rules_info(self.handle)
 
     def match(self, canonical, algorithm):
-        return self.checklib.match_rule(self.handle, canonical, algorithm)
+        return self.checklib.match_rule(self.handle, canonical, algorithm, self.device)
 
     def apply(self, fingerprint):
-        return self.checklib.apply_rules(self.handle, fingerprint)
+        return self.checklib.apply_rules(self.handle, fingerprint, self.device)
 
 
 def announce_fatal(fault):
@@ -1191,11 +1194,17 @@ def main(argv):
         checklib = CheckLib(args.checklib)
     except (OSError, RuntimeError, AttributeError) as e:
         return fatal("cannot load the check library %s: %s" % (args.checklib, e))
+    # The engine's index of the device this worker serves (a rule's `device`), read as
+    # `convguard worker` reads it.
+    device_index = os.environ.get("CONVGUARD_DEVICE_INDEX", "") or "0"
+    if not (device_index.isascii() and device_index.isdigit()):
+        return fatal("CONVGUARD_DEVICE_INDEX='%s' is not a device index (allowed: 0, 1, 2, ...)"
+                     % device_index)
     faults = None
     if args.inject is not None:
         # As `convguard worker --inject FILE`: the messages match its own.
         try:
-            faults = InjectedFaults(checklib, args.inject)
+            faults = InjectedFaults(checklib, args.inject, int(device_index))
         except OSError:
             return fatal("cannot open fault rules file '%s'" % args.inject)
         except CheckLibError as e:

@@ -31,7 +31,7 @@
 #   CUDA_ARCHS      CMAKE_CUDA_ARCHITECTURES (default: the project's "80-real;90")
 #   PROBE_BENCH_ARGS  extra arguments for probe_bench (default none; e.g. "--quick")
 #   GPU_CHECK_SKIP  steps to leave out: any of "seed-sweep probe-bench rewrite-bench
-#                   hang-sweep guarded-run" (default none)
+#                   hang-sweep guarded-run multi-gpu" (default none)
 #   GPU_CHECK_LABELS  test labels to run, in order (default "gpu integration unit"); e.g.
 #                   "gpu" when the CPU tests already passed elsewhere and time is short
 #   CUDA_VISIBLE_DEVICES  honoured; probe_bench runs with 0 when it is unset (one GPU)
@@ -430,6 +430,22 @@ if [ "$gpu" != none ] && ! skip guarded-run; then
   else
     row "guarded run on cuDNN" "FAILED with status $rc (see guarded-run.txt/.log)"
     [ $status -lt 1 ] && status=1
+  fi
+fi
+
+# 8e. Several GPUs: ResNet-50 x every cuDNN algorithm on one GPU and on all, with and
+# without a hang injected, and with a hang on card 1 only (scripts/multi-gpu-sweep.sh).
+if [ "$gpu" != none ] && ! skip multi-gpu; then
+  if [ "${n_gpus:-1}" -ge 2 ]; then
+    say "scripts/multi-gpu-sweep.sh (1 GPU vs $n_gpus GPUs, REPEATS=${REPEATS:-2})"
+    if bash "$ROOT/scripts/multi-gpu-sweep.sh" "$BIN" "$OUT_DIR/multi-gpu" > "$OUT_DIR/multi-gpu.txt" 2>&1; then
+      row "ResNet-50 sweeps, 1 GPU vs $n_gpus GPUs" "$(grep -E '^\| (nofault|hang|device1) ' "$OUT_DIR/multi-gpu/summary.md" | tr '\n' ' ' | cut -c1-400)(multi-gpu.txt)"
+    else
+      row "ResNet-50 sweeps on several GPUs" "FAILED (see multi-gpu.txt)"
+      [ $status -lt 1 ] && status=1
+    fi
+  else
+    row "multi-GPU sweeps" "one GPU: skipped"
   fi
 fi
 

@@ -127,6 +127,10 @@ struct BackendOptions {
   std::string fault_rules;
   // Name shown for the rules (a path, or "builtin:emulated-rdna1").
   std::string fault_rules_origin;
+  // Which of the probe engine's devices the backend's process serves (as `--devices`
+  // numbers them; a worker learns it from CONVGUARD_DEVICE_INDEX): what a fault rule's
+  // `device` reads. 0 in a process that serves one device or none.
+  int device_index = 0;
 };
 
 // Backend names the registry knows, best real backend first. "emulated-rdna1" is the

@@ -105,6 +105,14 @@ struct ProbeRunResult {
   ProbeProgress progress;
 };
 
+// A device the engine probes on, with its stack. Devices whose stacks are equal (identical
+// cards, drivers and libraries) share one queue of work; different stacks each get every
+// job, since their verdicts may differ.
+struct DeviceStack {
+  int device = -1;  // index among the GPUs this process sees (as --devices numbers them); -1: the CPU
+  StackFingerprint stack;
+};
+
 class ProbeEngine {
  public:
   virtual ~ProbeEngine() = default;
@@ -119,6 +127,8 @@ class ProbeEngine {
 
   // The stack of the first device (every device's stack is in the store).
   virtual const StackFingerprint& stack() const = 0;
+  // Every device's stack, in the order of the device selection (one entry for the CPU).
+  virtual std::vector<DeviceStack> stacks() const = 0;
 
   // Probes every job not already known to the store (unless redo). Returns when all are
   // decided, or early when SIGINT/SIGTERM arrives (interrupted = true; claims of

@@ -62,7 +62,8 @@ StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view name, const Ba
   if (!options.fault_rules.empty()) {
     const std::string registry_name(backend->name());
     CG_ASSIGN_OR_RETURN(backend, inject::WrapWithFaultRules(std::move(backend), options.fault_rules,
-                                                            options.fault_rules_origin, registry_name));
+                                                            options.fault_rules_origin, registry_name,
+                                                            options.device_index));
   }
   return backend;
 }

@@ -354,17 +354,21 @@ int cg_rules_json(const cg_rules* rules, char* json_out, size_t json_len) {
 }
 
 int cg_rules_match(const cg_rules* rules, const char* canonical, const char* algorithm,
-                   char* json_out, size_t json_len) {
+                   int device, char* json_out, size_t json_len) {
   return Guarded(json_out, json_len, [&]() -> int {
     if (rules == nullptr || algorithm == nullptr) {
       WriteText(rules == nullptr ? "the rules are NULL" : "the algorithm is NULL", json_out,
                 json_len);
       return CG_EINVAL;
     }
+    if (device < 0) {
+      WriteText("device " + std::to_string(device) + " is negative (allowed: 0, 1, 2, ...)", json_out, json_len);
+      return CG_EINVAL;
+    }
     Problem p;
     if (int rc = Parse(canonical, p, json_out, json_len); rc != CG_OK) return rc;
     const inject::FaultRules& r = rules->rules;
-    const inject::FaultRule* rule = r.Match(p, algorithm);
+    const inject::FaultRule* rule = r.Match(p, algorithm, device);
     if (rule == nullptr) return WriteResult(DumpJson(json{{"matched", false}}), json_out, json_len);
     const inject::Fault& fault = rule->fault;
     const std::string where = r.Where(*rule);
@@ -393,12 +397,16 @@ int cg_rules_match(const cg_rules* rules, const char* canonical, const char* alg
   });
 }
 
-int cg_rules_apply_fingerprint(const cg_rules* rules, const char* fingerprint_json,
+int cg_rules_apply_fingerprint(const cg_rules* rules, const char* fingerprint_json, int device,
                                char* json_out, size_t json_len) {
   return Guarded(json_out, json_len, [&]() -> int {
     if (rules == nullptr || fingerprint_json == nullptr) {
       WriteText(rules == nullptr ? "the rules are NULL" : "the fingerprint is NULL", json_out,
                 json_len);
+      return CG_EINVAL;
+    }
+    if (device < 0) {
+      WriteText("device " + std::to_string(device) + " is negative (allowed: 0, 1, 2, ...)", json_out, json_len);
       return CG_EINVAL;
     }
     StatusOr<json> parsed = ParseJson(fingerprint_json);
@@ -411,7 +419,7 @@ int cg_rules_apply_fingerprint(const cg_rules* rules, const char* fingerprint_js
       WriteText(fp.status().message(), json_out, json_len);
       return CG_EINVAL;
     }
-    rules->rules.ApplyTo(*fp);
+    rules->rules.ApplyTo(*fp, device);
     return WriteResult(DumpJson(ToJson(*fp)), json_out, json_len);
   });
 }

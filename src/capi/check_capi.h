@@ -34,8 +34,9 @@ extern "C" {
 
 // Bumped when a signature or the meaning of a result changes, or functions are added
 // that callers of the new version rely on; callers check it. 2: the cg_rules_* functions
-// and cg_corrupt_tail.
-#define CG_CAPI_VERSION 2
+// and cg_corrupt_tail. 3: cg_rules_match and cg_rules_apply_fingerprint take the device
+// the calling worker serves (a rule's `device`).
+#define CG_CAPI_VERSION 3
 
 #define CG_OK 0
 #define CG_EINVAL 1     // bad problem text, bad argument (NULL buffer, unknown mode, ...)
@@ -131,15 +132,17 @@ int cg_rules_json(const cg_rules* rules, char* json_out, size_t json_len);
 //    and oom messages), "mark" ("[injected <fault> by <where>]", what C++ appends,
 //    after a space, to the implementation string of wrong and slow)}.
 // `algorithm` is the resolved name (never empty: a probe without one uses the backend's
-// first algorithm, as the C++ worker does).
+// first algorithm, as the C++ worker does). `device` is what a rule's `device` reads: the
+// index the engine gave the worker in CONVGUARD_DEVICE_INDEX (0 when unset); >= 0.
 int cg_rules_match(const cg_rules* rules, const char* canonical, const char* algorithm,
-                   char* json_out, size_t json_len);
+                   int device, char* json_out, size_t json_len);
 
 // Applies the rules to a stack fingerprint as InjectingBackend::Fingerprint does
 // (FaultRules::ApplyTo: `stack.*` overrides, emulation text, fault_rules_digest, chained
 // with the ones already there). In and out are the fingerprint's JSON object as the
 // worker protocol's hello carries it (docs/store.md); the input is read strictly.
-int cg_rules_apply_fingerprint(const cg_rules* rules, const char* fingerprint_json,
+// `device` as for cg_rules_match: rules that read `device` give each device its own digest.
+int cg_rules_apply_fingerprint(const cg_rules* rules, const char* fingerprint_json, int device,
                                char* json_out, size_t json_len);
 
 // Frees parsed rules; NULL is allowed.

@@ -124,7 +124,14 @@ int ProbeMain(const Args& args) {
     std::fprintf(stderr, "convguard probe: %s\n", engine.status().message().c_str());
     return kExitFailure;
   }
-  const StackFingerprint stack = (*engine)->stack();
+  // Devices whose stacks differ each probe the problem; each verdict is shown with its own.
+  const std::vector<DeviceStack> device_stacks = (*engine)->stacks();
+  auto stack_of = [&](const Verdict& v) -> const StackFingerprint* {
+    for (const DeviceStack& ds : device_stacks) {
+      if (ds.stack.Id() == v.stack_id) return &ds.stack;
+    }
+    return &device_stacks.front().stack;
+  };
   StatusOr<ProbeRunResult> result = (*engine)->Run({ProbeJob{*problem, flags.Get("--algo")}});
   if (!result.ok()) {
     std::fprintf(stderr, "convguard probe: %s\n", result.status().message().c_str());
@@ -136,10 +143,10 @@ int ProbeMain(const Args& args) {
   }
   std::vector<Verdict> all = result->known;
   for (const Verdict& v : result->known) {
-    std::printf("(from the store; --redo probes again)\n%s", FormatVerdict(v, &stack).c_str());
+    std::printf("(from the store; --redo probes again)\n%s", FormatVerdict(v, stack_of(v)).c_str());
   }
   for (const Verdict& v : result->verdicts) {
-    std::printf("%s", FormatVerdict(v, &stack).c_str());
+    std::printf("%s", FormatVerdict(v, stack_of(v)).c_str());
     all.push_back(v);
   }
   return ExitStatusForVerdicts(all);

@@ -1,8 +1,10 @@
 // convguard sweep: probes a grid or problem lists, remembering every verdict.
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cli/commands.h"
@@ -112,9 +114,26 @@ class ProgressView {
   ProbeProgress last_;
 };
 
+// Which devices each stack of the run is on, e.g. "GPU 1" or "GPU 0,2": the name a row
+// of the table gives its stack when the devices differ.
+std::map<std::string, std::string> DevicesByStack(const std::vector<DeviceStack>& stacks) {
+  std::map<std::string, std::string> out;
+  for (const DeviceStack& ds : stacks) {
+    std::string& label = out[ds.stack.Id()];
+    if (ds.device < 0) {
+      label = "CPU";
+    } else {
+      label += (label.empty() ? "GPU " : ",") + std::to_string(ds.device);
+    }
+  }
+  return out;
+}
+
 // The seed report's table: in, out, size, status, time; plus the fields the sweep varied
-// beyond those, so that rows stay distinguishable.
-void PrintTable(const std::vector<Verdict>& verdicts, const std::string& format) {
+// beyond those, so that rows stay distinguishable, and the devices of each row's stack
+// when the run's devices are different stacks.
+void PrintTable(const std::vector<Verdict>& verdicts, const std::string& format,
+                const std::map<std::string, std::string>& devices_by_stack) {
   if (format == "none" || verdicts.empty()) return;
   struct Row {
     Problem p;
@@ -122,14 +141,20 @@ void PrintTable(const std::vector<Verdict>& verdicts, const std::string& format)
   };
   std::vector<Row> rows;
   std::set<std::string> algorithms;
+  std::set<std::string> stack_ids;
   for (const Verdict& v : verdicts) {
     StatusOr<Problem> p = ParseProblem(v.problem, TextForm::kCanonical);
     if (p.ok()) rows.push_back({*p, &v});
     algorithms.insert(v.algorithm);
+    stack_ids.insert(v.stack_id);
   }
-  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
-    return std::tie(a.p.c, a.p.k, a.p.h, a.p.w, a.v->problem, a.v->algorithm) <
-           std::tie(b.p.c, b.p.k, b.p.h, b.p.w, b.v->problem, b.v->algorithm);
+  auto devices_of = [&](const Verdict& v) {
+    auto it = devices_by_stack.find(v.stack_id);
+    return it == devices_by_stack.end() ? v.stack_id : it->second;
+  };
+  std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) {
+    return std::make_tuple(a.p.c, a.p.k, a.p.h, a.p.w, a.v->problem, a.v->algorithm, devices_of(*a.v)) <
+           std::make_tuple(b.p.c, b.p.k, b.p.h, b.p.w, b.v->problem, b.v->algorithm, devices_of(*b.v));
   });
   // Show the full problem when anything beyond c, k, h, w differs between rows.
   bool other_fields_vary = false;
@@ -150,6 +175,8 @@ void PrintTable(const std::vector<Verdict>& verdicts, const std::string& format)
   std::vector<std::string> header = {"Input Channels", "Output Channels", "Input Size", "Status", "Time"};
   if (show_algo) header.push_back("Algorithm");
   if (other_fields_vary) header.push_back("Problem");
+  const bool show_devices = stack_ids.size() > 1;
+  if (show_devices) header.push_back("Devices");
   emit(header);
   if (!csv) {
     std::vector<std::string> rule(header.size(), "---");
@@ -164,6 +191,7 @@ void PrintTable(const std::vector<Verdict>& verdicts, const std::string& format)
                                       std::string(VerdictName(r.v->kind)), time};
     if (show_algo) cells.push_back(r.v->algorithm);
     if (other_fields_vary) cells.push_back(r.v->problem);
+    if (show_devices) cells.push_back(devices_of(*r.v));
     emit(cells);
   }
 }
@@ -242,8 +270,23 @@ int SweepMain(const Args& args) {
     return kExitFailure;
   }
   const StackFingerprint stack = (*engine)->stack();
-  std::fprintf(stderr, "convguard sweep: %zu problems on stack %s: %s\n", jobs.size(), stack.Id().c_str(),
-               stack.Summary().c_str());
+  const std::vector<DeviceStack> device_stacks = (*engine)->stacks();
+  const std::map<std::string, std::string> devices_by_stack = DevicesByStack(device_stacks);
+  if (devices_by_stack.size() == 1) {
+    std::fprintf(stderr, "convguard sweep: %zu problems on stack %s%s: %s\n", jobs.size(), stack.Id().c_str(),
+                 device_stacks.size() > 1 ? (" (" + devices_by_stack.begin()->second + ")").c_str() : "",
+                 stack.Summary().c_str());
+  } else {
+    // Different stacks each probe every problem: their verdicts may differ.
+    std::fprintf(stderr, "convguard sweep: %zu problems on each of %zu stacks:\n", jobs.size(),
+                 devices_by_stack.size());
+    std::set<std::string> printed;
+    for (const DeviceStack& ds : device_stacks) {
+      if (!printed.insert(ds.stack.Id()).second) continue;
+      std::fprintf(stderr, "convguard sweep:   %s: stack %s: %s\n", devices_by_stack.at(ds.stack.Id()).c_str(),
+                   ds.stack.Id().c_str(), ds.stack.Summary().c_str());
+    }
+  }
   if (stack.is_emulated()) {
     std::fprintf(stderr, "convguard sweep: EMULATED STACK: %s\n", stack.emulation.c_str());
   }
@@ -258,7 +301,7 @@ int SweepMain(const Args& args) {
   if (stack.is_emulated() && table != "none") {
     std::printf("EMULATED STACK (not real hardware): %s\n\n", stack.emulation.c_str());
   }
-  PrintTable(all, table);
+  PrintTable(all, table, devices_by_stack);
   const ProbeProgress& p = result->progress;
   std::fprintf(stderr, "convguard sweep: %s %lld/%lld in %.1f s:%s\n",
                result->interrupted ? "interrupted after" : "done,", static_cast<long long>(p.done),

@@ -155,6 +155,11 @@ class EngineImpl final : public ProbeEngine {
 
   Status Init();
   const StackFingerprint& stack() const override { return pools_.front().stack; }
+  std::vector<DeviceStack> stacks() const override {
+    std::vector<DeviceStack> out;
+    for (const Pool& pool : pools_) out.push_back(DeviceStack{pool.device, pool.stack});
+    return out;
+  }
   StatusOr<ProbeRunResult> Run(const std::vector<ProbeJob>& jobs) override;
 
  private:
@@ -241,8 +246,11 @@ Status EngineImpl::Init() {
       pool.spec = base;
       // Index d of what this process sees: through the parent's own restriction, if any,
       // so that CUDA_VISIBLE_DEVICES=2,3 and device 0 pins the worker to GPU 2.
+      // CONVGUARD_DEVICE_INDEX tells the worker which of our devices it serves (what a
+      // fault rule's `device` reads); the GPU itself then looks like device 0 to it.
       pool.spec.env = {{"CUDA_VISIBLE_DEVICES", VisibleDeviceName("CUDA_VISIBLE_DEVICES", d)},
-                       {"HIP_VISIBLE_DEVICES", VisibleDeviceName("HIP_VISIBLE_DEVICES", d)}};
+                       {"HIP_VISIBLE_DEVICES", VisibleDeviceName("HIP_VISIBLE_DEVICES", d)},
+                       {"CONVGUARD_DEVICE_INDEX", std::to_string(d)}};
       pool.policy = std::make_unique<DeadlinePolicy>(options_.deadlines);
       pools_.push_back(std::move(pool));
     }

@@ -1,9 +1,11 @@
 #include "worker/worker_main.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <new>
+#include <optional>
 #include <sstream>
 
 #include "convguard/backend.h"
@@ -178,6 +180,22 @@ StatusOr<std::string> ReadWholeFile(const std::string& path) {
   return text.str();
 }
 
+// The engine names the device a worker serves in CONVGUARD_DEVICE_INDEX (its index among
+// the engine's devices; CUDA_VISIBLE_DEVICES then holds the GPU itself). Fault rules read
+// it as `device`. Unset: 0, a worker that serves one device or none.
+StatusOr<int> DeviceIndexFromEnvironment() {
+  const std::optional<std::string> text = os::GetEnv("CONVGUARD_DEVICE_INDEX");
+  if (!text || text->empty()) return 0;
+  int value = -1;
+  const char* end = text->data() + text->size();
+  const auto [ptr, ec] = std::from_chars(text->data(), end, value);
+  if (ec != std::errc() || ptr != end || value < 0) {
+    return Status::InvalidArgument("CONVGUARD_DEVICE_INDEX='" + *text +
+                                   "' is not a device index (allowed: 0, 1, 2, ...)");
+  }
+  return value;
+}
+
 }  // namespace
 
 int WorkerMain(const std::vector<std::string>& args) {
@@ -212,6 +230,9 @@ int WorkerMain(const std::vector<std::string>& args) {
     (void)channel.Send(EncodeFatal(s.message()));
     return kExitBackendFailed;
   };
+  StatusOr<int> device_index = DeviceIndexFromEnvironment();
+  if (!device_index.ok()) return fail(device_index.status());
+  options.device_index = *device_index;
   if (!options.fault_rules_origin.empty()) {
     StatusOr<std::string> rules = ReadWholeFile(options.fault_rules_origin);
     if (!rules.ok()) return fail(rules.status());

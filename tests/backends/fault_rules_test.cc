@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -115,6 +116,46 @@ TEST(PredicateTest, EveryDirectionAndLayoutConstant) {
   EXPECT_FALSE(predicate->Matches(p, ""));
 }
 
+TEST(PredicateTest, DeviceIsTheServedDeviceIndex) {
+  StatusOr<Predicate> predicate = Predicate::Parse("device == 1 && c == 16");
+  ASSERT_TRUE(predicate.ok()) << predicate.status().ToString();
+  EXPECT_TRUE(predicate->uses_device());
+  EXPECT_FALSE(predicate->Matches(SeedConv(16, 32, 48), "gemm"));  // device 0 unless told
+  EXPECT_FALSE(predicate->Matches(SeedConv(16, 32, 48), "gemm", 0));
+  EXPECT_TRUE(predicate->Matches(SeedConv(16, 32, 48), "gemm", 1));
+  EXPECT_FALSE(predicate->Matches(SeedConv(8, 32, 48), "gemm", 1));
+  StatusOr<Predicate> arithmetic = Predicate::Parse("device % 2 == 1 || device * 0 > 0");
+  ASSERT_TRUE(arithmetic.ok()) << arithmetic.status().ToString();
+  EXPECT_TRUE(arithmetic->Matches(SeedConv(16, 32, 48), "gemm", 3));
+  EXPECT_FALSE(arithmetic->Matches(SeedConv(16, 32, 48), "gemm", 4));
+  StatusOr<Predicate> without = Predicate::Parse("c == 16");
+  ASSERT_TRUE(without.ok());
+  EXPECT_FALSE(without->uses_device());
+}
+
+TEST(FaultRulesTest, DeviceRulesGiveEachDeviceItsOwnDigest) {
+  constexpr char kText[] = "spin when device == 1 && k == 32\nerror(\"x\") when c == 7\n";
+  StatusOr<FaultRules> rules = ParseFaultRules(kText, "dev.rules");
+  ASSERT_TRUE(rules.ok()) << rules.status().ToString();
+  EXPECT_TRUE(rules->UsesDevice());
+  EXPECT_EQ(rules->Match(SeedConv(16, 32, 48), "gemm", 0), nullptr);
+  ASSERT_NE(rules->Match(SeedConv(16, 32, 48), "gemm", 1), nullptr);
+  EXPECT_EQ(rules->Match(SeedConv(16, 32, 48), "gemm", 1)->line, 1);
+  EXPECT_EQ(rules->DigestOnDevice(0), Fnv1a64Hex(Fnv1a64Hex(kText) + "@device 0"));
+  EXPECT_NE(rules->DigestOnDevice(0), rules->DigestOnDevice(1));
+  StackFingerprint on0, on1;
+  on0.backend = on1.backend = "cudnn";
+  rules->ApplyTo(on0, 0);
+  rules->ApplyTo(on1, 1);
+  EXPECT_EQ(on0.fault_rules_digest, rules->DigestOnDevice(0));
+  EXPECT_NE(on0.Id(), on1.Id());
+
+  StatusOr<FaultRules> plain = ParseFaultRules("error(\"x\") when c == 7\n", "plain.rules");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->UsesDevice());
+  EXPECT_EQ(plain->DigestOnDevice(3), plain->digest);
+}
+
 TEST(PredicateTest, DefaultPredicateMatchesNothing) {
   EXPECT_FALSE(Predicate().Matches(SeedConv(16, 32, 48), "gemm"));
 }
@@ -153,6 +194,8 @@ const ErrorCase kPredicateErrors[] = {
      "dtype",
      {"a predicate must be a condition", "'dtype' is a dtype", "dtype == f16"}},
     {"BareAlgo", "algo", {"a predicate must be a condition", "algo == \"direct\""}},
+    {"DeviceIsAnInteger", "device == \"1\"", {"cannot compare 'device' (an integer)"}},
+    {"DeviceMisspelt", "devcie == 1", {"unknown identifier 'devcie'", "did you mean 'device'?"}},
     {"ArithmeticOnEnum",
      "dtype + 1 > 0",
      {"column 7:", "'+' needs integer operands, but 'dtype' is a dtype"}},

@@ -88,12 +88,12 @@ Problem Tiny() {
 }
 
 std::unique_ptr<InjectingBackend> Wrap(std::string_view rules_text, FakeBackend::Counts* counts,
-                                       std::string registry_name = "") {
+                                       std::string registry_name = "", int device = 0) {
   StatusOr<FaultRules> rules = ParseFaultRules(rules_text, "test.rules");
   EXPECT_TRUE(rules.ok()) << rules.status().ToString();
   if (!rules.ok()) return nullptr;
   return std::make_unique<InjectingBackend>(std::make_unique<FakeBackend>(counts),
-                                            std::move(rules).value(), std::move(registry_name));
+                                            std::move(rules).value(), std::move(registry_name), device);
 }
 
 bool Contains(const std::string& haystack, std::string_view needle) {
@@ -159,6 +159,32 @@ TEST(InjectingBackendTest, FingerprintCarriesOverridesEmulationAndDigest) {
   StackFingerprint expected = FakeBackend(&counts).Fingerprint();
   expected.fault_rules_digest = Fnv1a64Hex("spin when c == 999\n");
   EXPECT_EQ(plain->Fingerprint(), expected);
+}
+
+// A rule reading `device` misbehaves on the device it names only, and makes every device
+// a stack of its own (their verdicts differ); rules that do not read it leave the
+// devices one stack.
+TEST(InjectingBackendTest, DeviceRulesActOnTheirDeviceAndSplitTheStack) {
+  constexpr char kRules[] = "error(\"bad card\") when device == 1\n";
+  FakeBackend::Counts counts;
+  auto on0 = Wrap(kRules, &counts, "", 0);
+  auto on1 = Wrap(kRules, &counts, "", 1);
+  ASSERT_NE(on0, nullptr);
+  ASSERT_NE(on1, nullptr);
+  ConvTensors<float> io = ConvTensors<float>::Allocate(Tiny());
+  EXPECT_TRUE(on0->Run(Tiny(), "direct", io, RunOptions{}).ok());
+  StatusOr<RunResult> failed = on1->Run(Tiny(), "direct", io, RunOptions{});
+  ASSERT_FALSE(failed.ok());
+  EXPECT_TRUE(Contains(failed.status().message(), "bad card [injected by test.rules:1]"))
+      << failed.status().message();
+  EXPECT_EQ(on0->MatchFault(Tiny(), "direct"), std::nullopt);
+  EXPECT_EQ(on1->MatchFault(Tiny(), "direct"), FaultKind::kError);
+  EXPECT_NE(on0->Fingerprint().Id(), on1->Fingerprint().Id());
+  EXPECT_EQ(on1->Fingerprint().fault_rules_digest, Fnv1a64Hex(Fnv1a64Hex(kRules) + "@device 1"));
+
+  auto same0 = Wrap("error(\"x\") when c == 999\n", &counts, "", 0);
+  auto same1 = Wrap("error(\"x\") when c == 999\n", &counts, "", 1);
+  EXPECT_EQ(same0->Fingerprint(), same1->Fingerprint());
 }
 
 TEST(InjectingBackendTest, WrapWithFaultRulesReportsParseErrorsWithOrigin) {

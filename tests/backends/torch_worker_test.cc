@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <sstream>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -250,9 +251,9 @@ struct CapiRules {
   CapiRules(const CapiRules&) = delete;
   CapiRules& operator=(const CapiRules&) = delete;
 
-  nlohmann::json Match(const std::string& canonical, const std::string& algorithm) const {
+  nlohmann::json Match(const std::string& canonical, const std::string& algorithm, int device = 0) const {
     char out[4096] = "";
-    const int rc = cg_rules_match(rules, canonical.c_str(), algorithm.c_str(), out, sizeof out);
+    const int rc = cg_rules_match(rules, canonical.c_str(), algorithm.c_str(), device, out, sizeof out);
     EXPECT_EQ(rc, CG_OK) << out;
     StatusOr<nlohmann::json> j = ParseJson(out);
     EXPECT_TRUE(j.ok()) << out;
@@ -327,16 +328,21 @@ TEST(CheckCapi, FaultRulesErrorsAreTheParsersMessages) {
   CapiRules rules("spin when k == 3\n", "r");
   char out[256] = "";
   EXPECT_EQ(cg_rules_match(rules.rules, "16-64-64-3x3-32-64-64-1-1x1-1x1-1x1-0-NCHW-FP32-F",
-                           "default", out, sizeof out),
+                           "default", 0, out, sizeof out),
             CG_EINVAL);
-  EXPECT_EQ(cg_rules_match(nullptr, SmallCanonical(3).c_str(), "default", out, sizeof out),
+  EXPECT_EQ(cg_rules_match(nullptr, SmallCanonical(3).c_str(), "default", 0, out, sizeof out),
             CG_EINVAL);
-  EXPECT_EQ(cg_rules_match(rules.rules, SmallCanonical(3).c_str(), nullptr, out, sizeof out),
+  EXPECT_EQ(cg_rules_match(rules.rules, SmallCanonical(3).c_str(), nullptr, 0, out, sizeof out),
             CG_EINVAL);
-  EXPECT_EQ(cg_rules_apply_fingerprint(rules.rules, "{\"device\":\"x\"}", out, sizeof out),
+  EXPECT_EQ(cg_rules_match(rules.rules, SmallCanonical(3).c_str(), "default", -1, out, sizeof out),
+            CG_EINVAL);
+  EXPECT_NE(std::string(out).find("device -1 is negative"), std::string::npos) << out;
+  EXPECT_EQ(cg_rules_apply_fingerprint(rules.rules, "{\"device\":\"x\"}", 0, out, sizeof out),
             CG_EINVAL);  // "backend" is required
   EXPECT_NE(std::string(out).find("backend"), std::string::npos) << out;
-  EXPECT_EQ(cg_rules_apply_fingerprint(rules.rules, "{not json", out, sizeof out), CG_EINVAL);
+  EXPECT_EQ(cg_rules_apply_fingerprint(rules.rules, "{not json", 0, out, sizeof out), CG_EINVAL);
+  EXPECT_EQ(cg_rules_apply_fingerprint(rules.rules, "{\"backend\":\"torch\"}", -2, out, sizeof out),
+            CG_EINVAL);
 }
 
 TEST(CheckCapi, FingerprintGetsWhatAnInjectingBackendGives) {
@@ -359,7 +365,7 @@ TEST(CheckCapi, FingerprintGetsWhatAnInjectingBackendGives) {
     StackFingerprint want = in;
     cpp->ApplyTo(want);
     char out[4096] = "";
-    ASSERT_EQ(cg_rules_apply_fingerprint(capi.rules, DumpJson(ToJson(in)).c_str(), out, sizeof out),
+    ASSERT_EQ(cg_rules_apply_fingerprint(capi.rules, DumpJson(ToJson(in)).c_str(), 0, out, sizeof out),
               CG_OK)
         << out;
     StatusOr<nlohmann::json> j = ParseJson(out);
@@ -373,6 +379,39 @@ TEST(CheckCapi, FingerprintGetsWhatAnInjectingBackendGives) {
     EXPECT_EQ(got->fault_rules_digest,
               already_injected ? inject::Fnv1a64Hex("0123456789abcdef+" + cpp->digest) : cpp->digest);
   }
+}
+
+// Rules that read `device` make each device its own stack, through the C API as in C++.
+TEST(CheckCapi, DeviceRulesMatchAndDigestPerDevice) {
+  const std::string text = "spin when device == 1 && k == 3\nerror(\"x\") when device >= 2\n";
+  StatusOr<inject::FaultRules> cpp = inject::ParseFaultRules(text, "dev.rules");
+  ASSERT_TRUE(cpp.ok()) << cpp.status().ToString();
+  CapiRules capi(text, "dev.rules");
+  EXPECT_EQ(capi.Match(SmallCanonical(3), "default", 0)["matched"], false);
+  EXPECT_EQ(capi.Match(SmallCanonical(3), "default", 1)["kind"], "spin");
+  EXPECT_EQ(capi.Match(SmallCanonical(4), "default", 1)["matched"], false);
+  EXPECT_EQ(capi.Match(SmallCanonical(4), "default", 2)["kind"], "error");
+
+  StackFingerprint in;
+  in.backend = "torch";
+  in.device = "GPU Test";
+  std::set<std::string> ids;
+  for (int device : {0, 1, 2}) {
+    StackFingerprint want = in;
+    cpp->ApplyTo(want, device);
+    char out[4096] = "";
+    ASSERT_EQ(cg_rules_apply_fingerprint(capi.rules, DumpJson(ToJson(in)).c_str(), device, out, sizeof out),
+              CG_OK)
+        << out;
+    StatusOr<nlohmann::json> j = ParseJson(out);
+    ASSERT_TRUE(j.ok()) << out;
+    StatusOr<StackFingerprint> got = StackFromJson(*j);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(*got, want);
+    EXPECT_EQ(got->fault_rules_digest, inject::Fnv1a64Hex(cpp->digest + "@device " + std::to_string(device)));
+    ids.insert(got->Id());
+  }
+  EXPECT_EQ(ids.size(), 3u);
 }
 
 TEST(CheckCapi, CorruptTailIsTheInjectingBackendsWrong) {
@@ -1035,6 +1074,38 @@ TEST(TorchBackendEngine, InjectedFaultsGiveTheirVerdicts) {
   EXPECT_EQ(ref->verdicts[0].mismatches, by_k[9].mismatches);
   EXPECT_EQ(ref->verdicts[0].max_abs_error, by_k[9].max_abs_error);
   EXPECT_EQ(ref->verdicts[0].check, by_k[9].check);
+}
+
+// The torch worker reads CONVGUARD_DEVICE_INDEX as `convguard worker` does: a rule's
+// `device`, and a digest of its own for that device (inherited here: the CPU gets no
+// per-device pools).
+TEST(TorchBackendEngine, DeviceIndexReachesTheRules) {
+  REQUIRE_TORCH();
+  const std::string dir = testing_support::MakeTempDir("torch-engine-device");
+  const std::string text = "error(\"bad card\") when device == 1 && k == 5\n";
+  const std::string rules = testing_support::WriteFile(dir + "/device.rules", text);
+  ProbeOptions options = TorchOptions();
+  options.fault_rules_path = rules;
+  options.workers_per_device = 1;
+  const char* saved = std::getenv("CONVGUARD_DEVICE_INDEX");
+  const std::optional<std::string> restore = saved ? std::optional<std::string>(saved) : std::nullopt;
+  ::setenv("CONVGUARD_DEVICE_INDEX", "1", 1);
+  auto engine = ProbeEngine::Start(options, nullptr);
+  if (restore) ::setenv("CONVGUARD_DEVICE_INDEX", restore->c_str(), 1);
+  else ::unsetenv("CONVGUARD_DEVICE_INDEX");
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  EXPECT_EQ((*engine)->stack().fault_rules_digest, inject::Fnv1a64Hex(inject::Fnv1a64Hex(text) + "@device 1"));
+  auto result = (*engine)->Run({{Parse(SmallCanonical(5)), ""}, {Parse(SmallCanonical(6)), ""}});
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  ASSERT_EQ(result->verdicts.size(), 2u);
+  for (const Verdict& v : result->verdicts) {
+    if (Parse(v.problem).k == 5) {
+      EXPECT_EQ(v.kind, VerdictKind::kError) << v.message;
+      EXPECT_NE(v.message.find("bad card [injected by " + rules + ":1]"), std::string::npos) << v.message;
+    } else {
+      EXPECT_EQ(v.kind, VerdictKind::kOk) << v.message;
+    }
+  }
 }
 
 // `convguard probe --backend torch --inject FILE` is accepted and its exit status is the

@@ -6,7 +6,11 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
 #include <map>
+#include <optional>
+#include <set>
+#include <string>
 
 #include "convguard/text_forms.h"
 #include "support/cli_runner.h"
@@ -124,6 +128,51 @@ TEST(ProbeEngine, ProtocolGarbageAndDeathMidReplyAreVerdictsAndTheRunGoesOn) {
   EXPECT_EQ(by_c[3].kind, VerdictKind::kCrash);
   EXPECT_EQ(by_c[3].exit_code, 1);
   EXPECT_EQ(by_c[4].kind, VerdictKind::kOk);  // the run went on with a fresh worker
+}
+
+// A real worker reads CONVGUARD_DEVICE_INDEX (set by the engine for each GPU's pool; here
+// inherited, since a CPU backend gets no per-device pools) as a fault rule's `device`.
+TEST(ProbeEngine, RealWorkersReadTheirDeviceIndexForFaultRules) {
+  const std::string rules_path = ::testing::TempDir() + "/convguard_device_index.rules";
+  std::ofstream(rules_path) << "error(\"bad card\") when device == 1 && k == 5\n";
+  ProbeOptions o = FaultOptions();
+  o.fault_rules_path = rules_path;
+  o.workers_per_device = 1;
+  struct Restore {
+    std::optional<std::string> saved;
+    Restore() {
+      if (const char* v = std::getenv("CONVGUARD_DEVICE_INDEX")) saved = v;
+    }
+    ~Restore() {
+      if (saved) ::setenv("CONVGUARD_DEVICE_INDEX", saved->c_str(), 1);
+      else ::unsetenv("CONVGUARD_DEVICE_INDEX");
+    }
+  } restore;
+
+  std::map<std::string, VerdictKind> kind_by_index;
+  std::set<std::string> stack_ids;
+  for (const char* index : {"0", "1"}) {
+    ::setenv("CONVGUARD_DEVICE_INDEX", index, 1);
+    auto engine = ProbeEngine::Start(o, nullptr);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    stack_ids.insert((*engine)->stack().Id());
+    auto result = (*engine)->Run({{SmallProblem(4, 5), ""}});
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    ASSERT_EQ(result->verdicts.size(), 1u);
+    kind_by_index[index] = result->verdicts[0].kind;
+    if (std::string(index) == "1") {
+      EXPECT_NE(result->verdicts[0].message.find("bad card"), std::string::npos) << result->verdicts[0].message;
+    }
+  }
+  EXPECT_EQ(kind_by_index["0"], VerdictKind::kOk);
+  EXPECT_EQ(kind_by_index["1"], VerdictKind::kError);
+  EXPECT_EQ(stack_ids.size(), 2u);  // the rules read `device`: each device its own stack
+
+  ::setenv("CONVGUARD_DEVICE_INDEX", "one", 1);
+  auto bad = ProbeEngine::Start(o, nullptr);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("CONVGUARD_DEVICE_INDEX='one' is not a device index"), std::string::npos)
+      << bad.status().message();
 }
 
 TEST(ProbeEngine, UnknownBackendAndMissingWorkerAreErrors) {

@@ -29,6 +29,14 @@
 //   CONVGUARD_FAKE_SLOW_K=K      on every device, probes of problems whose k is K spend
 //   CONVGUARD_FAKE_SLOW_MS=MS    MS milliseconds (default 1000) in their run stage, then
 //                                finish: work that is in flight while another device hangs.
+//   --inject FILE                (the engine passes it with ProbeOptions::fault_rules_path)
+//                                real fault rules, parsed and matched by convguard's own
+//                                code, with `device` read from CONVGUARD_DEVICE_INDEX as the
+//                                real worker reads it: the stack carries the rules' digest
+//                                for that device (FaultRules::ApplyTo), and a probe whose
+//                                first matching rule is spin or block hangs for real (blocks
+//                                until killed). Other faults are not faked: such a rule is
+//                                an error at start-up.
 // Probes answered in fake-GPU mode go through the run and check phases like a real worker
 // and reply OK with GPU-like times, check "none" (nothing is computed) and implementation
 // "fake-gpu:E", so a test can tell which device ran a probe. The c rules above still apply.
@@ -36,12 +44,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "backends/inject/fault_rules.h"
 #include "convguard/text_forms.h"
 #include "os/pipe_io.h"
 #include "os/system.h"
@@ -76,11 +87,39 @@ struct FakeGpus {
   int64_t hang_k = 7;
   std::optional<int64_t> slow_k;
   int slow_ms = 1000;
+  std::optional<inject::FaultRules> rules;  // --inject FILE
+  int device_index = 0;                     // CONVGUARD_DEVICE_INDEX: what a rule's `device` reads
 
   // The device this worker runs on: CUDA device 0 of what it sees.
   int device() const { return visible.front(); }
-  bool HangsOn(const Problem& p) const { return hang_device == device() && p.k == hang_k; }
+  bool HangsOn(const Problem& p, const std::string& algorithm) const {
+    if (rules && rules->Match(p, algorithm, device_index) != nullptr) return true;
+    return hang_device == device() && p.k == hang_k;
+  }
 };
+
+// Reads the --inject FILE rules into `g`; a message when they cannot be used.
+std::optional<std::string> ReadRules(int argc, char** argv, FakeGpus& g) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string(argv[i]) != "--inject") continue;
+    std::ifstream in(argv[i + 1], std::ios::binary);
+    if (!in) return "cannot open fault rules file '" + std::string(argv[i + 1]) + "'";
+    std::ostringstream text;
+    text << in.rdbuf();
+    StatusOr<inject::FaultRules> rules = inject::ParseFaultRules(text.str(), argv[i + 1]);
+    if (!rules.ok()) return rules.status().message();
+    for (const inject::FaultRule& rule : rules->rules) {
+      if (rule.fault.kind != inject::FaultKind::kSpin && rule.fault.kind != inject::FaultKind::kBlock) {
+        return "the fake-GPU worker fakes spin and block only, not '" + rule.ToString() + "'";
+      }
+    }
+    g.rules = std::move(rules).value();
+  }
+  const std::optional<int> index = IndexBelow(os::GetEnv("CONVGUARD_DEVICE_INDEX").value_or("0"), 1 << 20);
+  if (!index) return "CONVGUARD_DEVICE_INDEX is not a device index";
+  g.device_index = *index;
+  return std::nullopt;
+}
 
 FakeGpus ReadFakeGpus() {
   FakeGpus g;
@@ -136,6 +175,7 @@ worker::Hello MakeHello(const FakeGpus& gpus) {
   hello.fingerprint.emulation = "a test worker that fakes GPUs";
   hello.shares_device = true;
   hello.visible_devices = static_cast<int>(gpus.visible.size());
+  if (gpus.rules) gpus.rules->ApplyTo(hello.fingerprint, gpus.device_index);
   return hello;
 }
 
@@ -145,10 +185,12 @@ double FakeTimeMs(const Problem& p) { return 0.02 + static_cast<double>(p.flops(
 }  // namespace
 
 int main(int argc, char** argv) {
-  (void)argc;
-  (void)argv;
   const int out = 1;
-  const FakeGpus gpus = ReadFakeGpus();
+  FakeGpus gpus = ReadFakeGpus();
+  if (std::optional<std::string> bad = ReadRules(argc, argv, gpus)) {
+    Write(out, Frame(worker::EncodeFatal(*bad)));
+    return 3;
+  }
   if (gpus.count > 0 && gpus.visible.empty()) {
     Write(out, Frame(worker::EncodeFatal("no CUDA device: CUDA_VISIBLE_DEVICES leaves none of the " +
                                          std::to_string(gpus.count) + " fake GPUs")));
@@ -184,7 +226,8 @@ int main(int argc, char** argv) {
       if (gpus.count > 0 && p.ok()) {
         Write(out, Frame(worker::EncodePhase({m->probe->id, "run"})));
         // Where a real GPU would spin in a kernel: blocked until SIGKILL from outside.
-        if (gpus.HangsOn(*p)) os::BlockForeverInSystemCall();
+        const std::string algorithm = m->probe->algorithm.empty() ? "implicit-gemm" : m->probe->algorithm;
+        if (gpus.HangsOn(*p, algorithm)) os::BlockForeverInSystemCall();
         if (gpus.slow_k == p->k) std::this_thread::sleep_for(std::chrono::milliseconds(gpus.slow_ms));
         Write(out, Frame(worker::EncodePhase({m->probe->id, "check"})));
         if (reply.algorithm.empty()) reply.algorithm = "implicit-gemm";

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -13,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "backends/inject/fault_rules.h"
 #include "convguard/probe.h"
 #include "convguard/store.h"
 #include "convguard/text_forms.h"
@@ -360,6 +362,72 @@ TEST_F(MultiDevice, IdenticalStacksShareOneQueue) {
   EXPECT_EQ(jobs_per_device.size(), 2u);
   EXPECT_GE(jobs_per_device["fake-gpu:0"], 1);
   EXPECT_GE(jobs_per_device["fake-gpu:1"], 1);
+}
+
+// Fault rules that read `device` (the engine tells each worker its index in
+// CONVGUARD_DEVICE_INDEX) make two identical cards two stacks: each probes every job, and
+// the rule's hang happens on the device it names only.
+TEST_F(MultiDevice, DeviceRulesHangOneCardAndSplitIdenticalCards) {
+  SetEnv("CONVGUARD_FAKE_GPUS", "2");
+  SetEnv("CONVGUARD_FAKE_SAME_STACK", "1");
+  const std::string rules_path = dir_ + "/device1.rules";
+  const std::string rules_text = "spin when device == 1 && k == 7\n";
+  std::ofstream(rules_path) << rules_text;
+  ProbeOptions options = FakeGpuOptions();
+  options.fault_rules_path = rules_path;
+  auto engine = ProbeEngine::Start(options, store_.get());
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+
+  const std::vector<DeviceStack> stacks = (*engine)->stacks();
+  ASSERT_EQ(stacks.size(), 2u);
+  EXPECT_EQ(stacks[0].device, 0);
+  EXPECT_EQ(stacks[1].device, 1);
+  EXPECT_EQ(stacks[0].stack.fault_rules_digest, inject::Fnv1a64Hex(inject::Fnv1a64Hex(rules_text) + "@device 0"));
+  EXPECT_EQ(stacks[1].stack.fault_rules_digest, inject::Fnv1a64Hex(inject::Fnv1a64Hex(rules_text) + "@device 1"));
+  EXPECT_NE(stacks[0].stack.Id(), stacks[1].stack.Id());
+
+  std::vector<ProbeJob> jobs;
+  for (int64_t k : {7, 8, 9, 10}) jobs.push_back({SmallProblem(k), ""});
+  auto result = (*engine)->Run(jobs);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->progress.total, 2 * 4);
+  for (const DeviceStack& ds : stacks) {
+    std::vector<Verdict> stored = StoredVerdicts(ds.stack.Id());
+    ASSERT_EQ(stored.size(), 4u) << "device " << ds.device;
+    for (const Verdict& v : stored) {
+      const bool hangs = ds.device == 1 && OutputChannels(v.problem) == 7;
+      EXPECT_EQ(v.kind, hangs ? VerdictKind::kHang : VerdictKind::kOk)
+          << "device " << ds.device << " " << v.problem << ": " << v.message;
+      if (!hangs) EXPECT_EQ(v.implementation, "fake-gpu:" + std::to_string(ds.device));
+      EXPECT_TRUE(v.repro.ends_with(" --devices " + std::to_string(ds.device))) << v.repro;
+    }
+  }
+}
+
+// The same rule without `device`: the cards stay one stack sharing one queue, and the
+// problem hangs on whichever card takes it, once.
+TEST_F(MultiDevice, RulesWithoutDeviceKeepIdenticalCardsOneStack) {
+  SetEnv("CONVGUARD_FAKE_GPUS", "2");
+  SetEnv("CONVGUARD_FAKE_SAME_STACK", "1");
+  const std::string rules_path = dir_ + "/any.rules";
+  std::ofstream(rules_path) << "spin when k == 7\n";
+  ProbeOptions options = FakeGpuOptions();
+  options.fault_rules_path = rules_path;
+  auto engine = ProbeEngine::Start(options, store_.get());
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  const std::vector<DeviceStack> stacks = (*engine)->stacks();
+  ASSERT_EQ(stacks.size(), 2u);
+  EXPECT_EQ(stacks[0].stack.Id(), stacks[1].stack.Id());
+  std::vector<ProbeJob> jobs;
+  for (int64_t k : {7, 8, 9, 10}) jobs.push_back({SmallProblem(k), ""});
+  auto result = (*engine)->Run(jobs);
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->progress.total, 4);
+  std::vector<Verdict> stored = StoredVerdicts(stacks[0].stack.Id());
+  ASSERT_EQ(stored.size(), 4u);
+  for (const Verdict& v : stored) {
+    EXPECT_EQ(v.kind, OutputChannels(v.problem) == 7 ? VerdictKind::kHang : VerdictKind::kOk) << v.problem;
+  }
 }
 
 // Through the real binary. `convguard sweep` has no option naming a worker executable, so

@@ -41,7 +41,7 @@ std::string_view TypeValues(Type t) {
 }
 
 enum class Op {
-  kConst, kField, kAlgo, kString,                      // leaves
+  kConst, kField, kAlgo, kString, kDevice,             // leaves
   kNot, kNeg,                                          // unary
   kAdd, kSub, kMul, kDiv, kMod,                        // arithmetic
   kEq, kNe, kLt, kLe, kGt, kGe,                        // comparisons
@@ -167,11 +167,12 @@ constexpr std::array kFunctions = {
 };
 
 constexpr std::string_view kAlgoName = "algo";
+constexpr std::string_view kDeviceName = "device";
 
 std::string AllowedIdentifiers() {
   std::string out = "fields:";
   for (const auto& f : kFields) out += " " + std::string(f.name);
-  out += " algo; constants:";
+  out += " algo device; constants:";
   for (const auto& c : kConstants) out += " " + std::string(c.name);
   out += "; functions:";
   for (const auto& f : kFunctions) out += " " + std::string(f.name) + "()";
@@ -206,6 +207,7 @@ std::string Suggestion(std::string_view word) {
   };
   for (const auto& f : kFields) consider(f.name);
   consider(kAlgoName);
+  consider(kDeviceName);
   for (const auto& c : kConstants) consider(c.name);
   for (const auto& f : kFunctions) consider(f.name);
   if (best.empty()) return "";
@@ -234,31 +236,33 @@ std::string_view StringValue(const Node& n, std::string_view algorithm) {
   return n.op == Op::kAlgo ? algorithm : std::string_view(n.str);
 }
 
-Int Evaluate(const Node& n, const Problem& p, std::string_view algorithm) {
+// `device`: which of the engine's devices the evaluating process serves (see FaultRules).
+Int Evaluate(const Node& n, const Problem& p, std::string_view algorithm, int64_t device) {
   switch (n.op) {
     case Op::kConst: return n.value;
     case Op::kField: return n.get(p);
+    case Op::kDevice: return device;
     case Op::kAlgo:
     case Op::kString: return std::nullopt;  // never evaluated as an integer (typed out)
     case Op::kNot: {
-      const Int v = Evaluate(*n.a, p, algorithm);
+      const Int v = Evaluate(*n.a, p, algorithm, device);
       if (!v) return std::nullopt;
       return *v == 0 ? 1 : 0;
     }
-    case Op::kNeg: return Sub(0, Evaluate(*n.a, p, algorithm));
-    case Op::kAdd: return Add(Evaluate(*n.a, p, algorithm), Evaluate(*n.b, p, algorithm));
-    case Op::kSub: return Sub(Evaluate(*n.a, p, algorithm), Evaluate(*n.b, p, algorithm));
-    case Op::kMul: return Mul(Evaluate(*n.a, p, algorithm), Evaluate(*n.b, p, algorithm));
-    case Op::kDiv: return Div(Evaluate(*n.a, p, algorithm), Evaluate(*n.b, p, algorithm));
-    case Op::kMod: return Mod(Evaluate(*n.a, p, algorithm), Evaluate(*n.b, p, algorithm));
+    case Op::kNeg: return Sub(0, Evaluate(*n.a, p, algorithm, device));
+    case Op::kAdd: return Add(Evaluate(*n.a, p, algorithm, device), Evaluate(*n.b, p, algorithm, device));
+    case Op::kSub: return Sub(Evaluate(*n.a, p, algorithm, device), Evaluate(*n.b, p, algorithm, device));
+    case Op::kMul: return Mul(Evaluate(*n.a, p, algorithm, device), Evaluate(*n.b, p, algorithm, device));
+    case Op::kDiv: return Div(Evaluate(*n.a, p, algorithm, device), Evaluate(*n.b, p, algorithm, device));
+    case Op::kMod: return Mod(Evaluate(*n.a, p, algorithm, device), Evaluate(*n.b, p, algorithm, device));
     case Op::kEq:
     case Op::kNe: {
       bool equal;
       if (n.a->type == Type::kString) {
         equal = StringValue(*n.a, algorithm) == StringValue(*n.b, algorithm);
       } else {
-        const Int x = Evaluate(*n.a, p, algorithm);
-        const Int y = Evaluate(*n.b, p, algorithm);
+        const Int x = Evaluate(*n.a, p, algorithm, device);
+        const Int y = Evaluate(*n.b, p, algorithm, device);
         if (!x || !y) return std::nullopt;
         equal = *x == *y;
       }
@@ -268,8 +272,8 @@ Int Evaluate(const Node& n, const Problem& p, std::string_view algorithm) {
     case Op::kLe:
     case Op::kGt:
     case Op::kGe: {
-      const Int x = Evaluate(*n.a, p, algorithm);
-      const Int y = Evaluate(*n.b, p, algorithm);
+      const Int x = Evaluate(*n.a, p, algorithm, device);
+      const Int y = Evaluate(*n.b, p, algorithm, device);
       if (!x || !y) return std::nullopt;
       switch (n.op) {
         case Op::kLt: return *x < *y ? 1 : 0;
@@ -279,30 +283,30 @@ Int Evaluate(const Node& n, const Problem& p, std::string_view algorithm) {
       }
     }
     case Op::kAnd: {
-      const Int x = Evaluate(*n.a, p, algorithm);
+      const Int x = Evaluate(*n.a, p, algorithm, device);
       if (!x) return std::nullopt;
       if (*x == 0) return 0;
-      const Int y = Evaluate(*n.b, p, algorithm);
+      const Int y = Evaluate(*n.b, p, algorithm, device);
       if (!y) return std::nullopt;
       return *y != 0 ? 1 : 0;
     }
     case Op::kOr: {
-      const Int x = Evaluate(*n.a, p, algorithm);
+      const Int x = Evaluate(*n.a, p, algorithm, device);
       if (!x) return std::nullopt;
       if (*x != 0) return 1;
-      const Int y = Evaluate(*n.b, p, algorithm);
+      const Int y = Evaluate(*n.b, p, algorithm, device);
       if (!y) return std::nullopt;
       return *y != 0 ? 1 : 0;
     }
     case Op::kPow2: {
-      const Int x = Evaluate(*n.a, p, algorithm);
+      const Int x = Evaluate(*n.a, p, algorithm, device);
       if (!x) return std::nullopt;
       return (*x > 0 && (*x & (*x - 1)) == 0) ? 1 : 0;
     }
     case Op::kMin:
     case Op::kMax: {
-      const Int x = Evaluate(*n.a, p, algorithm);
-      const Int y = Evaluate(*n.b, p, algorithm);
+      const Int x = Evaluate(*n.a, p, algorithm, device);
+      const Int y = Evaluate(*n.b, p, algorithm, device);
       if (!x || !y) return std::nullopt;
       return n.op == Op::kMin ? std::min(*x, *y) : std::max(*x, *y);
     }
@@ -763,6 +767,7 @@ class RulesParser {
       }
     }
     if (t.text == kAlgoName) return Make(Op::kAlgo, Type::kString, at, at);
+    if (t.text == kDeviceName) return Make(Op::kDevice, Type::kInt, at, at);
     for (const auto& c : kConstants) {
       if (c.name == t.text) {
         auto n = Make(Op::kConst, c.type, at, at);
@@ -927,9 +932,21 @@ std::string Fault::ToString() const {
 
 std::string FaultRule::ToString() const { return fault.ToString() + " when " + when.text(); }
 
-bool Predicate::Matches(const Problem& p, std::string_view algorithm) const {
+namespace {
+
+bool ReadsDevice(const Node* n) {
+  if (n == nullptr) return false;
+  return n->op == Op::kDevice || ReadsDevice(n->a.get()) || ReadsDevice(n->b.get());
+}
+
+}  // namespace
+
+Predicate::Predicate(std::shared_ptr<const Node> root, std::string text)
+    : root_(std::move(root)), text_(std::move(text)), uses_device_(ReadsDevice(root_.get())) {}
+
+bool Predicate::Matches(const Problem& p, std::string_view algorithm, int device) const {
   if (root_ == nullptr) return false;
-  const Int v = Evaluate(*root_, p, algorithm);
+  const Int v = Evaluate(*root_, p, algorithm, device);
   return v.has_value() && *v != 0;
 }
 
@@ -949,9 +966,9 @@ StatusOr<Predicate> Predicate::Parse(std::string_view text) {
   return RulesParser::MakePredicate(std::move(root), std::move(source));
 }
 
-const FaultRule* FaultRules::Match(const Problem& p, std::string_view algorithm) const {
+const FaultRule* FaultRules::Match(const Problem& p, std::string_view algorithm, int device) const {
   for (const FaultRule& rule : rules) {
-    if (rule.when.Matches(p, algorithm)) return &rule;
+    if (rule.when.Matches(p, algorithm, device)) return &rule;
   }
   return nullptr;
 }
@@ -960,7 +977,16 @@ std::string FaultRules::Where(const FaultRule& rule) const {
   return origin + ":" + std::to_string(rule.line);
 }
 
-void FaultRules::ApplyTo(StackFingerprint& fp) const {
+bool FaultRules::UsesDevice() const {
+  return std::any_of(rules.begin(), rules.end(), [](const FaultRule& r) { return r.when.uses_device(); });
+}
+
+std::string FaultRules::DigestOnDevice(int device) const {
+  return UsesDevice() ? Fnv1a64Hex(digest + "@device " + std::to_string(device)) : digest;
+}
+
+void FaultRules::ApplyTo(StackFingerprint& fp, int device) const {
+  const std::string own = DigestOnDevice(device);
   if (stack.device) fp.device = *stack.device;
   if (stack.architecture) fp.architecture = *stack.architecture;
   if (stack.driver) fp.driver = *stack.driver;
@@ -972,8 +998,8 @@ void FaultRules::ApplyTo(StackFingerprint& fp) const {
     fp.emulation = fp.emulation.empty() ? emulation : fp.emulation + "; " + emulation;
   }
   fp.fault_rules_digest = fp.fault_rules_digest.empty()
-                              ? digest
-                              : Fnv1a64Hex(fp.fault_rules_digest + "+" + digest);
+                              ? own
+                              : Fnv1a64Hex(fp.fault_rules_digest + "+" + own);
 }
 
 std::string Fnv1a64Hex(std::string_view bytes) {

@@ -76,9 +76,15 @@ class Predicate {
   // Parses one predicate. Errors read "column C: ...".
   static StatusOr<Predicate> Parse(std::string_view text);
 
-  // True when `p` (with `algorithm`) satisfies the predicate; false when it does not or
-  // when its value is undefined for `p` (division by zero, overflow).
-  bool Matches(const Problem& p, std::string_view algorithm) const;
+  // True when `p` (with `algorithm`, in a process serving `device`) satisfies the
+  // predicate; false when it does not or when its value is undefined for `p` (division
+  // by zero, overflow). `device` is what the identifier `device` reads: the index of the
+  // GPU among the probe engine's devices (as `--devices` numbers them), 0 in a process
+  // that serves one device or none.
+  bool Matches(const Problem& p, std::string_view algorithm, int device = 0) const;
+
+  // Whether the predicate reads `device` (its answer then depends on the device).
+  bool uses_device() const { return uses_device_; }
 
   // The source text (for a rule spread over several lines: its lines joined by spaces).
   const std::string& text() const { return text_; }
@@ -87,11 +93,11 @@ class Predicate {
 
  private:
   friend class RulesParser;
-  Predicate(std::shared_ptr<const Node> root, std::string text)
-      : root_(std::move(root)), text_(std::move(text)) {}
+  Predicate(std::shared_ptr<const Node> root, std::string text);
 
   std::shared_ptr<const Node> root_;
   std::string text_;
+  bool uses_device_ = false;
 };
 
 struct FaultRule {
@@ -121,16 +127,25 @@ struct FaultRules {
   StackOverrides stack;
   std::vector<FaultRule> rules;  // in file order
 
-  // The first rule matching (p, algorithm), or nullptr. The pointer lives as long as
-  // this FaultRules.
-  const FaultRule* Match(const Problem& p, std::string_view algorithm) const;
+  // The first rule matching (p, algorithm) in a process serving `device` (see
+  // Predicate::Matches), or nullptr. The pointer lives as long as this FaultRules.
+  const FaultRule* Match(const Problem& p, std::string_view algorithm, int device = 0) const;
+
+  // Whether some rule reads `device`: the rules then make the devices of one machine
+  // different stacks.
+  bool UsesDevice() const;
+  // The digest a stack served by `device` carries: `digest` itself when no rule reads
+  // `device`, else FNV-1a of "<digest>@device <device>", so that identical cards whose
+  // rules treat them differently get different stack ids (their verdicts differ).
+  std::string DigestOnDevice(int device) const;
 
   // "<origin>:<line>", for messages and evidence.
   std::string Where(const FaultRule& rule) const;
 
-  // Applies the overrides, the emulation text and the digest to `fp`. An inner stack that
-  // is already emulated or fault-injected keeps its text and digest, chained with ours.
-  void ApplyTo(StackFingerprint& fp) const;
+  // Applies the overrides, the emulation text and DigestOnDevice(device) to `fp`. An inner
+  // stack that is already emulated or fault-injected keeps its text and digest, chained
+  // with ours.
+  void ApplyTo(StackFingerprint& fp, int device = 0) const;
 };
 
 // Parses a rules file. `origin` names it in errors: "<origin>:<line>:<column>: ...".

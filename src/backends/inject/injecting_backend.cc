@@ -111,10 +111,11 @@ void CorruptTail(std::vector<float>& tensor, double fraction) {
 }
 
 InjectingBackend::InjectingBackend(std::unique_ptr<Backend> inner, FaultRules rules,
-                                   std::string registry_name)
+                                   std::string registry_name, int device)
     : inner_(std::move(inner)),
       rules_(std::move(rules)),
-      registry_name_(std::move(registry_name)) {}
+      registry_name_(std::move(registry_name)),
+      device_(device) {}
 
 std::string_view InjectingBackend::name() const {
   return registry_name_.empty() ? inner_->name() : std::string_view(registry_name_);
@@ -125,7 +126,7 @@ Status InjectingBackend::Init() { return inner_->Init(); }
 StackFingerprint InjectingBackend::Fingerprint() const {
   StackFingerprint fp = inner_->Fingerprint();
   if (!registry_name_.empty()) fp.backend = registry_name_;
-  rules_.ApplyTo(fp);
+  rules_.ApplyTo(fp, device_);
   return fp;
 }
 
@@ -200,17 +201,17 @@ std::optional<FaultKind> InjectingBackend::MatchFault(const Problem& p,
 }
 
 const FaultRule* InjectingBackend::MatchRule(const Problem& p, std::string_view algorithm) const {
-  return rules_.Match(p, algorithm);
+  return rules_.Match(p, algorithm, device_);
 }
 
 StatusOr<std::unique_ptr<Backend>> WrapWithFaultRules(std::unique_ptr<Backend> inner,
                                                       std::string_view rules_text,
                                                       std::string origin,
-                                                      std::string registry_name) {
+                                                      std::string registry_name, int device) {
   if (inner == nullptr) return Status::InvalidArgument("no backend to wrap with fault rules");
   CG_ASSIGN_OR_RETURN(FaultRules rules, ParseFaultRules(rules_text, std::move(origin)));
   return std::unique_ptr<Backend>(std::make_unique<InjectingBackend>(
-      std::move(inner), std::move(rules), std::move(registry_name)));
+      std::move(inner), std::move(rules), std::move(registry_name), device));
 }
 
 }  // namespace convguard::inject

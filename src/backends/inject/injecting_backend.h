@@ -32,10 +32,12 @@ namespace convguard::inject {
 class InjectingBackend final : public Backend {
  public:
   // `registry_name` replaces the inner name (in name() and Fingerprint().backend) when it
-  // is not empty, e.g. "emulated-rdna1" over the reference backend.
-  // REQUIRES: inner != nullptr.
+  // is not empty, e.g. "emulated-rdna1" over the reference backend. `device` is the
+  // index, among the probe engine's devices, of the GPU this process serves (what a
+  // rule's `device` reads; BackendOptions::device_index).
+  // REQUIRES: inner != nullptr, device >= 0.
   InjectingBackend(std::unique_ptr<Backend> inner, FaultRules rules,
-                   std::string registry_name = "");
+                   std::string registry_name = "", int device = 0);
 
   std::string_view name() const override;
   Status Init() override;
@@ -66,13 +68,16 @@ class InjectingBackend final : public Backend {
   std::unique_ptr<Backend> inner_;
   FaultRules rules_;
   std::string registry_name_;
+  int device_;
 };
 
-// Parses `rules_text` (errors name `origin`, line and column) and wraps `inner`.
+// Parses `rules_text` (errors name `origin`, line and column) and wraps `inner`, for a
+// process serving `device` (see InjectingBackend).
 StatusOr<std::unique_ptr<Backend>> WrapWithFaultRules(std::unique_ptr<Backend> inner,
                                                       std::string_view rules_text,
                                                       std::string origin,
-                                                      std::string registry_name = "");
+                                                      std::string registry_name = "",
+                                                      int device = 0);
 
 // The part of the result tensor that wrong(fraction) corrupts: the last
 // ceil(fraction * size) elements in memory order (at least one of a non-empty tensor).
