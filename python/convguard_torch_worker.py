@@ -69,9 +69,12 @@ ALLOWANCE_CPU_MS = 100.0
 ALLOWANCE_CUDA_MS = 2000.0
 ALLOWANCE_ROCM_MS = 30000.0
 
-# Environment variables that change which kernels run or where: part of the stack's
-# identity when set. Device-visibility variables count only on the platform that reads
-# them (the engine sets both CUDA_ and HIP_VISIBLE_DEVICES for every GPU worker).
+# Environment variables that change which kernels run: part of the stack's identity when
+# set. Device-visibility variables (CUDA_, HIP_, ROCR_VISIBLE_DEVICES) are deliberately
+# absent, as in the cuDNN backend: the engine sets them to pin each pool's workers to
+# their GPU, and identical GPUs must be one stack (they share one job queue, and a verdict
+# found on GPU 0 holds on GPU 1). Fault rules that treat cards differently (`device`)
+# change the stack's digest instead.
 KNOB_PREFIXES = ("MIOPEN_", "DNNL_", "ONEDNN_")
 KNOB_NAMES = (
     "HSA_OVERRIDE_GFX_VERSION",
@@ -81,8 +84,6 @@ KNOB_NAMES = (
     "TORCH_CUDNN_V8_API_DISABLED",
     "ATEN_CPU_CAPABILITY",
 )
-KNOB_NAMES_CUDA = ("CUDA_VISIBLE_DEVICES",)
-KNOB_NAMES_ROCM = ("HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES")
 
 
 def log(message):
@@ -530,11 +531,8 @@ class TorchBackend:
     def fingerprint(self, tool_version):
         torch = self.torch
         knobs = {}
-        names = KNOB_NAMES
-        if self.gpu:
-            names += KNOB_NAMES_ROCM if self.rocm else KNOB_NAMES_CUDA
         for name, value in os.environ.items():
-            if name.startswith(KNOB_PREFIXES) or name in names:
+            if name.startswith(KNOB_PREFIXES) or name in KNOB_NAMES:
                 knobs[name] = value
         if self.threads is not None:
             knobs["CONVGUARD_TORCH_THREADS"] = str(self.threads)
