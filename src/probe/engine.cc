@@ -167,6 +167,8 @@ class EngineImpl final : public ProbeEngine {
     if (callbacks_.on_event) callbacks_.on_event(text);
   }
   Status StartWorker(Slot& slot);
+  // Puts a worker that said hello into `slot`, checking that it reports the pool's stack.
+  Status AdoptWorker(Slot& slot, std::unique_ptr<WorkerClient> worker);
   Status Calibrate(Pool& pool, Slot& slot);
   // Runs the calibration problem in `slot`'s worker; true when it came back OK. With
   // `calibrate`, its time sets the pool's throughput estimate.
@@ -236,8 +238,16 @@ Status EngineImpl::Init() {
 
   if (hello.visible_devices > 0) {
     // One pool per device, each worker pinned to its device. The first worker saw every
-    // device; it is replaced by pinned ones.
-    (void)slots_[0].worker->Kill(options_.deadlines.reap_grace_ms);
+    // device and runs on the first it sees, device 0: where device 0 is selected first
+    // (and no inherited CONVGUARD_DEVICE_INDEX says otherwise) it serves device 0's pool
+    // as it is, which saves a worker start (a second or more; seconds for PyTorch);
+    // otherwise it is replaced by pinned ones.
+    const std::string inherited_index = os::GetEnv("CONVGUARD_DEVICE_INDEX").value_or("");
+    std::unique_ptr<WorkerClient> first_worker = std::move(slots_[0].worker);
+    if (devices.front() != 0 || !(inherited_index.empty() || inherited_index == "0")) {
+      (void)first_worker->Kill(options_.deadlines.reap_grace_ms);
+      first_worker.reset();
+    }
     pools_.clear();
     slots_.clear();
     for (int d : devices) {
@@ -260,6 +270,7 @@ Status EngineImpl::Init() {
         slots_.push_back(Slot{p, nullptr, 0, std::nullopt});
       }
     }
+    if (first_worker) slots_[pools_.front().slots.front()].worker = std::move(first_worker);
   } else {
     for (int i = 1; i < per_device; ++i) {
       pools_[0].slots.push_back(slots_.size());
@@ -267,9 +278,22 @@ Status EngineImpl::Init() {
     }
   }
 
+  // Every pool's first worker starts at once: their start-ups (process, backend, device
+  // context; for PyTorch, importing torch) overlap instead of adding up.
+  std::vector<std::pair<Slot*, std::unique_ptr<WorkerClient>>> starting;
   for (Pool& pool : pools_) {
     Slot& slot = slots_[pool.slots.front()];
-    if (!slot.worker) CG_RETURN_IF_ERROR(StartWorker(slot));
+    if (slot.worker) continue;
+    CG_ASSIGN_OR_RETURN(std::unique_ptr<WorkerClient> spawned, WorkerClient::Spawn(pool.spec));
+    starting.emplace_back(&slot, std::move(spawned));
+  }
+  for (auto& [slot, client] : starting) {
+    CG_RETURN_IF_ERROR(client->AwaitHello(pools_[slot->pool].policy->StartupDeadlineMs()));
+    CG_RETURN_IF_ERROR(AdoptWorker(*slot, std::move(client)));
+  }
+
+  for (Pool& pool : pools_) {
+    Slot& slot = slots_[pool.slots.front()];
     const worker::Hello& h = slot.worker->hello();
     pool.stack = h.fingerprint;
     pool.stack_id = h.fingerprint.Id();
@@ -283,11 +307,15 @@ Status EngineImpl::Init() {
 }
 
 Status EngineImpl::StartWorker(Slot& slot) {
-  Pool& pool = pools_[slot.pool];
-  StatusOr<std::unique_ptr<WorkerClient>> w =
-      WorkerClient::Start(pool.spec, pool.policy->StartupDeadlineMs());
-  if (!w.ok()) return w.status();
-  slot.worker = std::move(w).value();
+  const Pool& pool = pools_[slot.pool];
+  CG_ASSIGN_OR_RETURN(std::unique_ptr<WorkerClient> w,
+                      WorkerClient::Start(pool.spec, pool.policy->StartupDeadlineMs()));
+  return AdoptWorker(slot, std::move(w));
+}
+
+Status EngineImpl::AdoptWorker(Slot& slot, std::unique_ptr<WorkerClient> worker) {
+  const Pool& pool = pools_[slot.pool];
+  slot.worker = std::move(worker);
   slot.probes_served = 0;
   if (!pool.stack_id.empty() && slot.worker->hello().fingerprint.Id() != pool.stack_id) {
     // A worker on the same device reporting another stack means the machine changed

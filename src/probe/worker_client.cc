@@ -16,6 +16,12 @@ os::Duration Millis(double ms) {
 
 StatusOr<std::unique_ptr<WorkerClient>> WorkerClient::Start(const WorkerSpec& spec,
                                                             double startup_ms) {
+  CG_ASSIGN_OR_RETURN(std::unique_ptr<WorkerClient> client, Spawn(spec));
+  CG_RETURN_IF_ERROR(client->AwaitHello(startup_ms));
+  return client;
+}
+
+StatusOr<std::unique_ptr<WorkerClient>> WorkerClient::Spawn(const WorkerSpec& spec) {
   os::SpawnOptions options;
   options.argv = spec.command;
   options.argv.push_back("--backend");
@@ -29,33 +35,36 @@ StatusOr<std::unique_ptr<WorkerClient>> WorkerClient::Start(const WorkerSpec& sp
   options.die_with_parent = true;
   std::unique_ptr<WorkerClient> client(new WorkerClient());
   CG_ASSIGN_OR_RETURN(client->child_, os::SpawnChild(options));
+  return client;
+}
 
+Status WorkerClient::AwaitHello(double startup_ms) {
   const os::Deadline deadline = os::Deadline::After(Millis(startup_ms));
-  const std::string who = "worker " + client->child_.Describe();
+  const std::string who = "worker " + child_.Describe();
   for (;;) {
-    CG_ASSIGN_OR_RETURN(std::vector<worker::Message> messages, client->Pump());
+    CG_ASSIGN_OR_RETURN(std::vector<worker::Message> messages, Pump());
     for (worker::Message& m : messages) {
       if (m.hello) {
-        client->hello_ = std::move(*m.hello);
-        return client;
+        hello_ = std::move(*m.hello);
+        return Status::Ok();
       }
       if (m.fatal) {
-        (void)client->Kill(2000.0);
+        (void)Kill(2000.0);
         return Status::Internal(who + " could not start its backend: " + *m.fatal);
       }
     }
-    if (client->eof()) {
-      StatusOr<os::ExitInfo> exit = client->AwaitExit(2000.0);
-      const std::string tail = client->TakeStderrTail();
+    if (eof()) {
+      StatusOr<os::ExitInfo> exit = AwaitExit(2000.0);
+      const std::string tail = TakeStderrTail();
       return Status::Internal(who + " ended before saying hello (" +
                               (exit.ok() ? exit->ToString() : exit.status().message()) + ")" +
                               (tail.empty() ? "" : "; its stderr: " + tail));
     }
-    const int fds[2] = {client->read_fd(), client->stderr_fd()};
+    const int fds[2] = {read_fd(), stderr_fd()};
     CG_ASSIGN_OR_RETURN(std::vector<int> ready, os::PollReadable(fds, deadline));
-    client->PumpStderr();
+    PumpStderr();
     if (ready.empty() && deadline.RemainingAt(os::RealClock().Now()) == os::Duration::zero()) {
-      (void)client->Kill(2000.0);
+      (void)Kill(2000.0);
       return Status::Internal(who + " did not say hello within " +
                               os::FormatDuration(Millis(startup_ms)) +
                               " (raise --startup-deadline if its backend is slow to start)");

@@ -35,6 +35,13 @@ class WorkerClient {
   // "fatal", dies, or stays silent is an error naming the reason (and is killed).
   static StatusOr<std::unique_ptr<WorkerClient>> Start(const WorkerSpec& spec, double startup_ms);
 
+  // Start in two steps, so that several workers start at once: Spawn() starts the process
+  // without waiting; AwaitHello() then waits up to `startup_ms` for its hello, with the
+  // errors of Start() (the worker is killed on failure). Call AwaitHello() once, before
+  // anything else.
+  static StatusOr<std::unique_ptr<WorkerClient>> Spawn(const WorkerSpec& spec);
+  Status AwaitHello(double startup_ms);
+
   const worker::Hello& hello() const { return hello_; }
   int pid() const { return child_.pid(); }
   int read_fd() const { return child_.stdout_fd(); }

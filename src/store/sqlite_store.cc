@@ -18,6 +18,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -261,6 +262,35 @@ StatusOr<std::string> QueryText(Connection& conn, std::string_view sql) {
   CG_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(sql));
   CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
   return row ? stmt.ColumnText(0) : std::string();
+}
+
+// Switches the file to WAL (a no-op when it already is). The switch needs the file to
+// itself for a moment, and SQLite answers SQLITE_BUSY at once, without calling the busy
+// handler, when another connection is opening the same new file at that moment (seen
+// with two sweeps, and six threads, creating one store at once). So it is retried here,
+// for as long as the busy timeout allows.
+StatusOr<std::string> SwitchToWal(Connection& conn, int busy_timeout_ms) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(busy_timeout_ms);
+  for (;;) {
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v2(conn.db(), "PRAGMA journal_mode = WAL", -1, &raw, nullptr);
+    std::string mode;
+    if (rc == SQLITE_OK) {
+      rc = sqlite3_step(raw);
+      if (rc == SQLITE_ROW) {
+        const unsigned char* text = sqlite3_column_text(raw, 0);
+        mode = text != nullptr ? reinterpret_cast<const char*>(text) : "";
+        rc = SQLITE_OK;
+      }
+    }
+    sqlite3_finalize(raw);
+    if (rc == SQLITE_OK || rc == SQLITE_DONE) return mode;
+    const int primary = rc & 0xff;
+    if ((primary != SQLITE_BUSY && primary != SQLITE_LOCKED) || std::chrono::steady_clock::now() >= give_up) {
+      return conn.Error(rc, "running \"PRAGMA journal_mode = WAL\"");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 struct FileIdentity {
@@ -1008,7 +1038,7 @@ StatusOr<std::unique_ptr<Store>> Open(const std::string& path, const SqliteStore
   }
 
   const bool in_memory = path == ":memory:";
-  CG_ASSIGN_OR_RETURN(std::string mode, QueryText(*conn, "PRAGMA journal_mode = WAL"));
+  CG_ASSIGN_OR_RETURN(std::string mode, SwitchToWal(*conn, options.busy_timeout_ms));
   if (mode != "wal" && !(in_memory && mode == "memory")) {
     return Status::IOError("store " + path + ": cannot switch to WAL journal mode (it stays '" +
                            mode + "'); is it on a file system without shared memory?");
