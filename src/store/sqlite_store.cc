@@ -258,12 +258,6 @@ auto Guarded(std::string_view what, F&& f) -> decltype(f()) {
 
 // The first column of the first row as text ("" when no row); the statement is finished
 // before this returns (an unfinished one would block COMMIT).
-StatusOr<std::string> QueryText(Connection& conn, std::string_view sql) {
-  CG_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(sql));
-  CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
-  return row ? stmt.ColumnText(0) : std::string();
-}
-
 // Switches the file to WAL (a no-op when it already is). The switch needs the file to
 // itself for a moment, and SQLite answers SQLITE_BUSY at once, without calling the busy
 // handler, when another connection is opening the same new file at that moment (seen
