@@ -29,6 +29,12 @@
 //   CONVGUARD_FAKE_SLOW_K=K      on every device, probes of problems whose k is K spend
 //   CONVGUARD_FAKE_SLOW_MS=MS    MS milliseconds (default 1000) in their run stage, then
 //                                finish: work that is in flight while another device hangs.
+//   CONVGUARD_FAKE_START_MS=MS   wait MS milliseconds before saying hello (a slow start-up,
+//                                like importing torch)
+//   CONVGUARD_FAKE_START_LOG=F   append "start <device> <ns>" when the process starts and
+//                                "hello <device> <ns>" just before its hello to file F, ns
+//                                being steady_clock (CLOCK_MONOTONIC) nanoseconds, so a test
+//                                can count worker starts and see which start-ups overlapped
 //   --inject FILE                (the engine passes it with ProbeOptions::fault_rules_path)
 //                                real fault rules, parsed and matched by convguard's own
 //                                code, with `device` read from CONVGUARD_DEVICE_INDEX as the
@@ -184,9 +190,21 @@ double FakeTimeMs(const Problem& p) { return 0.02 + static_cast<double>(p.flops(
 
 }  // namespace
 
+// One line for CONVGUARD_FAKE_START_LOG, if set: "<what> <device> <monotonic ns>".
+void LogStartEvent(const FakeGpus& gpus, const char* what) {
+  const std::optional<std::string> path = os::GetEnv("CONVGUARD_FAKE_START_LOG");
+  if (!path || gpus.visible.empty()) return;
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count();
+  std::ofstream(*path, std::ios::app) << (std::string(what) + " " + std::to_string(gpus.device()) + " " +
+                                          std::to_string(ns) + "\n");
+}
+
 int main(int argc, char** argv) {
   const int out = 1;
   FakeGpus gpus = ReadFakeGpus();
+  LogStartEvent(gpus, "start");
   if (std::optional<std::string> bad = ReadRules(argc, argv, gpus)) {
     Write(out, Frame(worker::EncodeFatal(*bad)));
     return 3;
@@ -196,6 +214,10 @@ int main(int argc, char** argv) {
                                          std::to_string(gpus.count) + " fake GPUs")));
     return 3;
   }
+  if (const std::optional<std::string> ms = os::GetEnv("CONVGUARD_FAKE_START_MS")) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(IndexBelow(*ms, 1 << 20).value_or(0)));
+  }
+  LogStartEvent(gpus, "hello");
   Write(out, Frame(worker::EncodeHello(MakeHello(gpus))));
   worker::FrameDecoder decoder;
   for (;;) {

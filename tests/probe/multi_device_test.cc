@@ -4,6 +4,7 @@
 // these paths are tested on machines without a GPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -428,6 +429,65 @@ TEST_F(MultiDevice, RulesWithoutDeviceKeepIdenticalCardsOneStack) {
   for (const Verdict& v : stored) {
     EXPECT_EQ(v.kind, OutputChannels(v.problem) == 7 ? VerdictKind::kHang : VerdictKind::kOk) << v.problem;
   }
+}
+
+// Start-up: the first worker (the one that reports how many GPUs there are) already runs
+// on device 0 and serves its pool; the other devices' first workers are all spawned
+// before any of them says hello, so their start-ups overlap (each takes 300 ms here).
+TEST_F(MultiDevice, FirstWorkerServesDeviceZeroAndTheOthersStartTogether) {
+  SetEnv("CONVGUARD_FAKE_GPUS", "3");
+  SetEnv("CONVGUARD_FAKE_START_MS", "300");
+  const std::string log_path = dir_ + "/starts.log";
+  SetEnv("CONVGUARD_FAKE_START_LOG", log_path);
+  struct Event {
+    std::string what;
+    int device;
+    int64_t ns;
+  };
+  auto read_log = [&]() {
+    std::vector<Event> events;
+    std::ifstream in(log_path);
+    Event e;
+    while (in >> e.what >> e.device >> e.ns) events.push_back(e);
+    std::ofstream(log_path, std::ios::trunc).flush();
+    return events;
+  };
+  auto count = [](const std::vector<Event>& events, const std::string& what, int device) {
+    return std::count_if(events.begin(), events.end(),
+                         [&](const Event& e) { return e.what == what && e.device == device; });
+  };
+
+  {
+    auto engine = ProbeEngine::Start(FakeGpuOptions(), store_.get());
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  }
+  std::vector<Event> events = read_log();
+  ASSERT_EQ(events.size(), 6u);  // three starts, three hellos: no worker started twice
+  for (int d : {0, 1, 2}) {
+    EXPECT_EQ(count(events, "start", d), 1) << "device " << d;
+    EXPECT_EQ(count(events, "hello", d), 1) << "device " << d;
+  }
+  auto time_of = [&](const std::string& what, int device) {
+    for (const Event& e : events) {
+      if (e.what == what && e.device == device) return e.ns;
+    }
+    return int64_t{-1};
+  };
+  // Devices 1 and 2 were both started before either said hello.
+  EXPECT_LT(time_of("start", 2), time_of("hello", 1));
+  EXPECT_LT(time_of("start", 1), time_of("hello", 2));
+
+  // Device 0 not selected: the first worker is not kept, and the selected ones start.
+  ProbeOptions selected = FakeGpuOptions();
+  selected.devices = {1, 2};
+  {
+    auto engine = ProbeEngine::Start(selected, store_.get());
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  }
+  events = read_log();
+  EXPECT_EQ(count(events, "start", 0), 1);  // the first worker, which sees every device
+  EXPECT_EQ(count(events, "start", 1), 1);
+  EXPECT_EQ(count(events, "start", 2), 1);
 }
 
 // Through the real binary. `convguard sweep` has no option naming a worker executable, so
