@@ -259,6 +259,17 @@ struct CapiRules {
     EXPECT_TRUE(j.ok()) << out;
     return j.ok() ? *j : nlohmann::json();
   }
+
+  // cg_rules_apply_fingerprint on `in` for `device`, read back.
+  StatusOr<StackFingerprint> Apply(const StackFingerprint& in, int device) const {
+    char out[4096] = "";
+    if (const int rc = cg_rules_apply_fingerprint(rules, DumpJson(ToJson(in)).c_str(), device, out, sizeof out);
+        rc != CG_OK) {
+      return Status::Internal("cg_rules_apply_fingerprint: " + std::to_string(rc) + ": " + out);
+    }
+    CG_ASSIGN_OR_RETURN(nlohmann::json j, ParseJson(out));
+    return StackFromJson(j);
+  }
 };
 
 TEST(CheckCapi, FaultRulesParseAndMatchWithTheCppMatcher) {
@@ -364,13 +375,7 @@ TEST(CheckCapi, FingerprintGetsWhatAnInjectingBackendGives) {
     if (already_injected) in.fault_rules_digest = "0123456789abcdef";
     StackFingerprint want = in;
     cpp->ApplyTo(want);
-    char out[4096] = "";
-    ASSERT_EQ(cg_rules_apply_fingerprint(capi.rules, DumpJson(ToJson(in)).c_str(), 0, out, sizeof out),
-              CG_OK)
-        << out;
-    StatusOr<nlohmann::json> j = ParseJson(out);
-    ASSERT_TRUE(j.ok()) << out;
-    StatusOr<StackFingerprint> got = StackFromJson(*j);
+    StatusOr<StackFingerprint> got = capi.Apply(in, 0);
     ASSERT_TRUE(got.ok()) << got.status().ToString();
     EXPECT_EQ(*got, want);
     EXPECT_EQ(got->Id(), want.Id());
@@ -399,13 +404,7 @@ TEST(CheckCapi, DeviceRulesMatchAndDigestPerDevice) {
   for (int device : {0, 1, 2}) {
     StackFingerprint want = in;
     cpp->ApplyTo(want, device);
-    char out[4096] = "";
-    ASSERT_EQ(cg_rules_apply_fingerprint(capi.rules, DumpJson(ToJson(in)).c_str(), device, out, sizeof out),
-              CG_OK)
-        << out;
-    StatusOr<nlohmann::json> j = ParseJson(out);
-    ASSERT_TRUE(j.ok()) << out;
-    StatusOr<StackFingerprint> got = StackFromJson(*j);
+    StatusOr<StackFingerprint> got = capi.Apply(in, device);
     ASSERT_TRUE(got.ok()) << got.status().ToString();
     EXPECT_EQ(*got, want);
     EXPECT_EQ(got->fault_rules_digest, inject::Fnv1a64Hex(cpp->digest + "@device " + std::to_string(device)));

@@ -84,6 +84,16 @@ class MultiDevice : public ::testing::Test {
     return o;
   }
 
+  // An engine over two fake GPUs that report the same stack, under fault rules `rules_text`.
+  StatusOr<std::unique_ptr<ProbeEngine>> StartOnTwoIdenticalCards(const std::string& rules_text) {
+    SetEnv("CONVGUARD_FAKE_GPUS", "2");
+    SetEnv("CONVGUARD_FAKE_SAME_STACK", "1");
+    ProbeOptions options = FakeGpuOptions();
+    options.fault_rules_path = dir_ + "/two-cards.rules";
+    std::ofstream(options.fault_rules_path) << rules_text;
+    return ProbeEngine::Start(options, store_.get());
+  }
+
   // Stack id -> device name, from the store.
   std::map<std::string, std::string> DevicesByStack() {
     std::map<std::string, std::string> by_id;
@@ -369,14 +379,8 @@ TEST_F(MultiDevice, IdenticalStacksShareOneQueue) {
 // CONVGUARD_DEVICE_INDEX) make two identical cards two stacks: each probes every job, and
 // the rule's hang happens on the device it names only.
 TEST_F(MultiDevice, DeviceRulesHangOneCardAndSplitIdenticalCards) {
-  SetEnv("CONVGUARD_FAKE_GPUS", "2");
-  SetEnv("CONVGUARD_FAKE_SAME_STACK", "1");
-  const std::string rules_path = dir_ + "/device1.rules";
   const std::string rules_text = "spin when device == 1 && k == 7\n";
-  std::ofstream(rules_path) << rules_text;
-  ProbeOptions options = FakeGpuOptions();
-  options.fault_rules_path = rules_path;
-  auto engine = ProbeEngine::Start(options, store_.get());
+  auto engine = StartOnTwoIdenticalCards(rules_text);
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
 
   const std::vector<DeviceStack> stacks = (*engine)->stacks();
@@ -408,13 +412,7 @@ TEST_F(MultiDevice, DeviceRulesHangOneCardAndSplitIdenticalCards) {
 // The same rule without `device`: the cards stay one stack sharing one queue, and the
 // problem hangs on whichever card takes it, once.
 TEST_F(MultiDevice, RulesWithoutDeviceKeepIdenticalCardsOneStack) {
-  SetEnv("CONVGUARD_FAKE_GPUS", "2");
-  SetEnv("CONVGUARD_FAKE_SAME_STACK", "1");
-  const std::string rules_path = dir_ + "/any.rules";
-  std::ofstream(rules_path) << "spin when k == 7\n";
-  ProbeOptions options = FakeGpuOptions();
-  options.fault_rules_path = rules_path;
-  auto engine = ProbeEngine::Start(options, store_.get());
+  auto engine = StartOnTwoIdenticalCards("spin when k == 7\n");
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
   const std::vector<DeviceStack> stacks = (*engine)->stacks();
   ASSERT_EQ(stacks.size(), 2u);
