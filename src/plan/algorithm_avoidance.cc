@@ -15,13 +15,25 @@ bool IsMisbehaviour(VerdictKind kind) {
   return kind != VerdictKind::kOk && kind != VerdictKind::kUnsupported;
 }
 
-void SortFastestFirst(std::vector<LeafOption>& options) {
+std::vector<LeafOption> UsableLeafOptions(const std::vector<Verdict>& verdicts, const std::string& kind,
+                                          const std::string& reason) {
+  std::vector<LeafOption> options;
+  for (const Verdict& v : verdicts) {
+    if (!IsUsable(v.kind)) continue;
+    LeafOption o;
+    o.kind = kind;
+    o.reason = reason;
+    o.algorithm = v.algorithm;
+    o.measured_ms = v.time_ms_median > 0 ? v.time_ms_median : -1.0;
+    options.push_back(std::move(o));
+  }
   std::stable_sort(options.begin(), options.end(), [](const LeafOption& a, const LeafOption& b) {
     const bool am = a.measured_ms >= 0, bm = b.measured_ms >= 0;
     if (am != bm) return am;
     if (am && a.measured_ms != b.measured_ms) return a.measured_ms < b.measured_ms;
     return a.algorithm < b.algorithm;
   });
+  return options;
 }
 
 std::vector<LeafOption> PrimaryLeafOptions(const std::vector<Verdict>& verdicts) {
@@ -31,18 +43,8 @@ std::vector<LeafOption> PrimaryLeafOptions(const std::vector<Verdict>& verdicts)
     if (!avoided.empty()) avoided += ", ";
     avoided += std::string(VerdictName(v.kind)) + " of '" + v.algorithm + "'";
   }
-  std::vector<LeafOption> options;
-  for (const Verdict& v : verdicts) {
-    if (!IsUsable(v.kind)) continue;
-    LeafOption o;
-    o.kind = avoided.empty() ? "native" : "algorithm-avoidance";
-    o.reason = avoided.empty() ? "" : "avoids " + avoided;
-    o.algorithm = v.algorithm;
-    o.measured_ms = v.time_ms_median > 0 ? v.time_ms_median : -1.0;
-    options.push_back(std::move(o));
-  }
-  SortFastestFirst(options);
-  return options;
+  return avoided.empty() ? UsableLeafOptions(verdicts, "native", "")
+                         : UsableLeafOptions(verdicts, "algorithm-avoidance", "avoids " + avoided);
 }
 
 }  // namespace convguard::plan

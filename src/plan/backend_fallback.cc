@@ -14,18 +14,8 @@ namespace convguard::plan {
 
 std::vector<LeafOption> FallbackLeafOptions(const std::vector<Verdict>& verdicts,
                                             const StackChoice& fallback) {
-  std::vector<LeafOption> options;
-  for (const Verdict& v : verdicts) {
-    if (!IsUsable(v.kind)) continue;
-    LeafOption o;
-    o.kind = "backend-fallback";
-    o.reason = "runs on " + fallback.backend + " (stack " + fallback.stack_id + ")";
-    o.algorithm = v.algorithm;
-    o.measured_ms = v.time_ms_median > 0 ? v.time_ms_median : -1.0;
-    options.push_back(std::move(o));
-  }
-  SortFastestFirst(options);
-  return options;
+  return UsableLeafOptions(verdicts, "backend-fallback",
+                           "runs on " + fallback.backend + " (stack " + fallback.stack_id + ")");
 }
 
 }  // namespace convguard::plan

@@ -36,9 +36,10 @@ std::vector<LeafOption> PrimaryLeafOptions(const std::vector<Verdict>& verdicts)
 std::vector<LeafOption> FallbackLeafOptions(const std::vector<Verdict>& verdicts,
                                             const StackChoice& fallback);
 
-// Sorts leaf options fastest first, unmeasured last, ties by algorithm name (so that the
-// same store always gives the same plan).
-void SortFastestFirst(std::vector<LeafOption>& options);
+// One leaf option of `kind` (with `reason`) per usable verdict, fastest first, unmeasured
+// last, ties by algorithm name (so that the same store always gives the same plan).
+std::vector<LeafOption> UsableLeafOptions(const std::vector<Verdict>& verdicts, const std::string& kind,
+                                          const std::string& reason);
 
 // Whether a verdict says the problem misbehaved (anything but OK and UNSUPPORTED).
 bool IsMisbehaviour(VerdictKind kind);
