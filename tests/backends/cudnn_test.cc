@@ -80,15 +80,8 @@ Outcome RunAndCompare(Backend& backend, const Problem& p, const std::string& alg
   if (!out.status.ok()) return out;
   ConvTensors<double> exact = ConvTensors<double>::Allocate(p);
   FillExact(p, /*seed=*/7, exact);
-  ConvTensors<float> io = ConvTensors<float>::Allocate(p);
-  auto copy = [](const std::vector<double>& from, std::vector<float>& to) {
-    for (size_t i = 0; i < from.size(); ++i) to[i] = static_cast<float>(from[i]);
-  };
-  copy(exact.input, io.input);
-  copy(exact.weight, io.weight);
-  copy(exact.output, io.output);
-  copy(exact.bias, io.bias);
-  PoisonWithNaN(ResultTensor(p, io));
+  ConvTensors<float> io;
+  ToFloatOperands(p, exact, io);
   RunOptions options;
   options.warmup = 1;
   options.repeats = 2;

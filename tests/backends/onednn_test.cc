@@ -103,15 +103,8 @@ Checked RunAndCheck(Backend& backend, const Problem& p, const std::string& algor
                     uint64_t seed = 7, const RunOptions& options = {}) {
   ConvTensors<double> exact = ConvTensors<double>::Allocate(p);
   FillExact(p, seed, exact);
-  ConvTensors<float> io = ConvTensors<float>::Allocate(p);
-  auto copy = [](const std::vector<double>& from, std::vector<float>& to) {
-    for (size_t i = 0; i < from.size(); ++i) to[i] = static_cast<float>(from[i]);
-  };
-  copy(exact.input, io.input);
-  copy(exact.weight, io.weight);
-  copy(exact.output, io.output);
-  copy(exact.bias, io.bias);
-  PoisonWithNaN(ResultTensor(p, io));
+  ConvTensors<float> io;
+  ToFloatOperands(p, exact, io);
 
   Checked out;
   StatusOr<RunResult> ran = backend.Run(p, algorithm, io, options);
