@@ -136,6 +136,13 @@ int OpenProbe(const char* canonical, uint64_t seed, std::unique_ptr<cg_probe>& o
   });
 }
 
+// A device index for the cg_rules_* functions: 0, 1, 2, ... (a rule's `device`).
+int CheckDevice(int device, char* out, size_t len) {
+  if (device >= 0) return CG_OK;
+  WriteText("device " + std::to_string(device) + " is negative (allowed: 0, 1, 2, ...)", out, len);
+  return CG_EINVAL;
+}
+
 }  // namespace
 
 extern "C" {
@@ -361,10 +368,7 @@ int cg_rules_match(const cg_rules* rules, const char* canonical, const char* alg
                 json_len);
       return CG_EINVAL;
     }
-    if (device < 0) {
-      WriteText("device " + std::to_string(device) + " is negative (allowed: 0, 1, 2, ...)", json_out, json_len);
-      return CG_EINVAL;
-    }
+    if (int rc = CheckDevice(device, json_out, json_len); rc != CG_OK) return rc;
     Problem p;
     if (int rc = Parse(canonical, p, json_out, json_len); rc != CG_OK) return rc;
     const inject::FaultRules& r = rules->rules;
@@ -405,10 +409,7 @@ int cg_rules_apply_fingerprint(const cg_rules* rules, const char* fingerprint_js
                 json_len);
       return CG_EINVAL;
     }
-    if (device < 0) {
-      WriteText("device " + std::to_string(device) + " is negative (allowed: 0, 1, 2, ...)", json_out, json_len);
-      return CG_EINVAL;
-    }
+    if (int rc = CheckDevice(device, json_out, json_len); rc != CG_OK) return rc;
     StatusOr<json> parsed = ParseJson(fingerprint_json);
     if (!parsed.ok()) {
       WriteText("bad fingerprint JSON: " + parsed.status().message(), json_out, json_len);
