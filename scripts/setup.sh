@@ -26,12 +26,15 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 
-# Debian packages the build and the tests need.
+# Debian packages the build and the tests need, each named: packages are installed with
+# --no-install-recommends, so a package that is only a Recommends of another is never
+# pulled in. ocl-icd-opencl-dev is such a one: Debian's oneDNN CMake package calls
+# find_package(OpenCL REQUIRED), yet libdnnl-dev only recommends the OpenCL loader.
 packages=(
   g++ cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev sqlite3 nlohmann-json3-dev
-  libdnnl-dev
+  libdnnl-dev ocl-icd-opencl-dev
   python3-torch
 )
 

@@ -14,9 +14,15 @@ set(_convguard_dnnl_link "")
 set(_convguard_dnnl_what "")
 
 # The CMake package (Debian ships /usr/lib/<triplet>/cmake/dnnl) gives DNNL::dnnl. Its
-# config requires OpenCL (the Debian build has the OpenCL GPU runtime); libdnnl-dev
-# depends on the OpenCL headers, so it resolves where the package is installed.
-find_package(dnnl CONFIG QUIET)
+# config calls find_package(OpenCL REQUIRED) (the Debian build has the OpenCL GPU
+# runtime), and a REQUIRED failure inside a config file stops the whole configure even
+# under QUIET. libdnnl-dev only *recommends* the OpenCL loader (ocl-icd-opencl-dev), so
+# the package is tried only where OpenCL is present; elsewhere the header and library
+# are found directly (the CPU backend never touches OpenCL).
+find_package(OpenCL QUIET)
+if(OpenCL_FOUND)
+  find_package(dnnl CONFIG QUIET)
+endif()
 if(dnnl_FOUND AND TARGET DNNL::dnnl)
   set(_convguard_dnnl_link DNNL::dnnl)
   set(_convguard_dnnl_what "oneDNN ${dnnl_VERSION} (CMake package ${dnnl_DIR})")
