@@ -1076,31 +1076,53 @@ TEST(TorchBackendEngine, InjectedFaultsGiveTheirVerdicts) {
 }
 
 // The torch worker reads CONVGUARD_DEVICE_INDEX as `convguard worker` does: a rule's
-// `device`, and a digest of its own for that device (inherited here: the CPU gets no
-// per-device pools).
+// `device`, and a digest of its own for that device. Holds on any GPU count: on a host
+// without GPUs the worker inherits the index set here (the CPU gets no per-device pools);
+// with GPUs the engine pins one pool per card and tells each worker its own index, so
+// every card's stack, digest and verdicts are checked against the index it was given.
 TEST(TorchBackendEngine, DeviceIndexReachesTheRules) {
   REQUIRE_TORCH();
   const std::string dir = testing_support::MakeTempDir("torch-engine-device");
-  const std::string text = "error(\"bad card\") when device == 1 && k == 5\n";
+  const std::string text =
+      "error(\"first card\") when device == 0 && k == 5\n"
+      "error(\"second card\") when device == 1 && k == 5\n";
   const std::string rules = testing_support::WriteFile(dir + "/device.rules", text);
   ProbeOptions options = TorchOptions();
   options.fault_rules_path = rules;
   options.workers_per_device = 1;
+  constexpr int kInheritedIndex = 1;
   const char* saved = std::getenv("CONVGUARD_DEVICE_INDEX");
   const std::optional<std::string> restore = saved ? std::optional<std::string>(saved) : std::nullopt;
-  ::setenv("CONVGUARD_DEVICE_INDEX", "1", 1);
+  ::setenv("CONVGUARD_DEVICE_INDEX", std::to_string(kInheritedIndex).c_str(), 1);
   auto engine = ProbeEngine::Start(options, nullptr);
   if (restore) ::setenv("CONVGUARD_DEVICE_INDEX", restore->c_str(), 1);
   else ::unsetenv("CONVGUARD_DEVICE_INDEX");
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-  EXPECT_EQ((*engine)->stack().fault_rules_digest, inject::Fnv1a64Hex(inject::Fnv1a64Hex(text) + "@device 1"));
+
+  // The index each stack's workers were given: their card's, or the inherited one.
+  std::map<std::string, int> index_of_stack;
+  for (const DeviceStack& d : (*engine)->stacks()) {
+    const int index = d.device >= 0 ? d.device : kInheritedIndex;
+    EXPECT_EQ(d.stack.fault_rules_digest,
+              inject::Fnv1a64Hex(inject::Fnv1a64Hex(text) + "@device " + std::to_string(index)))
+        << "device " << d.device;
+    index_of_stack[d.stack.Id()] = index;
+  }
+  ASSERT_FALSE(index_of_stack.empty());
+
   auto result = (*engine)->Run({{Parse(SmallCanonical(5)), ""}, {Parse(SmallCanonical(6)), ""}});
   ASSERT_TRUE(result.ok()) << result.status().ToString();
-  ASSERT_EQ(result->verdicts.size(), 2u);
+  // Every stack probes both jobs (each card's digest makes it a stack of its own).
+  ASSERT_EQ(result->verdicts.size(), 2 * index_of_stack.size());
   for (const Verdict& v : result->verdicts) {
-    if (Parse(v.problem).k == 5) {
+    ASSERT_EQ(index_of_stack.count(v.stack_id), 1u) << v.stack_id;
+    const int index = index_of_stack[v.stack_id];
+    if (Parse(v.problem).k == 5 && index <= 1) {
       EXPECT_EQ(v.kind, VerdictKind::kError) << v.message;
-      EXPECT_NE(v.message.find("bad card [injected by " + rules + ":1]"), std::string::npos) << v.message;
+      const std::string said = index == 0 ? "first card" : "second card";
+      EXPECT_NE(v.message.find(said + " [injected by " + rules + ":" + std::to_string(index + 1) + "]"),
+                std::string::npos)
+          << v.message;
     } else {
       EXPECT_EQ(v.kind, VerdictKind::kOk) << v.message;
     }
