@@ -974,7 +974,7 @@ class Worker:
         sample_points = int(request.get("sample_points", 256))
         reply = {
             "type": "result", "id": request_id, "outcome": "error", "algorithm": algorithm,
-            "times_ms": [], "implementation": "", "message": "", "check": "",
+            "times_ms": [], "implementation": "", "message": "", "check": "", "tolerance": -1.0,
             "mismatches": 0, "non_finite": 0, "max_abs_error": 0.0, "max_rel_error": 0.0,
         }
         if check not in ("none", "sampled", "full") or warmup < 0 or repeats < 1 or sample_points < 0:
@@ -1057,8 +1057,8 @@ class Worker:
             self.channel.send({"type": "phase", "id": request_id, "phase": "check"})
             verdict = self.checklib.check(handle, result.data_ptr(), result.numel(), check,
                                           sample_points)
-            for field in ("outcome", "check", "mismatches", "non_finite", "max_abs_error",
-                          "max_rel_error", "message"):
+            for field in ("outcome", "check", "tolerance", "mismatches", "non_finite",
+                          "max_abs_error", "max_rel_error", "message"):
                 reply[field] = verdict[field]
         except ChannelBroken:
             raise

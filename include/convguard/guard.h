@@ -63,10 +63,16 @@ class Guard {
   // weights or bias differ from that call's.
   virtual Status Run(const Problem& p, ConvTensors<float>& io, WeightsAre weights) = 0;
 
-  // Whether every leaf of the last Run computed without rounding (false when a leaf's
-  // algorithm transforms, like Winograd or FFT: its output then matches the reference
-  // only within the tolerance its OK verdict was checked with).
+  // Whether every leaf of the last Run computed without rounding: every leaf's verdict
+  // was bit-exact (Plan::exact) and no leaf's backend said it rounded. False when a
+  // leaf's algorithm transforms, like Winograd or FFT: the output then matches the
+  // reference only within the tolerance its OK verdict was checked with. Set
+  // GuardOptions::planner.exact_leaves to demand bit-exact leaves.
   virtual bool last_run_exact() const = 0;
+  // The tolerance (compare.h's units) the last Run's output meets on exactly filled data:
+  // 0 when last_run_exact(), else DefaultTolerance(p, inexact) for its problem p (the
+  // rewrites add no rounding of their own). 0 before the first Run.
+  virtual double last_run_tolerance() const = 0;
 
   // Forgets cached plans and prepared trees (e.g. after the store learned more).
   virtual void ClearCache() = 0;

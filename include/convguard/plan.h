@@ -11,6 +11,13 @@
 //   "backend-fallback"    the problem on another backend of the same machine; considered
 //                         only when no plan on the primary stack exists (the last resort)
 //
+// Exactness. Every rewrite is exact (it computes the same function, proved at the top of
+// its file); a leaf is as exact as its verdict says. A leaf whose verdict was checked with
+// tolerance 0 reproduced the float64 reference bit for bit on exactly filled data; one
+// whose algorithm rounds (Winograd, FFT) passed within its rounding bound, and a plan
+// containing it is exact up to that rounding. PlannerOptions::exact_leaves demands
+// bit-exact leaves; Plan::exact and PlanTolerance say which kind a plan is.
+//
 // The planner consults the store only: a plan is made of observations, never guesses.
 // With probe_missing it asks a prober (the probe engine, in workers) about sub-problems
 // it has no verdict for, within a budget, and plans again. Search is bounded
@@ -54,6 +61,9 @@ struct PlanStep {
   std::string stack_id;
   std::string algorithm;
   double measured_ms = -1.0;  // the verdict's median time; -1 when none was measured
+  // The tolerance the leaf's verdict was checked with (Verdict::tolerance): 0 bit-exact,
+  // > 0 the algorithm rounds, < 0 not recorded (treated as rounding).
+  double tolerance = -1.0;
   // Rewrites: one child per slot, each run runs[i] times per call.
   std::vector<PlanStep> children;
   std::vector<int64_t> runs;
@@ -77,6 +87,9 @@ struct Plan {
   int64_t leaves = 0;   // leaf runs per call
   int depth = 0;        // rewrites on the longest path
   bool uses_fallback = false;
+  // Every leaf's verdict was checked bit-exact (tolerance 0): on exactly filled data the
+  // plan's output equals the float64 reference. False when some leaf's algorithm rounds.
+  bool exact = true;
   // predicted_ms / native_ms
   double overhead() const { return native_ms > 0 ? predicted_ms / native_ms : 0.0; }
 };
@@ -106,6 +119,10 @@ struct PlannerOptions {
   double copy_gb_per_s = 8.0;
   double default_gflops = 1.0;
   double call_latency_ms = 0.02;
+  // Use only leaves whose verdict was bit-exact (tolerance 0), never an algorithm that
+  // rounds (Winograd, FFT) even when it is OK and faster. A problem whose only OK
+  // algorithms round then has no plan (the report's notes say so).
+  bool exact_leaves = false;
 };
 
 // Probes `jobs` on `stack` and records the verdicts in the store the planner reads.
@@ -127,6 +144,11 @@ StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& 
 // in-process backend and its worker see the same stack), else the probe is an error.
 // `store` receives the verdicts and must outlive the prober.
 Prober MakeEngineProber(const ProbeOptions& base, Store* store, ProbeCallbacks callbacks = {});
+
+// The tolerance (compare.h's units) a result of `plan` must be checked with on exactly
+// filled data: 0 when plan.exact, else DefaultTolerance(root problem, inexact). Rewrites
+// add no rounding of their own, so the root's bound covers its rounding leaves.
+double PlanTolerance(const Plan& plan);
 
 // A plan as indented text for people (one line per step), and as JSON.
 std::string PlanToText(const Plan& plan);

@@ -48,6 +48,11 @@ struct Verdict {
   int exit_code = 0;          // CRASH without signal: the worker's exit code
   std::string message;        // reason / error text / where the values went wrong
   std::string check;          // how the result was checked: "none", "sampled:N", "full"
+  // The tolerance the check held the result to (compare.h's units). 0: the result equalled
+  // the float64 reference bit for bit on exactly filled data, so this algorithm does not
+  // round on this problem; > 0: the algorithm rounds (Winograd, FFT) and passed within
+  // its rounding bound; negative: not recorded (no check ran, or an older verdict).
+  double tolerance = -1.0;
   double max_abs_error = 0.0; // WRONG: error measures
   double max_rel_error = 0.0;
   int64_t mismatches = 0;

@@ -286,9 +286,9 @@ int cg_probe_check(cg_probe* probe, const float* result, int64_t result_elements
       return CG_EINVAL;
     }
 
-    json reply = {{"outcome", "ok"}, {"check", "none"},       {"mismatches", 0},
-                  {"non_finite", 0}, {"max_abs_error", 0.0}, {"max_rel_error", 0.0},
-                  {"message", ""}};
+    json reply = {{"outcome", "ok"}, {"check", "none"},       {"tolerance", -1.0},
+                  {"mismatches", 0}, {"non_finite", 0},       {"max_abs_error", 0.0},
+                  {"max_rel_error", 0.0}, {"message", ""}};
     if (check_mode == "none") return WriteResult(reply.dump(), json_out, json_len);
 
     const std::span<const float> got(result, static_cast<size_t>(expected_elements));
@@ -306,6 +306,7 @@ int cg_probe_check(cg_probe* probe, const float* result, int64_t result_elements
       cmp = CompareFull(p, got, ResultTensor(p, probe->exact), tolerance);
       reply["check"] = "full:" + std::to_string(got.size());
     }
+    reply["tolerance"] = tolerance;
     reply["mismatches"] = cmp.mismatches;
     reply["non_finite"] = cmp.non_finite;
     reply["max_abs_error"] = Finite(cmp.max_abs_error);

@@ -78,7 +78,8 @@ int cg_fill(const char* canonical, uint64_t seed, float* input, float* weight, f
 // (ChooseSamplePoints(p, sample_points, seed) and ReferenceValuesAt) or "full"
 // (ReferenceConvolution). Writes one JSON object to `json_out`:
 //   {"outcome": "ok"|"wrong"|"mistrusted", "check": "none"|"sampled:N"|"full:N",
-//    "mismatches", "non_finite", "max_abs_error", "max_rel_error", "message"}
+//    "tolerance", "mismatches", "non_finite", "max_abs_error", "max_rel_error", "message"}
+// (`tolerance`: 0, the exact comparison the filling allows; -1 when nothing was checked)
 // with the mapping of `convguard worker`: non-finite or mismatched elements -> wrong
 // (message: the comparison's summary), else too few nonzero reference values ->
 // mistrusted, else ok. Errors are finite: they are computed over finite results.

@@ -21,6 +21,7 @@ std::vector<FlagSpec> PlanFlagSpecs(bool for_run) {
       {"--probe-missing", "", "probe sub-problems the store has no verdict for (in workers)", false, ""},
       {"--probe-budget", "N", "at most N probes for one plan (default 64)", false, ""},
       {"--max-depth", "N", "rewrites composed at most N deep, 0..4 (default 2)", false, ""},
+      {"--exact-leaves", "", "use only algorithms whose verdict was bit-exact (no Winograd/FFT rounding)", false, ""},
       {"--alternatives", "N", "alternatives to show (default 4)", false, ""},
       {"--json", "", "print the plan report as JSON", false, ""},
       {"--verbose", "", "print worker and calibration events while probing", false, ""},
@@ -43,7 +44,10 @@ std::string PlanFlagsHelp() {
   return "Plans are made of what the store has observed: every leaf of a plan is a problem\n"
          "with an OK verdict on the stack. Without --probe-missing nothing is probed; probe\n"
          "first ('convguard sweep') or let the planner probe what it needs. Backend fallback\n"
-         "(--fallback) is considered only when no plan on the primary backend exists.\n";
+         "(--fallback) is considered only when no plan on the primary backend exists.\n"
+         "Rewrites are exact; a leaf is as exact as its verdict: an algorithm that rounds\n"
+         "(Winograd, FFT) passed within its rounding bound, and a plan using one is exact up\n"
+         "to that rounding (said with the plan). --exact-leaves keeps only bit-exact leaves.\n";
 }
 
 StatusOr<PlanSetup> PlanSetupFromFlags(const FlagParser& flags) {
@@ -81,6 +85,7 @@ StatusOr<PlanSetup> PlanSetupFromFlags(const FlagParser& flags) {
   }
   PlannerOptions& p = g.planner;
   p.probe_missing = flags.Has("--probe-missing");
+  p.exact_leaves = flags.Has("--exact-leaves");
   if (flags.Has("--probe-budget")) {
     CG_ASSIGN_OR_RETURN(int64_t v, ParseIntFlag("--probe-budget", flags.Get("--probe-budget"), 1, 100000));
     p.probe_budget = static_cast<int>(v);

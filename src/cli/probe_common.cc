@@ -190,8 +190,16 @@ std::string FormatVerdict(const Verdict& v, const StackFingerprint* stack) {
   }
   if (!v.message.empty()) out += "  evidence  " + v.message + "\n";
   if (!v.implementation.empty()) out += "  impl      " + v.implementation + "\n";
+  std::string check = v.check.empty() ? "-" : v.check;
+  if (v.tolerance == 0.0) {
+    check += " (bit-exact)";
+  } else if (v.tolerance > 0.0) {
+    char tolerance[64];
+    std::snprintf(tolerance, sizeof tolerance, " (rounds: within %.3g)", v.tolerance);
+    check += tolerance;
+  }
   std::snprintf(line, sizeof line, "  attempts  %d, deadline %.0f ms, elapsed %.0f ms, check %s\n", v.attempts,
-                v.deadline_ms, v.elapsed_ms, v.check.empty() ? "-" : v.check.c_str());
+                v.deadline_ms, v.elapsed_ms, check.c_str());
   out += line;
   out += "  recorded  " + v.recorded_at + " by convguard " + v.tool_version + "\n";
   out += "  repro     " + v.repro + "\n";

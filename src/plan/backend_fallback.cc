@@ -13,9 +13,9 @@
 namespace convguard::plan {
 
 std::vector<LeafOption> FallbackLeafOptions(const std::vector<Verdict>& verdicts,
-                                            const StackChoice& fallback) {
+                                            const StackChoice& fallback, LeafExactness exactness) {
   return UsableLeafOptions(verdicts, "backend-fallback",
-                           "runs on " + fallback.backend + " (stack " + fallback.stack_id + ")");
+                           "runs on " + fallback.backend + " (stack " + fallback.stack_id + ")", exactness);
 }
 
 }  // namespace convguard::plan

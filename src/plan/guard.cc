@@ -3,9 +3,11 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
+#include "convguard/compare.h"
 #include "convguard/text_forms.h"
 #include "plan/internal.h"
 
@@ -95,11 +97,17 @@ class GuardImpl final : public Guard {
       CG_RETURN_IF_ERROR(prepared->tree->LoadWeights(io.weight, io.bias));
       prepared->weights_loaded = true;
     }
-    last_run_exact_ = true;
+    // Leaves clear the flag when their backend says a run rounded.
+    last_run_exact_ = prepared->plan.exact;
+    last_run_problem_ = p;
     return prepared->tree->Execute(io);
   }
 
   bool last_run_exact() const override { return last_run_exact_; }
+  double last_run_tolerance() const override {
+    if (last_run_exact_ || !last_run_problem_) return 0.0;
+    return DefaultTolerance(*last_run_problem_, /*exact_filled=*/false);
+  }
 
   void ClearCache() override { cache_.clear(); }
 
@@ -126,6 +134,7 @@ class GuardImpl final : public Guard {
   std::map<std::string, Backend*> raw_backends_;
   Prober prober_;
   bool last_run_exact_ = true;
+  std::optional<Problem> last_run_problem_;  // the problem of the last Run
   std::unordered_map<Problem, Prepared, ProblemHash> cache_;
 };
 

@@ -23,23 +23,28 @@ struct LeafOption {
   std::string reason;     // why this kind ("avoids HANG of 'auto'"); "" for native
   std::string algorithm;  // "" when unknown (to be probed)
   double measured_ms = -1.0;
+  double tolerance = -1.0; // the verdict's check tolerance (Verdict::tolerance)
   bool unknown = false;   // no verdict yet: a probe would tell
 };
+
+// Which OK verdicts may become leaves: any, or only those checked bit-exact.
+enum class LeafExactness { kAnyOk, kBitExactOnly };
 
 // algorithm_avoidance.cc: the OK algorithms of a problem on its own (primary) stack,
 // fastest first. "native" when no algorithm of the problem misbehaved, else
 // "algorithm-avoidance" naming what it avoids.
-std::vector<LeafOption> PrimaryLeafOptions(const std::vector<Verdict>& verdicts);
+std::vector<LeafOption> PrimaryLeafOptions(const std::vector<Verdict>& verdicts, LeafExactness exactness);
 
 // backend_fallback.cc: the OK algorithms of a problem on another backend, fastest
 // first, as "backend-fallback" leaves.
 std::vector<LeafOption> FallbackLeafOptions(const std::vector<Verdict>& verdicts,
-                                            const StackChoice& fallback);
+                                            const StackChoice& fallback, LeafExactness exactness);
 
-// One leaf option of `kind` (with `reason`) per usable verdict, fastest first, unmeasured
-// last, ties by algorithm name (so that the same store always gives the same plan).
+// One leaf option of `kind` (with `reason`) per usable verdict (OK, and bit-exact when
+// asked), fastest first, unmeasured last, ties by algorithm name (so that the same store
+// always gives the same plan).
 std::vector<LeafOption> UsableLeafOptions(const std::vector<Verdict>& verdicts, const std::string& kind,
-                                          const std::string& reason);
+                                          const std::string& reason, LeafExactness exactness);
 
 // Whether a verdict says the problem misbehaved (anything but OK and UNSUPPORTED).
 bool IsMisbehaviour(VerdictKind kind);

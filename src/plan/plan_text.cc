@@ -23,6 +23,15 @@ std::string Ms(double ms) {
   return buf;
 }
 
+// How exact a leaf's verdict says it is.
+std::string LeafExactness(double tolerance) {
+  if (tolerance == 0.0) return "bit-exact";
+  if (tolerance < 0.0) return "exactness not recorded";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "rounds: checked within %.3g", tolerance);
+  return buf;
+}
+
 void StepText(const PlanStep& step, int indent, int64_t runs, std::ostringstream& out) {
   out << std::string(static_cast<size_t>(indent) * 2, ' ');
   if (runs > 1) out << runs << " x ";
@@ -30,10 +39,11 @@ void StepText(const PlanStep& step, int indent, int64_t runs, std::ostringstream
     out << step.kind << " " << ToCanonical(step.problem) << " on " << step.backend << " '"
         << step.algorithm << "'";
     if (step.measured_ms >= 0) {
-      out << " (OK, measured " << Ms(step.measured_ms) << ")";
+      out << " (OK, measured " << Ms(step.measured_ms);
     } else {
-      out << " (OK, " << Ms(step.predicted_ms) << " modelled)";
+      out << " (OK, " << Ms(step.predicted_ms) << " modelled";
     }
+    out << ", " << LeafExactness(step.tolerance) << ")";
     if (!step.parameters.empty()) out << " — " << step.parameters;
     out << "\n";
     return;
@@ -57,6 +67,7 @@ nlohmann::json StepJson(const PlanStep& step) {
     j["stack"] = step.stack_id;
     j["algorithm"] = step.algorithm;
     if (step.measured_ms >= 0) j["measured_ms"] = step.measured_ms;
+    j["tolerance"] = step.tolerance;
   } else {
     j["bytes_per_call"] = step.bytes_per_call;
     j["bytes_per_weight_load"] = step.bytes_per_weight_load;
@@ -80,6 +91,8 @@ nlohmann::json PlanJson(const Plan& plan) {
   j["leaf_runs"] = plan.leaves;
   j["depth"] = plan.depth;
   j["uses_fallback"] = plan.uses_fallback;
+  j["exact"] = plan.exact;
+  j["tolerance"] = PlanTolerance(plan);
   j["root"] = StepJson(plan.root);
   return j;
 }
@@ -87,9 +100,13 @@ nlohmann::json PlanJson(const Plan& plan) {
 std::string Summary(const Plan& plan) {
   char buf[160];
   std::snprintf(buf, sizeof buf, "%.2fx", plan.overhead());
+  char tolerance[64];
+  std::snprintf(tolerance, sizeof tolerance, "%.3g", PlanTolerance(plan));
   return "predicted " + Ms(plan.predicted_ms) + " per call against " + Ms(plan.native_ms) +
          (plan.native_measured ? " measured" : " modelled") + " natively (" + buf + "), " +
-         std::to_string(plan.leaves) + " leaf run" + (plan.leaves == 1 ? "" : "s") + " per call";
+         std::to_string(plan.leaves) + " leaf run" + (plan.leaves == 1 ? "" : "s") + " per call, " +
+         (plan.exact ? std::string("bit-exact")
+                     : std::string("a leaf rounds: result within tolerance ") + tolerance);
 }
 
 }  // namespace
@@ -114,7 +131,7 @@ std::string PlanReportToText(const PlanReport& report) {
   for (const std::string& note : report.notes) out << "note: " << note << "\n";
   if (report.chosen) {
     const bool native = report.chosen->root.is_leaf() && report.chosen->root.kind == "native";
-    out << (native ? "plan: run it as is, " : "plan (exact): ") << PlanToText(*report.chosen);
+    out << (native ? "plan: run it as is, " : "plan (exact rewrites): ") << PlanToText(*report.chosen);
     for (size_t i = 0; i < report.alternatives.size(); ++i) {
       out << "alternative " << i + 1 << ": " << PlanToText(report.alternatives[i]);
     }

@@ -23,6 +23,7 @@
 #include <set>
 #include <utility>
 
+#include "convguard/compare.h"
 #include "convguard/text_forms.h"
 #include "plan/internal.h"
 #include "rewrite/rewrite.h"
@@ -108,8 +109,10 @@ class Search {
     const std::string text = ToCanonical(p);
     for (const StackChoice* stack : stacks_) {
       CG_ASSIGN_OR_RETURN(const std::vector<Verdict>* verdicts, verdicts_.Of(stack->stack_id, text));
-      std::vector<LeafOption> leaves = stack->fallback ? plan::FallbackLeafOptions(*verdicts, *stack)
-                                                       : plan::PrimaryLeafOptions(*verdicts);
+      const plan::LeafExactness exactness =
+          options_.exact_leaves ? plan::LeafExactness::kBitExactOnly : plan::LeafExactness::kAnyOk;
+      std::vector<LeafOption> leaves = stack->fallback ? plan::FallbackLeafOptions(*verdicts, *stack, exactness)
+                                                       : plan::PrimaryLeafOptions(*verdicts, exactness);
       if (verdicts->empty() && optimistic_ && asked_.count(VerdictCache::Key(stack->stack_id, text)) == 0) {
         LeafOption unknown;
         unknown.kind = stack->fallback ? "backend-fallback" : "native";
@@ -125,6 +128,7 @@ class Search {
         o.step.stack_id = stack->stack_id;
         o.step.algorithm = leaf.algorithm;
         o.step.measured_ms = leaf.measured_ms;
+        o.step.tolerance = leaf.tolerance;
         o.step.modelled = leaf.measured_ms < 0;
         o.step.predicted_ms =
             leaf.measured_ms >= 0 ? leaf.measured_ms : cost_.EstimateMs(stack->stack_id, p);
@@ -182,6 +186,7 @@ void Summarise(const PlanStep& step, int depth, Plan& plan, int64_t multiplier) 
     plan.leaves += multiplier;
     plan.depth = std::max(plan.depth, depth);
     if (step.kind == "backend-fallback") plan.uses_fallback = true;
+    if (step.tolerance != 0.0) plan.exact = false;
     return;
   }
   for (size_t i = 0; i < step.children.size(); ++i) {
@@ -348,14 +353,25 @@ StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& 
   CG_ASSIGN_OR_RETURN(const std::vector<Verdict>* native,
                       verdicts.Of(primary.front()->stack_id, report.problem_text));
   double native_ms = -1.0;
+  std::vector<std::string> rounding_set_aside;
   for (const Verdict& v : *native) {
     std::string line = v.algorithm + ": " + std::string(VerdictName(v.kind));
+    if (v.kind == VerdictKind::kOk && v.tolerance > 0) line += " (rounds)";
+    if (v.kind == VerdictKind::kOk && v.tolerance != 0 && options.exact_leaves) {
+      rounding_set_aside.push_back("'" + v.algorithm + "'");
+    }
     if (v.time_ms_median > 0) {
       line += " (" + std::to_string(v.time_ms_median) + " ms)";
       native_ms = native_ms < 0 ? v.time_ms_median : std::min(native_ms, v.time_ms_median);
     }
     if (!v.message.empty() && v.kind != VerdictKind::kOk) line += " — " + v.message;
     report.native_verdicts.push_back(std::move(line));
+  }
+  if (!rounding_set_aside.empty()) {
+    std::string names;
+    for (const std::string& n : rounding_set_aside) names += (names.empty() ? "" : ", ") + n;
+    report.notes.push_back("exact leaves demanded: set aside OK algorithm(s) " + names +
+                           " of the problem as is, whose results round or whose exactness was not recorded");
   }
   const bool native_measured = native_ms >= 0;
   if (!native_measured) native_ms = cost.EstimateMs(primary.front()->stack_id, p);
@@ -372,6 +388,10 @@ StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& 
     CG_ASSIGN_OR_RETURN(report.suggestions, Suggest(p, *primary.front(), store, have_fallbacks));
   }
   return report;
+}
+
+double PlanTolerance(const Plan& plan) {
+  return plan.exact ? 0.0 : DefaultTolerance(plan.root.problem, /*exact_filled=*/false);
 }
 
 }  // namespace convguard

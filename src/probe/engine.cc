@@ -605,6 +605,7 @@ void EngineImpl::OnMessage(Slot& slot, worker::Message& m) {
   v.deadline_ms = run_deadline;
   v.elapsed_ms = job.attempts.back().elapsed_ms;
   v.check = reply.check;
+  v.tolerance = reply.tolerance;
   v.implementation = reply.implementation;
   v.message = reply.message + notes;
   if (v.message.rfind("; ", 0) == 0) v.message.erase(0, 2);

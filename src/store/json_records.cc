@@ -197,6 +197,7 @@ json ToJson(const Verdict& v) {
       {"exit_code", v.exit_code},
       {"message", v.message},
       {"check", v.check},
+      {"tolerance", DoubleToJson(v.tolerance)},
       {"max_abs_error", DoubleToJson(v.max_abs_error)},
       {"max_rel_error", DoubleToJson(v.max_rel_error)},
       {"mismatches", v.mismatches},
@@ -231,6 +232,7 @@ StatusOr<Verdict> VerdictFromJson(const json& j) {
   r.Int("exit_code", v.exit_code);
   r.String("message", v.message);
   r.String("check", v.check);
+  r.Double("tolerance", v.tolerance);
   r.Double("max_abs_error", v.max_abs_error);
   r.Double("max_rel_error", v.max_rel_error);
   r.Int64("mismatches", v.mismatches);

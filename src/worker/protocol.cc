@@ -124,6 +124,7 @@ std::string EncodeProbeReply(const ProbeReply& r) {
   j["implementation"] = r.implementation;
   j["message"] = r.message;
   j["check"] = r.check;
+  j["tolerance"] = r.tolerance;
   j["mismatches"] = r.mismatches;
   j["non_finite"] = r.non_finite;
   j["max_abs_error"] = r.max_abs_error;
@@ -212,6 +213,7 @@ StatusOr<Message> DecodeMessage(std::string_view payload, bool from_worker) {
     CG_RETURN_IF_ERROR(GetOptional(j, "implementation", r.implementation));
     CG_RETURN_IF_ERROR(GetOptional(j, "message", r.message));
     CG_RETURN_IF_ERROR(GetOptional(j, "check", r.check));
+    CG_RETURN_IF_ERROR(GetOptional(j, "tolerance", r.tolerance));
     CG_RETURN_IF_ERROR(GetOptional(j, "mismatches", r.mismatches));
     CG_RETURN_IF_ERROR(GetOptional(j, "non_finite", r.non_finite));
     CG_RETURN_IF_ERROR(GetOptional(j, "max_abs_error", r.max_abs_error));

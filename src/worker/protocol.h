@@ -70,6 +70,7 @@ struct ProbeReply {
   std::string implementation;
   std::string message;
   std::string check;           // "none", "sampled:N", "full:N" (N = elements checked)
+  double tolerance = -1.0;     // what the check allowed (Verdict::tolerance); -1: no check
   int64_t mismatches = 0;
   int64_t non_finite = 0;
   double max_abs_error = 0.0;

@@ -144,6 +144,7 @@ ProbeReply RunProbe(Backend& backend, const ProbeRequest& request, Channel& chan
       break;
     }
   }
+  reply.tolerance = tolerance;
   reply.mismatches = cmp.mismatches;
   reply.non_finite = cmp.non_finite;
   reply.max_abs_error = cmp.max_abs_error;

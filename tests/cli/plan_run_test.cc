@@ -65,10 +65,15 @@ TEST(PlanRunCli, EveryHangingProblemOfTheSeedTableGetsAVerifiedPlan) {
       }
     }
     EXPECT_GE(leaves, 1);
+    // The reference's leaves reproduce the float64 result bit for bit, and say so.
+    EXPECT_EQ(report["plan"]["exact"], true) << plan.out;
+    EXPECT_EQ(report["plan"]["tolerance"], 0.0) << plan.out;
 
-    auto run = RunConvguard({"run", problem, "--backend", "emulated-rdna1", "--db", db, "--runs", "2"});
+    auto run = RunConvguard({"run", problem, "--backend", "emulated-rdna1", "--db", db, "--runs", "2",
+                             "--exact-leaves"});
     ASSERT_EQ(run.exit_code, 0) << problem << "\n" << run.out << run.err;
     EXPECT_NE(run.out.find("check: full"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find("every leaf is bit-exact"), std::string::npos) << run.out;
     EXPECT_NE(run.out.find("verdict: exact"), std::string::npos) << run.out;
     EXPECT_NE(run.out.find("[EMULATION:"), std::string::npos) << run.out;
     EXPECT_NE(run.out.find("0 mismatches"), std::string::npos) << run.out;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "convguard/compare.h"
 #include "convguard/plan.h"
 #include "convguard/store.h"
 #include "convguard/text_forms.h"
@@ -41,8 +42,9 @@ class PlannerTest : public ::testing::Test {
     stacks_ = {StackChoice{"primary", primary_.Id(), primary_.Summary(), false}};
   }
 
+  // An OK verdict is bit-exact (tolerance 0) unless `tolerance` says it rounds.
   void Put(const StackFingerprint& stack, const Problem& p, const std::string& algo, VerdictKind kind,
-           double ms = 1.0) {
+           double ms = 1.0, double tolerance = 0.0) {
     Verdict v;
     v.kind = kind;
     v.stack_id = stack.Id();
@@ -51,6 +53,7 @@ class PlannerTest : public ::testing::Test {
     if (kind == VerdictKind::kOk) {
       v.time_ms_min = ms;
       v.time_ms_median = ms;
+      v.tolerance = tolerance;
     }
     v.recorded_at = "2026-11-25T00:00:00Z";
     ASSERT_TRUE(store_->PutVerdict(v).ok());
@@ -130,6 +133,67 @@ TEST_F(PlannerTest, AnotherAlgorithmWithAnOkVerdictAvoidsTheBadOne) {
   EXPECT_EQ(r->chosen->root.algorithm, "direct");
   EXPECT_NE(r->chosen->root.parameters.find("HANG of 'auto'"), std::string::npos);
   EXPECT_NE(r->chosen->root.parameters.find("WRONG of 'winograd'"), std::string::npos);
+}
+
+// A faster algorithm that rounds (Winograd) wins by default and makes the plan inexact;
+// exact leaves demanded set it aside for the bit-exact one.
+TEST_F(PlannerTest, ExactLeavesSetAsideAlgorithmsThatRound) {
+  const Problem p = SeedHang();
+  Put(primary_, p, "direct", VerdictKind::kOk, 4.0);
+  Put(primary_, p, "winograd", VerdictKind::kOk, 1.0, /*tolerance=*/1e-5);
+  StatusOr<PlanReport> r = PlanOf(p);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(r->chosen.has_value());
+  EXPECT_EQ(r->chosen->root.algorithm, "winograd");
+  EXPECT_EQ(r->chosen->root.tolerance, 1e-5);
+  EXPECT_FALSE(r->chosen->exact);
+  EXPECT_EQ(PlanTolerance(*r->chosen), DefaultTolerance(p, /*exact_filled=*/false));
+  EXPECT_GT(PlanTolerance(*r->chosen), 0.0);
+  EXPECT_NE(PlanToText(*r->chosen).find("a leaf rounds"), std::string::npos) << PlanToText(*r->chosen);
+
+  PlannerOptions o;
+  o.exact_leaves = true;
+  r = PlanOf(p, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(r->chosen.has_value());
+  EXPECT_EQ(r->chosen->root.algorithm, "direct");
+  EXPECT_TRUE(r->chosen->exact);
+  EXPECT_EQ(PlanTolerance(*r->chosen), 0.0);
+  EXPECT_NE(PlanToText(*r->chosen).find("bit-exact"), std::string::npos) << PlanToText(*r->chosen);
+  ASSERT_EQ(r->notes.size(), 1u);
+  EXPECT_NE(r->notes[0].find("'winograd'"), std::string::npos) << r->notes[0];
+}
+
+// Inside a rewrite too: a rounding leaf is passed over for a bit-exact one, and a verdict
+// whose exactness was not recorded (an older store) counts as rounding.
+TEST_F(PlannerTest, ExactLeavesReachIntoRewritesAndDistrustUnrecordedChecks) {
+  const Problem p = SeedHang();
+  Put(primary_, p, "direct", VerdictKind::kHang);
+  Put(primary_, With(p, &Problem::c, 17), "direct", VerdictKind::kOk, 1.0, /*tolerance=*/-1.0);
+  Put(primary_, With(p, &Problem::c, 24), "direct", VerdictKind::kOk, 5.0);
+  PlannerOptions o;
+  o.exact_leaves = true;
+  StatusOr<PlanReport> r = PlanOf(p, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(r->chosen.has_value()) << PlanReportToText(*r);
+  EXPECT_EQ(r->chosen->root.parameters, "c=16->24");
+  EXPECT_TRUE(r->chosen->exact);
+  // Without the demand the faster leaf of unknown exactness wins, and the plan says so.
+  r = PlanOf(p);
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->chosen.has_value());
+  EXPECT_EQ(r->chosen->root.parameters, "c=16->17");
+  EXPECT_FALSE(r->chosen->exact);
+  EXPECT_NE(PlanToText(*r->chosen).find("exactness not recorded"), std::string::npos);
+  // Only rounding leaves: no plan under the demand.
+  const Problem q = With(p, &Problem::k, 48);
+  Put(primary_, q, "winograd", VerdictKind::kOk, 1.0, 1e-5);
+  o.max_depth = 0;
+  r = PlanOf(q, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->chosen.has_value());
+  ASSERT_EQ(r->notes.size(), 1u);
+  EXPECT_NE(r->notes[0].find("exact leaves demanded"), std::string::npos);
 }
 
 TEST_F(PlannerTest, NothingExactGivesNoPlanAndSuggestionsForAPerson) {

@@ -47,6 +47,7 @@ Verdict FullVerdict() {
   v.exit_code = 3;
   v.message = "y[0,5,63,0]: got 17, want 18 \"quoted\"\nsecond line";
   v.check = "sampled:512";
+  v.tolerance = 1.25e-5;
   v.max_abs_error = 1.0;
   v.max_rel_error = 0.0555555555555555525;
   v.mismatches = int64_t{1} << 40;
@@ -81,6 +82,7 @@ void ExpectSameVerdict(const Verdict& a, const Verdict& b) {
   EXPECT_EQ(a.exit_code, b.exit_code);
   EXPECT_EQ(a.message, b.message);
   EXPECT_EQ(a.check, b.check);
+  ExpectSameDouble(a.tolerance, b.tolerance, "tolerance");
   ExpectSameDouble(a.max_abs_error, b.max_abs_error, "max_abs_error");
   ExpectSameDouble(a.max_rel_error, b.max_rel_error, "max_rel_error");
   EXPECT_EQ(a.mismatches, b.mismatches);
@@ -292,7 +294,8 @@ TEST(JsonRecordsTest, VerdictRoundTripsEveryField) {
   json j = ToJson(v);
   EXPECT_EQ(j["kind"], "WRONG");
   EXPECT_EQ(j["check"], "sampled:512");
-  EXPECT_EQ(j.size(), 22u);  // one key per Verdict field
+  EXPECT_EQ(j.size(), 23u);  // one key per Verdict field
+  EXPECT_EQ(j["tolerance"], 1.25e-5);
   StatusOr<Verdict> back = VerdictFromJson(j);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   ExpectSameVerdict(*back, v);
@@ -339,6 +342,8 @@ TEST(JsonRecordsTest, VerdictMinimalFormUsesDefaults) {
   EXPECT_EQ(v->attempts, 0);
   EXPECT_EQ(v->message, "");
   EXPECT_FALSE(v->emulated);
+  // A record from before checks recorded their tolerance: exactness unknown, not exact.
+  EXPECT_LT(v->tolerance, 0.0);
 }
 
 TEST(JsonRecordsTest, VerdictErrorsNameTheField) {

@@ -73,6 +73,7 @@ Verdict FullVerdict(const StackFingerprint& stack) {
   v.exit_code = 3;
   v.message = "y[0,5,63,0]: got 17, want 18 'quoted' \"too\"\nsecond line";
   v.check = "sampled:512";
+  v.tolerance = 1.25e-5;
   v.max_abs_error = 1.0;
   v.max_rel_error = std::numeric_limits<double>::infinity();
   v.mismatches = int64_t{1} << 40;
@@ -107,6 +108,7 @@ void ExpectSameVerdict(const Verdict& a, const Verdict& b) {
   EXPECT_EQ(a.exit_code, b.exit_code);
   EXPECT_EQ(a.message, b.message);
   EXPECT_EQ(a.check, b.check);
+  ExpectSameDouble(a.tolerance, b.tolerance, "tolerance");
   ExpectSameDouble(a.max_abs_error, b.max_abs_error, "max_abs_error");
   ExpectSameDouble(a.max_rel_error, b.max_rel_error, "max_rel_error");
   EXPECT_EQ(a.mismatches, b.mismatches);

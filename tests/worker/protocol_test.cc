@@ -42,6 +42,7 @@ TEST(Protocol, ReplyRoundTripsAndNonFiniteErrorsStayLarge) {
   r.times_ms = {1.5, 2.5};
   r.mismatches = 12;
   r.non_finite = 4;
+  r.tolerance = 2.5e-6;
   r.max_abs_error = std::numeric_limits<double>::infinity();
   r.message = "y[n=0,k=1,oh=2,ow=3]: got 5, expected 4";
   StatusOr<Message> m = DecodeMessage(EncodeProbeReply(r), /*from_worker=*/true);
@@ -50,6 +51,7 @@ TEST(Protocol, ReplyRoundTripsAndNonFiniteErrorsStayLarge) {
   EXPECT_EQ(m->result->outcome, ProbeOutcome::kWrong);
   EXPECT_EQ(m->result->times_ms, r.times_ms);
   EXPECT_EQ(m->result->mismatches, 12);
+  EXPECT_EQ(m->result->tolerance, 2.5e-6);
   EXPECT_GT(m->result->max_abs_error, 1e300);
   EXPECT_EQ(m->result->message, r.message);
 }
