@@ -16,6 +16,7 @@
 #include "os/clock.h"
 #include "os/system.h"
 #include "probe/deadline_policy.h"
+#include "probe/watchdog.h"
 #include "probe/worker_client.h"
 #include "worker/protocol.h"
 
@@ -23,17 +24,12 @@ namespace convguard {
 namespace {
 
 using probe::DeadlinePolicy;
+using probe::MillisBetween;
+using probe::PlusMillis;
+using probe::Watchdog;
 using probe::WorkerClient;
 using probe::WorkerSpec;
-using Clock = std::chrono::steady_clock;
-
-double MsBetween(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-Clock::time_point AfterMs(Clock::time_point t, double ms) {
-  return t + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(ms));
-}
+using worker::ProbeStage;
 
 double Median(std::vector<double> v) {
   if (v.empty()) return 0.0;
@@ -108,14 +104,11 @@ struct Task {
   TaskKind kind = TaskKind::kFirst;
 };
 
+// What the engine knows of a probe in flight; its stages and their deadlines are the
+// watchdog's.
 struct Flight {
   Task task;
   int64_t request_id = 0;
-  std::string stage = "prep";
-  Clock::time_point started;
-  Clock::time_point stage_started;
-  Clock::time_point deadline;
-  double stage_deadline_ms = 0.0;
   double run_deadline_ms = 0.0;
   bool suspect = false;  // overlapped a hang pending on the same device
   std::string notes;
@@ -143,8 +136,9 @@ struct Slot {
 
 class EngineImpl final : public ProbeEngine {
  public:
-  EngineImpl(ProbeOptions options, Store* store, ProbeCallbacks callbacks)
-      : options_(std::move(options)), store_(store), callbacks_(std::move(callbacks)) {}
+  EngineImpl(ProbeOptions options, Store* store, ProbeCallbacks callbacks, const os::Clock& clock)
+      : options_(std::move(options)), store_(store), callbacks_(std::move(callbacks)), clock_(clock),
+        watchdog_(clock) {}
 
   ~EngineImpl() override {
     for (Slot& s : slots_) {
@@ -174,7 +168,7 @@ class EngineImpl final : public ProbeEngine {
   // `calibrate`, its time sets the pool's throughput estimate.
   StatusOr<bool> RunKnownGoodProbe(Pool& pool, Slot& slot, bool calibrate);
   StatusOr<std::vector<std::string>> AskAlgorithms(Slot& slot, const std::string& canonical);
-  StatusOr<std::vector<worker::Message>> AwaitMessages(Slot& slot, Clock::time_point deadline);
+  StatusOr<std::vector<worker::Message>> AwaitMessages(Slot& slot, os::TimePoint deadline);
   Status ExpandJobs(const std::vector<ProbeJob>& jobs);
   Status Dispatch(Slot& slot, Task task);
   void OnMessage(Slot& slot, worker::Message& m);
@@ -182,14 +176,19 @@ class EngineImpl final : public ProbeEngine {
   void OnWorkerGone(Slot& slot);
   void Decide(Job& job, Verdict v);
   Verdict BaseVerdict(const Job& job, const Pool& pool) const;
-  void RecordAttempt(Job& job, const Slot& slot, const Flight& f, const std::string& outcome,
-                     const std::string& detail);
+  // Records an attempt of the flight in `slot` (before the watchdog lands it).
+  void RecordAttempt(Job& job, const Slot& slot, const std::string& outcome, const std::string& detail);
+  size_t IndexOf(const Slot& slot) const { return static_cast<size_t>(&slot - slots_.data()); }
+  // Ends the flight in `slot`: the engine's record and the watchdog's.
+  Flight Land(Slot& slot);
   void ReportProgress();
   std::string Repro(const Job& job, const Pool& pool) const;
 
   ProbeOptions options_;
   Store* store_;
   ProbeCallbacks callbacks_;
+  const os::Clock& clock_;
+  Watchdog watchdog_;
   std::string owner_;
   std::vector<Pool> pools_;
   int visible_devices_ = 0;  // GPUs the first worker saw (0: a CPU backend)
@@ -199,7 +198,7 @@ class EngineImpl final : public ProbeEngine {
   std::vector<Task> deferred_;                       // held by another process
   int64_t next_request_id_ = 1;
   ProbeRunResult result_;
-  Clock::time_point run_started_;
+  os::TimePoint run_started_;
 };
 
 Status EngineImpl::Init() {
@@ -327,14 +326,14 @@ Status EngineImpl::AdoptWorker(Slot& slot, std::unique_ptr<WorkerClient> worker)
 }
 
 StatusOr<std::vector<worker::Message>> EngineImpl::AwaitMessages(Slot& slot,
-                                                                 Clock::time_point deadline) {
+                                                                 os::TimePoint deadline) {
   for (;;) {
     CG_ASSIGN_OR_RETURN(std::vector<worker::Message> got, slot.worker->Pump());
     if (!got.empty() || slot.worker->eof()) return got;
     const int fds[2] = {slot.worker->read_fd(), slot.worker->stderr_fd()};
     CG_ASSIGN_OR_RETURN(std::vector<int> ready, os::PollReadable(fds, os::Deadline::At(deadline)));
     slot.worker->PumpStderr();
-    if (ready.empty() && (Clock::now() >= deadline || os::InterruptRequested())) return got;
+    if (ready.empty() && (clock_.Now() >= deadline || os::InterruptRequested())) return got;
   }
 }
 
@@ -353,7 +352,7 @@ StatusOr<bool> EngineImpl::RunKnownGoodProbe(Pool& pool, Slot& slot, bool calibr
   r.warmup = 1;
   r.repeats = 3;
   CG_RETURN_IF_ERROR(slot.worker->Send(worker::EncodeProbeRequest(r)));
-  const Clock::time_point deadline = AfterMs(Clock::now(), std::min(10000.0, pool.policy->StartupDeadlineMs()));
+  const os::TimePoint deadline = PlusMillis(clock_.Now(), std::min(10000.0, pool.policy->StartupDeadlineMs()));
   for (;;) {
     CG_ASSIGN_OR_RETURN(std::vector<worker::Message> got, AwaitMessages(slot, deadline));
     for (worker::Message& m : got) {
@@ -373,7 +372,7 @@ StatusOr<bool> EngineImpl::RunKnownGoodProbe(Pool& pool, Slot& slot, bool calibr
       }
       return ok;
     }
-    if (slot.worker->eof() || Clock::now() >= deadline || os::InterruptRequested()) {
+    if (slot.worker->eof() || clock_.Now() >= deadline || os::InterruptRequested()) {
       Event("known-good probe " + r.problem + " did not finish; its worker is discarded");
       (void)slot.worker->Kill(options_.deadlines.reap_grace_ms);
       slot.worker.reset();
@@ -386,7 +385,7 @@ StatusOr<std::vector<std::string>> EngineImpl::AskAlgorithms(Slot& slot, const s
   if (!slot.worker) CG_RETURN_IF_ERROR(StartWorker(slot));
   worker::AlgorithmsRequest r{next_request_id_++, canonical};
   CG_RETURN_IF_ERROR(slot.worker->Send(worker::EncodeAlgorithmsRequest(r)));
-  const Clock::time_point deadline = AfterMs(Clock::now(), 10000.0);
+  const os::TimePoint deadline = PlusMillis(clock_.Now(), 10000.0);
   for (;;) {
     CG_ASSIGN_OR_RETURN(std::vector<worker::Message> got, AwaitMessages(slot, deadline));
     for (worker::Message& m : got) {
@@ -397,7 +396,7 @@ StatusOr<std::vector<std::string>> EngineImpl::AskAlgorithms(Slot& slot, const s
         return m.algorithms_reply->names;
       }
     }
-    if (slot.worker->eof() || Clock::now() >= deadline || os::InterruptRequested()) {
+    if (slot.worker->eof() || clock_.Now() >= deadline || os::InterruptRequested()) {
       (void)slot.worker->Kill(options_.deadlines.reap_grace_ms);
       slot.worker.reset();
       return Status::Internal("the worker did not list its algorithms for " + canonical);
@@ -470,14 +469,15 @@ Verdict EngineImpl::BaseVerdict(const Job& job, const Pool& pool) const {
   return v;
 }
 
-void EngineImpl::RecordAttempt(Job& job, const Slot& slot, const Flight& f,
-                               const std::string& outcome, const std::string& detail) {
+void EngineImpl::RecordAttempt(Job& job, const Slot& slot, const std::string& outcome,
+                               const std::string& detail) {
+  const size_t index = IndexOf(slot);
   Attempt a;
   a.key = VerdictKey{job.stack_id, job.canonical, job.algorithm};
   a.attempt_number = static_cast<int>(job.attempts.size()) + 1;
   a.outcome = outcome;
-  a.deadline_ms = f.stage_deadline_ms;
-  a.elapsed_ms = MsBetween(f.started, Clock::now());
+  a.deadline_ms = watchdog_.Of(index).stage_deadline_ms;
+  a.elapsed_ms = watchdog_.ElapsedMs(index);
   a.worker_pid = slot.worker ? slot.worker->pid() : 0;
   a.started_at = os::UtcNowIso8601();
   a.detail = detail;
@@ -501,10 +501,8 @@ void EngineImpl::Decide(Job& job, Verdict v) {
 }
 
 void EngineImpl::ReportProgress() {
-  result_.progress.elapsed_s = MsBetween(run_started_, Clock::now()) / 1000.0;
-  int64_t in_flight = 0;
-  for (const Slot& s : slots_) in_flight += s.flight ? 1 : 0;
-  result_.progress.in_flight = in_flight;
+  result_.progress.elapsed_s = MillisBetween(run_started_, clock_.Now()) / 1000.0;
+  result_.progress.in_flight = static_cast<int64_t>(watchdog_.flying());
   if (callbacks_.on_progress) callbacks_.on_progress(result_.progress);
 }
 
@@ -549,14 +547,10 @@ Status EngineImpl::Dispatch(Slot& slot, Task task) {
   Flight f;
   f.task = task;
   f.request_id = r.id;
-  f.started = f.stage_started = Clock::now();
-  f.stage = "prep";
   f.run_deadline_ms = pool.policy->RunDeadlineMs(job.problem, options_.warmup + options_.repeats);
   if (task.kind == TaskKind::kConfirm) {
     f.run_deadline_ms = pool.policy->ConfirmDeadlineMs(job.first_deadline_ms);
   }
-  f.stage_deadline_ms = pool.policy->PrepDeadlineMs(job.problem);
-  f.deadline = AfterMs(f.started, f.stage_deadline_ms);
   if (Status s = slot.worker->Send(worker::EncodeProbeRequest(r)); !s.ok()) {
     // The worker died between probes; start another and try once more.
     Event("worker " + std::to_string(slot.worker->pid()) + " would not take a request: " + s.message());
@@ -565,6 +559,7 @@ Status EngineImpl::Dispatch(Slot& slot, Task task) {
     CG_RETURN_IF_ERROR(StartWorker(slot));
     CG_RETURN_IF_ERROR(slot.worker->Send(worker::EncodeProbeRequest(r)));
   }
+  watchdog_.Launch(IndexOf(slot), pool.policy->PrepDeadlineMs(job.problem));
   slot.flight = std::move(f);
   return Status::Ok();
 }
@@ -573,28 +568,26 @@ void EngineImpl::OnMessage(Slot& slot, worker::Message& m) {
   Flight& f = *slot.flight;
   Pool& pool = pools_[slot.pool];
   Job& job = jobs_[f.task.job];
-  const Clock::time_point now = Clock::now();
   if (m.phase && m.phase->id == f.request_id) {
-    f.stage = m.phase->phase;
-    f.stage_started = now;
-    f.stage_deadline_ms = f.stage == "run"
-                              ? f.run_deadline_ms
-                              : pool.policy->CheckDeadlineMs(job.problem, options_.check, options_.sample_points);
-    f.deadline = AfterMs(now, f.stage_deadline_ms);
+    const double stage_deadline_ms =
+        m.phase->phase == ProbeStage::kRun
+            ? f.run_deadline_ms
+            : pool.policy->CheckDeadlineMs(job.problem, options_.check, options_.sample_points);
+    watchdog_.EnterStage(IndexOf(slot), m.phase->phase, stage_deadline_ms);
     return;
   }
   if (!m.result || m.result->id != f.request_id) return;  // a stale or foreign message
   const worker::ProbeReply& reply = *m.result;
   slot.probes_served++;
-  RecordAttempt(job, slot, f, std::string("reply:") + std::string(worker::ProbeOutcomeName(reply.outcome)),
+  RecordAttempt(job, slot, std::string("reply:") + std::string(worker::ProbeOutcomeName(reply.outcome)),
                 reply.message + f.notes);
-  const Task task = f.task;
-  const bool suspect = f.suspect;
-  const double run_deadline = f.run_deadline_ms;
-  std::string notes = f.notes;
+  const Flight landed = Land(slot);
+  const Task task = landed.task;
+  const bool suspect = landed.suspect;
+  const double run_deadline = landed.run_deadline_ms;
+  std::string notes = landed.notes;
   const std::string tail = slot.worker->TakeStderrTail();
   if (reply.outcome != worker::ProbeOutcome::kOk && !tail.empty()) notes += "; worker stderr: " + tail;
-  slot.flight.reset();
 
   if (suspect && task.kind == TaskKind::kFirst && reply.outcome == worker::ProbeOutcome::kOk) {
     // Its timing overlapped a hang on the same device: re-run it once for honest numbers.
@@ -640,20 +633,22 @@ void EngineImpl::OnMessage(Slot& slot, worker::Message& m) {
 }
 
 void EngineImpl::OnDeadline(Slot& slot) {
-  Flight f = *slot.flight;
-  slot.flight.reset();
+  const size_t index = IndexOf(slot);
   Pool& pool = pools_[slot.pool];
-  Job& job = jobs_[f.task.job];
-  const double elapsed = MsBetween(f.stage_started, Clock::now());
-  std::string how = "missed the " + f.stage + "-stage deadline of " +
-                    std::to_string(static_cast<int64_t>(f.stage_deadline_ms)) + " ms";
+  Job& job = jobs_[slot.flight->task.job];
+  const Watchdog::Flight timing = watchdog_.Of(index);
+  const double elapsed = watchdog_.StageElapsedMs(index);
+  std::string how = "missed the " + std::string(worker::ProbeStageName(timing.stage)) + "-stage deadline of " +
+                    std::to_string(static_cast<int64_t>(timing.stage_deadline_ms)) + " ms";
   StatusOr<os::ExitInfo> killed = slot.worker->Kill(options_.deadlines.reap_grace_ms);
   std::string detail = how + " after " + std::to_string(static_cast<int64_t>(elapsed)) + " ms; ";
   detail += killed.ok() ? "worker " + killed->ToString() : "KILL FAILED: " + killed.status().message();
   if (const std::string tail = slot.worker->TakeStderrTail(); !tail.empty()) {
     detail += "; worker stderr: " + tail;
   }
-  RecordAttempt(job, slot, f, "deadline", detail + f.notes);
+  RecordAttempt(job, slot, "deadline", detail + slot.flight->notes);
+  const double elapsed_total = watchdog_.ElapsedMs(index);
+  const Flight f = Land(slot);
   Event("worker " + std::to_string(slot.worker->pid()) + " " + detail + " (" + job.canonical + ")");
   slot.worker.reset();
 
@@ -665,41 +660,43 @@ void EngineImpl::OnDeadline(Slot& slot) {
     }
   }
   if (f.task.kind != TaskKind::kConfirm) {
-    job.first_deadline_ms = f.stage == "run" ? f.run_deadline_ms : f.stage_deadline_ms;
+    job.first_deadline_ms = timing.stage == ProbeStage::kRun ? f.run_deadline_ms : timing.stage_deadline_ms;
     job.first_miss = how;
     queues_[job.stack_id].push_front(Task{f.task.job, TaskKind::kConfirm});
     return;
   }
   Verdict v = BaseVerdict(job, pool);
   v.kind = VerdictKind::kHang;
-  v.deadline_ms = f.stage_deadline_ms;
-  v.elapsed_ms = MsBetween(f.started, Clock::now());
+  v.deadline_ms = timing.stage_deadline_ms;
+  v.elapsed_ms = elapsed_total;
   v.message = "first attempt " + job.first_miss + "; the confirmation in a fresh worker " + detail;
   if (!killed.ok()) v.message += " (the worker could not be reaped: the device may need attention)";
   Decide(job, std::move(v));
 }
 
 void EngineImpl::OnWorkerGone(Slot& slot) {
-  Flight f = *slot.flight;
-  slot.flight.reset();
+  const size_t index = IndexOf(slot);
   Pool& pool = pools_[slot.pool];
-  Job& job = jobs_[f.task.job];
+  Job& job = jobs_[slot.flight->task.job];
+  const Watchdog::Flight timing = watchdog_.Of(index);
   const bool mid_frame = slot.worker->died_mid_frame();
   StatusOr<os::ExitInfo> exit = slot.worker->AwaitExit(options_.deadlines.reap_grace_ms);
   std::string how = exit.ok() ? exit->ToString() : exit.status().message();
-  std::string detail = "worker " + how + " during the " + f.stage + " stage";
+  std::string detail = "worker " + how + " during the " + std::string(worker::ProbeStageName(timing.stage)) + " stage";
   if (mid_frame) detail += ", in the middle of a reply";
   if (const std::string tail = slot.worker->TakeStderrTail(); !tail.empty()) {
     detail += "; worker stderr: " + tail;
   }
-  RecordAttempt(job, slot, f, "crash", detail + f.notes);
+  RecordAttempt(job, slot, "crash", detail + slot.flight->notes);
+  const double elapsed_total = watchdog_.ElapsedMs(index);
+  const Flight f = Land(slot);
   slot.worker.reset();
   if (pool.shares_device) pool.needs_health_check = true;
 
   Verdict v = BaseVerdict(job, pool);
   v.kind = VerdictKind::kCrash;
-  v.deadline_ms = f.stage_deadline_ms;
-  v.elapsed_ms = MsBetween(f.started, Clock::now());
+  v.deadline_ms = timing.stage_deadline_ms;
+  v.elapsed_ms = elapsed_total;
   if (exit.ok() && exit->signaled()) v.crash_signal = exit->signal;
   if (exit.ok() && exit->exited()) v.exit_code = exit->exit_code;
   v.message = detail + f.notes;
@@ -707,8 +704,15 @@ void EngineImpl::OnWorkerGone(Slot& slot) {
   Decide(job, std::move(v));
 }
 
+Flight EngineImpl::Land(Slot& slot) {
+  Flight f = std::move(*slot.flight);
+  slot.flight.reset();
+  watchdog_.Land(IndexOf(slot));
+  return f;
+}
+
 StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs) {
-  run_started_ = Clock::now();
+  run_started_ = clock_.Now();
   result_ = ProbeRunResult{};
   jobs_.clear();
   queues_.clear();
@@ -716,7 +720,7 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs) {
   CG_RETURN_IF_ERROR(ExpandJobs(jobs));
   result_.progress.total = static_cast<int64_t>(jobs_.size());
   ReportProgress();
-  Clock::time_point next_deferred_check = Clock::now();
+  os::TimePoint next_deferred_check = clock_.Now();
 
   for (;;) {
     if (os::InterruptRequested()) {
@@ -780,23 +784,22 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs) {
     if (!any_in_flight && !any_queued) {
       if (deferred_.empty()) break;
       // Only work another process holds is left: look again shortly.
-      if (Clock::now() >= next_deferred_check) {
+      if (clock_.Now() >= next_deferred_check) {
         for (const Task& t : deferred_) queues_[jobs_[t.job].stack_id].push_back(t);
         deferred_.clear();
-        next_deferred_check = AfterMs(Clock::now(), 500.0);
+        next_deferred_check = PlusMillis(clock_.Now(), 500.0);
         continue;
       }
     }
 
     // 2. Wait for output or the nearest deadline.
     std::vector<int> fds;
-    Clock::time_point wake = AfterMs(Clock::now(), 500.0);
+    os::TimePoint wake = PlusMillis(clock_.Now(), 500.0);
     for (const Slot& s : slots_) {
       if (s.worker && s.worker->stderr_fd() >= 0) fds.push_back(s.worker->stderr_fd());
-      if (!s.flight) continue;
-      fds.push_back(s.worker->read_fd());
-      wake = std::min(wake, s.flight->deadline);
+      if (s.flight) fds.push_back(s.worker->read_fd());
     }
+    if (std::optional<os::TimePoint> next = watchdog_.NextDeadline()) wake = std::min(wake, *next);
     if (!any_in_flight && !deferred_.empty()) wake = std::min(wake, next_deferred_check);
     CG_ASSIGN_OR_RETURN(std::vector<int> ready, os::PollReadable(fds, os::Deadline::At(wake)));
 
@@ -820,10 +823,7 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs) {
       }
       if (slot.flight && slot.worker->eof()) OnWorkerGone(slot);
     }
-    const Clock::time_point now = Clock::now();
-    for (Slot& slot : slots_) {
-      if (slot.flight && now >= slot.flight->deadline) OnDeadline(slot);
-    }
+    for (size_t index : watchdog_.Overdue()) OnDeadline(slots_[index]);
   }
 
   if (result_.interrupted) {
@@ -832,7 +832,7 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs) {
         (void)slot.worker->Kill(options_.deadlines.reap_grace_ms);
         slot.worker.reset();
       }
-      slot.flight.reset();
+      if (slot.flight) Land(slot);
     }
     if (store_ != nullptr) (void)store_->Release(owner_, std::nullopt);
   }
@@ -848,7 +848,7 @@ StatusOr<std::unique_ptr<ProbeEngine>> ProbeEngine::Start(const ProbeOptions& op
   if (options.warmup < 0 || options.repeats < 1) {
     return Status::InvalidArgument("--warmup must be >= 0 and --repeats >= 1");
   }
-  auto engine = std::make_unique<EngineImpl>(options, store, std::move(callbacks));
+  auto engine = std::make_unique<EngineImpl>(options, store, std::move(callbacks), os::RealClock());
   CG_RETURN_IF_ERROR(engine->Init());
   return std::unique_ptr<ProbeEngine>(std::move(engine));
 }

@@ -69,6 +69,15 @@ std::string_view ProbeOutcomeName(ProbeOutcome o) {
   return "?";
 }
 
+std::string_view ProbeStageName(ProbeStage s) {
+  switch (s) {
+    case ProbeStage::kPrep: return "prep";
+    case ProbeStage::kRun: return "run";
+    case ProbeStage::kCheck: return "check";
+  }
+  return "?";
+}
+
 StatusOr<ProbeOutcome> ParseProbeOutcome(std::string_view name) {
   for (ProbeOutcome o : {ProbeOutcome::kOk, ProbeOutcome::kWrong, ProbeOutcome::kMistrusted,
                          ProbeOutcome::kError, ProbeOutcome::kUnsupported, ProbeOutcome::kOom}) {
@@ -111,7 +120,7 @@ std::string EncodeProbeRequest(const ProbeRequest& r) {
 std::string EncodePhase(const PhaseNotice& p) {
   json j = Envelope("phase");
   j["id"] = p.id;
-  j["phase"] = p.phase;
+  j["phase"] = ProbeStageName(p.phase);
   return j.dump();
 }
 
@@ -199,8 +208,16 @@ StatusOr<Message> DecodeMessage(std::string_view payload, bool from_worker) {
     m.probe = std::move(r);
   } else if (m.type == "phase" && from_worker) {
     PhaseNotice p;
+    std::string phase;
     CG_RETURN_IF_ERROR(Get(j, "id", p.id));
-    CG_RETURN_IF_ERROR(Get(j, "phase", p.phase));
+    CG_RETURN_IF_ERROR(Get(j, "phase", phase));
+    if (phase == "run") {
+      p.phase = ProbeStage::kRun;
+    } else if (phase == "check") {
+      p.phase = ProbeStage::kCheck;
+    } else {
+      return Status::InvalidArgument("phase '" + phase + "' is unknown (allowed: run, check)");
+    }
     m.phase = std::move(p);
   } else if (m.type == "result" && from_worker) {
     ProbeReply r;

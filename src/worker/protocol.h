@@ -77,9 +77,15 @@ struct ProbeReply {
   double max_rel_error = 0.0;
 };
 
+// The stages of a probe, each with its own deadline. kPrep (allocating and filling) is
+// the time before the worker's first phase notice; the worker announces kRun (vendor
+// code, the stage that may hang) and kCheck (the float64 reference).
+enum class ProbeStage { kPrep, kRun, kCheck };
+std::string_view ProbeStageName(ProbeStage s);  // "prep", "run", "check"
+
 struct PhaseNotice {
   int64_t id = 0;
-  std::string phase;  // "run" or "check"
+  ProbeStage phase = ProbeStage::kRun;  // kRun or kCheck on the wire ("run", "check")
 };
 
 struct AlgorithmsRequest {

@@ -103,7 +103,7 @@ ProbeReply RunProbe(Backend& backend, const ProbeRequest& request, Channel& chan
   FillExact(p, request.seed, exact);
   ToFloatOperands(p, exact, io);
 
-  if (Status s = channel.Send(EncodePhase({request.id, "run"})); !s.ok()) {
+  if (Status s = channel.Send(EncodePhase({request.id, ProbeStage::kRun})); !s.ok()) {
     reply.outcome = ProbeOutcome::kError;
     reply.message = s.message();
     return reply;
@@ -120,7 +120,7 @@ ProbeReply RunProbe(Backend& backend, const ProbeRequest& request, Channel& chan
   reply.times_ms = ran->times_ms;
   reply.implementation = ran->implementation;
 
-  (void)channel.Send(EncodePhase({request.id, "check"}));
+  (void)channel.Send(EncodePhase({request.id, ProbeStage::kCheck}));
   const std::vector<float>& got = ResultTensor(p, io);
   // Exactly filled data gives exact results, unless the algorithm itself rounds.
   const double tolerance = DefaultTolerance(p, /*exact_filled=*/ran->exact);

@@ -650,7 +650,7 @@ TEST(TorchWorkerProtocol, SpeaksTheProtocolThroughJunkAndSplitFrames) {
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     if (m->phase) {
       EXPECT_EQ(m->phase->id, 7);
-      seen.push_back(m->phase->phase);
+      seen.push_back(std::string(worker::ProbeStageName(m->phase->phase)));
       continue;
     }
     ASSERT_TRUE(m->result.has_value()) << m->type;
@@ -732,8 +732,8 @@ struct FaultyWorker {
       if (!m.ok()) return std::nullopt;
       if (m->phase) {
         EXPECT_EQ(m->phase->id, id);
-        phases.push_back(m->phase->phase);
-        if (stop_after_run && m->phase->phase == "run") return std::nullopt;
+        phases.push_back(std::string(worker::ProbeStageName(m->phase->phase)));
+        if (stop_after_run && m->phase->phase == worker::ProbeStage::kRun) return std::nullopt;
         continue;
       }
       EXPECT_TRUE(m->result.has_value()) << m->type;

@@ -246,12 +246,12 @@ int main(int argc, char** argv) {
       reply.times_ms = {0.5, 0.5, 0.5};
       reply.check = "none";
       if (gpus.count > 0 && p.ok()) {
-        Write(out, Frame(worker::EncodePhase({m->probe->id, "run"})));
+        Write(out, Frame(worker::EncodePhase({m->probe->id, worker::ProbeStage::kRun})));
         // Where a real GPU would spin in a kernel: blocked until SIGKILL from outside.
         const std::string algorithm = m->probe->algorithm.empty() ? "implicit-gemm" : m->probe->algorithm;
         if (gpus.HangsOn(*p, algorithm)) os::BlockForeverInSystemCall();
         if (gpus.slow_k == p->k) std::this_thread::sleep_for(std::chrono::milliseconds(gpus.slow_ms));
-        Write(out, Frame(worker::EncodePhase({m->probe->id, "check"})));
+        Write(out, Frame(worker::EncodePhase({m->probe->id, worker::ProbeStage::kCheck})));
         if (reply.algorithm.empty()) reply.algorithm = "implicit-gemm";
         reply.times_ms.assign(static_cast<size_t>(std::max(1, m->probe->repeats)), FakeTimeMs(*p));
         reply.implementation = "fake-gpu:" + std::to_string(gpus.device());
