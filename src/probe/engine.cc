@@ -197,6 +197,7 @@ class EngineImpl final : public ProbeEngine {
   std::map<std::string, std::deque<Task>> queues_;  // by stack id
   std::vector<Task> deferred_;                       // held by another process
   int64_t next_request_id_ = 1;
+  Status store_error_;  // the first verdict the store refused; ends the run
   ProbeRunResult result_;
   os::TimePoint run_started_;
 };
@@ -487,11 +488,19 @@ void EngineImpl::RecordAttempt(Job& job, const Slot& slot, const std::string& ou
 void EngineImpl::Decide(Job& job, Verdict v) {
   job.decided = true;
   v.attempts = static_cast<int>(job.attempts.size());
-  if (store_ != nullptr) {
+  if (store_ != nullptr && store_error_.ok()) {
+    // A verdict the store did not take is not silently dropped: the run stops and the
+    // caller sees what could not be recorded (the verdict is also in the event log).
+    Status s = Status::Ok();
     for (const Attempt& a : job.attempts) {
-      if (Status s = store_->AddAttempt(a); !s.ok()) Event("store: " + s.ToString());
+      if (s.ok()) s = store_->AddAttempt(a);
     }
-    if (Status s = store_->PutVerdict(v); !s.ok()) Event("store: " + s.ToString());
+    if (s.ok()) s = store_->PutVerdict(v);
+    if (!s.ok()) {
+      store_error_ = s.WithContext("the " + std::string(VerdictName(v.kind)) + " verdict of " + job.canonical +
+                                   " '" + job.algorithm + "' could not be stored");
+      Event(store_error_.ToString());
+    }
   }
   result_.progress.by_kind[static_cast<int>(v.kind)]++;
   result_.progress.done++;
@@ -714,6 +723,7 @@ Flight EngineImpl::Land(Slot& slot) {
 StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs) {
   run_started_ = clock_.Now();
   result_ = ProbeRunResult{};
+  store_error_ = Status::Ok();
   jobs_.clear();
   queues_.clear();
   deferred_.clear();
@@ -727,6 +737,7 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs) {
       result_.interrupted = true;
       break;
     }
+    if (!store_error_.ok()) break;
     // 1. Give every idle worker a task.
     for (Slot& slot : slots_) {
       if (slot.flight) continue;
@@ -826,7 +837,7 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs) {
     for (size_t index : watchdog_.Overdue()) OnDeadline(slots_[index]);
   }
 
-  if (result_.interrupted) {
+  if (result_.interrupted || !store_error_.ok()) {
     for (Slot& slot : slots_) {
       if (slot.worker && slot.flight) {
         (void)slot.worker->Kill(options_.deadlines.reap_grace_ms);
@@ -837,6 +848,7 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs) {
     if (store_ != nullptr) (void)store_->Release(owner_, std::nullopt);
   }
   ReportProgress();
+  if (!store_error_.ok()) return store_error_;
   return result_;
 }
 

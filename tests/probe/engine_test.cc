@@ -190,6 +190,74 @@ TEST(ProbeEngine, UnknownBackendAndMissingWorkerAreErrors) {
   EXPECT_NE(engine.status().message().find("no-such-backend"), std::string::npos) << engine.status().message();
 }
 
+// A store that takes everything but verdicts for problems with k == 5: a real SQLite
+// store behind it, so claims, stacks and attempts behave as in a sweep.
+class RefusingStore final : public Store {
+ public:
+  explicit RefusingStore(std::unique_ptr<Store> inner) : inner_(std::move(inner)) {}
+  Status PutStack(const StackFingerprint& s) override { return inner_->PutStack(s); }
+  StatusOr<std::optional<StackFingerprint>> GetStack(const std::string& id) override { return inner_->GetStack(id); }
+  StatusOr<std::vector<StackFingerprint>> ListStacks() override { return inner_->ListStacks(); }
+  Status PutVerdict(const Verdict& v) override {
+    StatusOr<Problem> p = ParseProblem(v.problem);
+    if (p.ok() && p->k == 5) return Status::IOError("disk full (refused by the test)");
+    return inner_->PutVerdict(v);
+  }
+  StatusOr<std::optional<Verdict>> GetVerdict(const VerdictKey& k) override { return inner_->GetVerdict(k); }
+  StatusOr<std::vector<Verdict>> ListVerdicts(const VerdictFilter& f) override { return inner_->ListVerdicts(f); }
+  Status AddAttempt(const Attempt& a) override { return inner_->AddAttempt(a); }
+  StatusOr<std::vector<Attempt>> ListAttempts(const VerdictKey& k) override { return inner_->ListAttempts(k); }
+  StatusOr<ClaimResult> Claim(const VerdictKey& k, const std::string& owner, bool redo, double stale) override {
+    return inner_->Claim(k, owner, redo, stale);
+  }
+  Status Release(const std::string& owner, const std::optional<VerdictKey>& k) override {
+    return inner_->Release(owner, k);
+  }
+  StatusOr<std::string> ExportJsonLines(const VerdictFilter& f) override { return inner_->ExportJsonLines(f); }
+  StatusOr<ImportReport> ImportJsonLines(const std::string& text, bool replace) override {
+    return inner_->ImportJsonLines(text, replace);
+  }
+
+ private:
+  std::unique_ptr<Store> inner_;
+};
+
+// A verdict the store does not take ends the run with an error that names it; it is
+// never dropped with only a log line.
+TEST(ProbeEngine, AVerdictTheStoreRefusesIsAnErrorTheCallerSees) {
+  const std::string path = testing_support::MakeTempDir("engine-refusing") + "/v.sqlite";
+  StatusOr<std::unique_ptr<Store>> sqlite = OpenSqliteStore(path);
+  ASSERT_TRUE(sqlite.ok()) << sqlite.status().ToString();
+  RefusingStore store(std::move(sqlite).value());
+  ProbeOptions o;
+  o.backend = "reference";
+  o.worker_executable = testing_support::ConvguardBin();
+  o.workers_per_device = 1;
+  auto engine = ProbeEngine::Start(o, &store);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  auto result = (*engine)->Run({{SmallProblem(4, 4), ""}, {SmallProblem(4, 5), ""}, {SmallProblem(4, 6), ""}});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kIOError) << result.status().ToString();
+  EXPECT_NE(result.status().message().find("OK verdict of n1_c4_h8_w8_k5"), std::string::npos)
+      << result.status().message();
+  EXPECT_NE(result.status().message().find("could not be stored"), std::string::npos) << result.status().message();
+  EXPECT_NE(result.status().message().find("disk full"), std::string::npos) << result.status().message();
+  // The run stopped there and released its claims: a second run with a store that takes
+  // everything finds the refused problem unknown and probes it.
+  StatusOr<std::unique_ptr<Store>> reopened = OpenSqliteStore(path);
+  ASSERT_TRUE(reopened.ok());
+  VerdictFilter all;
+  StatusOr<std::vector<Verdict>> stored = (*reopened)->ListVerdicts(all);
+  ASSERT_TRUE(stored.ok());
+  for (const Verdict& v : *stored) EXPECT_EQ(v.problem.find("_k5_"), std::string::npos) << v.problem;
+  auto engine2 = ProbeEngine::Start(o, reopened->get());
+  ASSERT_TRUE(engine2.ok()) << engine2.status().ToString();
+  auto again = (*engine2)->Run({{SmallProblem(4, 5), ""}});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  ASSERT_EQ(again->verdicts.size(), 1u);
+  EXPECT_EQ(again->verdicts[0].kind, VerdictKind::kOk);
+}
+
 }  // namespace
 }  // namespace convguard
 
