@@ -49,9 +49,14 @@ struct StackChoice {
   bool fallback = false; // used only when no plan on the primary stacks exists
 };
 
+// What a plan step is: a leaf that runs its problem as is (one of three ways, see the
+// top of this file), or an exact rewrite.
+enum class StepKind { kNative, kAlgorithmAvoidance, kBackendFallback, kRewrite };
+
 struct PlanStep {
-  // "native", "algorithm-avoidance", "backend-fallback" (leaves), or a rewrite's name.
-  std::string kind;
+  StepKind kind = StepKind::kNative;
+  // kRewrite: the rewrite's name (src/rewrite/, e.g. "pad-input-channels"); else empty.
+  std::string rewrite;
   // A rewrite's parameters ("c=16->17", "tile=30x30"), or a leaf's reason
   // ("avoids HANG of 'auto'").
   std::string parameters;
@@ -149,6 +154,10 @@ Prober MakeEngineProber(const ProbeOptions& base, Store* store, ProbeCallbacks c
 // filled data: 0 when plan.exact, else DefaultTolerance(root problem, inexact). Rewrites
 // add no rounding of their own, so the root's bound covers its rounding leaves.
 double PlanTolerance(const Plan& plan);
+
+// "native", "algorithm-avoidance", "backend-fallback", or the rewrite's name: the words of
+// the plan text and of the JSON's "kind".
+std::string_view StepKindName(const PlanStep& step);
 
 // A plan as indented text for people (one line per step), and as JSON.
 std::string PlanToText(const Plan& plan);

@@ -16,7 +16,7 @@ bool IsMisbehaviour(VerdictKind kind) {
   return kind != VerdictKind::kOk && kind != VerdictKind::kUnsupported;
 }
 
-std::vector<LeafOption> UsableLeafOptions(const std::vector<Verdict>& verdicts, const std::string& kind,
+std::vector<LeafOption> UsableLeafOptions(const std::vector<Verdict>& verdicts, StepKind kind,
                                           const std::string& reason, LeafExactness exactness) {
   std::vector<LeafOption> options;
   for (const Verdict& v : verdicts) {
@@ -46,8 +46,8 @@ std::vector<LeafOption> PrimaryLeafOptions(const std::vector<Verdict>& verdicts,
     if (!avoided.empty()) avoided += ", ";
     avoided += std::string(VerdictName(v.kind)) + " of '" + v.algorithm + "'";
   }
-  return avoided.empty() ? UsableLeafOptions(verdicts, "native", "", exactness)
-                         : UsableLeafOptions(verdicts, "algorithm-avoidance", "avoids " + avoided, exactness);
+  return avoided.empty() ? UsableLeafOptions(verdicts, StepKind::kNative, "", exactness)
+                         : UsableLeafOptions(verdicts, StepKind::kAlgorithmAvoidance, "avoids " + avoided, exactness);
 }
 
 }  // namespace convguard::plan

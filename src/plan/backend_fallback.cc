@@ -14,7 +14,7 @@ namespace convguard::plan {
 
 std::vector<LeafOption> FallbackLeafOptions(const std::vector<Verdict>& verdicts,
                                             const StackChoice& fallback, LeafExactness exactness) {
-  return UsableLeafOptions(verdicts, "backend-fallback",
+  return UsableLeafOptions(verdicts, StepKind::kBackendFallback,
                            "runs on " + fallback.backend + " (stack " + fallback.stack_id + ")", exactness);
 }
 

@@ -53,10 +53,10 @@ StatusOr<std::unique_ptr<rewrite::ExecNode>> BuildExecTree(
     }
     return MakeBackendLeaf(*it->second, step.problem, step.algorithm, exact_sink);
   }
-  const rewrite::Rewrite* r = rewrite::FindRewrite(step.kind);
-  if (r == nullptr) return Status::Internal("the plan names an unknown rewrite '" + step.kind + "'");
+  const rewrite::Rewrite* r = rewrite::FindRewrite(step.rewrite);
+  if (r == nullptr) return Status::Internal("the plan names an unknown rewrite '" + step.rewrite + "'");
   rewrite::Application app;
-  app.rewrite = step.kind;
+  app.rewrite = step.rewrite;
   app.parameters = step.parameters;
   app.runs = step.runs;
   app.bytes_per_call = step.bytes_per_call;

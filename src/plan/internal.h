@@ -19,7 +19,7 @@ namespace convguard::plan {
 
 // One way to run a problem as is.
 struct LeafOption {
-  std::string kind;       // "native", "algorithm-avoidance", "backend-fallback"
+  StepKind kind = StepKind::kNative;  // kNative, kAlgorithmAvoidance or kBackendFallback
   std::string reason;     // why this kind ("avoids HANG of 'auto'"); "" for native
   std::string algorithm;  // "" when unknown (to be probed)
   double measured_ms = -1.0;
@@ -43,7 +43,7 @@ std::vector<LeafOption> FallbackLeafOptions(const std::vector<Verdict>& verdicts
 // One leaf option of `kind` (with `reason`) per usable verdict (OK, and bit-exact when
 // asked), fastest first, unmeasured last, ties by algorithm name (so that the same store
 // always gives the same plan).
-std::vector<LeafOption> UsableLeafOptions(const std::vector<Verdict>& verdicts, const std::string& kind,
+std::vector<LeafOption> UsableLeafOptions(const std::vector<Verdict>& verdicts, StepKind kind,
                                           const std::string& reason, LeafExactness exactness);
 
 // Whether a verdict says the problem misbehaved (anything but OK and UNSUPPORTED).

@@ -36,7 +36,7 @@ void StepText(const PlanStep& step, int indent, int64_t runs, std::ostringstream
   out << std::string(static_cast<size_t>(indent) * 2, ' ');
   if (runs > 1) out << runs << " x ";
   if (step.is_leaf()) {
-    out << step.kind << " " << ToCanonical(step.problem) << " on " << step.backend << " '"
+    out << StepKindName(step) << " " << ToCanonical(step.problem) << " on " << step.backend << " '"
         << step.algorithm << "'";
     if (step.measured_ms >= 0) {
       out << " (OK, measured " << Ms(step.measured_ms);
@@ -48,7 +48,7 @@ void StepText(const PlanStep& step, int indent, int64_t runs, std::ostringstream
     out << "\n";
     return;
   }
-  out << step.kind << " " << step.parameters << "  [" << Ms(step.predicted_ms)
+  out << StepKindName(step) << " " << step.parameters << "  [" << Ms(step.predicted_ms)
       << (step.modelled ? " incl. modelled" : "") << "]\n";
   for (size_t i = 0; i < step.children.size(); ++i) {
     StepText(step.children[i], indent + 1, step.runs[i], out);
@@ -57,7 +57,7 @@ void StepText(const PlanStep& step, int indent, int64_t runs, std::ostringstream
 
 nlohmann::json StepJson(const PlanStep& step) {
   nlohmann::json j;
-  j["kind"] = step.kind;
+  j["kind"] = StepKindName(step);
   if (!step.parameters.empty()) j["parameters"] = step.parameters;
   j["problem"] = ToCanonical(step.problem);
   j["predicted_ms"] = step.predicted_ms;
@@ -111,6 +111,16 @@ std::string Summary(const Plan& plan) {
 
 }  // namespace
 
+std::string_view StepKindName(const PlanStep& step) {
+  switch (step.kind) {
+    case StepKind::kNative: return "native";
+    case StepKind::kAlgorithmAvoidance: return "algorithm-avoidance";
+    case StepKind::kBackendFallback: return "backend-fallback";
+    case StepKind::kRewrite: return step.rewrite;
+  }
+  return "?";
+}
+
 std::string PlanToText(const Plan& plan) {
   std::ostringstream out;
   out << Summary(plan) << "\n";
@@ -130,7 +140,7 @@ std::string PlanReportToText(const PlanReport& report) {
   if (report.probes_run > 0) out << "probed " << report.probes_run << " sub-problem(s) for this plan\n";
   for (const std::string& note : report.notes) out << "note: " << note << "\n";
   if (report.chosen) {
-    const bool native = report.chosen->root.is_leaf() && report.chosen->root.kind == "native";
+    const bool native = report.chosen->root.kind == StepKind::kNative;
     out << (native ? "plan: run it as is, " : "plan (exact rewrites): ") << PlanToText(*report.chosen);
     for (size_t i = 0; i < report.alternatives.size(); ++i) {
       out << "alternative " << i + 1 << ": " << PlanToText(report.alternatives[i]);

@@ -115,7 +115,7 @@ class Search {
                                                        : plan::PrimaryLeafOptions(*verdicts, exactness);
       if (verdicts->empty() && optimistic_ && asked_.count(VerdictCache::Key(stack->stack_id, text)) == 0) {
         LeafOption unknown;
-        unknown.kind = stack->fallback ? "backend-fallback" : "native";
+        unknown.kind = stack->fallback ? StepKind::kBackendFallback : StepKind::kNative;
         unknown.unknown = true;
         leaves.push_back(unknown);
       }
@@ -142,7 +142,8 @@ class Search {
   StatusOr<std::optional<Option>> Compose(const Problem& p, const rewrite::Application& app,
                                           int depth) {
     Option o;
-    o.step.kind = app.rewrite;
+    o.step.kind = StepKind::kRewrite;
+    o.step.rewrite = app.rewrite;
     o.step.parameters = app.parameters;
     o.step.problem = p;
     o.step.runs = app.runs;
@@ -185,7 +186,7 @@ void Summarise(const PlanStep& step, int depth, Plan& plan, int64_t multiplier) 
   if (step.is_leaf()) {
     plan.leaves += multiplier;
     plan.depth = std::max(plan.depth, depth);
-    if (step.kind == "backend-fallback") plan.uses_fallback = true;
+    if (step.kind == StepKind::kBackendFallback) plan.uses_fallback = true;
     if (step.tolerance != 0.0) plan.exact = false;
     return;
   }
@@ -310,7 +311,7 @@ StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& 
       std::vector<std::pair<std::string, Problem>> unknown;
       std::set<std::string> kinds;
       for (const Option& o : *found) {
-        const std::string kind = o.step.is_leaf() ? "leaf" : o.step.kind;
+        const std::string kind = o.step.is_leaf() ? "" : o.step.rewrite;
         if (!o.has_unknown || !kinds.insert(kind).second) continue;
         CollectUnknown(o.step, unknown);
       }

@@ -90,7 +90,7 @@ TEST_F(GuardTest, TheSeedsHangingLayerRunsExactlyOnTheEmulatedStack) {
   const Problem p = Parse("n1_c16_h64_w64_k32_r3_s3_p1_u1_d1_g1_f32_nchw_fwd");
   StatusOr<const Plan*> plan = (*guard)->PlanFor(p);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
-  EXPECT_NE((*plan)->root.kind, "native") << PlanToText(**plan);
+  EXPECT_NE((*plan)->root.kind, StepKind::kNative) << PlanToText(**plan);
   // The store now knows the problem hangs as is (probed in a worker, never here).
   VerdictFilter f;
   f.problem = ToCanonical(p);
@@ -131,7 +131,7 @@ TEST_F(GuardTest, WeightsAreTransformedOncePerSetOfWeights) {
   ReferenceConvolution(p, third_with_old_weights.exact);
   const StatusOr<const Plan*> plan = (*guard)->PlanFor(p);
   ASSERT_TRUE(plan.ok());
-  if ((*plan)->root.kind != "native" && (*plan)->root.kind != "algorithm-avoidance") {
+  if ((*plan)->root.kind != StepKind::kNative && (*plan)->root.kind != StepKind::kAlgorithmAvoidance) {
     ASSERT_TRUE((*guard)->Run(p, third.io, WeightsAre::kUnchanged).ok());
     third_with_old_weights.io.output = third.io.output;
     ExpectExact(p, third_with_old_weights);

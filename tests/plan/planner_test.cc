@@ -80,7 +80,7 @@ TEST_F(PlannerTest, AnOkProblemRunsAsIs) {
   StatusOr<PlanReport> r = PlanOf(p);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_TRUE(r->chosen.has_value());
-  EXPECT_EQ(r->chosen->root.kind, "native");
+  EXPECT_EQ(r->chosen->root.kind, StepKind::kNative);
   EXPECT_EQ(r->chosen->root.algorithm, "direct");
   EXPECT_EQ(r->chosen->leaves, 1);
   EXPECT_DOUBLE_EQ(r->chosen->overhead(), 1.0);
@@ -94,11 +94,11 @@ TEST_F(PlannerTest, AHangingProblemGetsPaddedChannelsWhenThoseAreOk) {
   StatusOr<PlanReport> r = PlanOf(p);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_TRUE(r->chosen.has_value()) << PlanReportToText(*r);
-  EXPECT_EQ(r->chosen->root.kind, "pad-input-channels");
+  EXPECT_EQ(r->chosen->root.rewrite, "pad-input-channels");
   EXPECT_EQ(r->chosen->root.parameters, "c=16->17");
   ASSERT_EQ(r->chosen->root.children.size(), 1u);
   EXPECT_EQ(r->chosen->root.children[0].problem, With(p, &Problem::c, 17));
-  EXPECT_EQ(r->chosen->root.children[0].kind, "native");
+  EXPECT_EQ(r->chosen->root.children[0].kind, StepKind::kNative);
   EXPECT_FALSE(r->chosen->native_measured);  // a HANG has no time
   ASSERT_EQ(r->native_verdicts.size(), 1u);
   EXPECT_NE(r->native_verdicts[0].find("HANG"), std::string::npos);
@@ -129,7 +129,7 @@ TEST_F(PlannerTest, AnotherAlgorithmWithAnOkVerdictAvoidsTheBadOne) {
   StatusOr<PlanReport> r = PlanOf(p);
   ASSERT_TRUE(r.ok());
   ASSERT_TRUE(r->chosen.has_value());
-  EXPECT_EQ(r->chosen->root.kind, "algorithm-avoidance");
+  EXPECT_EQ(r->chosen->root.kind, StepKind::kAlgorithmAvoidance);
   EXPECT_EQ(r->chosen->root.algorithm, "direct");
   EXPECT_NE(r->chosen->root.parameters.find("HANG of 'auto'"), std::string::npos);
   EXPECT_NE(r->chosen->root.parameters.find("WRONG of 'winograd'"), std::string::npos);
@@ -220,7 +220,7 @@ TEST_F(PlannerTest, BackendFallbackIsTheLastResort) {
   StatusOr<PlanReport> r = PlanOf(p);
   ASSERT_TRUE(r.ok());
   ASSERT_TRUE(r->chosen.has_value());
-  EXPECT_EQ(r->chosen->root.kind, "backend-fallback");
+  EXPECT_EQ(r->chosen->root.kind, StepKind::kBackendFallback);
   EXPECT_EQ(r->chosen->root.backend, "other");
   EXPECT_TRUE(r->chosen->uses_fallback);
 
@@ -229,7 +229,7 @@ TEST_F(PlannerTest, BackendFallbackIsTheLastResort) {
   r = PlanOf(p);
   ASSERT_TRUE(r.ok());
   ASSERT_TRUE(r->chosen.has_value());
-  EXPECT_EQ(r->chosen->root.kind, "pad-output-channels");
+  EXPECT_EQ(r->chosen->root.rewrite, "pad-output-channels");
   EXPECT_FALSE(r->chosen->uses_fallback);
 }
 
