@@ -21,7 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/reference/reference_backend.h"
-#include "backends/torch/torch_launcher.h"
+#include "probe/torch_launcher.h"
 #include "convguard/backend.h"
 #include "convguard/compare.h"
 #include "convguard/fill.h"

@@ -92,6 +92,7 @@ void CachedLookup() {
     if (!store.ok()) Die(store.status().ToString());
     GuardOptions o;
     o.backend = "emulated-rdna1";
+    o.probe.worker_executable = CONVGUARD_BIN;
     StatusOr<std::unique_ptr<Guard>> guard = Guard::Open(o, store->get());
     if (!guard.ok()) Die(guard.status().ToString());
     StatusOr<Problem> p = ParseProblem("n1_c16_h64_w64_k32_r3_s3_p1");

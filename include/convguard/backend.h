@@ -1,8 +1,11 @@
 // convguard/backend.h — code that runs convolution problems on one stack.
 //
 // A Backend lives inside a worker process (see docs/worker-protocol.md); the deciding
-// process never calls vendor code. Backends are created by name through the registry
-// (CreateBackend) and may be wrapped (fault injection wraps any backend).
+// process never calls vendor code, except guarded execution, which runs plans in the
+// caller's process by request. Every backend has a BackendDescriptor (how it is
+// launched, where it may run, its knobs): the one place that says so. Backends are
+// created by name through the registry (CreateBackend) and may be wrapped (fault
+// injection wraps any backend).
 //
 // Ownership: the worker owns its one Backend. Thread-safety: none; a backend is used
 // from one thread.
@@ -131,17 +134,47 @@ struct BackendOptions {
   // numbers them; a worker learns it from CONVGUARD_DEVICE_INDEX): what a fault rule's
   // `device` reads. 0 in a process that serves one device or none.
   int device_index = 0;
+  // Set by `convguard worker`: the backend is created in a worker process. Everywhere
+  // else it is created in the caller's process (guarded execution, benchmarks), which
+  // the environment variable CONVGUARD_FORBID_IN_PROCESS_BACKENDS=1 forbids: a check
+  // that a deciding process (plan, sweep, scan) runs no vendor code itself.
+  bool in_worker = false;
 };
 
-// Backend names the registry knows, best real backend first. "emulated-rdna1" is the
-// reference backend under the shipped RDNA1 fault rules.
+// Where a backend's code runs when it is probed.
+enum class WorkerKind {
+  kNative,  // `convguard worker --backend NAME`: C++ code of this build
+  kPython,  // a Python interpreter that can import the framework (the torch worker)
+};
+
+// What convguard knows of a backend without starting it.
+struct BackendDescriptor {
+  std::string name;     // the registry name, as --backend takes it
+  std::string summary;  // one line for people
+  WorkerKind worker = WorkerKind::kNative;
+  // Whether the backend can be created in the caller's process (guarded execution runs
+  // plans there). C++ backends can; the torch backend exists only in its Python worker.
+  bool in_process = true;
+  // Environment variables that steer its solver choice; those set when a worker starts
+  // are part of its stack (StackFingerprint::knobs). A trailing '*' means a prefix.
+  std::vector<std::string> knobs;
+  bool emulation = false;  // an emulation: never a default, always labelled
+};
+
+// The descriptors of the backends this build offers on this machine, best real backend
+// first (cuDNN only where an NVIDIA GPU is present; emulations last).
+std::vector<BackendDescriptor> AvailableBackends();
+// Their names, in the same order.
 std::vector<std::string> RegisteredBackends();
 
-// The backend a user means when naming none: the GPU's stack where there is a GPU (cuDNN,
-// or PyTorch reaching MIOpen/cuDNN), else oneDNN on the CPU, else the reference.
-std::string DefaultBackend();
+// The descriptor of `name` (any backend of this build, available here or not).
+// kNotFound names the available backends.
+StatusOr<BackendDescriptor> DescribeBackend(std::string_view name);
 
-// Creates the backend `name` (not yet initialised). kNotFound names the known backends.
+// Creates the backend `name` (not yet initialised). Errors: kNotFound names the known
+// backends; kUnsupported, outside a worker (!options.in_worker), for a backend that runs
+// only in its own worker (torch) and for any backend while
+// CONVGUARD_FORBID_IN_PROCESS_BACKENDS is set.
 StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view name,
                                                  const BackendOptions& options = {});
 

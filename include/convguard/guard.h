@@ -1,9 +1,13 @@
 // convguard/guard.h — guarded execution: run a convolution on a stack that misbehaves.
 //
-// A Guard holds in-process backends (the primary and any fallbacks) and a store. Run()
-// plans the problem once (plans are cached per stack and problem), builds the plan's
-// executable tree once (its buffers allocated once), transforms the weights once per
-// set of weights, and runs every call through the backends in this process. Only plans
+// A Guard holds in-process backends (the primary and any fallbacks) and a store. Open()
+// learns each backend's stack from a worker (IdentifyStacks: GuardOptions::probe names
+// the convguard executable that hosts workers; empty means this executable, right for
+// the convguard CLI) and creates nothing in this process; the first Run() that needs a
+// backend creates it here and checks that it presents the same stack. Run() plans the
+// problem once (plans are cached per stack and problem), builds the plan's executable
+// tree once (its buffers allocated once), transforms the weights once per set of
+// weights, and runs every call through the backends in this process. Only plans
 // whose every leaf has an OK verdict are run, so nothing the store knows to hang, crash
 // or compute wrong is ever executed here. A problem without a plan is an error that
 // says why (and, with probe_missing, unknown sub-problems are probed first in workers,
@@ -43,9 +47,10 @@ class Guard {
  public:
   virtual ~Guard() = default;
 
-  // Creates and initialises the backends in this process and reads their stacks.
+  // Checks the backends and reads their stacks from workers (nothing vendor runs here).
   // Errors: unknown backend, a backend that cannot run in-process (torch runs only in
-  // its Python worker), backend init failures.
+  // its Python worker), fault rules given as text without their file, a worker that
+  // cannot start. Backend init failures surface at the first Run that needs the backend.
   static StatusOr<std::unique_ptr<Guard>> Open(const GuardOptions& options, Store* store);
 
   // The primary backend's stack.

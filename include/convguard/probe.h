@@ -145,6 +145,19 @@ StatusOr<std::string> ThisProcessClaimOwner();
 // For SqliteStoreOptions::owner_is_alive.
 OwnerLiveness LocalClaimOwnerLiveness();
 
+// Which stack options.backend presents on each device it would probe (devices as
+// options.devices selects them; one entry with device -1 for a CPU backend), read from the
+// hello of a worker: the deciding process never initialises a backend to learn it. The
+// answer is cached for the life of the process per (backend, fault rules, worker,
+// interpreter, devices), since the environment that shapes a stack does not change under
+// a running process, and the stacks are recorded in `store` when one is given.
+// Errors: those of starting a worker (ProbeEngine::Start), a bad device selection.
+StatusOr<std::vector<DeviceStack>> IdentifyStacks(const ProbeOptions& options, Store* store);
+
+// The backend a user means when naming none: the GPU's stack where there is a GPU (cuDNN,
+// or PyTorch reaching MIOpen/cuDNN), else oneDNN on the CPU, else the reference.
+std::string DefaultBackend();
+
 // Maps a verdict to the exit status `convguard probe` uses (docs/cli.md):
 // OK 0, SLOW 10, HANG 11, CRASH 12, WRONG 13, MISTRUSTED 14, ERROR 15, UNSUPPORTED 16, OOM 17.
 int ExitStatusForVerdict(VerdictKind kind);

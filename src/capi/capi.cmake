@@ -10,7 +10,7 @@
 # clash with another C++ library loaded into the same interpreter (PyTorch links its
 # own copies of common code).
 #
-# Also gives src/backends/torch/torch_launcher.cc (part of `convguard`) the build-time
+# Also gives src/probe/torch_launcher.cc (part of `convguard`) the build-time
 # paths it hands to the worker: CONVGUARD_PYTHON_DIR (python/ in the source tree) and
 # CONVGUARD_CHECKLIB_PATH (this library's file). Both can be overridden at run time by
 # the environment variables of the same names.
@@ -32,7 +32,7 @@ set_target_properties(convguard_check PROPERTIES
   OUTPUT_NAME convguard_check
   LINK_DEPENDS ${_convguard_capi_map})
 
-set_property(SOURCE ${PROJECT_SOURCE_DIR}/src/backends/torch/torch_launcher.cc
+set_property(SOURCE ${PROJECT_SOURCE_DIR}/src/probe/torch_launcher.cc
   APPEND PROPERTY COMPILE_DEFINITIONS
     CONVGUARD_PYTHON_DIR="${PROJECT_SOURCE_DIR}/python"
     CONVGUARD_CHECKLIB_PATH="$<TARGET_FILE:convguard_check>")

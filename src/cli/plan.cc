@@ -120,9 +120,9 @@ std::string Usage(const FlagParser& flags) {
          "\nexit status: 0 a plan exists, 20 no exact plan, 1 failure, 2 bad input.\n";
 }
 
-// The stacks to plan on when the primary backend cannot run in this process (torch):
-// its worker reports the stack.
-StatusOr<std::vector<StackChoice>> StacksFromWorkers(const PlanSetup& setup, const ProbeCallbacks& cb) {
+// The stacks to plan on, primary first, as the backends' workers report them: planning
+// runs no backend in this process.
+StatusOr<std::vector<StackChoice>> StacksFromWorkers(const PlanSetup& setup) {
   std::vector<StackChoice> stacks;
   std::vector<std::string> names = {setup.guard.backend};
   names.insert(names.end(), setup.guard.fallbacks.begin(), setup.guard.fallbacks.end());
@@ -130,8 +130,9 @@ StatusOr<std::vector<StackChoice>> StacksFromWorkers(const PlanSetup& setup, con
     ProbeOptions o = setup.guard.probe;
     o.backend = names[i];
     if (i > 0) o.fault_rules_path.clear();
-    CG_ASSIGN_OR_RETURN(std::unique_ptr<ProbeEngine> engine, ProbeEngine::Start(o, setup.store.get(), cb));
-    stacks.push_back(StackChoice{names[i], engine->stack().Id(), engine->stack().Summary(), i > 0});
+    CG_ASSIGN_OR_RETURN(std::vector<DeviceStack> seen, IdentifyStacks(o, setup.store.get()));
+    const StackFingerprint& fp = seen.front().stack;
+    stacks.push_back(StackChoice{names[i], fp.Id(), fp.Summary(), i > 0});
   }
   return stacks;
 }
@@ -161,30 +162,12 @@ int PlanMain(const Args& args) {
   if (flags.Has("--verbose")) {
     callbacks.on_event = [](const std::string& e) { std::fprintf(stderr, "convguard: %s\n", e.c_str()); };
   }
-  std::vector<StackChoice> stacks;
-  std::unique_ptr<Guard> guard;
-  const bool in_worker_only =
-      setup->guard.backend == "torch" ||
-      std::find(setup->guard.fallbacks.begin(), setup->guard.fallbacks.end(), "torch") !=
-          setup->guard.fallbacks.end();
-  if (in_worker_only) {
-    StatusOr<std::vector<StackChoice>> s = StacksFromWorkers(*setup, callbacks);
-    if (!s.ok()) {
-      std::fprintf(stderr, "convguard plan: %s\n", s.status().message().c_str());
-      return kExitFailure;
-    }
-    stacks = *s;
-  } else {
-    GuardOptions g = setup->guard;
-    g.planner.probe_missing = false;  // the guard itself does not probe here; MakePlan below does
-    StatusOr<std::unique_ptr<Guard>> opened = Guard::Open(g, setup->store.get());
-    if (!opened.ok()) {
-      std::fprintf(stderr, "convguard plan: %s\n", opened.status().message().c_str());
-      return kExitFailure;
-    }
-    guard = std::move(opened).value();
-    stacks = guard->stacks();
+  StatusOr<std::vector<StackChoice>> identified = StacksFromWorkers(*setup);
+  if (!identified.ok()) {
+    std::fprintf(stderr, "convguard plan: %s\n", identified.status().message().c_str());
+    return kExitFailure;
   }
+  const std::vector<StackChoice>& stacks = *identified;
   Prober prober;
   if (setup->guard.planner.probe_missing) {
     prober = MakeEngineProber(setup->guard.probe, setup->store.get(), callbacks);

@@ -43,8 +43,25 @@ std::vector<FlagSpec> EngineFlagSpecs() {
   };
 }
 
+std::string BackendsHelp() {
+  std::string out = "backends on this machine (where each runs; the knobs that make a stack variant):\n";
+  for (const BackendDescriptor& d : AvailableBackends()) {
+    out += "  " + d.name + ": " + d.summary + "\n      runs in " +
+           (d.worker == WorkerKind::kPython ? "a Python worker" : "convguard worker") +
+           (d.in_process ? "; may run in this process (run, guard)" : "; never in this process");
+    if (!d.knobs.empty()) {
+      std::string knobs;
+      for (const std::string& k : d.knobs) knobs += (knobs.empty() ? "" : ", ") + k;
+      out += "; knobs: " + knobs;
+    }
+    out += "\n";
+  }
+  return out;
+}
+
 std::string EngineFlagsHelp() {
-  return "deadlines: the first attempt's run stage may take floor + compile allowance +\n"
+  return BackendsHelp() +
+         "deadlines: the first attempt's run stage may take floor + compile allowance +\n"
          "factor x the expected time (from calibration, then learned), at most the cap. A\n"
          "probe that misses it is killed (SIGKILL to its worker's process group) and re-run\n"
          "once in a fresh worker under the confirmation deadline: finishing then gives SLOW,\n"

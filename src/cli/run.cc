@@ -59,12 +59,16 @@ int RunMain(const Args& args) {
     }
     runs = *r;
   }
-  if (flags.Get("--backend") == "torch") {
-    std::fprintf(stderr,
-                 "convguard run: 'run' executes plans in this process and the torch backend runs only "
-                 "in its Python worker; use a C++ backend (reference, emulated-rdna1, onednn, cudnn "
-                 "where built)\n");
-    return kExitBadInput;
+  if (flags.Has("--backend")) {
+    const StatusOr<BackendDescriptor> descriptor = DescribeBackend(flags.Get("--backend"));
+    if (descriptor.ok() && !descriptor->in_process) {
+      std::fprintf(stderr,
+                   "convguard run: 'run' executes plans in this process and the %s backend runs only "
+                   "in its Python worker; use a C++ backend (reference, emulated-rdna1, onednn, cudnn "
+                   "where built)\n",
+                   descriptor->name.c_str());
+      return kExitBadInput;
+    }
   }
   StatusOr<PlanSetup> setup = PlanSetupFromFlags(flags);
   if (!setup.ok()) {

@@ -45,31 +45,68 @@ class GuardImpl final : public Guard {
  public:
   GuardImpl(GuardOptions options, Store* store) : options_(std::move(options)), store_(store) {}
 
+  // Checks the backends and learns their stacks from workers; no backend is created in
+  // this process until a plan has to run.
   Status Init() {
     if (store_ == nullptr) return Status::InvalidArgument("guarded execution needs a verdict store");
+    if (!options_.backend_options.fault_rules.empty() && options_.probe.fault_rules_path.empty()) {
+      return Status::InvalidArgument(
+          "fault rules for the guard's backend need their file in probe.fault_rules_path too: the "
+          "workers that identify the stack read them from there");
+    }
     std::vector<std::string> names = {options_.backend};
     names.insert(names.end(), options_.fallbacks.begin(), options_.fallbacks.end());
     for (size_t i = 0; i < names.size(); ++i) {
       const std::string& name = names[i];
-      if (backends_.count(name) != 0) {
-        return Status::InvalidArgument("backend '" + name + "' is named twice (primary and fallback, or twice as fallback)");
+      for (const StackChoice& s : stacks_) {
+        if (s.backend == name) {
+          return Status::InvalidArgument("backend '" + name +
+                                         "' is named twice (primary and fallback, or twice as fallback)");
+        }
       }
-      if (name == "torch") {
-        return Status::Unsupported(
-            "the torch backend runs only in its Python worker; guarded execution runs in this "
-            "process and needs a C++ backend (reference, emulated-rdna1, onednn, cudnn where built)");
+      CG_ASSIGN_OR_RETURN(const BackendDescriptor descriptor, DescribeBackend(name));
+      if (!descriptor.in_process) {
+        return Status::Unsupported("the " + name +
+                                   " backend runs only in its Python worker; guarded execution runs in this "
+                                   "process and needs a C++ backend (reference, emulated-rdna1, onednn, cudnn "
+                                   "where built)");
       }
-      CG_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend,
-                          CreateBackend(name, i == 0 ? options_.backend_options : BackendOptions{}));
-      if (Status s = backend->Init(); !s.ok()) return s.WithContext("initialising backend '" + name + "'");
-      StackFingerprint fp = backend->Fingerprint();
+      ProbeOptions identify = options_.probe;
+      identify.backend = name;
+      if (i > 0) identify.fault_rules_path.clear();  // rules apply to the primary only
+      identify.devices.clear();                      // in this process: the first device it sees
+      CG_ASSIGN_OR_RETURN(std::vector<DeviceStack> seen, IdentifyStacks(identify, store_));
+      const StackFingerprint& fp = seen.front().stack;
       if (i == 0) stack_ = fp;
-      CG_RETURN_IF_ERROR(store_->PutStack(fp));
       stacks_.push_back(StackChoice{name, fp.Id(), fp.Summary(), /*fallback=*/i > 0});
-      raw_backends_[name] = backend.get();
-      backends_[name] = std::move(backend);
     }
     if (options_.planner.probe_missing) prober_ = MakeEngineProber(options_.probe, store_);
+    return Status::Ok();
+  }
+
+  // Creates and initialises, once, every backend that `plan` runs leaves on, in this
+  // process, and checks that each presents the stack its worker did: the verdicts the
+  // plan was made of describe that stack and no other.
+  Status PrepareBackendsFor(const PlanStep& step) {
+    if (!step.is_leaf()) {
+      for (const PlanStep& child : step.children) CG_RETURN_IF_ERROR(PrepareBackendsFor(child));
+      return Status::Ok();
+    }
+    if (raw_backends_.count(step.backend) != 0) return Status::Ok();
+    const bool primary = step.backend == options_.backend;
+    CG_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend,
+                        CreateBackend(step.backend, primary ? options_.backend_options : BackendOptions{}));
+    if (Status s = backend->Init(); !s.ok()) return s.WithContext("initialising backend '" + step.backend + "'");
+    const StackFingerprint here = backend->Fingerprint();
+    for (const StackChoice& s : stacks_) {
+      if (s.backend == step.backend && s.stack_id != here.Id()) {
+        return Status::Internal("backend '" + step.backend + "' presents stack " + here.Id() + " (" + here.Summary() +
+                                ") in this process but " + s.stack_id + " (" + s.summary +
+                                ") in its workers; the verdicts of the one do not describe the other");
+      }
+    }
+    raw_backends_[step.backend] = backend.get();
+    backends_[step.backend] = std::move(backend);
     return Status::Ok();
   }
 
@@ -91,6 +128,7 @@ class GuardImpl final : public Guard {
                                      " (size them with ConvTensors<float>::Allocate)");
     }
     if (!prepared->tree) {
+      CG_RETURN_IF_ERROR(PrepareBackendsFor(prepared->plan.root));
       CG_ASSIGN_OR_RETURN(prepared->tree, plan::BuildExecTree(prepared->plan.root, raw_backends_, &last_run_exact_));
     }
     if (!prepared->weights_loaded || weights == WeightsAre::kNew) {

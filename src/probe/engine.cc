@@ -10,12 +10,12 @@
 #include <string>
 #include <thread>
 
-#include "backends/launch.h"
 #include "convguard/probe.h"
 #include "convguard/text_forms.h"
 #include "os/clock.h"
 #include "os/system.h"
 #include "probe/deadline_policy.h"
+#include "probe/launcher.h"
 #include "probe/watchdog.h"
 #include "probe/worker_client.h"
 #include "worker/protocol.h"
@@ -35,46 +35,6 @@ double Median(std::vector<double> v) {
   if (v.empty()) return 0.0;
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
-}
-
-// The name of the d-th device this process can see, as a value for `variable`
-// (CUDA_VISIBLE_DEVICES / HIP_VISIBLE_DEVICES): the d-th entry of the parent's own list
-// when it has one, else d itself.
-std::string VisibleDeviceName(const std::string& variable, int d) {
-  const std::optional<std::string> list = os::GetEnv(variable);
-  if (!list || list->empty()) return std::to_string(d);
-  std::vector<std::string> entries;
-  size_t start = 0;
-  while (start <= list->size()) {
-    const size_t comma = std::min(list->find(',', start), list->size());
-    entries.push_back(list->substr(start, comma - start));
-    start = comma + 1;
-  }
-  return d < static_cast<int>(entries.size()) ? entries[d] : std::to_string(d);
-}
-
-// A device selection must name devices the backend sees, each once: a typo in --devices
-// has to stop the run before anything is probed, not pin a worker to a GPU that does not
-// exist (CUDA would then hide every GPU) or start two pools on one GPU, whose probes would
-// contend without either pool knowing.
-Status CheckDeviceSelection(const std::vector<int>& devices, int visible, const std::string& backend) {
-  if (devices.empty()) return Status::Ok();
-  if (visible <= 0) {
-    return Status::InvalidArgument("devices were selected, but backend '" + backend +
-                                   "' sees no GPU (it runs on the CPU; leave the device selection out)");
-  }
-  std::set<int> seen;
-  for (int d : devices) {
-    if (d < 0 || d >= visible) {
-      return Status::InvalidArgument("device " + std::to_string(d) + " is not visible: backend '" + backend +
-                                     "' sees " + std::to_string(visible) + " GPU" + (visible == 1 ? "" : "s") +
-                                     " (devices 0.." + std::to_string(visible - 1) + ")");
-    }
-    if (!seen.insert(d).second) {
-      return Status::InvalidArgument("device " + std::to_string(d) + " is selected twice");
-    }
-  }
-  return Status::Ok();
 }
 
 // The calibration problem: small enough for any backend, large enough to time.
@@ -204,14 +164,7 @@ class EngineImpl final : public ProbeEngine {
 
 Status EngineImpl::Init() {
   CG_ASSIGN_OR_RETURN(owner_, ThisProcessClaimOwner());
-  std::string exe = options_.worker_executable;
-  if (exe.empty()) {
-    CG_ASSIGN_OR_RETURN(exe, os::SelfExecutablePath());
-  }
-  WorkerSpec base;
-  CG_ASSIGN_OR_RETURN(base.command, WorkerCommandFor(options_.backend, exe, options_.python));
-  base.backend = options_.backend;
-  base.fault_rules_path = options_.fault_rules_path;
+  CG_ASSIGN_OR_RETURN(const WorkerSpec base, probe::BaseWorkerSpec(options_));
 
   // The first worker tells us what the backend sees: its stack and how many devices.
   Pool first;
@@ -224,11 +177,8 @@ Status EngineImpl::Init() {
   const worker::Hello hello = slots_[0].worker->hello();
   visible_devices_ = hello.visible_devices;
 
-  CG_RETURN_IF_ERROR(CheckDeviceSelection(options_.devices, hello.visible_devices, options_.backend));
-  std::vector<int> devices = options_.devices;
-  if (hello.visible_devices > 0 && devices.empty()) {
-    for (int d = 0; d < hello.visible_devices; ++d) devices.push_back(d);
-  }
+  CG_RETURN_IF_ERROR(probe::CheckDeviceSelection(options_.devices, hello.visible_devices, options_.backend));
+  const std::vector<int> devices = probe::DevicesToUse(options_.devices, hello.visible_devices);
   int per_device = options_.workers_per_device;
   if (per_device <= 0) {
     per_device = hello.visible_devices > 0
@@ -242,9 +192,8 @@ Status EngineImpl::Init() {
     // (and no inherited CONVGUARD_DEVICE_INDEX says otherwise) it serves device 0's pool
     // as it is, which saves a worker start (a second or more; seconds for PyTorch);
     // otherwise it is replaced by pinned ones.
-    const std::string inherited_index = os::GetEnv("CONVGUARD_DEVICE_INDEX").value_or("");
     std::unique_ptr<WorkerClient> first_worker = std::move(slots_[0].worker);
-    if (devices.front() != 0 || !(inherited_index.empty() || inherited_index == "0")) {
+    if (devices.front() != 0 || !probe::UnpinnedWorkerServesDeviceZero()) {
       (void)first_worker->Kill(options_.deadlines.reap_grace_ms);
       first_worker.reset();
     }
@@ -253,14 +202,7 @@ Status EngineImpl::Init() {
     for (int d : devices) {
       Pool pool;
       pool.device = d;
-      pool.spec = base;
-      // Index d of what this process sees: through the parent's own restriction, if any,
-      // so that CUDA_VISIBLE_DEVICES=2,3 and device 0 pins the worker to GPU 2.
-      // CONVGUARD_DEVICE_INDEX tells the worker which of our devices it serves (what a
-      // fault rule's `device` reads); the GPU itself then looks like device 0 to it.
-      pool.spec.env = {{"CUDA_VISIBLE_DEVICES", VisibleDeviceName("CUDA_VISIBLE_DEVICES", d)},
-                       {"HIP_VISIBLE_DEVICES", VisibleDeviceName("HIP_VISIBLE_DEVICES", d)},
-                       {"CONVGUARD_DEVICE_INDEX", std::to_string(d)}};
+      pool.spec = probe::PinnedWorkerSpec(base, d);
       pool.policy = std::make_unique<DeadlinePolicy>(options_.deadlines);
       pools_.push_back(std::move(pool));
     }

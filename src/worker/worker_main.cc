@@ -234,6 +234,7 @@ int WorkerMain(const std::vector<std::string>& args) {
   StatusOr<int> device_index = DeviceIndexFromEnvironment();
   if (!device_index.ok()) return fail(device_index.status());
   options.device_index = *device_index;
+  options.in_worker = true;
   if (!options.fault_rules_origin.empty()) {
     StatusOr<std::string> rules = ReadWholeFile(options.fault_rules_origin);
     if (!rules.ok()) return fail(rules.status());

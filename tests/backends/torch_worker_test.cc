@@ -21,7 +21,7 @@
 
 #include "backends/inject/fault_rules.h"
 #include "backends/inject/injecting_backend.h"
-#include "backends/torch/torch_launcher.h"
+#include "probe/torch_launcher.h"
 #include "capi/check_capi.h"
 #include "convguard/fill.h"
 #include "convguard/probe.h"

@@ -86,6 +86,33 @@ TEST(PlanRunCli, EveryHangingProblemOfTheSeedTableGetsAVerifiedPlan) {
   EXPECT_NE(native.out.find("plan: run it as is"), std::string::npos) << native.out;
 }
 
+// Planning runs no backend in the deciding process: with in-process backends forbidden
+// (a backend created outside a worker is then refused), `plan` still identifies the
+// stack and probes what it needs in workers, while `run`, which executes the plan in its
+// own process by design, is refused with a message naming the variable.
+TEST(PlanRunCli, PlanningRunsNoBackendInTheDecidingProcess) {
+#if defined(CONVGUARD_HAVE_ONEDNN)
+  const std::string backend = "onednn";  // a vendor library
+#else
+  const std::string backend = "emulated-rdna1";
+#endif
+  const std::string db = MakeTempDir("plan-no-vendor") + "/verdicts.sqlite";
+  const std::vector<std::pair<std::string, std::string>> forbid = {{"CONVGUARD_FORBID_IN_PROCESS_BACKENDS", "1"}};
+  const std::string problem = "n1_c8_h12_w12_k8_r3_s3_p1";
+  auto plan = RunConvguard(Args({"plan", problem, "--backend", backend, "--db", db, "--probe-missing"},
+                                kQuickDeadlines),
+                           120.0, forbid);
+  ASSERT_EQ(plan.exit_code, 0) << plan.out << plan.err;
+  EXPECT_NE(plan.out.find("plan: run it as is"), std::string::npos) << plan.out;
+
+  auto refused = RunConvguard({"run", problem, "--backend", backend, "--db", db, "--runs", "1"}, 120.0, forbid);
+  EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("CONVGUARD_FORBID_IN_PROCESS_BACKENDS=1 forbids"), std::string::npos) << refused.err;
+
+  auto ran = RunConvguard({"run", problem, "--backend", backend, "--db", db, "--runs", "1"});
+  EXPECT_EQ(ran.exit_code, 0) << ran.out << ran.err;
+}
+
 TEST(PlanRunCli, NoExactPlanSaysSoAndSuggestsModelChanges) {
   const std::string db = MakeTempDir("plan-none") + "/verdicts.sqlite";
   auto sweep = RunConvguard(Args({"sweep", "--backend", "emulated-rdna1", "--db", db,

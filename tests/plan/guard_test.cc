@@ -247,6 +247,7 @@ TEST_F(OneDnnGuardTest, ExactLeavesDemandedGiveABitExactResultOnEveryCpu) {
 
 TEST_F(GuardTest, ClearErrors) {
   GuardOptions o;
+  o.probe.worker_executable = testing_support::ConvguardBin();  // workers identify the stacks
   o.backend = "torch";
   StatusOr<std::unique_ptr<Guard>> g = Guard::Open(o, store_.get());
   ASSERT_FALSE(g.ok());

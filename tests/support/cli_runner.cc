@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +22,22 @@ std::string EnvOr(const char* name, const char* fallback) {
 }
 
 }  // namespace
+
+// A test binary started as a worker (by code that left the worker executable to default
+// to "this executable") must not run the whole suite again inside itself: it refuses at
+// once, and the caller sees a worker that ended before saying hello.
+const bool kTestBinaryIsNoWorker = [] {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string program, command;
+  std::getline(in, program, '\0');
+  std::getline(in, command, '\0');
+  if (command == "worker") {
+    std::fputs("this test binary is not a convguard worker: name the convguard binary as the worker executable\n",
+               stderr);
+    std::_Exit(2);
+  }
+  return true;
+}();
 
 std::string ConvguardBin() { return EnvOr("CONVGUARD_BIN", CONVGUARD_BIN_DEFAULT); }
 std::string SourceDir() { return EnvOr("CONVGUARD_SOURCE_DIR", CONVGUARD_SOURCE_DIR_DEFAULT); }

@@ -37,14 +37,6 @@ constexpr std::string_view kAuto = "auto";
 constexpr std::string_view kDirect = "direct";
 constexpr std::string_view kWinograd = "winograd";
 
-// Environment variables that change what oneDNN dispatches to or how it computes; each
-// one set is recorded in the fingerprint as a knob (a stack variant).
-constexpr const char* kKnobs[] = {
-    "ONEDNN_MAX_CPU_ISA",          "DNNL_MAX_CPU_ISA",          "ONEDNN_CPU_ISA_HINTS",
-    "DNNL_CPU_ISA_HINTS",          "ONEDNN_DEFAULT_FPMATH_MODE", "DNNL_DEFAULT_FPMATH_MODE",
-    "OMP_NUM_THREADS",
-};
-
 // The ISA oneDNN dispatches to at most on this CPU (after ONEDNN_MAX_CPU_ISA).
 std::string EffectiveIsaName() {
   using dnnl::cpu_isa;
@@ -304,8 +296,8 @@ class OneDnnBackend final : public Backend {
       if (OmpGetMaxThreads get = FindOmpGetMaxThreads()) threads = get();
       fingerprint_.runtime = CpuRuntimeName(v->cpu_runtime) + ", " + std::to_string(threads) +
                              (threads == 1 ? " thread" : " threads") + " per worker";
-      for (const char* knob : kKnobs) {
-        if (const char* value = std::getenv(knob)) fingerprint_.knobs[knob] = value;
+      for (const std::string& knob : OneDnnKnobs()) {
+        if (const char* value = std::getenv(knob.c_str())) fingerprint_.knobs[knob] = value;
       }
       fingerprint_.tool_version = CONVGUARD_VERSION;
       initialized_ = true;
@@ -563,6 +555,13 @@ class OneDnnBackend final : public Backend {
 };
 
 }  // namespace
+
+// Environment variables that change what oneDNN dispatches to or how it computes; each
+// one set is recorded in the fingerprint as a knob (a stack variant).
+std::vector<std::string> OneDnnKnobs() {
+  return {"ONEDNN_MAX_CPU_ISA",         "DNNL_MAX_CPU_ISA",         "ONEDNN_CPU_ISA_HINTS", "DNNL_CPU_ISA_HINTS",
+          "ONEDNN_DEFAULT_FPMATH_MODE", "DNNL_DEFAULT_FPMATH_MODE", "OMP_NUM_THREADS"};
+}
 
 std::unique_ptr<Backend> MakeOneDnnBackend() { return std::make_unique<OneDnnBackend>(); }
 

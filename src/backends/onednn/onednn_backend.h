@@ -17,11 +17,16 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "convguard/backend.h"
 
 namespace convguard {
 
 std::unique_ptr<Backend> MakeOneDnnBackend();
+
+// The environment variables recorded as the stack's knobs (its descriptor lists them).
+std::vector<std::string> OneDnnKnobs();
 
 }  // namespace convguard

@@ -1,4 +1,4 @@
-// backends/torch/torch_launcher.h — how the PyTorch worker is started.
+// probe/torch_launcher.h — how the PyTorch worker is started.
 //
 // The "torch" backend is not C++: it is python/convguard_torch_worker.py running in a
 // Python interpreter that can import torch, speaking the worker protocol

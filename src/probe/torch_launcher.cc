@@ -1,4 +1,4 @@
-#include "backends/torch/torch_launcher.h"
+#include "probe/torch_launcher.h"
 
 #include <algorithm>
 #include <chrono>
