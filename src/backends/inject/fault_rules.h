@@ -89,7 +89,7 @@ class Predicate {
   // The source text (for a rule spread over several lines: its lines joined by spaces).
   const std::string& text() const { return text_; }
 
-  struct Node;  // defined in fault_rules.cc
+  struct Node;  // defined in rules_expression.h
 
  private:
   friend class RulesParser;
