@@ -31,11 +31,23 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "convguard/problem.h"
+#include "convguard/status.h"
 #include "convguard/tensor.h"
 
 namespace convguard {
+
+// How a worker checks a result against the float64 reference.
+enum class CheckMode {
+  kNone,     // no check (timing only)
+  kSampled,  // corners, borders, group edges and random interior points (the default)
+  kFull,     // every element
+};
+std::string_view CheckModeName(CheckMode m);  // "none", "sampled", "full"
+// Errors: kInvalidArgument naming the allowed modes.
+StatusOr<CheckMode> ParseCheckMode(std::string_view name);
 
 struct Comparison {
   int64_t checked = 0;            // elements compared

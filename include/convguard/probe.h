@@ -18,20 +18,14 @@
 #include <string>
 #include <vector>
 
-#include "convguard/backend.h"
+#include "convguard/compare.h"
+#include "convguard/stack.h"
 #include "convguard/problem.h"
 #include "convguard/status.h"
 #include "convguard/store.h"
 #include "convguard/verdict.h"
 
 namespace convguard {
-
-// How a worker checks a result against the float64 reference.
-enum class CheckMode {
-  kNone,     // no check (timing only)
-  kSampled,  // corners, borders, group edges and random interior points (the default)
-  kFull,     // every element
-};
 
 // Every knob of the deadline policy (docs/probe-engine.md explains each).
 struct DeadlineOptions {
@@ -157,9 +151,5 @@ StatusOr<std::vector<DeviceStack>> IdentifyStacks(const ProbeOptions& options, S
 // The backend a user means when naming none: the GPU's stack where there is a GPU (cuDNN,
 // or PyTorch reaching MIOpen/cuDNN), else oneDNN on the CPU, else the reference.
 std::string DefaultBackend();
-
-// Maps a verdict to the exit status `convguard probe` uses (docs/cli.md):
-// OK 0, SLOW 10, HANG 11, CRASH 12, WRONG 13, MISTRUSTED 14, ERROR 15, UNSUPPORTED 16, OOM 17.
-int ExitStatusForVerdict(VerdictKind kind);
 
 }  // namespace convguard

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "convguard/backend.h"
+#include "convguard/stack.h"
 #include "convguard/status.h"
 #include "convguard/verdict.h"
 

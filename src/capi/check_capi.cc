@@ -27,7 +27,7 @@
 #include "convguard/reference.h"
 #include "convguard/tensor.h"
 #include "convguard/text_forms.h"
-#include "store/json_records.h"
+#include "core/json_records.h"
 
 namespace convguard {
 namespace {

@@ -1,5 +1,5 @@
 // Subcommands of the convguard CLI. Each takes the arguments after its own name and
-// returns the process exit status (see exit_codes.h). Output goes to stdout, errors to
+// returns the process exit status (see convguard/exit_status.h). Output goes to stdout, errors to
 // stderr with one line naming what is wrong and what is allowed.
 #pragma once
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "cli/commands.h"
-#include "cli/exit_codes.h"
+#include "convguard/exit_status.h"
 #include "cli/flags.h"
 #include "cli/probe_common.h"
 #include "convguard/store.h"

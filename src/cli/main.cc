@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "cli/commands.h"
-#include "cli/exit_codes.h"
+#include "convguard/exit_status.h"
 
 namespace {
 
@@ -46,6 +46,7 @@ constexpr const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  using namespace convguard;
   using namespace convguard::cli;
   if (argc < 2) {
     std::fputs(kUsage, stderr);

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/exit_codes.h"
+#include "convguard/exit_status.h"
 #include "cli/plan_common.h"
 #include "cli/probe_common.h"
 #include "convguard/text_forms.h"

@@ -28,7 +28,4 @@ struct PlanSetup {
 // Parses PROBLEM and the flags, opens the store. kInvalidArgument for bad input.
 StatusOr<PlanSetup> PlanSetupFromFlags(const FlagParser& flags);
 
-// Exit status when no exact plan exists.
-inline constexpr int kExitNoPlan = 20;
-
 }  // namespace convguard::cli

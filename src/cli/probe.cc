@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/exit_codes.h"
+#include "convguard/exit_status.h"
 #include "cli/flags.h"
 #include "cli/probe_common.h"
 #include "convguard/probe.h"
@@ -139,7 +139,7 @@ int ProbeMain(const Args& args) {
   }
   if (result->interrupted) {
     std::fprintf(stderr, "convguard probe: interrupted; nothing recorded for the probe in flight\n");
-    return 130;
+    return kExitInterrupted;
   }
   std::vector<Verdict> all = result->known;
   for (const Verdict& v : result->known) {

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "cli/exit_codes.h"
+#include "convguard/exit_status.h"
 #include "convguard/backend.h"
 #include "os/system.h"
 #include "worker/protocol.h"
@@ -120,7 +120,7 @@ StatusOr<ProbeOptions> ProbeOptionsFromFlags(const FlagParser& f) {
     }
   }
   if (f.Has("--check")) {
-    CG_ASSIGN_OR_RETURN(o.check, worker::ParseCheckMode(f.Get("--check")));
+    CG_ASSIGN_OR_RETURN(o.check, ParseCheckMode(f.Get("--check")));
   }
   CG_RETURN_IF_ERROR(SetInt(f, "--samples", 0, 1 << 20, o.sample_points));
   int64_t seed = 1;

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/exit_codes.h"
+#include "convguard/exit_status.h"
 #include "cli/plan_common.h"
 #include "cli/probe_common.h"
 #include "convguard/compare.h"
@@ -120,7 +120,7 @@ int RunMain(const Args& args) {
     }
     if (os::InterruptRequested()) {
       std::fprintf(stderr, "convguard run: interrupted\n");
-      return 130;
+      return kExitInterrupted;
     }
   }
   std::vector<double> steady(times.begin() + (times.size() > 1 ? 1 : 0), times.end());

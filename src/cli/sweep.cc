@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/exit_codes.h"
+#include "convguard/exit_status.h"
 #include "cli/flags.h"
 #include "cli/probe_common.h"
 #include "convguard/probe.h"
@@ -309,7 +309,7 @@ int SweepMain(const Args& args) {
   if (store->get() != nullptr) {
     std::fprintf(stderr, "convguard sweep: verdicts are in %s\n", StorePathFromFlags(flags).c_str());
   }
-  return result->interrupted ? 130 : kExitOk;
+  return result->interrupted ? kExitInterrupted : kExitOk;
 }
 
 }  // namespace convguard::cli

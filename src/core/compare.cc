@@ -204,4 +204,21 @@ Comparison CompareSampledWithReference(const Problem& p, std::span<const float> 
   return CompareSampled(p, result, offsets, values, tolerance);
 }
 
+std::string_view CheckModeName(CheckMode m) {
+  switch (m) {
+    case CheckMode::kNone: return "none";
+    case CheckMode::kSampled: return "sampled";
+    case CheckMode::kFull: return "full";
+  }
+  return "?";
+}
+
+StatusOr<CheckMode> ParseCheckMode(std::string_view name) {
+  if (name == "none") return CheckMode::kNone;
+  if (name == "sampled") return CheckMode::kSampled;
+  if (name == "full") return CheckMode::kFull;
+  return Status::InvalidArgument("check mode '" + std::string(name) +
+                                 "' is unknown (allowed: none, sampled, full)");
+}
+
 }  // namespace convguard

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "convguard/backend.h"
+#include "convguard/stack.h"
 
 namespace convguard {
 namespace {

@@ -3,6 +3,8 @@
 #include <array>
 #include <string>
 
+#include "convguard/exit_status.h"
+
 namespace convguard {
 namespace {
 
@@ -62,6 +64,21 @@ StatusOr<VerdictKind> ParseVerdictName(std::string_view name) {
   }
   return Status::InvalidArgument("unknown verdict '" + std::string(name) +
                                  "'; allowed: " + allowed);
+}
+
+int ExitStatusForVerdict(VerdictKind kind) {
+  switch (kind) {
+    case VerdictKind::kOk: return 0;
+    case VerdictKind::kSlow: return 10;
+    case VerdictKind::kHang: return 11;
+    case VerdictKind::kCrash: return 12;
+    case VerdictKind::kWrong: return 13;
+    case VerdictKind::kMistrusted: return 14;
+    case VerdictKind::kError: return 15;
+    case VerdictKind::kUnsupported: return 16;
+    case VerdictKind::kOom: return 17;
+  }
+  return 15;
 }
 
 }  // namespace convguard

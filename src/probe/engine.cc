@@ -807,19 +807,4 @@ StatusOr<std::unique_ptr<ProbeEngine>> ProbeEngine::Start(const ProbeOptions& op
   return std::unique_ptr<ProbeEngine>(std::move(engine));
 }
 
-int ExitStatusForVerdict(VerdictKind kind) {
-  switch (kind) {
-    case VerdictKind::kOk: return 0;
-    case VerdictKind::kSlow: return 10;
-    case VerdictKind::kHang: return 11;
-    case VerdictKind::kCrash: return 12;
-    case VerdictKind::kWrong: return 13;
-    case VerdictKind::kMistrusted: return 14;
-    case VerdictKind::kError: return 15;
-    case VerdictKind::kUnsupported: return 16;
-    case VerdictKind::kOom: return 17;
-  }
-  return 15;
-}
-
 }  // namespace convguard

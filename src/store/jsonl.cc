@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "os/system.h"
-#include "store/json_records.h"
+#include "core/json_records.h"
 #include "store/stored_records.h"
 
 namespace convguard {

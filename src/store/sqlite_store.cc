@@ -26,7 +26,7 @@
 
 #include "convguard/store.h"
 #include "os/system.h"
-#include "store/json_records.h"
+#include "core/json_records.h"
 #include "store/jsonl.h"
 #include "store/migrations.h"
 #include "store/sqlite_db.h"

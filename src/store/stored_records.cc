@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "store/json_records.h"
+#include "core/json_records.h"
 
 namespace convguard {
 namespace {

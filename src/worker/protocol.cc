@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "store/json_records.h"
+#include "core/json_records.h"
 
 namespace convguard::worker {
 namespace {
@@ -39,23 +39,6 @@ Status GetOptional(const json& j, const char* field, T& out) {
 }
 
 }  // namespace
-
-std::string_view CheckModeName(CheckMode m) {
-  switch (m) {
-    case CheckMode::kNone: return "none";
-    case CheckMode::kSampled: return "sampled";
-    case CheckMode::kFull: return "full";
-  }
-  return "?";
-}
-
-StatusOr<CheckMode> ParseCheckMode(std::string_view name) {
-  if (name == "none") return CheckMode::kNone;
-  if (name == "sampled") return CheckMode::kSampled;
-  if (name == "full") return CheckMode::kFull;
-  return Status::InvalidArgument("check mode '" + std::string(name) +
-                                 "' is unknown (allowed: none, sampled, full)");
-}
 
 std::string_view ProbeOutcomeName(ProbeOutcome o) {
   switch (o) {

@@ -20,16 +20,13 @@
 #include <string>
 #include <vector>
 
-#include "convguard/backend.h"
-#include "convguard/probe.h"
+#include "convguard/compare.h"
+#include "convguard/stack.h"
 #include "convguard/status.h"
 
 namespace convguard::worker {
 
 inline constexpr int kProtocolVersion = 1;
-
-std::string_view CheckModeName(CheckMode m);  // "none", "sampled", "full"
-StatusOr<CheckMode> ParseCheckMode(std::string_view name);
 
 struct Hello {
   int64_t pid = 0;

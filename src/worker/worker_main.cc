@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "convguard/backend.h"
+#include "convguard/exit_status.h"
 #include "convguard/compare.h"
 #include "convguard/fill.h"
 #include "convguard/reference.h"
@@ -20,9 +21,6 @@
 
 namespace convguard::worker {
 namespace {
-
-constexpr int kExitBackendFailed = 3;
-constexpr int kExitProtocolBroken = 4;
 
 class Channel {
  public:
@@ -223,13 +221,13 @@ int WorkerMain(const std::vector<std::string>& args) {
   StatusOr<int> protocol_fd = os::DetachStdoutForProtocol();
   if (!protocol_fd.ok()) {
     std::fprintf(stderr, "convguard worker: %s\n", protocol_fd.status().ToString().c_str());
-    return kExitProtocolBroken;
+    return kExitWorkerProtocolBroken;
   }
   Channel channel(/*in_fd=*/0, *protocol_fd);
 
   auto fail = [&](const Status& s) {
     (void)channel.Send(EncodeFatal(s.message()));
-    return kExitBackendFailed;
+    return kExitWorkerBackendFailed;
   };
   StatusOr<int> device_index = DeviceIndexFromEnvironment();
   if (!device_index.ok()) return fail(device_index.status());
@@ -252,11 +250,11 @@ int WorkerMain(const std::vector<std::string>& args) {
   hello.first_call_allowance_ms = backend->first_call_allowance_ms();
   hello.shares_device = backend->runs_on_shared_device();
   hello.visible_devices = backend->visible_devices();
-  if (!channel.Send(EncodeHello(hello)).ok()) return kExitProtocolBroken;
+  if (!channel.Send(EncodeHello(hello)).ok()) return kExitWorkerProtocolBroken;
 
   for (;;) {
     StatusOr<std::optional<std::string>> payload = channel.Receive();
-    if (!payload.ok()) return kExitProtocolBroken;
+    if (!payload.ok()) return kExitWorkerProtocolBroken;
     if (!payload->has_value()) return 0;  // the parent closed our stdin
     StatusOr<Message> message = DecodeMessage(**payload, /*from_worker=*/false);
     if (!message.ok()) {
@@ -274,7 +272,7 @@ int WorkerMain(const std::vector<std::string>& args) {
     } else {
       continue;
     }
-    if (!channel.Send(reply).ok()) return kExitProtocolBroken;
+    if (!channel.Send(reply).ok()) return kExitWorkerProtocolBroken;
   }
 }
 

@@ -30,7 +30,7 @@
 #include "convguard/text_forms.h"
 #include "os/pipe_io.h"
 #include "os/process.h"
-#include "store/json_records.h"
+#include "core/json_records.h"
 #include "support/cli_runner.h"
 #include "worker/framing.h"
 #include "worker/protocol.h"

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "convguard/store.h"
-#include "store/json_records.h"
+#include "core/json_records.h"
 
 namespace convguard {
 namespace {

@@ -1,6 +1,6 @@
 // JSON records of StackFingerprint and Verdict, StackFingerprint::Id()/Summary(), and the
-// verdict names (src/store/json_records.cc, src/core/fingerprint.cc, src/core/verdict.cc).
-#include "store/json_records.h"
+// verdict names (src/core/json_records.cc, src/core/fingerprint.cc, src/core/verdict.cc).
+#include "core/json_records.h"
 
 #include <gtest/gtest.h>
 

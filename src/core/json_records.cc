@@ -1,4 +1,4 @@
-#include "store/json_records.h"
+#include "core/json_records.h"
 
 #include <cmath>
 #include <cstdint>

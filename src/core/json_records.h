@@ -1,4 +1,4 @@
-// store/json_records.h — JSON forms of StackFingerprint and Verdict.
+// core/json_records.h — JSON forms of StackFingerprint and Verdict.
 //
 // One JSON object per value; the same forms are used by the SQLite store (its `record`
 // and `fingerprint` columns, its JSON Lines export) and by the worker protocol, so there
@@ -28,7 +28,7 @@
 #include <string>
 #include <string_view>
 
-#include "convguard/backend.h"
+#include "convguard/stack.h"
 #include "convguard/status.h"
 #include "convguard/verdict.h"
 
