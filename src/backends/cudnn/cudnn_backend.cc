@@ -477,6 +477,17 @@ StatusOr<size_t> WorkspaceBytes(cudnnHandle_t handle, const Problem& p, const De
   return bytes;
 }
 
+// The first of `returned` ranked results that succeeded and multiplies and adds.
+template <typename Perf>
+const Algo* FirstMultiplyAdd(Direction direction, const std::vector<Perf>& perf, int returned) {
+  for (int i = 0; i < returned; ++i) {
+    if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
+    const Algo* a = FindAlgoByValue(direction, perf[i].algo);
+    if (a != nullptr && !a->transform) return a;
+  }
+  return nullptr;
+}
+
 // The first algorithm of cuDNN's own heuristic ranking (the *_v7 queries, which
 // benchmark nothing) that succeeded and multiplies and adds; nullptr when the query
 // fails or ranks only FFT/Winograd. See Algorithms() for why transforms are skipped.
@@ -491,12 +502,7 @@ const Algo* HeuristicDefault(cudnnHandle_t handle, const Problem& p, const Descr
           CUDNN_STATUS_SUCCESS) {
         return nullptr;
       }
-      for (int i = 0; i < returned; ++i) {
-        if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
-        const Algo* a = FindAlgoByValue(p.direction, perf[i].algo);
-        if (a != nullptr && !a->transform) return a;
-      }
-      return nullptr;
+      return FirstMultiplyAdd(p.direction, perf, returned);
     }
     case Direction::kBackwardData: {
       if (cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle, &count) != CUDNN_STATUS_SUCCESS) return nullptr;
@@ -505,12 +511,7 @@ const Algo* HeuristicDefault(cudnnHandle_t handle, const Problem& p, const Descr
                                                       perf.data()) != CUDNN_STATUS_SUCCESS) {
         return nullptr;
       }
-      for (int i = 0; i < returned; ++i) {
-        if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
-        const Algo* a = FindAlgoByValue(p.direction, perf[i].algo);
-        if (a != nullptr && !a->transform) return a;
-      }
-      return nullptr;
+      return FirstMultiplyAdd(p.direction, perf, returned);
     }
     case Direction::kBackwardWeights: {
       if (cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle, &count) != CUDNN_STATUS_SUCCESS) return nullptr;
@@ -519,12 +520,7 @@ const Algo* HeuristicDefault(cudnnHandle_t handle, const Problem& p, const Descr
                                                         perf.data()) != CUDNN_STATUS_SUCCESS) {
         return nullptr;
       }
-      for (int i = 0; i < returned; ++i) {
-        if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
-        const Algo* a = FindAlgoByValue(p.direction, perf[i].algo);
-        if (a != nullptr && !a->transform) return a;
-      }
-      return nullptr;
+      return FirstMultiplyAdd(p.direction, perf, returned);
     }
   }
   return nullptr;
