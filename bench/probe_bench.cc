@@ -14,14 +14,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "backends/reference/reference_backend.h"
-#include "probe/torch_launcher.h"
 #include "convguard/backend.h"
 #include "convguard/compare.h"
 #include "convguard/fill.h"
@@ -32,6 +30,7 @@
 #include "os/pipe_io.h"
 #include "os/process.h"
 #include "os/system.h"
+#include "probe/torch_launcher.h"
 
 #ifdef CONVGUARD_HAVE_CUDNN
 #include "backends/cudnn/cudnn_backend.h"  // CudnnDevicePresent()
@@ -105,7 +104,9 @@ Exit status: 0, or 1 when a measurement could not run (an engine that does not s
 a probe that does not end OK), 2 for a bad command line.
 )";
 
-double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
 
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "probe_bench: %s\n", what.c_str());
@@ -137,7 +138,8 @@ std::vector<std::string> SplitList(const std::string& list) {
 // What a worker does per probe (src/worker/worker_main.cc RunProbe), done in this
 // process: allocate, fill exactly, poison the result, run, sampled check. False when the
 // probe did not end OK (the message says why).
-bool ProbeInProcess(Backend& backend, const Problem& p, const std::string& algorithm, std::string* why) {
+bool ProbeInProcess(Backend& backend, const Problem& p, const std::string& algorithm,
+                    std::string* why) {
   if (Status s = backend.Supports(p, algorithm); !s.ok()) {
     *why = s.message();
     return false;
@@ -154,7 +156,8 @@ bool ProbeInProcess(Backend& backend, const Problem& p, const std::string& algor
   }
   std::vector<int64_t> points = ChooseSamplePoints(p, 256, 1);
   std::vector<double> expected = ReferenceValuesAt(p, exact, points);
-  Comparison c = CompareSampled(p, ResultTensor(p, io), points, expected, DefaultTolerance(p, r->exact));
+  Comparison c =
+      CompareSampled(p, ResultTensor(p, io), points, expected, DefaultTolerance(p, r->exact));
   if (!c.passed()) {
     *why = c.Summary();
     return false;
@@ -169,7 +172,8 @@ double InProcessSeconds(const std::vector<Problem>& problems) {
   const auto start = Clock::now();
   for (const Problem& p : problems) {
     std::string why;
-    if (!ProbeInProcess(*backend, p, "direct", &why)) std::fprintf(stderr, "in-process probe failed: %s\n", why.c_str());
+    if (!ProbeInProcess(*backend, p, "direct", &why))
+      std::fprintf(stderr, "in-process probe failed: %s\n", why.c_str());
   }
   return Seconds(start, Clock::now());
 }
@@ -205,24 +209,25 @@ Timed EngineRun(const ProbeOptions& o, const std::vector<Problem>& problems, boo
 // One fresh `convguard probe` process per problem, killed after `timeout_s` from outside:
 // the seed report's method (its in-process alarm cannot end a GPU hang; an outside kill
 // is the most it could do). Returns wall seconds and whether it was killed.
-std::pair<double, bool> FreshProcess(const std::string& exe, const std::string& backend, const Problem& p,
-                                     double timeout_s) {
+std::pair<double, bool> FreshProcess(const std::string& exe, const std::string& backend,
+                                     const Problem& p, double timeout_s) {
   os::SpawnOptions s;
-  s.argv = {exe, "probe", ToCanonical(p), "--backend", backend, "--no-store", "--workers", "1",
-            "--timeout", "86400000", "--confirm-floor", "86400000"};
+  s.argv = {exe,         "probe", ToCanonical(p), "--backend", backend,           "--no-store",
+            "--workers", "1",     "--timeout",    "86400000",  "--confirm-floor", "86400000"};
   s.stderr_mode = os::StderrMode::kDevNull;
   const auto start = Clock::now();
   auto child = os::SpawnChild(s);
   if (!child.ok()) return {0, false};
   child->CloseStdin();
-  auto exit = child->WaitExit(std::chrono::duration_cast<os::Duration>(std::chrono::duration<double>(timeout_s)));
+  auto exit = child->WaitExit(
+      std::chrono::duration_cast<os::Duration>(std::chrono::duration<double>(timeout_s)));
   bool killed = false;
   if (exit.ok() && exit->running()) {
     (void)child->KillAndReap(std::chrono::seconds(5));
     killed = true;
   } else if (!exit.ok() || !exit->exited() || (exit->exit_code != 0 && exit->exit_code < 10)) {
-    Die("fresh probe of " + ToCanonical(p) + " failed: " +
-        (exit.ok() ? exit->ToString() : exit.status().ToString()));
+    Die("fresh probe of " + ToCanonical(p) +
+        " failed: " + (exit.ok() ? exit->ToString() : exit.status().ToString()));
   }
   return {Seconds(start, Clock::now()), killed};
 }
@@ -236,11 +241,13 @@ void OverheadSection(const std::string& exe, bool quick) {
   const Timed warm = EngineRun(Options(exe, "reference", 1), tiny, /*include_start=*/false);
   const size_t fresh_n = quick ? 5 : 20;
   double fresh_total = 0;
-  for (size_t i = 0; i < fresh_n; ++i) fresh_total += FreshProcess(exe, "reference", tiny[i], 60).first;
+  for (size_t i = 0; i < fresh_n; ++i)
+    fresh_total += FreshProcess(exe, "reference", tiny[i], 60).first;
   std::printf("| tiny problems | %zu |\n", tiny.size());
   std::printf("| in-process, per probe | %.3f ms |\n", 1e3 * in_process / tiny.size());
   std::printf("| warm worker (1), per probe | %.3f ms |\n", 1e3 * warm.seconds / tiny.size());
-  std::printf("| fresh process per probe (%zu probes) | %.1f ms |\n", fresh_n, 1e3 * fresh_total / fresh_n);
+  std::printf("| fresh process per probe (%zu probes) | %.1f ms |\n", fresh_n,
+              1e3 * fresh_total / fresh_n);
 }
 
 void HangSection(const std::string& exe) {
@@ -267,7 +274,8 @@ void SweepSection(const std::string& exe, bool quick) {
   const std::vector<Problem> sweep = Grid(spec);
   const Timed ours = EngineRun(Options(exe, "emulated-rdna1", 2), sweep, true);
   int64_t hangs = ours.result.progress.by_kind[static_cast<int>(VerdictKind::kHang)];
-  std::printf("| sweep problems (%s) | %zu, %lld HANG |\n", spec.c_str(), sweep.size(), static_cast<long long>(hangs));
+  std::printf("| sweep problems (%s) | %zu, %lld HANG |\n", spec.c_str(), sweep.size(),
+              static_cast<long long>(hangs));
   std::printf("| convguard sweep, 2 workers | %.1f s |\n", ours.seconds);
 
   // The seed's method on a subset: every hanging problem costs the full 10 s; the others
@@ -280,13 +288,19 @@ void SweepSection(const std::string& exe, bool quick) {
   const size_t sub_hang = std::min<size_t>(quick ? 1 : 2, hanging.size());
   const size_t sub_ok = std::min<size_t>(quick ? 3 : 10, finishing.size());
   double hang_s = 0, ok_s = 0;
-  for (size_t i = 0; i < sub_hang; ++i) hang_s += FreshProcess(exe, "emulated-rdna1", hanging[i * hanging.size() / sub_hang], 10.0).first;
-  for (size_t i = 0; i < sub_ok; ++i) ok_s += FreshProcess(exe, "emulated-rdna1", finishing[i * finishing.size() / sub_ok], 10.0).first;
+  for (size_t i = 0; i < sub_hang; ++i)
+    hang_s +=
+        FreshProcess(exe, "emulated-rdna1", hanging[i * hanging.size() / sub_hang], 10.0).first;
+  for (size_t i = 0; i < sub_ok; ++i)
+    ok_s +=
+        FreshProcess(exe, "emulated-rdna1", finishing[i * finishing.size() / sub_ok], 10.0).first;
   const double per_hang = sub_hang ? hang_s / sub_hang : 10.0;
   const double per_ok = sub_ok ? ok_s / sub_ok : 0.0;
   const double seed_total = per_hang * hanging.size() + per_ok * finishing.size();
-  std::printf("| seed method, measured on %zu hanging + %zu finishing | %.2f s per hang, %.3f s per other |\n",
-              sub_hang, sub_ok, per_hang, per_ok);
+  std::printf(
+      "| seed method, measured on %zu hanging + %zu finishing | %.2f s per hang, %.3f s per other "
+      "|\n",
+      sub_hang, sub_ok, per_hang, per_ok);
   std::printf("| seed method, extrapolated to the sweep | %.0f s |\n", seed_total);
   std::printf("| ratio seed / convguard | %.1fx |\n", seed_total / ours.seconds);
 }
@@ -316,7 +330,8 @@ std::optional<std::string> Unavailable(const std::string& name) {
     return "not built (configure where CUDA and cuDNN are found, -DCONVGUARD_ENABLE_CUDA=ON)";
 #endif
   }
-  if (name == "onednn" && !listed) return "not built (oneDNN was not found when configuring; Debian: libdnnl-dev)";
+  if (name == "onednn" && !listed)
+    return "not built (oneDNN was not found when configuring; Debian: libdnnl-dev)";
   if (name == "torch") {
     StatusOr<std::string> python = FindTorchPython("");
     if (!python.ok()) return python.status().message();
@@ -350,7 +365,8 @@ std::string DefaultAlgorithm(const ProbeRunResult& r) {
 }
 
 void ExpectOk(const ProbeRunResult& r, const std::string& what) {
-  if (r.verdicts.size() != 1) Die(what + ": expected one verdict, got " + std::to_string(r.verdicts.size()));
+  if (r.verdicts.size() != 1)
+    Die(what + ": expected one verdict, got " + std::to_string(r.verdicts.size()));
   const Verdict& v = r.verdicts.front();
   if (v.kind != VerdictKind::kOk) {
     Die(what + ": " + std::string(VerdictName(v.kind)) + ": " + v.message);
@@ -389,14 +405,16 @@ double TimingChildMs(const std::vector<std::string>& argv, const std::string& wh
   }
   const size_t end = out.find_last_not_of("\r\n");
   const size_t begin = end == std::string::npos ? std::string::npos : out.rfind('\n', end);
-  const std::string line = end == std::string::npos ? "" : out.substr(begin == std::string::npos ? 0 : begin + 1);
+  const std::string line =
+      end == std::string::npos ? "" : out.substr(begin == std::string::npos ? 0 : begin + 1);
   const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object() || !j.contains("per_probe_ms") || !j.contains("outcomes")) {
     Die(what + " printed no result: '" + line + "'");
   }
   const nlohmann::json& outcomes = j["outcomes"];
   if (outcomes.size() != 1 || !outcomes.contains("ok")) {
-    Die(what + ": the probes did not all end OK: " + outcomes.dump() + " " + j.value("first_message", ""));
+    Die(what + ": the probes did not all end OK: " + outcomes.dump() + " " +
+        j.value("first_message", ""));
   }
   return j["per_probe_ms"].get<double>();
 }
@@ -406,14 +424,16 @@ double TimingChildMs(const std::vector<std::string>& argv, const std::string& wh
 // the others, this program's --in-process-child. A fresh process each time, so that its
 // memory starts out like a fresh worker's: a CPU backend's speed depends on where its
 // buffers land, and a long-lived process (this one) would be compared with a young one.
-double InProcessRoundMs(const std::string& backend, const Problem& p, const std::string& algorithm, int count) {
+double InProcessRoundMs(const std::string& backend, const Problem& p, const std::string& algorithm,
+                        int count) {
   std::vector<std::string> argv;
   if (backend == "torch") {
     StatusOr<std::vector<std::string>> command = TorchWorkerCommand("");
     if (!command.ok()) Die("torch: " + command.status().message());
     argv = *command;
-    for (const std::string& a : {std::string("--backend"), std::string("torch"), std::string("--time-in-process"),
-                                 ToCanonical(p), std::string("--count"), std::to_string(count)}) {
+    for (const std::string& a :
+         {std::string("--backend"), std::string("torch"), std::string("--time-in-process"),
+          ToCanonical(p), std::string("--count"), std::to_string(count)}) {
       argv.push_back(a);
     }
   } else {
@@ -426,8 +446,8 @@ double InProcessRoundMs(const std::string& backend, const Problem& p, const std:
 
 // --in-process-child BACKEND PROBLEM ALGORITHM COUNT: the backend created and initialised
 // once in this process, one untimed probe, then COUNT timed ones; one JSON line.
-int InProcessChild(const std::string& backend, const std::string& problem, const std::string& algorithm,
-                   const std::string& count_text) {
+int InProcessChild(const std::string& backend, const std::string& problem,
+                   const std::string& algorithm, const std::string& count_text) {
   StatusOr<Problem> p = ParseProblem(problem);
   if (!p.ok()) Usage("--in-process-child: " + p.status().message());
   const int count = std::atoi(count_text.c_str());
@@ -443,15 +463,16 @@ int InProcessChild(const std::string& backend, const std::string& problem, const
     if (!ProbeInProcess(*b, *p, algorithm, &why)) Die("in-process: " + why);
   }
   const double total = Seconds(start, Clock::now());
-  const nlohmann::json j = {{"backend", backend}, {"problem", ToCanonical(*p)}, {"algorithm", algorithm},
-                            {"count", count}, {"total_s", total}, {"per_probe_ms", 1e3 * total / count},
+  const nlohmann::json j = {{"backend", backend},         {"problem", ToCanonical(*p)},
+                            {"algorithm", algorithm},     {"count", count},
+                            {"total_s", total},           {"per_probe_ms", 1e3 * total / count},
                             {"outcomes", {{"ok", count}}}};
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }
 
-Row MeasureBackend(const BenchConfig& c, const std::string& backend, const std::string& label, const Problem& p,
-                   int count) {
+Row MeasureBackend(const BenchConfig& c, const std::string& backend, const std::string& label,
+                   const Problem& p, int count) {
   Row row;
   row.backend = backend;
   row.problem_label = label;
@@ -526,39 +547,53 @@ void BackendsSection(const BenchConfig& c) {
     rows.push_back(MeasureBackend(c, name, "medium", *medium, c.count_medium));
   }
 
-  std::printf("small = %s (%.2f MFLOP), medium = %s (%.1f MFLOP); %d and %d timed probes per "
-              "measurement in %d alternating rounds (per probe: the median round); first verdict: median "
-              "of %d start(s)\n\n",
-              ToCanonical(*small).c_str(), 2e-6 * static_cast<double>(small->macs()), ToCanonical(*medium).c_str(),
-              2e-6 * static_cast<double>(medium->macs()), c.count_small, c.count_medium, c.rounds, c.starts);
-  std::printf("| backend | problem | algorithm | in-process, per probe | warm worker, per probe | "
-              "worker - in-process | worker / in-process | first verdict (start-up + probe) | "
-              "first verdict / warm probe |\n");
+  std::printf(
+      "small = %s (%.2f MFLOP), medium = %s (%.1f MFLOP); %d and %d timed probes per "
+      "measurement in %d alternating rounds (per probe: the median round); first verdict: median "
+      "of %d start(s)\n\n",
+      ToCanonical(*small).c_str(), 2e-6 * static_cast<double>(small->macs()),
+      ToCanonical(*medium).c_str(), 2e-6 * static_cast<double>(medium->macs()), c.count_small,
+      c.count_medium, c.rounds, c.starts);
+  std::printf(
+      "| backend | problem | algorithm | in-process, per probe | warm worker, per probe | "
+      "worker - in-process | worker / in-process | first verdict (start-up + probe) | "
+      "first verdict / warm probe |\n");
   std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
   for (const Row& r : rows) {
-    std::printf("| %s | %s | %s | %.3f ms | %.3f ms | %+.3f ms | %.2fx | %.3f s | %.0fx |\n", r.backend.c_str(),
-                r.problem_label.c_str(), r.algorithm.c_str(), r.in_process_ms, r.warm_ms,
-                r.warm_ms - r.in_process_ms, r.warm_ms / r.in_process_ms, r.first_verdict_s,
-                1e3 * r.first_verdict_s / r.warm_ms);
+    std::printf("| %s | %s | %s | %.3f ms | %.3f ms | %+.3f ms | %.2fx | %.3f s | %.0fx |\n",
+                r.backend.c_str(), r.problem_label.c_str(), r.algorithm.c_str(), r.in_process_ms,
+                r.warm_ms, r.warm_ms - r.in_process_ms, r.warm_ms / r.in_process_ms,
+                r.first_verdict_s, 1e3 * r.first_verdict_s / r.warm_ms);
   }
   std::printf("\n");
   for (const Row& r : rows) {
-    if (r.problem_label == "small") std::printf("- %s runs: %s\n", r.backend.c_str(), r.implementation.c_str());
+    if (r.problem_label == "small")
+      std::printf("- %s runs: %s\n", r.backend.c_str(), r.implementation.c_str());
   }
   if (torch_search_s >= 0) {
-    std::printf("- torch: the interpreter search (`python -c \"import torch\"` per candidate) took %.2f s; a "
-                "`convguard probe --backend torch` pays it once before its first worker, on top of the "
-                "first-verdict column\n",
-                torch_search_s);
+    std::printf(
+        "- torch: the interpreter search (`python -c \"import torch\"` per candidate) took %.2f s; "
+        "a "
+        "`convguard probe --backend torch` pays it once before its first worker, on top of the "
+        "first-verdict column\n",
+        torch_search_s);
   }
-  const bool torch_measured = std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.backend == "torch"; });
-  if (torch_measured) std::printf("- torch in-process: the worker script's own probe code (`--time-in-process`) in one Python "
-              "process, without the protocol: fill and check through libconvguard_check.so, the "
-              "convolution through PyTorch\n");
-  std::printf("- in-process: a fresh process per round holds the backend (C++: `probe_bench --in-process-child`); "
-              "the worker's own cost is the small rows' difference; on medium problems the work dominates, and a "
-              "CPU backend's speed also depends on where its buffers land in memory (the same code has run up to 2x "
-              "faster or slower in another process), so a medium row's ratio can fall either side of 1\n");
+  const bool torch_measured =
+      std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.backend == "torch"; });
+  if (torch_measured)
+    std::printf(
+        "- torch in-process: the worker script's own probe code (`--time-in-process`) in one "
+        "Python "
+        "process, without the protocol: fill and check through libconvguard_check.so, the "
+        "convolution through PyTorch\n");
+  std::printf(
+      "- in-process: a fresh process per round holds the backend (C++: `probe_bench "
+      "--in-process-child`); "
+      "the worker's own cost is the small rows' difference; on medium problems the work dominates, "
+      "and a "
+      "CPU backend's speed also depends on where its buffers land in memory (the same code has run "
+      "up to 2x "
+      "faster or slower in another process), so a medium row's ratio can fall either side of 1\n");
   for (const std::string& s : skipped) std::printf("- skipped %s\n", s.c_str());
 }
 
@@ -586,7 +621,8 @@ int main(int argc, char** argv) {
     char* end = nullptr;
     const long v = std::strtol(args[i + 1].c_str(), &end, 10);
     if (end == args[i + 1].c_str() || *end != '\0' || v < lo || v > hi) {
-      Usage(flag + " '" + args[i + 1] + "' is not an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
+      Usage(flag + " '" + args[i + 1] + "' is not an integer in " + std::to_string(lo) + ".." +
+            std::to_string(hi));
     }
     ++i;
     return static_cast<int>(v);
@@ -603,7 +639,8 @@ int main(int argc, char** argv) {
       sections = SplitList(text_arg(i, a));
       for (const std::string& s : sections) {
         if (s != "overhead" && s != "hang" && s != "sweep" && s != "backends") {
-          Usage("--sections: unknown section '" + s + "' (allowed: overhead, hang, sweep, backends)");
+          Usage("--sections: unknown section '" + s +
+                "' (allowed: overhead, hang, sweep, backends)");
         }
       }
     } else if (a == "--backends") {
@@ -613,7 +650,8 @@ int main(int argc, char** argv) {
         if (b != "cudnn" && std::find(known.begin(), known.end(), b) == known.end()) {
           std::string list;
           for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
-          Usage("--backends: '" + b + "' is not a backend (this build knows: " + list + ", and cudnn where built)");
+          Usage("--backends: '" + b + "' is not a backend (this build knows: " + list +
+                ", and cudnn where built)");
         }
       }
     } else if (a == "--small") {
@@ -634,7 +672,9 @@ int main(int argc, char** argv) {
   }
   c.count_small = count_small.value_or(quick ? 40 : 200);
   c.count_medium = count_medium.value_or(quick ? 5 : 20);
-  auto wanted = [&](const char* s) { return std::find(sections.begin(), sections.end(), s) != sections.end(); };
+  auto wanted = [&](const char* s) {
+    return std::find(sections.begin(), sections.end(), s) != sections.end();
+  };
 
   if (wanted("overhead") || wanted("hang") || wanted("sweep")) {
     std::printf("| measurement | value |\n| --- | --- |\n");

@@ -6,10 +6,10 @@
 // backend as its leaves, its weights loaded once, and then timed per call against the
 // native problem run through the same backend (wall time of a call, host tensors in and
 // out, as guarded execution runs it). Each variant's calls alternate with native calls,
-// and its ratio is the median of its calls over the median of those native calls. Reported per problem: FLOPs, native median, the best candidate of
-// each rewrite as a ratio to native, and the best overall (what the planner picks when
-// every candidate is OK). Targets (issue): the best plan within 1.10x of native for
-// problems of 1 GFLOP or more, within 1.50x for 10 MFLOP or more.
+// and its ratio is the median of its calls over the median of those native calls. Reported per
+// problem: FLOPs, native median, the best candidate of each rewrite as a ratio to native, and the
+// best overall (what the planner picks when every candidate is OK). Targets (issue): the best plan
+// within 1.10x of native for problems of 1 GFLOP or more, within 1.50x for 10 MFLOP or more.
 //
 // Usage: rewrite_bench [--backend NAME] [--list FILE]... [--batch N] [--runs N]
 //                      [--max-problems N] [--lookup-only]
@@ -55,7 +55,8 @@ double Median(std::vector<double> v) {
 const char* kUsage =
     "usage: rewrite_bench [--backend NAME] [--list FILE]... [--batch N] [--runs N]\n"
     "                     [--max-problems N] [--lookup-only]\n"
-    "  --backend NAME      in-process backend to time (default: onednn where built, else reference)\n"
+    "  --backend NAME      in-process backend to time (default: onednn where built, else "
+    "reference)\n"
     "  --list FILE         problem list (repeatable; default: the seed's and ResNet-50's lists)\n"
     "  --batch N           replace every problem's batch size by N (default: as listed)\n"
     "  --runs N            timed calls per variant, after one untimed call (default 5)\n"
@@ -71,9 +72,10 @@ ConvTensors<float> ExactTensors(const Problem& p) {
 }
 
 // A leaf-only tree: each child slot runs on the backend as is.
-StatusOr<std::unique_ptr<rewrite::ExecNode>> BuildWithBackendLeaves(Backend& backend, const Problem& p,
-                                                                  const rewrite::Application& app,
-                                                                  const std::string& algorithm) {
+StatusOr<std::unique_ptr<rewrite::ExecNode>> BuildWithBackendLeaves(Backend& backend,
+                                                                    const Problem& p,
+                                                                    const rewrite::Application& app,
+                                                                    const std::string& algorithm) {
   std::vector<std::unique_ptr<rewrite::ExecNode>> children;
   for (const Problem& child : app.children) {
     CG_RETURN_IF_ERROR(backend.Supports(child, algorithm));
@@ -97,7 +99,8 @@ void CachedLookup() {
     if (!guard.ok()) Die(guard.status().ToString());
     StatusOr<Problem> p = ParseProblem("n1_c16_h64_w64_k32_r3_s3_p1");
     StatusOr<Problem> child = ParseProblem("n1_c17_h64_w64_k32_r3_s3_p1");
-    for (const auto& [problem, kind] : {std::pair{*p, VerdictKind::kHang}, std::pair{*child, VerdictKind::kOk}}) {
+    for (const auto& [problem, kind] :
+         {std::pair{*p, VerdictKind::kHang}, std::pair{*child, VerdictKind::kOk}}) {
       Verdict v;
       v.kind = kind;
       v.stack_id = (*guard)->stack().Id();
@@ -115,10 +118,11 @@ void CachedLookup() {
     const auto start = Clock::now();
     for (int i = 0; i < kLookups; ++i) leaves += (*(*guard)->PlanFor(*p))->leaves;
     const auto stop = Clock::now();
-    std::printf("plan lookup: first (planning, store reads) %.3f ms; cached %.1f ns per lookup "
-                "(%d lookups, checksum %lld)\n",
-                Ms(plan_start, plan_stop), Ms(start, stop) * 1e6 / kLookups, kLookups,
-                static_cast<long long>(leaves));
+    std::printf(
+        "plan lookup: first (planning, store reads) %.3f ms; cached %.1f ns per lookup "
+        "(%d lookups, checksum %lld)\n",
+        Ms(plan_start, plan_stop), Ms(start, stop) * 1e6 / kLookups, kLookups,
+        static_cast<long long>(leaves));
   }
   std::filesystem::remove_all(dir);
 }
@@ -163,7 +167,8 @@ int main(int argc, char** argv) {
 
   if (backend_name.empty()) {
     const std::vector<std::string> known = RegisteredBackends();
-    backend_name = std::find(known.begin(), known.end(), "onednn") != known.end() ? "onednn" : "reference";
+    backend_name =
+        std::find(known.begin(), known.end(), "onednn") != known.end() ? "onednn" : "reference";
   }
   if (lists.empty()) {
     lists = {std::string(CONVGUARD_SOURCE_DIR) + "/tests/inputs/seed.list",
@@ -185,10 +190,13 @@ int main(int argc, char** argv) {
       if (std::find(problems.begin(), problems.end(), p) == problems.end()) problems.push_back(p);
     }
   }
-  if (static_cast<int64_t>(problems.size()) > max_problems) problems.resize(static_cast<size_t>(max_problems));
+  if (static_cast<int64_t>(problems.size()) > max_problems)
+    problems.resize(static_cast<size_t>(max_problems));
 
-  std::printf("\n| problem | GFLOP | native ms | pad-input-channels | pad-output-channels | spatial-tiling | "
-              "batch-split | group-split | best rewrite |\n|---|---|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "\n| problem | GFLOP | native ms | pad-input-channels | pad-output-channels | spatial-tiling "
+      "| "
+      "batch-split | group-split | best rewrite |\n|---|---|---|---|---|---|---|---|---|\n");
   int met_big = 0, n_big = 0, met_mid = 0, n_mid = 0;
   for (const Problem& p : problems) {
     const std::string algorithm = backend.Algorithms(p).front();
@@ -206,7 +214,8 @@ int main(int argc, char** argv) {
     std::vector<Variant> variants;
     for (const rewrite::Rewrite* r : rewrite::AllRewrites()) {
       for (const rewrite::Application& app : r->Candidates(p)) {
-        StatusOr<std::unique_ptr<rewrite::ExecNode>> node = BuildWithBackendLeaves(backend, p, app, algorithm);
+        StatusOr<std::unique_ptr<rewrite::ExecNode>> node =
+            BuildWithBackendLeaves(backend, p, app, algorithm);
         if (!node.ok()) continue;
         if (!(*node)->LoadWeights(native_io.weight, native_io.bias).ok()) continue;
         variants.push_back(Variant{app.rewrite, app.parameters, std::move(node).value(), {}});
@@ -252,7 +261,8 @@ int main(int argc, char** argv) {
       const Variant& v = variants[vi];
       const double ratio = variant_ratio[vi];
       auto it = best_of.find(v.rewrite);
-      if (it == best_of.end() || ratio < it->second.first) best_of[v.rewrite] = {ratio, v.parameters};
+      if (it == best_of.end() || ratio < it->second.first)
+        best_of[v.rewrite] = {ratio, v.parameters};
       if (best_name.empty() || ratio < best) {
         best = ratio;
         best_name = v.rewrite + " " + v.parameters;
@@ -266,10 +276,10 @@ int main(int argc, char** argv) {
       return buf;
     };
     const double gflop = static_cast<double>(p.flops()) / 1e9;
-    std::printf("| %s | %.3f | %.3f | %s | %s | %s | %s | %s | %.2fx %s |\n", ToCanonical(p).c_str(), gflop, native,
-                cell("pad-input-channels").c_str(), cell("pad-output-channels").c_str(),
-                cell("spatial-tiling").c_str(), cell("batch-split").c_str(), cell("group-split").c_str(), best,
-                best_name.c_str());
+    std::printf("| %s | %.3f | %.3f | %s | %s | %s | %s | %s | %.2fx %s |\n",
+                ToCanonical(p).c_str(), gflop, native, cell("pad-input-channels").c_str(),
+                cell("pad-output-channels").c_str(), cell("spatial-tiling").c_str(),
+                cell("batch-split").c_str(), cell("group-split").c_str(), best, best_name.c_str());
     std::fflush(stdout);
     if (!best_name.empty() && p.flops() >= 1'000'000'000) {
       ++n_big;
@@ -280,7 +290,9 @@ int main(int argc, char** argv) {
       met_mid += best <= 1.50;
     }
   }
-  std::printf("\nbest rewrite within 1.10x of native, problems >= 1 GFLOP: %d of %d\n", met_big, n_big);
-  std::printf("best rewrite within 1.50x of native, problems >= 10 MFLOP: %d of %d\n", met_mid, n_mid);
+  std::printf("\nbest rewrite within 1.10x of native, problems >= 1 GFLOP: %d of %d\n", met_big,
+              n_big);
+  std::printf("best rewrite within 1.50x of native, problems >= 10 MFLOP: %d of %d\n", met_mid,
+              n_mid);
   return 0;
 }

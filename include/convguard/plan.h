@@ -33,8 +33,8 @@
 #include <string>
 #include <vector>
 
-#include "convguard/problem.h"
 #include "convguard/probe.h"
+#include "convguard/problem.h"
 #include "convguard/status.h"
 #include "convguard/store.h"
 
@@ -45,8 +45,8 @@ namespace convguard {
 struct StackChoice {
   std::string backend;
   std::string stack_id;
-  std::string summary;   // StackFingerprint::Summary(), for explanations
-  bool fallback = false; // used only when no plan on the primary stacks exists
+  std::string summary;    // StackFingerprint::Summary(), for explanations
+  bool fallback = false;  // used only when no plan on the primary stacks exists
 };
 
 // What a plan step is: a leaf that runs its problem as is (one of three ways, see the
@@ -89,8 +89,8 @@ struct Plan {
   double predicted_ms = 0.0;
   double native_ms = 0.0;
   bool native_measured = false;
-  int64_t leaves = 0;   // leaf runs per call
-  int depth = 0;        // rewrites on the longest path
+  int64_t leaves = 0;  // leaf runs per call
+  int depth = 0;       // rewrites on the longest path
   bool uses_fallback = false;
   // Every leaf's verdict was checked bit-exact (tolerance 0): on exactly filled data the
   // plan's output equals the float64 reference. False when some leaf's algorithm rounds.
@@ -101,24 +101,24 @@ struct Plan {
 
 struct PlanReport {
   Problem problem;
-  std::string problem_text;            // canonical
-  std::optional<Plan> chosen;          // none: no exact plan exists (see suggestions)
-  std::vector<Plan> alternatives;      // the next best plans, cheapest first
+  std::string problem_text;        // canonical
+  std::optional<Plan> chosen;      // none: no exact plan exists (see suggestions)
+  std::vector<Plan> alternatives;  // the next best plans, cheapest first
   // What the store says about the problem as is on the primary stack, one line per
   // algorithm ("auto: HANG"); empty when it has no verdict.
   std::vector<std::string> native_verdicts;
   // When no exact plan exists: options that CHANGE THE MODEL, for a person to weigh.
   // Never applied by convguard.
   std::vector<std::string> suggestions;
-  int64_t probes_run = 0;              // probes asked of the prober (probe_missing)
-  std::vector<std::string> notes;      // e.g. "probe budget exhausted"
+  int64_t probes_run = 0;          // probes asked of the prober (probe_missing)
+  std::vector<std::string> notes;  // e.g. "probe budget exhausted"
 };
 
 struct PlannerOptions {
-  int max_depth = 2;          // rewrites composed at most this deep (0: leaves only)
-  int max_alternatives = 4;   // alternatives kept in the report
-  bool probe_missing = false; // probe sub-problems without a verdict (needs a prober)
-  int probe_budget = 64;      // at most this many probes per plan
+  int max_depth = 2;           // rewrites composed at most this deep (0: leaves only)
+  int max_alternatives = 4;    // alternatives kept in the report
+  bool probe_missing = false;  // probe sub-problems without a verdict (needs a prober)
+  int probe_budget = 64;       // at most this many probes per plan
   // Cost model: host copy bandwidth for the rewrites' copies, and the throughput and
   // per-call latency assumed for a stack with no measurement to calibrate from.
   double copy_gb_per_s = 8.0;
@@ -132,8 +132,8 @@ struct PlannerOptions {
 
 // Probes `jobs` on `stack` and records the verdicts in the store the planner reads.
 // Returns how many probes ran. Errors stop the planning.
-using Prober = std::function<StatusOr<int64_t>(const StackChoice& stack,
-                                               const std::vector<ProbeJob>& jobs)>;
+using Prober =
+    std::function<StatusOr<int64_t>(const StackChoice& stack, const std::vector<ProbeJob>& jobs)>;
 
 // Plans `p` on `stacks` (the primary ones first; fallback ones are marked). `prober` is
 // used only with options.probe_missing (it may be empty otherwise).

@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "convguard/compare.h"
-#include "convguard/stack.h"
 #include "convguard/problem.h"
+#include "convguard/stack.h"
 #include "convguard/status.h"
 #include "convguard/store.h"
 #include "convguard/verdict.h"
@@ -56,18 +56,18 @@ struct ProbeJob {
 };
 
 struct ProbeOptions {
-  std::string backend;             // registry name (see RegisteredBackends())
-  std::string fault_rules_path;    // --inject FILE; empty for none
-  std::string worker_executable;   // empty: this executable (must have `worker` command)
-  std::string python;              // interpreter for the PyTorch worker; empty: auto-detect
-  int workers_per_device = 0;      // 0: one per CPU core for CPU backends, one per GPU
-  std::vector<int> devices;        // GPU indices to use; empty: every visible one
+  std::string backend;            // registry name (see RegisteredBackends())
+  std::string fault_rules_path;   // --inject FILE; empty for none
+  std::string worker_executable;  // empty: this executable (must have `worker` command)
+  std::string python;             // interpreter for the PyTorch worker; empty: auto-detect
+  int workers_per_device = 0;     // 0: one per CPU core for CPU backends, one per GPU
+  std::vector<int> devices;       // GPU indices to use; empty: every visible one
   int warmup = 1;
   int repeats = 3;
   CheckMode check = CheckMode::kSampled;
   int64_t sample_points = 256;
   uint64_t seed = 1;
-  bool redo = false;               // probe again even when the store has a verdict
+  bool redo = false;  // probe again even when the store has a verdict
   DeadlineOptions deadlines;
   // Claims older than this are taken over (their owner is presumed gone).
   double claim_stale_after_s = 3600.0;
@@ -77,8 +77,8 @@ struct ProbeOptions {
 
 // Progress of a run, reported after every verdict and every skipped job.
 struct ProbeProgress {
-  int64_t total = 0;      // jobs in this run (after expanding "*" algorithms)
-  int64_t done = 0;       // verdicts recorded plus jobs skipped
+  int64_t total = 0;  // jobs in this run (after expanding "*" algorithms)
+  int64_t done = 0;   // verdicts recorded plus jobs skipped
   int64_t skipped_known = 0;
   int64_t by_kind[9] = {};  // indexed by VerdictKind
   double elapsed_s = 0.0;
@@ -93,9 +93,9 @@ struct ProbeCallbacks {
 };
 
 struct ProbeRunResult {
-  std::vector<Verdict> verdicts;      // new verdicts, in completion order
-  std::vector<Verdict> known;         // verdicts the store already had (skipped jobs)
-  bool interrupted = false;           // stopped by SIGINT/SIGTERM before the end
+  std::vector<Verdict> verdicts;  // new verdicts, in completion order
+  std::vector<Verdict> known;     // verdicts the store already had (skipped jobs)
+  bool interrupted = false;       // stopped by SIGINT/SIGTERM before the end
   ProbeProgress progress;
 };
 
@@ -103,7 +103,8 @@ struct ProbeRunResult {
 // cards, drivers and libraries) share one queue of work; different stacks each get every
 // job, since their verdicts may differ.
 struct DeviceStack {
-  int device = -1;  // index among the GPUs this process sees (as --devices numbers them); -1: the CPU
+  int device =
+      -1;  // index among the GPUs this process sees (as --devices numbers them); -1: the CPU
   StackFingerprint stack;
 };
 
@@ -115,8 +116,7 @@ class ProbeEngine {
   // policy. `store` may be null (nothing is remembered); when set it must outlive the
   // engine. Errors: unknown backend, a worker that cannot start (its message), a bad
   // fault rules file.
-  static StatusOr<std::unique_ptr<ProbeEngine>> Start(const ProbeOptions& options,
-                                                      Store* store,
+  static StatusOr<std::unique_ptr<ProbeEngine>> Start(const ProbeOptions& options, Store* store,
                                                       ProbeCallbacks callbacks = {});
 
   // The stack of the first device (every device's stack is in the store).

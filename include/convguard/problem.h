@@ -81,8 +81,7 @@ struct Problem {
   int64_t macs() const { return output_elements() * c_per_group() * r * s; }
   // 2 * MACs (+ one add per output element for a forward bias).
   int64_t flops() const {
-    return 2 * macs() +
-           ((bias && direction == Direction::kForward) ? output_elements() : 0);
+    return 2 * macs() + ((bias && direction == Direction::kForward) ? output_elements() : 0);
   }
   // Number of products summed into one element of the tensor this direction computes.
   int64_t accumulation_length() const;

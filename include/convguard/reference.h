@@ -92,24 +92,18 @@ class ResultView {
 template <typename T>
 std::vector<T>& ResultTensor(const Problem& p, ConvTensors<T>& t) {
   switch (ResultRole(p.direction)) {
-    case TensorRole::kInput:
-      return t.input;
-    case TensorRole::kWeight:
-      return t.weight;
-    case TensorRole::kOutput:
-      break;
+    case TensorRole::kInput: return t.input;
+    case TensorRole::kWeight: return t.weight;
+    case TensorRole::kOutput: break;
   }
   return t.output;
 }
 template <typename T>
 const std::vector<T>& ResultTensor(const Problem& p, const ConvTensors<T>& t) {
   switch (ResultRole(p.direction)) {
-    case TensorRole::kInput:
-      return t.input;
-    case TensorRole::kWeight:
-      return t.weight;
-    case TensorRole::kOutput:
-      break;
+    case TensorRole::kInput: return t.input;
+    case TensorRole::kWeight: return t.weight;
+    case TensorRole::kOutput: break;
   }
   return t.output;
 }

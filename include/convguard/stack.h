@@ -18,13 +18,13 @@ namespace convguard {
 
 // What executes a problem. Every stored verdict is keyed by Id().
 struct StackFingerprint {
-  std::string backend;       // registry name: "reference", "onednn", "torch", "cudnn", ...
-  std::string device;        // e.g. "NVIDIA H100 80GB HBM3", "CPU Intel(R) Xeon(R) ..."
-  std::string architecture;  // e.g. "sm_90", "gfx1010", "x86_64 avx512_core"
-  int64_t compute_units = 0; // SMs, CUs or CPU cores
-  std::string driver;        // driver version, "" when not applicable
-  std::string runtime;       // CUDA / HIP / OS runtime version
-  std::string library;       // vendor library and version, e.g. "oneDNN 2.6.3"
+  std::string backend;        // registry name: "reference", "onednn", "torch", "cudnn", ...
+  std::string device;         // e.g. "NVIDIA H100 80GB HBM3", "CPU Intel(R) Xeon(R) ..."
+  std::string architecture;   // e.g. "sm_90", "gfx1010", "x86_64 avx512_core"
+  int64_t compute_units = 0;  // SMs, CUs or CPU cores
+  std::string driver;         // driver version, "" when not applicable
+  std::string runtime;        // CUDA / HIP / OS runtime version
+  std::string library;        // vendor library and version, e.g. "oneDNN 2.6.3"
   // Environment knobs that steer solver choice (MIOPEN_DEBUG_*, MIOPEN_FIND_MODE,
   // HSA_OVERRIDE_GFX_VERSION, ...): a stack variant is the stack plus its knobs.
   std::map<std::string, std::string> knobs;

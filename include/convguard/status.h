@@ -21,13 +21,13 @@ namespace convguard {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,  // the caller's input is malformed or out of range
-  kUnsupported,      // well-formed, but this form/backend cannot express or run it
-  kNotFound,         // a named thing (file, backend, record) does not exist
-  kIOError,          // an operating-system or file operation failed
-  kOutOfRange,       // a size overflows or exceeds a configured ceiling
+  kInvalidArgument,    // the caller's input is malformed or out of range
+  kUnsupported,        // well-formed, but this form/backend cannot express or run it
+  kNotFound,           // a named thing (file, backend, record) does not exist
+  kIOError,            // an operating-system or file operation failed
+  kOutOfRange,         // a size overflows or exceeds a configured ceiling
   kResourceExhausted,  // memory (host or device) could not be allocated
-  kInternal,         // a broken invariant inside convguard
+  kInternal,           // a broken invariant inside convguard
 };
 
 // Short lower-case name of a code, e.g. "invalid argument".
@@ -39,7 +39,9 @@ class [[nodiscard]] Status {
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return Status(); }
-  static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status InvalidArgument(std::string m) {
+    return {StatusCode::kInvalidArgument, std::move(m)};
+  }
   static Status Unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status IOError(std::string m) { return {StatusCode::kIOError, std::move(m)}; }
@@ -66,7 +68,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
-  StatusOr(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  StatusOr(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   StatusOr(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     assert(!status_.ok() && "StatusOr built from an OK status without a value");
     if (status_.ok()) status_ = Status::Internal("StatusOr built from an OK status");
@@ -76,9 +78,18 @@ class [[nodiscard]] StatusOr {
   const Status& status() const { return status_; }
 
   // REQUIRES: ok().
-  const T& value() const& { assert(ok()); return *value_; }
-  T& value() & { assert(ok()); return *value_; }
-  T&& value() && { assert(ok()); return std::move(*value_); }
+  const T& value() const& {
+    assert(ok());
+    return *value_;
+  }
+  T& value() & {
+    assert(ok());
+    return *value_;
+  }
+  T&& value() && {
+    assert(ok());
+    return std::move(*value_);
+  }
   const T& operator*() const& { return value(); }
   T& operator*() & { return value(); }
   const T* operator->() const { return &value(); }
@@ -95,10 +106,10 @@ class [[nodiscard]] StatusOr {
 #define CG_CONCAT_(a, b) CG_CONCAT_INNER_(a, b)
 
 // Returns the status from the enclosing function if it is not OK.
-#define CG_RETURN_IF_ERROR(expr)                         \
-  do {                                                   \
-    ::convguard::Status cg_status_ = (expr);             \
-    if (!cg_status_.ok()) return cg_status_;             \
+#define CG_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::convguard::Status cg_status_ = (expr); \
+    if (!cg_status_.ok()) return cg_status_; \
   } while (0)
 
 // Declares `lhs` from a StatusOr expression, or returns its status.

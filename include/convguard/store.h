@@ -28,7 +28,7 @@ namespace convguard {
 
 struct VerdictKey {
   std::string stack_id;
-  std::string problem;    // canonical
+  std::string problem;  // canonical
   std::string algorithm;
   friend bool operator==(const VerdictKey&, const VerdictKey&) = default;
 };
@@ -38,12 +38,12 @@ struct VerdictKey {
 struct Attempt {
   VerdictKey key;
   int attempt_number = 1;
-  std::string outcome;      // "reply", "deadline", "crash", "garbage", ... (free text)
+  std::string outcome;  // "reply", "deadline", "crash", "garbage", ... (free text)
   double deadline_ms = 0.0;
   double elapsed_ms = 0.0;
   int64_t worker_pid = 0;
-  std::string started_at;   // UTC ISO 8601
-  std::string detail;       // free text
+  std::string started_at;  // UTC ISO 8601
+  std::string detail;      // free text
 };
 
 struct VerdictFilter {
@@ -54,16 +54,16 @@ struct VerdictFilter {
 };
 
 enum class ClaimResult {
-  kClaimed,        // this owner now holds the key
-  kAlreadyKnown,   // a verdict exists (and redo was not asked for)
-  kHeldByOther,    // a live owner holds it
+  kClaimed,       // this owner now holds the key
+  kAlreadyKnown,  // a verdict exists (and redo was not asked for)
+  kHeldByOther,   // a live owner holds it
 };
 
 struct ImportReport {
   int64_t inserted = 0;
   int64_t replaced = 0;
-  int64_t kept_existing = 0;   // conflicts left untouched (replace = false)
-  int64_t identical = 0;       // records already present with the same content
+  int64_t kept_existing = 0;  // conflicts left untouched (replace = false)
+  int64_t identical = 0;      // records already present with the same content
 };
 
 class Store {
@@ -87,8 +87,8 @@ class Store {
   // Claims `key` for `owner` (an opaque id such as "host:pid:starttime"). A claim held by
   // an owner that the store's OwnerLiveness says is dead, or older than `stale_after_s`,
   // is taken over. With `redo`, an existing verdict does not prevent the claim.
-  virtual StatusOr<ClaimResult> Claim(const VerdictKey& key, const std::string& owner,
-                                      bool redo, double stale_after_s) = 0;
+  virtual StatusOr<ClaimResult> Claim(const VerdictKey& key, const std::string& owner, bool redo,
+                                      double stale_after_s) = 0;
   // Releases claims held by `owner` (all keys when `key` is empty).
   virtual Status Release(const std::string& owner, const std::optional<VerdictKey>& key) = 0;
 

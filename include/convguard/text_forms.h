@@ -7,7 +7,8 @@
 //   kMiopenKey   MIOpen's problem key, e.g.
 //                16-64-64-3x3-32-64-64-1-1x1-1x1-1x1-0-NCHW-FP32-F
 //   kMiopenDriver MIOpenDriver arguments, e.g.
-//                conv -n 1 -c 16 -H 64 -W 64 -k 32 -y 3 -x 3 -p 1 -q 1 -u 1 -v 1 -l 1 -j 1 -g 1 -F 1
+//                conv -n 1 -c 16 -H 64 -W 64 -k 32 -y 3 -x 3 -p 1 -q 1 -u 1 -v 1 -l 1 -j 1 -g 1 -F
+//                1
 //   kBenchdnn    oneDNN benchdnn convolution descriptor, optionally preceded by
 //                --dir=, --dt= and --stag= options, e.g. mb2ic16ih64oc32oh64kh3ph1
 //
@@ -31,7 +32,8 @@ namespace convguard {
 
 enum class TextForm { kCanonical, kMiopenKey, kMiopenDriver, kBenchdnn };
 
-std::string_view TextFormName(TextForm f);  // "canonical", "miopen-key", "miopen-driver", "benchdnn"
+std::string_view TextFormName(
+    TextForm f);  // "canonical", "miopen-key", "miopen-driver", "benchdnn"
 
 // Guesses the form of `text` from its shape (see docs/problem-forms.md):
 // starts with "conv" -> driver; has '-' separated fields ending in F/B/W -> MIOpen key;

@@ -37,35 +37,35 @@ inline bool IsUsable(VerdictKind k) { return k == VerdictKind::kOk; }
 
 struct Verdict {
   VerdictKind kind = VerdictKind::kError;
-  std::string stack_id;    // StackFingerprint::Id()
-  std::string problem;     // canonical problem text
-  std::string algorithm;   // backend algorithm name
+  std::string stack_id;   // StackFingerprint::Id()
+  std::string problem;    // canonical problem text
+  std::string algorithm;  // backend algorithm name
 
   // Timings of the timed repeats (OK, SLOW, WRONG, MISTRUSTED); 0 when none.
   double time_ms_min = 0.0;
   double time_ms_median = 0.0;
-  int crash_signal = 0;       // CRASH: the signal number; 0 when the worker exited instead
-  int exit_code = 0;          // CRASH without signal: the worker's exit code
-  std::string message;        // reason / error text / where the values went wrong
-  std::string check;          // how the result was checked: "none", "sampled:N", "full"
+  int crash_signal = 0;  // CRASH: the signal number; 0 when the worker exited instead
+  int exit_code = 0;     // CRASH without signal: the worker's exit code
+  std::string message;   // reason / error text / where the values went wrong
+  std::string check;     // how the result was checked: "none", "sampled:N", "full"
   // The tolerance the check held the result to (compare.h's units). 0: the result equalled
   // the float64 reference bit for bit on exactly filled data, so this algorithm does not
   // round on this problem; > 0: the algorithm rounds (Winograd, FFT) and passed within
   // its rounding bound; negative: not recorded (no check ran, or an older verdict).
   double tolerance = -1.0;
-  double max_abs_error = 0.0; // WRONG: error measures
+  double max_abs_error = 0.0;  // WRONG: error measures
   double max_rel_error = 0.0;
   int64_t mismatches = 0;
   int64_t non_finite = 0;
-  std::string implementation; // what the library dispatched to, when it says
+  std::string implementation;  // what the library dispatched to, when it says
 
-  int attempts = 0;           // probe attempts it took (2 for SLOW and HANG)
-  double deadline_ms = 0.0;   // the deadline of the attempt that decided the verdict
-  double elapsed_ms = 0.0;    // wall time of that attempt as seen by the watchdog
-  std::string tool_version;   // convguard's version that recorded it
-  std::string recorded_at;    // UTC, ISO 8601 (e.g. 2026-11-25T15:10:57Z)
-  std::string repro;          // one command line that re-runs this probe
-  bool emulated = false;      // the stack is an emulation
+  int attempts = 0;          // probe attempts it took (2 for SLOW and HANG)
+  double deadline_ms = 0.0;  // the deadline of the attempt that decided the verdict
+  double elapsed_ms = 0.0;   // wall time of that attempt as seen by the watchdog
+  std::string tool_version;  // convguard's version that recorded it
+  std::string recorded_at;   // UTC, ISO 8601 (e.g. 2026-11-25T15:10:57Z)
+  std::string repro;         // one command line that re-runs this probe
+  bool emulated = false;     // the stack is an emulation
 };
 
 }  // namespace convguard

@@ -41,7 +41,9 @@ const std::vector<Entry>& Entries() {
     std::vector<Entry> e;
     const auto always = [] { return true; };
 #ifdef CONVGUARD_HAVE_CUDNN
-    e.push_back({{"cudnn", "cuDNN's forward and backward algorithms on an NVIDIA GPU", WorkerKind::kNative,
+    e.push_back({{"cudnn",
+                  "cuDNN's forward and backward algorithms on an NVIDIA GPU",
+                  WorkerKind::kNative,
                   /*in_process=*/true,
                   {"CUDNN_* (not CUDNN_LOG*)", "NVIDIA_TF32_OVERRIDE", "CUDA_FORCE_PTX_JIT",
                    "CUDA_DISABLE_PTX_JIT", "CUDA_LAUNCH_BLOCKING", "CUDA_MODULE_LOADING"},
@@ -51,27 +53,42 @@ const std::vector<Entry>& Entries() {
 #endif
     // Whether an interpreter can import torch is checked when a worker starts (it costs
     // seconds), so the backend is always listed.
-    e.push_back({{"torch", "PyTorch in a Python worker: cuDNN on NVIDIA, MIOpen on AMD, oneDNN on the CPU",
-                  WorkerKind::kPython, /*in_process=*/false,
-                  {"MIOPEN_*", "DNNL_*", "ONEDNN_*", "HSA_OVERRIDE_GFX_VERSION", "CONVGUARD_TORCH_THREADS"},
-                  /*emulation=*/false},
-                 nullptr, always});
+    e.push_back(
+        {{"torch",
+          "PyTorch in a Python worker: cuDNN on NVIDIA, MIOpen on AMD, oneDNN on the CPU",
+          WorkerKind::kPython,
+          /*in_process=*/false,
+          {"MIOPEN_*", "DNNL_*", "ONEDNN_*", "HSA_OVERRIDE_GFX_VERSION", "CONVGUARD_TORCH_THREADS"},
+          /*emulation=*/false},
+         nullptr,
+         always});
 #ifdef CONVGUARD_HAVE_ONEDNN
-    e.push_back({{"onednn", "oneDNN on the CPU", WorkerKind::kNative, /*in_process=*/true, OneDnnKnobs(),
-                  /*emulation=*/false},
-                 [] { return StatusOr<std::unique_ptr<Backend>>(MakeOneDnnBackend()); }, always});
+    e.push_back(
+        {{"onednn", "oneDNN on the CPU", WorkerKind::kNative, /*in_process=*/true, OneDnnKnobs(),
+          /*emulation=*/false},
+         [] { return StatusOr<std::unique_ptr<Backend>>(MakeOneDnnBackend()); },
+         always});
 #endif
-    e.push_back({{"reference", "convguard's float64 reference on the CPU", WorkerKind::kNative,
-                  /*in_process=*/true, {}, /*emulation=*/false},
-                 [] { return StatusOr<std::unique_ptr<Backend>>(MakeReferenceBackend()); }, always});
-    e.push_back({{"emulated-rdna1",
-                  "EMULATION: the reference under fault rules that make the seed report's problems spin",
-                  WorkerKind::kNative, /*in_process=*/true, {}, /*emulation=*/true},
-                 [] {
-                   return inject::WrapWithFaultRules(MakeReferenceBackend(), EmulatedRdna1Rules(),
-                                                     "builtin:emulated-rdna1.rules", "emulated-rdna1");
-                 },
+    e.push_back({{"reference",
+                  "convguard's float64 reference on the CPU",
+                  WorkerKind::kNative,
+                  /*in_process=*/true,
+                  {},
+                  /*emulation=*/false},
+                 [] { return StatusOr<std::unique_ptr<Backend>>(MakeReferenceBackend()); },
                  always});
+    e.push_back(
+        {{"emulated-rdna1",
+          "EMULATION: the reference under fault rules that make the seed report's problems spin",
+          WorkerKind::kNative,
+          /*in_process=*/true,
+          {},
+          /*emulation=*/true},
+         [] {
+           return inject::WrapWithFaultRules(MakeReferenceBackend(), EmulatedRdna1Rules(),
+                                             "builtin:emulated-rdna1.rules", "emulated-rdna1");
+         },
+         always});
     return e;
   }();
   return entries;
@@ -87,7 +104,8 @@ const Entry* Find(std::string_view name) {
 Status NotFound(std::string_view name) {
   std::string known;
   for (const std::string& n : RegisteredBackends()) known += (known.empty() ? "" : ", ") + n;
-  return Status::NotFound("backend '" + std::string(name) + "' is not in this build (known: " + known + ")");
+  return Status::NotFound("backend '" + std::string(name) +
+                          "' is not in this build (known: " + known + ")");
 }
 
 }  // namespace
@@ -112,24 +130,27 @@ StatusOr<BackendDescriptor> DescribeBackend(std::string_view name) {
   return e->descriptor;
 }
 
-StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view name, const BackendOptions& options) {
+StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view name,
+                                                 const BackendOptions& options) {
   const Entry* e = Find(name);
   if (e == nullptr) return NotFound(name);
   if (!e->create) {
-    return Status::Unsupported("the " + e->descriptor.name +
-                               " backend runs only in its Python worker; in-process execution needs a C++ "
-                               "backend (reference, emulated-rdna1, onednn, cudnn where built)");
+    return Status::Unsupported(
+        "the " + e->descriptor.name +
+        " backend runs only in its Python worker; in-process execution needs a C++ "
+        "backend (reference, emulated-rdna1, onednn, cudnn where built)");
   }
   if (!options.in_worker && os::GetEnv(kForbidVariable).value_or("") == "1") {
-    return Status::Unsupported("backend '" + e->descriptor.name + "' would run in this process, which " +
-                               kForbidVariable + "=1 forbids (vendor code runs only in workers)");
+    return Status::Unsupported("backend '" + e->descriptor.name +
+                               "' would run in this process, which " + kForbidVariable +
+                               "=1 forbids (vendor code runs only in workers)");
   }
   CG_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, e->create());
   if (!options.fault_rules.empty()) {
     const std::string registry_name(backend->name());
     CG_ASSIGN_OR_RETURN(backend, inject::WrapWithFaultRules(std::move(backend), options.fault_rules,
-                                                            options.fault_rules_origin, registry_name,
-                                                            options.device_index));
+                                                            options.fault_rules_origin,
+                                                            registry_name, options.device_index));
   }
   return backend;
 }

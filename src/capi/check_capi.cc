@@ -2,9 +2,9 @@
 //
 // Every entry point is a thin wrapper: parse the canonical problem, call the same
 // functions `convguard worker` calls (src/worker/worker_main.cc RunProbe; for fault
-// rules src/backends/inject/), and turn the result into return codes and text. Everything runs inside Guarded(), which converts
-// any C++ exception (std::bad_alloc above all) into a return code, so none crosses the
-// C boundary into a foreign runtime.
+// rules src/backends/inject/), and turn the result into return codes and text. Everything runs
+// inside Guarded(), which converts any C++ exception (std::bad_alloc above all) into a return code,
+// so none crosses the C boundary into a foreign runtime.
 #include "capi/check_capi.h"
 
 #include <algorithm>
@@ -13,11 +13,10 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "backends/inject/fault_rules.h"
 #include "backends/inject/injecting_backend.h"
@@ -259,8 +258,8 @@ int cg_probe_fill(cg_probe* probe, float* input, float* weight, float* output, f
   });
 }
 
-int cg_probe_check(cg_probe* probe, const float* result, int64_t result_elements,
-                   const char* mode, int64_t sample_points, char* json_out, size_t json_len) {
+int cg_probe_check(cg_probe* probe, const float* result, int64_t result_elements, const char* mode,
+                   int64_t sample_points, char* json_out, size_t json_len) {
   return Guarded(json_out, json_len, [&]() -> int {
     if (probe == nullptr) {
       WriteText("the probe session is NULL", json_out, json_len);
@@ -275,8 +274,7 @@ int cg_probe_check(cg_probe* probe, const float* result, int64_t result_elements
     }
     const int64_t expected_elements = ResultView(p).elements();
     if (result == nullptr || result_elements != expected_elements) {
-      WriteText("the result must hold " + std::to_string(expected_elements) +
-                    " elements; got " +
+      WriteText("the result must hold " + std::to_string(expected_elements) + " elements; got " +
                     (result == nullptr ? std::string("NULL") : std::to_string(result_elements)),
                 json_out, json_len);
       return CG_EINVAL;
@@ -286,8 +284,8 @@ int cg_probe_check(cg_probe* probe, const float* result, int64_t result_elements
       return CG_EINVAL;
     }
 
-    json reply = {{"outcome", "ok"}, {"check", "none"},       {"tolerance", -1.0},
-                  {"mismatches", 0}, {"non_finite", 0},       {"max_abs_error", 0.0},
+    json reply = {{"outcome", "ok"},      {"check", "none"}, {"tolerance", -1.0},
+                  {"mismatches", 0},      {"non_finite", 0}, {"max_abs_error", 0.0},
                   {"max_rel_error", 0.0}, {"message", ""}};
     if (check_mode == "none") return WriteResult(reply.dump(), json_out, json_len);
 
@@ -361,8 +359,8 @@ int cg_rules_json(const cg_rules* rules, char* json_out, size_t json_len) {
   });
 }
 
-int cg_rules_match(const cg_rules* rules, const char* canonical, const char* algorithm,
-                   int device, char* json_out, size_t json_len) {
+int cg_rules_match(const cg_rules* rules, const char* canonical, const char* algorithm, int device,
+                   char* json_out, size_t json_len) {
   return Guarded(json_out, json_len, [&]() -> int {
     if (rules == nullptr || algorithm == nullptr) {
       WriteText(rules == nullptr ? "the rules are NULL" : "the algorithm is NULL", json_out,
@@ -393,8 +391,8 @@ int cg_rules_match(const cg_rules* rules, const char* canonical, const char* alg
         {"line", rule->line},
         {"where", where},
         {"rule", rule->ToString()},
-        {"announce", "convguard: injected fault '" + kind + "' by rule " + where + ": " +
-                         rule->ToString()},
+        {"announce",
+         "convguard: injected fault '" + kind + "' by rule " + where + ": " + rule->ToString()},
         {"injected_by", " [injected by " + where + "]"},
         {"mark", "[injected " + fault.ToString() + " by " + where + "]"},
     };

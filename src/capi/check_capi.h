@@ -101,8 +101,8 @@ cg_probe* cg_probe_open(const char* canonical, uint64_t seed, char* err, size_t 
 int cg_probe_fill(cg_probe* probe, float* input, float* weight, float* output, float* bias,
                   char* err, size_t errlen);
 // As cg_check, against the session's operands (seed: the session's).
-int cg_probe_check(cg_probe* probe, const float* result, int64_t result_elements,
-                   const char* mode, int64_t sample_points, char* json_out, size_t json_len);
+int cg_probe_check(cg_probe* probe, const float* result, int64_t result_elements, const char* mode,
+                   int64_t sample_points, char* json_out, size_t json_len);
 // Frees the session; NULL is allowed.
 void cg_probe_close(cg_probe* probe);
 
@@ -135,8 +135,8 @@ int cg_rules_json(const cg_rules* rules, char* json_out, size_t json_len);
 // `algorithm` is the resolved name (never empty: a probe without one uses the backend's
 // first algorithm, as the C++ worker does). `device` is what a rule's `device` reads: the
 // index the engine gave the worker in CONVGUARD_DEVICE_INDEX (0 when unset); >= 0.
-int cg_rules_match(const cg_rules* rules, const char* canonical, const char* algorithm,
-                   int device, char* json_out, size_t json_len);
+int cg_rules_match(const cg_rules* rules, const char* canonical, const char* algorithm, int device,
+                   char* json_out, size_t json_len);
 
 // Applies the rules to a stack fingerprint as InjectingBackend::Fingerprint does
 // (FaultRules::ApplyTo: `stack.*` overrides, emulation text, fault_rules_digest, chained

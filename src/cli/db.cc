@@ -7,9 +7,9 @@
 #include <string>
 
 #include "cli/commands.h"
-#include "convguard/exit_status.h"
 #include "cli/flags.h"
 #include "cli/probe_common.h"
+#include "convguard/exit_status.h"
 #include "convguard/store.h"
 #include "convguard/text_forms.h"
 
@@ -76,14 +76,16 @@ int DbMain(const Args& args) {
   const std::string action = flags.positionals().front();
   const std::vector<std::string> rest(flags.positionals().begin() + 1, flags.positionals().end());
   if (action != "show" && action != "stacks" && action != "export" && action != "import") {
-    std::fprintf(stderr, "convguard db: unknown action '%s' (allowed: show, stacks, export, import)\n",
+    std::fprintf(stderr,
+                 "convguard db: unknown action '%s' (allowed: show, stacks, export, import)\n",
                  action.c_str());
     return kExitBadInput;
   }
   StatusOr<VerdictFilter> filter = FilterFromFlags(flags);
   if (!filter.ok()) return Fail(action, filter.status());
   if (action == "import" && rest.size() != 1) {
-    std::fprintf(stderr, "convguard db import: give exactly one FILE (JSON Lines from 'db export')\n");
+    std::fprintf(stderr,
+                 "convguard db import: give exactly one FILE (JSON Lines from 'db export')\n");
     return kExitBadInput;
   }
   std::string import_text;
@@ -108,7 +110,8 @@ int DbMain(const Args& args) {
   if (action == "stacks") {
     StatusOr<std::vector<StackFingerprint>> stacks = db.ListStacks();
     if (!stacks.ok()) return Fail(action, stacks.status());
-    for (const StackFingerprint& s : *stacks) std::printf("%s  %s\n", s.Id().c_str(), s.Summary().c_str());
+    for (const StackFingerprint& s : *stacks)
+      std::printf("%s  %s\n", s.Id().c_str(), s.Summary().c_str());
     return kExitOk;
   }
   if (action == "show") {
@@ -123,7 +126,8 @@ int DbMain(const Args& args) {
         char time[32] = "-";
         if (v.time_ms_median > 0) std::snprintf(time, sizeof time, "%.3g ms", v.time_ms_median);
         std::printf("%-11s %-10s %s %s %s%s\n", std::string(VerdictName(v.kind)).c_str(), time,
-                    v.stack_id.c_str(), v.problem.c_str(), v.algorithm.c_str(), v.emulated ? " (emulated)" : "");
+                    v.stack_id.c_str(), v.problem.c_str(), v.algorithm.c_str(),
+                    v.emulated ? " (emulated)" : "");
       }
     }
     std::fprintf(stderr, "%zu verdicts\n", verdicts->size());
@@ -138,7 +142,8 @@ int DbMain(const Args& args) {
     }
     // Never overwrite a user's file silently.
     if (std::ifstream(rest.front()).good()) {
-      std::fprintf(stderr, "convguard db export: '%s' exists; choose another name or remove it first\n",
+      std::fprintf(stderr,
+                   "convguard db export: '%s' exists; choose another name or remove it first\n",
                    rest.front().c_str());
       return kExitBadInput;
     }
@@ -152,9 +157,10 @@ int DbMain(const Args& args) {
   }
   StatusOr<ImportReport> report = db.ImportJsonLines(import_text, flags.Has("--replace"));
   if (!report.ok()) return Fail(action, report.status());
-  std::printf("imported: %lld new, %lld replaced, %lld kept (differing, not replaced), %lld identical\n",
-              static_cast<long long>(report->inserted), static_cast<long long>(report->replaced),
-              static_cast<long long>(report->kept_existing), static_cast<long long>(report->identical));
+  std::printf(
+      "imported: %lld new, %lld replaced, %lld kept (differing, not replaced), %lld identical\n",
+      static_cast<long long>(report->inserted), static_cast<long long>(report->replaced),
+      static_cast<long long>(report->kept_existing), static_cast<long long>(report->identical));
   return kExitOk;
 }
 

@@ -72,11 +72,11 @@ void PrintDescription(const std::string& input, TextForm form, const Problem& p)
   std::printf("driver       %s\n", OrReason(ToMiopenDriver(p)).c_str());
   std::printf("benchdnn     %s\n", OrReason(ToBenchdnn(p)).c_str());
   std::printf("direction    %s, %s, %s%s\n", std::string(DirectionName(p.direction)).c_str(),
-              std::string(DataTypeName(p.dtype)).c_str(),
-              std::string(LayoutName(p.layout)).c_str(), p.bias ? ", bias" : "");
+              std::string(DataTypeName(p.dtype)).c_str(), std::string(LayoutName(p.layout)).c_str(),
+              p.bias ? ", bias" : "");
   std::printf("input        %lld x %lld x %lld x %lld (n x c x h x w)\n",
-              static_cast<long long>(p.n), static_cast<long long>(p.c),
-              static_cast<long long>(p.h), static_cast<long long>(p.w));
+              static_cast<long long>(p.n), static_cast<long long>(p.c), static_cast<long long>(p.h),
+              static_cast<long long>(p.w));
   std::printf("weights      %lld x %lld x %lld x %lld (k x c/groups x r x s), groups %lld\n",
               static_cast<long long>(p.k), static_cast<long long>(p.c_per_group()),
               static_cast<long long>(p.r), static_cast<long long>(p.s),
@@ -89,12 +89,13 @@ void PrintDescription(const std::string& input, TextForm form, const Problem& p)
   std::printf("memory       input %s, weights %s, output %s%s%s, total %s\n",
               HumanBytes(p.input_bytes()).c_str(), HumanBytes(p.weight_bytes()).c_str(),
               HumanBytes(p.output_bytes()).c_str(), p.bias ? ", bias " : "",
-              p.bias ? HumanBytes(p.bias_bytes()).c_str() : "", HumanBytes(p.total_bytes()).c_str());
+              p.bias ? HumanBytes(p.bias_bytes()).c_str() : "",
+              HumanBytes(p.total_bytes()).c_str());
 }
 
 StatusOr<TextForm> ParseFormName(const std::string& name) {
-  for (TextForm f : {TextForm::kCanonical, TextForm::kMiopenKey, TextForm::kMiopenDriver,
-                     TextForm::kBenchdnn}) {
+  for (TextForm f :
+       {TextForm::kCanonical, TextForm::kMiopenKey, TextForm::kMiopenDriver, TextForm::kBenchdnn}) {
     if (name == TextFormName(f)) return f;
   }
   return Status::InvalidArgument("--form '" + name +
@@ -117,8 +118,9 @@ int DescribeMain(const Args& args) {
       std::string value;
       if (a == "--form") {
         if (i + 1 >= args.size()) {
-          std::fprintf(stderr, "convguard describe: --form needs a value (allowed: canonical, "
-                               "miopen-key, miopen-driver, benchdnn)\n");
+          std::fprintf(stderr,
+                       "convguard describe: --form needs a value (allowed: canonical, "
+                       "miopen-key, miopen-driver, benchdnn)\n");
           return kExitBadInput;
         }
         value = args[++i];
@@ -136,8 +138,7 @@ int DescribeMain(const Args& args) {
     // A benchdnn problem may begin with its own --dir=/--dt= options inside one argument,
     // but a separate argument starting with "--" is ours and unknown.
     if (a.rfind("--", 0) == 0 && a.find(' ') == std::string::npos) {
-      std::fprintf(stderr,
-                   "convguard describe: unknown option '%s' (allowed: --form, --help)\n",
+      std::fprintf(stderr, "convguard describe: unknown option '%s' (allowed: --form, --help)\n",
                    a.c_str());
       return kExitBadInput;
     }

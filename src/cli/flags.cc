@@ -22,7 +22,8 @@ Status FlagParser::Parse(const std::vector<std::string>& args) {
   bool flags_done = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    if (flags_done || a.size() < 2 || a[0] != '-' || (a[1] != '-' && !std::isalpha(static_cast<unsigned char>(a[1])))) {
+    if (flags_done || a.size() < 2 || a[0] != '-' ||
+        (a[1] != '-' && !std::isalpha(static_cast<unsigned char>(a[1])))) {
       positionals_.push_back(a);
       continue;
     }
@@ -52,7 +53,8 @@ Status FlagParser::Parse(const std::vector<std::string>& args) {
       value = *inline_value;
     } else {
       if (i + 1 >= args.size()) {
-        return Status::InvalidArgument("option " + spec->name + " needs a value (" + spec->value_name + ")");
+        return Status::InvalidArgument("option " + spec->name + " needs a value (" +
+                                       spec->value_name + ")");
       }
       value = args[++i];
     }
@@ -86,7 +88,8 @@ std::string FlagParser::OptionsHelp() const {
   return out;
 }
 
-StatusOr<int64_t> ParseIntFlag(const std::string& flag, const std::string& text, int64_t lo, int64_t hi) {
+StatusOr<int64_t> ParseIntFlag(const std::string& flag, const std::string& text, int64_t lo,
+                               int64_t hi) {
   int64_t v = 0;
   const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || ptr != text.data() + text.size()) {
@@ -100,13 +103,15 @@ StatusOr<int64_t> ParseIntFlag(const std::string& flag, const std::string& text,
   return v;
 }
 
-StatusOr<double> ParseDoubleFlag(const std::string& flag, const std::string& text, double lo, double hi) {
+StatusOr<double> ParseDoubleFlag(const std::string& flag, const std::string& text, double lo,
+                                 double hi) {
   double v = 0;
   const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   char range[96];
   std::snprintf(range, sizeof range, "%g..%g", lo, hi);
   if (ec != std::errc() || ptr != text.data() + text.size() || !std::isfinite(v)) {
-    return Status::InvalidArgument(flag + " '" + text + "' is not a number (allowed: " + range + ")");
+    return Status::InvalidArgument(flag + " '" + text + "' is not a number (allowed: " + range +
+                                   ")");
   }
   if (v < lo || v > hi) {
     return Status::InvalidArgument(flag + " " + text + " is out of range (allowed: " + range + ")");

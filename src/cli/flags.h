@@ -18,7 +18,7 @@ struct FlagSpec {
   std::string value_name;  // "NAME"; empty for a boolean flag
   std::string help;        // one line (wrapped by the caller's text if longer)
   bool repeatable = false;
-  std::string alias;       // "-h"
+  std::string alias;  // "-h"
 };
 
 class FlagParser {
@@ -46,7 +46,9 @@ class FlagParser {
 };
 
 // Parses a number for `flag`, checking it lies in [lo, hi]; the message names both.
-StatusOr<int64_t> ParseIntFlag(const std::string& flag, const std::string& text, int64_t lo, int64_t hi);
-StatusOr<double> ParseDoubleFlag(const std::string& flag, const std::string& text, double lo, double hi);
+StatusOr<int64_t> ParseIntFlag(const std::string& flag, const std::string& text, int64_t lo,
+                               int64_t hi);
+StatusOr<double> ParseDoubleFlag(const std::string& flag, const std::string& text, double lo,
+                                 double hi);
 
 }  // namespace convguard::cli

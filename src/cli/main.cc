@@ -69,9 +69,10 @@ int main(int argc, char** argv) {
   if (command == "worker") return WorkerCommandMain(rest);
   if (command == "plan") return PlanMain(rest);
   if (command == "run") return RunMain(rest);
-  std::fprintf(stderr,
-               "convguard: unknown command '%s' (allowed: describe, probe, sweep, plan, run, db, worker); "
-               "see 'convguard --help'\n",
-               argv[1]);
+  std::fprintf(
+      stderr,
+      "convguard: unknown command '%s' (allowed: describe, probe, sweep, plan, run, db, worker); "
+      "see 'convguard --help'\n",
+      argv[1]);
   return kExitBadInput;
 }

@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "convguard/exit_status.h"
 #include "cli/plan_common.h"
 #include "cli/probe_common.h"
+#include "convguard/exit_status.h"
 #include "convguard/text_forms.h"
 #include "os/system.h"
 
@@ -17,11 +17,14 @@ namespace convguard::cli {
 std::vector<FlagSpec> PlanFlagSpecs(bool for_run) {
   std::vector<FlagSpec> specs = {
       {"--help", "", "show this help", false, "-h"},
-      {"--fallback", "NAME", "another backend of this machine for backend fallback (repeatable)", true, ""},
-      {"--probe-missing", "", "probe sub-problems the store has no verdict for (in workers)", false, ""},
+      {"--fallback", "NAME", "another backend of this machine for backend fallback (repeatable)",
+       true, ""},
+      {"--probe-missing", "", "probe sub-problems the store has no verdict for (in workers)", false,
+       ""},
       {"--probe-budget", "N", "at most N probes for one plan (default 64)", false, ""},
       {"--max-depth", "N", "rewrites composed at most N deep, 0..4 (default 2)", false, ""},
-      {"--exact-leaves", "", "use only algorithms whose verdict was bit-exact (no Winograd/FFT rounding)", false, ""},
+      {"--exact-leaves", "",
+       "use only algorithms whose verdict was bit-exact (no Winograd/FFT rounding)", false, ""},
       {"--alternatives", "N", "alternatives to show (default 4)", false, ""},
       {"--json", "", "print the plan report as JSON", false, ""},
       {"--verbose", "", "print worker and calibration events while probing", false, ""},
@@ -53,10 +56,12 @@ std::string PlanFlagsHelp() {
 StatusOr<PlanSetup> PlanSetupFromFlags(const FlagParser& flags) {
   PlanSetup setup;
   if (flags.positionals().empty()) {
-    return Status::InvalidArgument("no PROBLEM given (any text form; see 'convguard describe --help')");
+    return Status::InvalidArgument(
+        "no PROBLEM given (any text form; see 'convguard describe --help')");
   }
   if (flags.positionals().size() > 1) {
-    return Status::InvalidArgument("one PROBLEM at a time (quote MIOpenDriver arguments as one argument)");
+    return Status::InvalidArgument(
+        "one PROBLEM at a time (quote MIOpenDriver arguments as one argument)");
   }
   CG_ASSIGN_OR_RETURN(setup.problem, ParseProblem(flags.positionals().front()));
   CG_RETURN_IF_ERROR(Validate(setup.problem));
@@ -68,9 +73,11 @@ StatusOr<PlanSetup> PlanSetupFromFlags(const FlagParser& flags) {
     if (std::find(known.begin(), known.end(), f) == known.end()) {
       std::string list;
       for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
-      return Status::InvalidArgument("--fallback '" + f + "' is not available in this build (allowed: " + list + ")");
+      return Status::InvalidArgument("--fallback '" + f +
+                                     "' is not available in this build (allowed: " + list + ")");
     }
-    if (f == g.backend) return Status::InvalidArgument("--fallback '" + f + "' is the primary backend");
+    if (f == g.backend)
+      return Status::InvalidArgument("--fallback '" + f + "' is the primary backend");
     g.fallbacks.push_back(f);
   }
   if (!probe.fault_rules_path.empty()) {
@@ -87,7 +94,8 @@ StatusOr<PlanSetup> PlanSetupFromFlags(const FlagParser& flags) {
   p.probe_missing = flags.Has("--probe-missing");
   p.exact_leaves = flags.Has("--exact-leaves");
   if (flags.Has("--probe-budget")) {
-    CG_ASSIGN_OR_RETURN(int64_t v, ParseIntFlag("--probe-budget", flags.Get("--probe-budget"), 1, 100000));
+    CG_ASSIGN_OR_RETURN(int64_t v,
+                        ParseIntFlag("--probe-budget", flags.Get("--probe-budget"), 1, 100000));
     p.probe_budget = static_cast<int>(v);
   }
   if (flags.Has("--max-depth")) {
@@ -95,7 +103,8 @@ StatusOr<PlanSetup> PlanSetupFromFlags(const FlagParser& flags) {
     p.max_depth = static_cast<int>(v);
   }
   if (flags.Has("--alternatives")) {
-    CG_ASSIGN_OR_RETURN(int64_t v, ParseIntFlag("--alternatives", flags.Get("--alternatives"), 0, 100));
+    CG_ASSIGN_OR_RETURN(int64_t v,
+                        ParseIntFlag("--alternatives", flags.Get("--alternatives"), 0, 100));
     p.max_alternatives = static_cast<int>(v);
   }
   probe.redo = false;
@@ -160,7 +169,9 @@ int PlanMain(const Args& args) {
   os::InstallInterruptHandlers();
   ProbeCallbacks callbacks;
   if (flags.Has("--verbose")) {
-    callbacks.on_event = [](const std::string& e) { std::fprintf(stderr, "convguard: %s\n", e.c_str()); };
+    callbacks.on_event = [](const std::string& e) {
+      std::fprintf(stderr, "convguard: %s\n", e.c_str());
+    };
   }
   StatusOr<std::vector<StackChoice>> identified = StacksFromWorkers(*setup);
   if (!identified.ok()) {
@@ -174,14 +185,16 @@ int PlanMain(const Args& args) {
   }
   // The stack goes with the plan (stdout) so that a plan over an emulated stack always
   // says so; with --json it goes to stderr and the JSON names the stack id in its leaves.
-  std::fprintf(flags.Has("--json") ? stderr : stdout, "stack %s: %s\n", stacks.front().stack_id.c_str(),
-               stacks.front().summary.c_str());
-  StatusOr<PlanReport> report = MakePlan(setup->problem, stacks, *setup->store, setup->guard.planner, prober);
+  std::fprintf(flags.Has("--json") ? stderr : stdout, "stack %s: %s\n",
+               stacks.front().stack_id.c_str(), stacks.front().summary.c_str());
+  StatusOr<PlanReport> report =
+      MakePlan(setup->problem, stacks, *setup->store, setup->guard.planner, prober);
   if (!report.ok()) {
     std::fprintf(stderr, "convguard plan: %s\n", report.status().message().c_str());
     return kExitFailure;
   }
-  const std::string text = flags.Has("--json") ? PlanReportToJson(*report) + "\n" : PlanReportToText(*report);
+  const std::string text =
+      flags.Has("--json") ? PlanReportToJson(*report) + "\n" : PlanReportToText(*report);
   std::fputs(text.c_str(), stdout);
   return report->chosen ? kExitOk : kExitNoPlan;
 }

@@ -1,13 +1,14 @@
 // convguard probe: probes one problem (with one or every algorithm) and prints verdicts.
+#include "convguard/probe.h"
+
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
-#include "convguard/exit_status.h"
 #include "cli/flags.h"
 #include "cli/probe_common.h"
-#include "convguard/probe.h"
+#include "convguard/exit_status.h"
 #include "convguard/text_forms.h"
 #include "os/system.h"
 
@@ -50,8 +51,8 @@ std::string Usage(const FlagParser& flags) {
 StatusOr<Problem> ProblemFromSeedWords(const FlagParser& f) {
   for (const char* required : {"--in", "--out", "--size"}) {
     if (!f.Has(required)) {
-      return Status::InvalidArgument(std::string("seed vocabulary needs --in, --out and --size (missing ") +
-                                     required + ")");
+      return Status::InvalidArgument(
+          std::string("seed vocabulary needs --in, --out and --size (missing ") + required + ")");
     }
   }
   Problem p;
@@ -66,7 +67,8 @@ StatusOr<Problem> ProblemFromSeedWords(const FlagParser& f) {
   }
   CG_ASSIGN_OR_RETURN(p.r, ParseIntFlag("--kernel", f.Get("--kernel", "3"), 1, int64_t{1} << 31));
   p.s = p.r;
-  CG_ASSIGN_OR_RETURN(int64_t pad, ParseIntFlag("--padding", f.Get("--padding", "1"), 0, int64_t{1} << 31));
+  CG_ASSIGN_OR_RETURN(int64_t pad,
+                      ParseIntFlag("--padding", f.Get("--padding", "1"), 0, int64_t{1} << 31));
   p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
   CG_ASSIGN_OR_RETURN(p.n, ParseIntFlag("--batch", f.Get("--batch", "1"), 1, int64_t{1} << 31));
   CG_RETURN_IF_ERROR(Validate(p));
@@ -86,7 +88,8 @@ int ProbeMain(const Args& args) {
     return kExitOk;
   }
   const bool seed_words = flags.Has("--in") || flags.Has("--out") || flags.Has("--size");
-  StatusOr<Problem> problem = Status::InvalidArgument("no PROBLEM given; see 'convguard probe --help'");
+  StatusOr<Problem> problem =
+      Status::InvalidArgument("no PROBLEM given; see 'convguard probe --help'");
   if (seed_words) {
     if (!flags.positionals().empty()) {
       std::fprintf(stderr, "convguard probe: give either PROBLEM or --in/--out/--size, not both\n");
@@ -96,8 +99,9 @@ int ProbeMain(const Args& args) {
   } else if (flags.positionals().size() == 1) {
     problem = ParseProblem(flags.positionals().front());
   } else if (flags.positionals().size() > 1) {
-    problem = Status::InvalidArgument("one PROBLEM at a time (quote MIOpenDriver arguments as one "
-                                      "argument; use 'convguard sweep' for many)");
+    problem = Status::InvalidArgument(
+        "one PROBLEM at a time (quote MIOpenDriver arguments as one "
+        "argument; use 'convguard sweep' for many)");
   }
   if (!problem.ok()) {
     std::fprintf(stderr, "convguard probe: %s\n", problem.status().message().c_str());
@@ -117,9 +121,12 @@ int ProbeMain(const Args& args) {
   os::InstallInterruptHandlers();
   ProbeCallbacks callbacks;
   if (flags.Has("--verbose")) {
-    callbacks.on_event = [](const std::string& e) { std::fprintf(stderr, "convguard: %s\n", e.c_str()); };
+    callbacks.on_event = [](const std::string& e) {
+      std::fprintf(stderr, "convguard: %s\n", e.c_str());
+    };
   }
-  StatusOr<std::unique_ptr<ProbeEngine>> engine = ProbeEngine::Start(*options, store->get(), callbacks);
+  StatusOr<std::unique_ptr<ProbeEngine>> engine =
+      ProbeEngine::Start(*options, store->get(), callbacks);
   if (!engine.ok()) {
     std::fprintf(stderr, "convguard probe: %s\n", engine.status().message().c_str());
     return kExitFailure;
@@ -138,7 +145,8 @@ int ProbeMain(const Args& args) {
     return kExitFailure;
   }
   if (result->interrupted) {
-    std::fprintf(stderr, "convguard probe: interrupted; nothing recorded for the probe in flight\n");
+    std::fprintf(stderr,
+                 "convguard probe: interrupted; nothing recorded for the probe in flight\n");
     return kExitInterrupted;
   }
   std::vector<Verdict> all = result->known;

@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "convguard/exit_status.h"
 #include "convguard/backend.h"
+#include "convguard/exit_status.h"
 #include "os/system.h"
 #include "worker/protocol.h"
 
@@ -17,12 +17,16 @@ std::vector<FlagSpec> EngineFlagSpecs() {
   std::string backends;
   for (const std::string& b : RegisteredBackends()) backends += (backends.empty() ? "" : ", ") + b;
   return {
-      {"--backend", "NAME", "backend to probe, one of: " + backends +
-                                " (default: the GPU's stack where there is a GPU, else onednn)"},
-      {"--python", "PATH", "interpreter for the torch backend (default: the first that imports torch)"},
-      {"--algo", "NAME", "algorithm; '*' for every one the backend offers (default: its own choice)"},
+      {"--backend", "NAME",
+       "backend to probe, one of: " + backends +
+           " (default: the GPU's stack where there is a GPU, else onednn)"},
+      {"--python", "PATH",
+       "interpreter for the torch backend (default: the first that imports torch)"},
+      {"--algo", "NAME",
+       "algorithm; '*' for every one the backend offers (default: its own choice)"},
       {"--inject", "FILE", "fault-injection rules wrapping the backend (docs/fault-injection.md)"},
-      {"--db", "PATH", "verdict store (default: $CONVGUARD_DB or ~/.local/share/convguard/verdicts.sqlite)"},
+      {"--db", "PATH",
+       "verdict store (default: $CONVGUARD_DB or ~/.local/share/convguard/verdicts.sqlite)"},
       {"--no-store", "", "do not read or write a store"},
       {"--redo", "", "probe again even when the store already has a verdict"},
       {"--workers", "N", "workers per device (default: one per CPU core, or one per GPU)"},
@@ -44,7 +48,8 @@ std::vector<FlagSpec> EngineFlagSpecs() {
 }
 
 std::string BackendsHelp() {
-  std::string out = "backends on this machine (where each runs; the knobs that make a stack variant):\n";
+  std::string out =
+      "backends on this machine (where each runs; the knobs that make a stack variant):\n";
   for (const BackendDescriptor& d : AvailableBackends()) {
     out += "  " + d.name + ": " + d.summary + "\n      runs in " +
            (d.worker == WorkerKind::kPython ? "a Python worker" : "convguard worker") +
@@ -93,14 +98,16 @@ StatusOr<ProbeOptions> ProbeOptionsFromFlags(const FlagParser& f) {
   if (std::find(known.begin(), known.end(), o.backend) == known.end()) {
     std::string list;
     for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
-    return Status::InvalidArgument("--backend '" + o.backend + "' is not available in this build (allowed: " + list + ")");
+    return Status::InvalidArgument("--backend '" + o.backend +
+                                   "' is not available in this build (allowed: " + list + ")");
   }
   o.python = f.Get("--python");
   o.fault_rules_path = f.Get("--inject");
   if (!o.fault_rules_path.empty()) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(o.fault_rules_path, ec)) {
-      return Status::InvalidArgument("--inject '" + o.fault_rules_path + "' is not a readable file");
+      return Status::InvalidArgument("--inject '" + o.fault_rules_path +
+                                     "' is not a readable file");
     }
     o.fault_rules_path = std::filesystem::absolute(o.fault_rules_path).string();
   }
@@ -114,7 +121,8 @@ StatusOr<ProbeOptions> ProbeOptionsFromFlags(const FlagParser& f) {
     size_t start = 0;
     while (start <= list.size()) {
       const size_t comma = std::min(list.find(',', start), list.size());
-      CG_ASSIGN_OR_RETURN(int64_t d, ParseIntFlag("--devices", list.substr(start, comma - start), 0, 1023));
+      CG_ASSIGN_OR_RETURN(int64_t d,
+                          ParseIntFlag("--devices", list.substr(start, comma - start), 0, 1023));
       o.devices.push_back(static_cast<int>(d));
       start = comma + 1;
     }
@@ -176,7 +184,9 @@ StatusOr<std::unique_ptr<Store>> OpenStoreFromFlags(const FlagParser& f) {
   if (!parent.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);
-    if (ec) return Status::IOError("cannot create the store's folder '" + parent.string() + "': " + ec.message());
+    if (ec)
+      return Status::IOError("cannot create the store's folder '" + parent.string() +
+                             "': " + ec.message());
   }
   SqliteStoreOptions options;
   options.owner_is_alive = LocalClaimOwnerLiveness();
@@ -192,7 +202,8 @@ std::string FormatVerdict(const Verdict& v, const StackFingerprint* stack) {
   if (stack != nullptr) out += "  stack     " + v.stack_id + "  " + stack->Summary() + "\n";
   if (v.emulated) out += "  NOTE      this stack is an EMULATION, not real hardware\n";
   if (v.time_ms_median > 0) {
-    std::snprintf(line, sizeof line, "  time      median %.4g ms, min %.4g ms\n", v.time_ms_median, v.time_ms_min);
+    std::snprintf(line, sizeof line, "  time      median %.4g ms, min %.4g ms\n", v.time_ms_median,
+                  v.time_ms_min);
     out += line;
   }
   if (v.kind == VerdictKind::kCrash) {
@@ -200,7 +211,8 @@ std::string FormatVerdict(const Verdict& v, const StackFingerprint* stack) {
                                : "  exit      " + std::to_string(v.exit_code) + "\n";
   }
   if (v.kind == VerdictKind::kWrong) {
-    std::snprintf(line, sizeof line, "  errors    %lld mismatches, %lld non-finite, max abs %.4g, max rel %.4g\n",
+    std::snprintf(line, sizeof line,
+                  "  errors    %lld mismatches, %lld non-finite, max abs %.4g, max rel %.4g\n",
                   static_cast<long long>(v.mismatches), static_cast<long long>(v.non_finite),
                   v.max_abs_error, v.max_rel_error);
     out += line;
@@ -215,8 +227,8 @@ std::string FormatVerdict(const Verdict& v, const StackFingerprint* stack) {
     std::snprintf(tolerance, sizeof tolerance, " (rounds: within %.3g)", v.tolerance);
     check += tolerance;
   }
-  std::snprintf(line, sizeof line, "  attempts  %d, deadline %.0f ms, elapsed %.0f ms, check %s\n", v.attempts,
-                v.deadline_ms, v.elapsed_ms, check.c_str());
+  std::snprintf(line, sizeof line, "  attempts  %d, deadline %.0f ms, elapsed %.0f ms, check %s\n",
+                v.attempts, v.deadline_ms, v.elapsed_ms, check.c_str());
   out += line;
   out += "  recorded  " + v.recorded_at + " by convguard " + v.tool_version + "\n";
   out += "  repro     " + v.repro + "\n";
@@ -225,9 +237,10 @@ std::string FormatVerdict(const Verdict& v, const StackFingerprint* stack) {
 
 int ExitStatusForVerdicts(const std::vector<Verdict>& verdicts) {
   // Most severe first: what a person must hear about before anything else.
-  const VerdictKind order[] = {VerdictKind::kHang, VerdictKind::kCrash, VerdictKind::kWrong,
-                               VerdictKind::kOom, VerdictKind::kError, VerdictKind::kMistrusted,
-                               VerdictKind::kSlow, VerdictKind::kUnsupported};
+  const VerdictKind order[] = {VerdictKind::kHang,  VerdictKind::kCrash,
+                               VerdictKind::kWrong, VerdictKind::kOom,
+                               VerdictKind::kError, VerdictKind::kMistrusted,
+                               VerdictKind::kSlow,  VerdictKind::kUnsupported};
   for (VerdictKind k : order) {
     for (const Verdict& v : verdicts) {
       if (v.kind == k) return ExitStatusForVerdict(k);

@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "convguard/exit_status.h"
 #include "cli/plan_common.h"
 #include "cli/probe_common.h"
 #include "convguard/compare.h"
+#include "convguard/exit_status.h"
 #include "convguard/fill.h"
 #include "convguard/reference.h"
 #include "convguard/text_forms.h"
@@ -20,7 +20,9 @@ namespace convguard::cli {
 namespace {
 
 double NowMs() {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 std::string Usage(const FlagParser& flags) {
@@ -62,11 +64,12 @@ int RunMain(const Args& args) {
   if (flags.Has("--backend")) {
     const StatusOr<BackendDescriptor> descriptor = DescribeBackend(flags.Get("--backend"));
     if (descriptor.ok() && !descriptor->in_process) {
-      std::fprintf(stderr,
-                   "convguard run: 'run' executes plans in this process and the %s backend runs only "
-                   "in its Python worker; use a C++ backend (reference, emulated-rdna1, onednn, cudnn "
-                   "where built)\n",
-                   descriptor->name.c_str());
+      std::fprintf(
+          stderr,
+          "convguard run: 'run' executes plans in this process and the %s backend runs only "
+          "in its Python worker; use a C++ backend (reference, emulated-rdna1, onednn, cudnn "
+          "where built)\n",
+          descriptor->name.c_str());
       return kExitBadInput;
     }
   }
@@ -90,7 +93,8 @@ int RunMain(const Args& args) {
     return kExitFailure;
   }
   // On stdout with the plan, so that a run on an emulated stack always says so.
-  std::printf("stack %s: %s\n", (*guard)->stacks().front().stack_id.c_str(), (*guard)->stack().Summary().c_str());
+  std::printf("stack %s: %s\n", (*guard)->stacks().front().stack_id.c_str(),
+              (*guard)->stack().Summary().c_str());
   const double plan_start = NowMs();
   StatusOr<const Plan*> plan = (*guard)->PlanFor(p);
   const double plan_ms = NowMs() - plan_start;
@@ -125,8 +129,9 @@ int RunMain(const Args& args) {
   }
   std::vector<double> steady(times.begin() + (times.size() > 1 ? 1 : 0), times.end());
   std::sort(steady.begin(), steady.end());
-  std::printf("executed %lld time(s): first %.3f ms (builds buffers, loads weights), median %.3f ms\n",
-              static_cast<long long>(runs), times.front(), steady[steady.size() / 2]);
+  std::printf(
+      "executed %lld time(s): first %.3f ms (builds buffers, loads weights), median %.3f ms\n",
+      static_cast<long long>(runs), times.front(), steady[steady.size() / 2]);
 
   Comparison cmp;
   // Exact data: every multiply-add algorithm reproduces the reference bit for bit, and
@@ -145,11 +150,13 @@ int RunMain(const Args& args) {
     const std::vector<int64_t> points = ChooseSamplePoints(p, probe.sample_points, probe.seed);
     cmp = CompareSampledWithReference(p, result, exact, points, tolerance);
   }
-  std::printf("check: %s against the float64 reference (%s): %s\n",
-              check == CheckMode::kFull ? "full" : "sampled",
-              leaves_exact ? "exact equality: every leaf is bit-exact"
-                           : "a leaf rounds: the rounding tolerance of its verdict (--exact-leaves avoids it)",
-              cmp.Summary().c_str());
+  std::printf(
+      "check: %s against the float64 reference (%s): %s\n",
+      check == CheckMode::kFull ? "full" : "sampled",
+      leaves_exact
+          ? "exact equality: every leaf is bit-exact"
+          : "a leaf rounds: the rounding tolerance of its verdict (--exact-leaves avoids it)",
+      cmp.Summary().c_str());
   if (!cmp.passed()) {
     std::printf("verdict: WRONG — the plan's output differs from the reference\n");
     return ExitStatusForVerdict(VerdictKind::kWrong);

@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "convguard/exit_status.h"
 #include "cli/flags.h"
 #include "cli/probe_common.h"
+#include "convguard/exit_status.h"
 #include "convguard/probe.h"
 #include "convguard/problem_source.h"
 #include "convguard/text_forms.h"
@@ -70,7 +70,8 @@ std::string CountsByKind(const ProbeProgress& p) {
   std::string out;
   for (int k = 0; k < 9; ++k) {
     if (p.by_kind[k] == 0) continue;
-    out += " " + std::string(VerdictName(static_cast<VerdictKind>(k))) + " " + std::to_string(p.by_kind[k]);
+    out += " " + std::string(VerdictName(static_cast<VerdictKind>(k))) + " " +
+           std::to_string(p.by_kind[k]);
   }
   if (p.skipped_known > 0) out += " known " + std::to_string(p.skipped_known);
   return out;
@@ -89,9 +90,9 @@ class ProgressView {
     const int filled = static_cast<int>(fraction * bar_width);
     const int64_t probed = p.done - p.skipped_known;
     const double eta = probed > 0 ? p.elapsed_s / probed * (p.total - p.done) : -1.0;
-    std::string line = "\r[" + std::string(filled, '#') + std::string(bar_width - filled, '.') + "] " +
-                       std::to_string(p.done) + "/" + std::to_string(p.total) + CountsByKind(p) +
-                       "  ETA " + FormatEta(eta);
+    std::string line = "\r[" + std::string(filled, '#') + std::string(bar_width - filled, '.') +
+                       "] " + std::to_string(p.done) + "/" + std::to_string(p.total) +
+                       CountsByKind(p) + "  ETA " + FormatEta(eta);
     if (static_cast<int>(line.size()) > columns) line.resize(columns);
     std::fprintf(stderr, "%s\033[K", line.c_str());
     std::fflush(stderr);
@@ -153,14 +154,19 @@ void PrintTable(const std::vector<Verdict>& verdicts, const std::string& format,
     return it == devices_by_stack.end() ? v.stack_id : it->second;
   };
   std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) {
-    return std::make_tuple(a.p.c, a.p.k, a.p.h, a.p.w, a.v->problem, a.v->algorithm, devices_of(*a.v)) <
-           std::make_tuple(b.p.c, b.p.k, b.p.h, b.p.w, b.v->problem, b.v->algorithm, devices_of(*b.v));
+    return std::make_tuple(a.p.c, a.p.k, a.p.h, a.p.w, a.v->problem, a.v->algorithm,
+                           devices_of(*a.v)) < std::make_tuple(b.p.c, b.p.k, b.p.h, b.p.w,
+                                                               b.v->problem, b.v->algorithm,
+                                                               devices_of(*b.v));
   });
   // Show the full problem when anything beyond c, k, h, w differs between rows.
   bool other_fields_vary = false;
   for (const Row& r : rows) {
     Problem a = r.p, b = rows.front().p;
-    a.c = b.c; a.k = b.k; a.h = b.h; a.w = b.w;
+    a.c = b.c;
+    a.k = b.k;
+    a.h = b.h;
+    a.w = b.w;
     other_fields_vary |= !(a == b);
   }
   const bool show_algo = algorithms.size() > 1;
@@ -172,7 +178,8 @@ void PrintTable(const std::vector<Verdict>& verdicts, const std::string& format,
     }
     std::printf("%s%s\n", line.c_str(), csv ? "" : "|");
   };
-  std::vector<std::string> header = {"Input Channels", "Output Channels", "Input Size", "Status", "Time"};
+  std::vector<std::string> header = {"Input Channels", "Output Channels", "Input Size", "Status",
+                                     "Time"};
   if (show_algo) header.push_back("Algorithm");
   if (other_fields_vary) header.push_back("Problem");
   const bool show_devices = stack_ids.size() > 1;
@@ -185,7 +192,8 @@ void PrintTable(const std::vector<Verdict>& verdicts, const std::string& format,
   for (const Row& r : rows) {
     char time[48] = "-";
     if (r.v->time_ms_median > 0) std::snprintf(time, sizeof time, "%.3g ms", r.v->time_ms_median);
-    if (r.v->kind == VerdictKind::kHang) std::snprintf(time, sizeof time, "killed after %.0f ms", r.v->elapsed_ms);
+    if (r.v->kind == VerdictKind::kHang)
+      std::snprintf(time, sizeof time, "killed after %.0f ms", r.v->elapsed_ms);
     std::vector<std::string> cells = {std::to_string(r.p.c), std::to_string(r.p.k),
                                       std::to_string(r.p.h) + "x" + std::to_string(r.p.w),
                                       std::string(VerdictName(r.v->kind)), time};
@@ -209,13 +217,16 @@ int SweepMain(const Args& args) {
     return kExitOk;
   }
   if (!flags.positionals().empty()) {
-    std::fprintf(stderr, "convguard sweep: unexpected argument '%s' (problems come from --grid or --list)\n",
-                 flags.positionals().front().c_str());
+    std::fprintf(
+        stderr, "convguard sweep: unexpected argument '%s' (problems come from --grid or --list)\n",
+        flags.positionals().front().c_str());
     return kExitBadInput;
   }
   const std::string table = flags.Get("--table", "markdown");
   if (table != "markdown" && table != "csv" && table != "none") {
-    std::fprintf(stderr, "convguard sweep: --table '%s' is unknown (allowed: markdown, csv, none)\n", table.c_str());
+    std::fprintf(stderr,
+                 "convguard sweep: --table '%s' is unknown (allowed: markdown, csv, none)\n",
+                 table.c_str());
     return kExitBadInput;
   }
   // Every problem is read and validated before anything starts.
@@ -224,12 +235,14 @@ int SweepMain(const Args& args) {
   for (const std::string& spec : flags.GetAll("--grid")) {
     StatusOr<GridExpansion> grid = ExpandGrid(spec);
     if (!grid.ok()) {
-      std::fprintf(stderr, "convguard sweep: --grid '%s': %s\n", spec.c_str(), grid.status().message().c_str());
+      std::fprintf(stderr, "convguard sweep: --grid '%s': %s\n", spec.c_str(),
+                   grid.status().message().c_str());
       return kExitBadInput;
     }
     if (grid->skipped_invalid > 0) {
-      std::fprintf(stderr, "convguard sweep: --grid: skipped %lld invalid combinations (first: %s)\n",
-                   static_cast<long long>(grid->skipped_invalid), grid->first_skipped_reason.c_str());
+      std::fprintf(
+          stderr, "convguard sweep: --grid: skipped %lld invalid combinations (first: %s)\n",
+          static_cast<long long>(grid->skipped_invalid), grid->first_skipped_reason.c_str());
     }
     for (const Problem& p : grid->problems) jobs.push_back({p, algo});
   }
@@ -242,7 +255,8 @@ int SweepMain(const Args& args) {
     for (const ListedProblem& lp : *list) jobs.push_back({lp.problem, algo});
   }
   if (jobs.empty()) {
-    std::fprintf(stderr, "convguard sweep: no problems: give --grid SPEC or --list FILE (see --help)\n");
+    std::fprintf(stderr,
+                 "convguard sweep: no problems: give --grid SPEC or --list FILE (see --help)\n");
     return kExitBadInput;
   }
   StatusOr<ProbeOptions> options = ProbeOptionsFromFlags(flags);
@@ -262,9 +276,12 @@ int SweepMain(const Args& args) {
   callbacks.on_progress = [&view](const ProbeProgress& p) { view.OnProgress(p); };
   callbacks.on_verdict = [&view](const Verdict& v) { view.OnVerdict(v); };
   if (flags.Has("--verbose")) {
-    callbacks.on_event = [](const std::string& e) { std::fprintf(stderr, "\nconvguard: %s\n", e.c_str()); };
+    callbacks.on_event = [](const std::string& e) {
+      std::fprintf(stderr, "\nconvguard: %s\n", e.c_str());
+    };
   }
-  StatusOr<std::unique_ptr<ProbeEngine>> engine = ProbeEngine::Start(*options, store->get(), callbacks);
+  StatusOr<std::unique_ptr<ProbeEngine>> engine =
+      ProbeEngine::Start(*options, store->get(), callbacks);
   if (!engine.ok()) {
     std::fprintf(stderr, "convguard sweep: %s\n", engine.status().message().c_str());
     return kExitFailure;
@@ -273,9 +290,11 @@ int SweepMain(const Args& args) {
   const std::vector<DeviceStack> device_stacks = (*engine)->stacks();
   const std::map<std::string, std::string> devices_by_stack = DevicesByStack(device_stacks);
   if (devices_by_stack.size() == 1) {
-    std::fprintf(stderr, "convguard sweep: %zu problems on stack %s%s: %s\n", jobs.size(), stack.Id().c_str(),
-                 device_stacks.size() > 1 ? (" (" + devices_by_stack.begin()->second + ")").c_str() : "",
-                 stack.Summary().c_str());
+    std::fprintf(
+        stderr, "convguard sweep: %zu problems on stack %s%s: %s\n", jobs.size(),
+        stack.Id().c_str(),
+        device_stacks.size() > 1 ? (" (" + devices_by_stack.begin()->second + ")").c_str() : "",
+        stack.Summary().c_str());
   } else {
     // Different stacks each probe every problem: their verdicts may differ.
     std::fprintf(stderr, "convguard sweep: %zu problems on each of %zu stacks:\n", jobs.size(),
@@ -283,8 +302,9 @@ int SweepMain(const Args& args) {
     std::set<std::string> printed;
     for (const DeviceStack& ds : device_stacks) {
       if (!printed.insert(ds.stack.Id()).second) continue;
-      std::fprintf(stderr, "convguard sweep:   %s: stack %s: %s\n", devices_by_stack.at(ds.stack.Id()).c_str(),
-                   ds.stack.Id().c_str(), ds.stack.Summary().c_str());
+      std::fprintf(stderr, "convguard sweep:   %s: stack %s: %s\n",
+                   devices_by_stack.at(ds.stack.Id()).c_str(), ds.stack.Id().c_str(),
+                   ds.stack.Summary().c_str());
     }
   }
   if (stack.is_emulated()) {
@@ -307,7 +327,8 @@ int SweepMain(const Args& args) {
                result->interrupted ? "interrupted after" : "done,", static_cast<long long>(p.done),
                static_cast<long long>(p.total), p.elapsed_s, CountsByKind(p).c_str());
   if (store->get() != nullptr) {
-    std::fprintf(stderr, "convguard sweep: verdicts are in %s\n", StorePathFromFlags(flags).c_str());
+    std::fprintf(stderr, "convguard sweep: verdicts are in %s\n",
+                 StorePathFromFlags(flags).c_str());
   }
   return result->interrupted ? kExitInterrupted : kExitOk;
 }

@@ -141,10 +141,8 @@ double DefaultTolerance(const Problem& p, bool exact_filled) {
 double TrustNonzeroLevel(const Problem& p) {
   constexpr double kBase = 0.3;
   switch (p.direction) {
-    case Direction::kForward:
-      return kBase;
-    case Direction::kBackwardData:
-      return kBase / static_cast<double>(p.stride_h * p.stride_w);
+    case Direction::kForward: return kBase;
+    case Direction::kBackwardData: return kBase / static_cast<double>(p.stride_h * p.stride_w);
     case Direction::kBackwardWeights: {
       const int64_t taps = p.r * p.s;
       const int64_t least = std::min({taps, p.h * p.w, p.out_h() * p.out_w()});

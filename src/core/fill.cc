@@ -54,12 +54,9 @@ void PickPositions(int64_t len, int64_t m, uint64_t h, std::vector<int64_t>& per
 // Products per result element, without the bias term.
 int64_t ConvTerms(const Problem& p) {
   switch (p.direction) {
-    case Direction::kForward:
-      return p.c_per_group() * p.r * p.s;
-    case Direction::kBackwardData:
-      return p.k_per_group() * p.r * p.s;
-    case Direction::kBackwardWeights:
-      return p.n * p.out_h() * p.out_w();
+    case Direction::kForward: return p.c_per_group() * p.r * p.s;
+    case Direction::kBackwardData: return p.k_per_group() * p.r * p.s;
+    case Direction::kBackwardWeights: return p.n * p.out_h() * p.out_w();
   }
   return 0;
 }
@@ -68,12 +65,9 @@ int64_t ConvTerms(const Problem& p) {
 
 int ExactIntegerDigits(DataType t) {
   switch (t) {
-    case DataType::kF32:
-      return 24;
-    case DataType::kF16:
-      return 11;
-    case DataType::kBF16:
-      return 8;
+    case DataType::kF32: return 24;
+    case DataType::kF16: return 11;
+    case DataType::kBF16: return 8;
   }
   return 8;
 }

@@ -12,8 +12,8 @@ constexpr int64_t kMaxField = int64_t{1} << 31;
 Status CheckRange(std::string_view field, int64_t value, int64_t lo, int64_t hi) {
   if (value < lo || value > hi) {
     return Status::InvalidArgument(std::string(field) + " = " + std::to_string(value) +
-                                   " is out of range; allowed " + std::to_string(lo) +
-                                   ".." + std::to_string(hi));
+                                   " is out of range; allowed " + std::to_string(lo) + ".." +
+                                   std::to_string(hi));
   }
   return Status::Ok();
 }
@@ -114,8 +114,8 @@ Status Validate(const Problem& p, const ValidationLimits& limits) {
                       CheckedProduct("weights k*(c/groups)*r*s", {p.k, p.c / p.groups, p.r, p.s}));
   CG_ASSIGN_OR_RETURN(int64_t out_elems,
                       CheckedProduct("output n*k*oh*ow", {p.n, p.k, p.out_h(), p.out_w()}));
-  CG_ASSIGN_OR_RETURN(int64_t macs,
-                      CheckedProduct("multiply-accumulate count", {out_elems, p.c / p.groups, p.r, p.s}));
+  CG_ASSIGN_OR_RETURN(int64_t macs, CheckedProduct("multiply-accumulate count",
+                                                   {out_elems, p.c / p.groups, p.r, p.s}));
   (void)macs;
   int64_t total = 0;
   for (int64_t e : {in_elems, wei_elems, out_elems, p.bias ? p.k : 0}) {

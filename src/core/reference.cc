@@ -363,12 +363,9 @@ std::vector<int64_t> EvenlySpaced(int64_t length, int64_t count) {
 
 TensorRole ResultRole(Direction d) {
   switch (d) {
-    case Direction::kForward:
-      return TensorRole::kOutput;
-    case Direction::kBackwardData:
-      return TensorRole::kInput;
-    case Direction::kBackwardWeights:
-      return TensorRole::kWeight;
+    case Direction::kForward: return TensorRole::kOutput;
+    case Direction::kBackwardData: return TensorRole::kInput;
+    case Direction::kBackwardWeights: return TensorRole::kWeight;
   }
   return TensorRole::kOutput;
 }
@@ -376,12 +373,9 @@ TensorRole ResultRole(Direction d) {
 std::string_view TensorName(TensorRole role, Direction d) {
   const bool fwd = d == Direction::kForward;
   switch (role) {
-    case TensorRole::kInput:
-      return d == Direction::kBackwardData ? "dx" : "x";
-    case TensorRole::kWeight:
-      return d == Direction::kBackwardWeights ? "dw" : "w";
-    case TensorRole::kOutput:
-      return fwd ? "y" : "dy";
+    case TensorRole::kInput: return d == Direction::kBackwardData ? "dx" : "x";
+    case TensorRole::kWeight: return d == Direction::kBackwardWeights ? "dw" : "w";
+    case TensorRole::kOutput: return fwd ? "y" : "dy";
   }
   return "?";
 }

@@ -31,24 +31,15 @@ bool EqualsIgnoringAsciiCase(std::string_view a, std::string_view b) {
 
 std::string_view VerdictName(VerdictKind kind) {
   switch (kind) {
-    case VerdictKind::kOk:
-      return "OK";
-    case VerdictKind::kSlow:
-      return "SLOW";
-    case VerdictKind::kHang:
-      return "HANG";
-    case VerdictKind::kCrash:
-      return "CRASH";
-    case VerdictKind::kWrong:
-      return "WRONG";
-    case VerdictKind::kMistrusted:
-      return "MISTRUSTED";
-    case VerdictKind::kError:
-      return "ERROR";
-    case VerdictKind::kUnsupported:
-      return "UNSUPPORTED";
-    case VerdictKind::kOom:
-      return "OOM";
+    case VerdictKind::kOk: return "OK";
+    case VerdictKind::kSlow: return "SLOW";
+    case VerdictKind::kHang: return "HANG";
+    case VerdictKind::kCrash: return "CRASH";
+    case VerdictKind::kWrong: return "WRONG";
+    case VerdictKind::kMistrusted: return "MISTRUSTED";
+    case VerdictKind::kError: return "ERROR";
+    case VerdictKind::kUnsupported: return "UNSUPPORTED";
+    case VerdictKind::kOom: return "OOM";
   }
   return "?";
 }

@@ -129,13 +129,11 @@ std::vector<std::string_view> SymbolNames(ValueKind kind) {
     case ValueKind::kDtype:
       return {DataTypeName(DataType::kF32), DataTypeName(DataType::kF16),
               DataTypeName(DataType::kBF16)};
-    case ValueKind::kLayout:
-      return {LayoutName(Layout::kNCHW), LayoutName(Layout::kNHWC)};
+    case ValueKind::kLayout: return {LayoutName(Layout::kNCHW), LayoutName(Layout::kNHWC)};
     case ValueKind::kDir:
       return {DirectionName(Direction::kForward), DirectionName(Direction::kBackwardData),
               DirectionName(Direction::kBackwardWeights)};
-    default:
-      return {};
+    default: return {};
   }
 }
 
@@ -157,8 +155,7 @@ struct Item {
 
   int64_t Count() const {
     switch (kind) {
-      case Kind::kSingle:
-        return 1;
+      case Kind::kSingle: return 1;
       case Kind::kArithmetic: {
         // 0 <= first <= last, so the difference cannot overflow; the + 1 can, for
         // 0..INT64_MAX, and then the count saturates and the grid is rejected as too large.
@@ -182,9 +179,7 @@ struct Item {
 
   void AppendTo(std::vector<int64_t>& out) const {
     switch (kind) {
-      case Kind::kSingle:
-        out.push_back(first);
-        return;
+      case Kind::kSingle: out.push_back(first); return;
       case Kind::kArithmetic:
         // Stepping from first by step never passes last + step, and last <= INT64_MAX,
         // so test before adding to avoid overflow.

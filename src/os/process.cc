@@ -248,14 +248,10 @@ StatusOr<Pipe> MakeCloexecPipe() {
 
 ExitInfo FromSiginfo(const siginfo_t& info) {
   switch (info.si_code) {
-    case CLD_EXITED:
-      return ExitInfo::Exited(info.si_status);
-    case CLD_KILLED:
-      return ExitInfo::Signaled(info.si_status, false);
-    case CLD_DUMPED:
-      return ExitInfo::Signaled(info.si_status, true);
-    default:
-      return ExitInfo::Running();  // stopped/continued: not requested (WEXITED only)
+    case CLD_EXITED: return ExitInfo::Exited(info.si_status);
+    case CLD_KILLED: return ExitInfo::Signaled(info.si_status, false);
+    case CLD_DUMPED: return ExitInfo::Signaled(info.si_status, true);
+    default: return ExitInfo::Running();  // stopped/continued: not requested (WEXITED only)
   }
 }
 
@@ -277,10 +273,8 @@ void Abandon(pid_t pid) {
 
 std::string ExitInfo::ToString() const {
   switch (state) {
-    case kRunning:
-      return "still running";
-    case kExited:
-      return "exited with code " + std::to_string(exit_code);
+    case kRunning: return "still running";
+    case kExited: return "exited with code " + std::to_string(exit_code);
     case kSignaled: {
       const char* abbrev = sigabbrev_np(signal);
       std::string s = "killed by signal " + std::to_string(signal);
@@ -407,24 +401,12 @@ StatusOr<ChildProcess> SpawnChild(const SpawnOptions& options) {
     }
     std::string context = "spawning '" + name + "': ";
     switch (report.stage) {
-      case kStageSetpgid:
-        context += "setpgid in the child";
-        break;
-      case kStageDup:
-        context += "dup2 of the child's standard descriptors";
-        break;
-      case kStageChdir:
-        context += "chdir '" + options.working_dir + "'";
-        break;
-      case kStageCloseFds:
-        context += "closing inherited descriptors in the child";
-        break;
-      case kStageExec:
-        context += "execve '" + path + "'";
-        break;
-      default:
-        context += "unknown step " + std::to_string(report.stage);
-        break;
+      case kStageSetpgid: context += "setpgid in the child"; break;
+      case kStageDup: context += "dup2 of the child's standard descriptors"; break;
+      case kStageChdir: context += "chdir '" + options.working_dir + "'"; break;
+      case kStageCloseFds: context += "closing inherited descriptors in the child"; break;
+      case kStageExec: context += "execve '" + path + "'"; break;
+      default: context += "unknown step " + std::to_string(report.stage); break;
     }
     return ErrnoToStatus(context, report.err);
   }

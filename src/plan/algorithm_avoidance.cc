@@ -39,7 +39,8 @@ std::vector<LeafOption> UsableLeafOptions(const std::vector<Verdict>& verdicts, 
   return options;
 }
 
-std::vector<LeafOption> PrimaryLeafOptions(const std::vector<Verdict>& verdicts, LeafExactness exactness) {
+std::vector<LeafOption> PrimaryLeafOptions(const std::vector<Verdict>& verdicts,
+                                           LeafExactness exactness) {
   std::string avoided;
   for (const Verdict& v : verdicts) {
     if (!IsMisbehaviour(v.kind)) continue;
@@ -47,7 +48,8 @@ std::vector<LeafOption> PrimaryLeafOptions(const std::vector<Verdict>& verdicts,
     avoided += std::string(VerdictName(v.kind)) + " of '" + v.algorithm + "'";
   }
   return avoided.empty() ? UsableLeafOptions(verdicts, StepKind::kNative, "", exactness)
-                         : UsableLeafOptions(verdicts, StepKind::kAlgorithmAvoidance, "avoids " + avoided, exactness);
+                         : UsableLeafOptions(verdicts, StepKind::kAlgorithmAvoidance,
+                                             "avoids " + avoided, exactness);
 }
 
 }  // namespace convguard::plan

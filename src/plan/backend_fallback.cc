@@ -15,7 +15,8 @@ namespace convguard::plan {
 std::vector<LeafOption> FallbackLeafOptions(const std::vector<Verdict>& verdicts,
                                             const StackChoice& fallback, LeafExactness exactness) {
   return UsableLeafOptions(verdicts, StepKind::kBackendFallback,
-                           "runs on " + fallback.backend + " (stack " + fallback.stack_id + ")", exactness);
+                           "runs on " + fallback.backend + " (stack " + fallback.stack_id + ")",
+                           exactness);
 }
 
 }  // namespace convguard::plan

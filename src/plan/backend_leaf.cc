@@ -24,7 +24,8 @@ class BackendLeaf final : public rewrite::ExecNode {
     once.warmup = 0;
     once.repeats = 1;
     StatusOr<RunResult> r = backend_.Run(problem_, algorithm_, io, once);
-    if (!r.ok()) return r.status().WithContext(std::string(backend_.name()) + " '" + algorithm_ + "'");
+    if (!r.ok())
+      return r.status().WithContext(std::string(backend_.name()) + " '" + algorithm_ + "'");
     if (!r->exact && exact_sink_ != nullptr) *exact_sink_ = false;
     return Status::Ok();
   }
@@ -49,12 +50,13 @@ StatusOr<std::unique_ptr<rewrite::ExecNode>> BuildExecTree(
     auto it = backends.find(step.backend);
     if (it == backends.end() || it->second == nullptr) {
       return Status::InvalidArgument("the plan runs on backend '" + step.backend +
-                                        "', which this process has not opened");
+                                     "', which this process has not opened");
     }
     return MakeBackendLeaf(*it->second, step.problem, step.algorithm, exact_sink);
   }
   const rewrite::Rewrite* r = rewrite::FindRewrite(step.rewrite);
-  if (r == nullptr) return Status::Internal("the plan names an unknown rewrite '" + step.rewrite + "'");
+  if (r == nullptr)
+    return Status::Internal("the plan names an unknown rewrite '" + step.rewrite + "'");
   rewrite::Application app;
   app.rewrite = step.rewrite;
   app.parameters = step.parameters;
@@ -64,7 +66,8 @@ StatusOr<std::unique_ptr<rewrite::ExecNode>> BuildExecTree(
   std::vector<std::unique_ptr<rewrite::ExecNode>> children;
   for (const PlanStep& child : step.children) {
     app.children.push_back(child.problem);
-    CG_ASSIGN_OR_RETURN(std::unique_ptr<rewrite::ExecNode> node, BuildExecTree(child, backends, exact_sink));
+    CG_ASSIGN_OR_RETURN(std::unique_ptr<rewrite::ExecNode> node,
+                        BuildExecTree(child, backends, exact_sink));
     children.push_back(std::move(node));
   }
   return r->Build(step.problem, app, std::move(children));

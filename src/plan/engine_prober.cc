@@ -19,8 +19,9 @@ Prober MakeEngineProber(const ProbeOptions& base, Store* store, ProbeCallbacks c
       CG_ASSIGN_OR_RETURN(engine, ProbeEngine::Start(o, store, callbacks));
     }
     if (engine->stack().Id() != stack.stack_id) {
-      return Status::Internal("the " + stack.backend + " worker reports stack " + engine->stack().Id() +
-                              " but the plan is for stack " + stack.stack_id +
+      return Status::Internal("the " + stack.backend + " worker reports stack " +
+                              engine->stack().Id() + " but the plan is for stack " +
+                              stack.stack_id +
                               "; the two see different stacks (environment or fault rules differ)");
     }
     CG_ASSIGN_OR_RETURN(ProbeRunResult run, engine->Run(jobs));

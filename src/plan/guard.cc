@@ -29,8 +29,8 @@ struct ProblemHash {
                       p.pad_right, p.stride_h, p.stride_w, p.dilation_h, p.dilation_w, p.groups}) {
       mix(v);
     }
-    mix((p.bias ? 1 : 0) | static_cast<int64_t>(p.dtype) << 1 | static_cast<int64_t>(p.layout) << 3 |
-        static_cast<int64_t>(p.direction) << 5);
+    mix((p.bias ? 1 : 0) | static_cast<int64_t>(p.dtype) << 1 |
+        static_cast<int64_t>(p.layout) << 3 | static_cast<int64_t>(p.direction) << 5);
     return static_cast<size_t>(h);
   }
 };
@@ -48,7 +48,8 @@ class GuardImpl final : public Guard {
   // Checks the backends and learns their stacks from workers; no backend is created in
   // this process until a plan has to run.
   Status Init() {
-    if (store_ == nullptr) return Status::InvalidArgument("guarded execution needs a verdict store");
+    if (store_ == nullptr)
+      return Status::InvalidArgument("guarded execution needs a verdict store");
     if (!options_.backend_options.fault_rules.empty() && options_.probe.fault_rules_path.empty()) {
       return Status::InvalidArgument(
           "fault rules for the guard's backend need their file in probe.fault_rules_path too: the "
@@ -60,16 +61,17 @@ class GuardImpl final : public Guard {
       const std::string& name = names[i];
       for (const StackChoice& s : stacks_) {
         if (s.backend == name) {
-          return Status::InvalidArgument("backend '" + name +
-                                         "' is named twice (primary and fallback, or twice as fallback)");
+          return Status::InvalidArgument(
+              "backend '" + name + "' is named twice (primary and fallback, or twice as fallback)");
         }
       }
       CG_ASSIGN_OR_RETURN(const BackendDescriptor descriptor, DescribeBackend(name));
       if (!descriptor.in_process) {
-        return Status::Unsupported("the " + name +
-                                   " backend runs only in its Python worker; guarded execution runs in this "
-                                   "process and needs a C++ backend (reference, emulated-rdna1, onednn, cudnn "
-                                   "where built)");
+        return Status::Unsupported(
+            "the " + name +
+            " backend runs only in its Python worker; guarded execution runs in this "
+            "process and needs a C++ backend (reference, emulated-rdna1, onednn, cudnn "
+            "where built)");
       }
       ProbeOptions identify = options_.probe;
       identify.backend = name;
@@ -94,15 +96,18 @@ class GuardImpl final : public Guard {
     }
     if (raw_backends_.count(step.backend) != 0) return Status::Ok();
     const bool primary = step.backend == options_.backend;
-    CG_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend,
-                        CreateBackend(step.backend, primary ? options_.backend_options : BackendOptions{}));
-    if (Status s = backend->Init(); !s.ok()) return s.WithContext("initialising backend '" + step.backend + "'");
+    CG_ASSIGN_OR_RETURN(
+        std::unique_ptr<Backend> backend,
+        CreateBackend(step.backend, primary ? options_.backend_options : BackendOptions{}));
+    if (Status s = backend->Init(); !s.ok())
+      return s.WithContext("initialising backend '" + step.backend + "'");
     const StackFingerprint here = backend->Fingerprint();
     for (const StackChoice& s : stacks_) {
       if (s.backend == step.backend && s.stack_id != here.Id()) {
-        return Status::Internal("backend '" + step.backend + "' presents stack " + here.Id() + " (" + here.Summary() +
-                                ") in this process but " + s.stack_id + " (" + s.summary +
-                                ") in its workers; the verdicts of the one do not describe the other");
+        return Status::Internal(
+            "backend '" + step.backend + "' presents stack " + here.Id() + " (" + here.Summary() +
+            ") in this process but " + s.stack_id + " (" + s.summary +
+            ") in its workers; the verdicts of the one do not describe the other");
       }
     }
     raw_backends_[step.backend] = backend.get();
@@ -129,7 +134,8 @@ class GuardImpl final : public Guard {
     }
     if (!prepared->tree) {
       CG_RETURN_IF_ERROR(PrepareBackendsFor(prepared->plan.root));
-      CG_ASSIGN_OR_RETURN(prepared->tree, plan::BuildExecTree(prepared->plan.root, raw_backends_, &last_run_exact_));
+      CG_ASSIGN_OR_RETURN(prepared->tree, plan::BuildExecTree(prepared->plan.root, raw_backends_,
+                                                              &last_run_exact_));
     }
     if (!prepared->weights_loaded || weights == WeightsAre::kNew) {
       CG_RETURN_IF_ERROR(prepared->tree->LoadWeights(io.weight, io.bias));
@@ -152,7 +158,8 @@ class GuardImpl final : public Guard {
  private:
   StatusOr<Prepared*> Lookup(const Problem& p) {
     if (auto it = cache_.find(p); it != cache_.end()) return &it->second;
-    CG_ASSIGN_OR_RETURN(PlanReport report, MakePlan(p, stacks_, *store_, options_.planner, prober_));
+    CG_ASSIGN_OR_RETURN(PlanReport report,
+                        MakePlan(p, stacks_, *store_, options_.planner, prober_));
     if (!report.chosen) {
       std::string message = "no exact plan for " + report.problem_text + " on " + stack_.Summary();
       for (const std::string& line : report.native_verdicts) message += "; as is " + line;

@@ -20,11 +20,11 @@ namespace convguard::plan {
 // One way to run a problem as is.
 struct LeafOption {
   StepKind kind = StepKind::kNative;  // kNative, kAlgorithmAvoidance or kBackendFallback
-  std::string reason;     // why this kind ("avoids HANG of 'auto'"); "" for native
-  std::string algorithm;  // "" when unknown (to be probed)
+  std::string reason;                 // why this kind ("avoids HANG of 'auto'"); "" for native
+  std::string algorithm;              // "" when unknown (to be probed)
   double measured_ms = -1.0;
-  double tolerance = -1.0; // the verdict's check tolerance (Verdict::tolerance)
-  bool unknown = false;   // no verdict yet: a probe would tell
+  double tolerance = -1.0;  // the verdict's check tolerance (Verdict::tolerance)
+  bool unknown = false;     // no verdict yet: a probe would tell
 };
 
 // Which OK verdicts may become leaves: any, or only those checked bit-exact.
@@ -33,7 +33,8 @@ enum class LeafExactness { kAnyOk, kBitExactOnly };
 // algorithm_avoidance.cc: the OK algorithms of a problem on its own (primary) stack,
 // fastest first. "native" when no algorithm of the problem misbehaved, else
 // "algorithm-avoidance" naming what it avoids.
-std::vector<LeafOption> PrimaryLeafOptions(const std::vector<Verdict>& verdicts, LeafExactness exactness);
+std::vector<LeafOption> PrimaryLeafOptions(const std::vector<Verdict>& verdicts,
+                                           LeafExactness exactness);
 
 // backend_fallback.cc: the OK algorithms of a problem on another backend, fastest
 // first, as "backend-fallback" leaves.

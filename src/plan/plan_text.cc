@@ -1,9 +1,8 @@
 // Plans for people (indented text) and for programs (JSON).
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "convguard/plan.h"
 #include "convguard/text_forms.h"
@@ -137,11 +136,13 @@ std::string PlanReportToText(const PlanReport& report) {
     out << "as is:\n";
     for (const std::string& line : report.native_verdicts) out << "  " << line << "\n";
   }
-  if (report.probes_run > 0) out << "probed " << report.probes_run << " sub-problem(s) for this plan\n";
+  if (report.probes_run > 0)
+    out << "probed " << report.probes_run << " sub-problem(s) for this plan\n";
   for (const std::string& note : report.notes) out << "note: " << note << "\n";
   if (report.chosen) {
     const bool native = report.chosen->root.kind == StepKind::kNative;
-    out << (native ? "plan: run it as is, " : "plan (exact rewrites): ") << PlanToText(*report.chosen);
+    out << (native ? "plan: run it as is, " : "plan (exact rewrites): ")
+        << PlanToText(*report.chosen);
     for (size_t i = 0; i < report.alternatives.size(); ++i) {
       out << "alternative " << i + 1 << ": " << PlanToText(report.alternatives[i]);
     }

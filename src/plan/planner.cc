@@ -49,7 +49,8 @@ class VerdictCache {
     return stack_id + "/" + problem;
   }
 
-  StatusOr<const std::vector<Verdict>*> Of(const std::string& stack_id, const std::string& problem) {
+  StatusOr<const std::vector<Verdict>*> Of(const std::string& stack_id,
+                                           const std::string& problem) {
     const std::string key = Key(stack_id, problem);
     if (auto it = cache_.find(key); it != cache_.end()) return &it->second;
     VerdictFilter f;
@@ -68,9 +69,14 @@ class VerdictCache {
 
 class Search {
  public:
-  Search(const std::vector<const StackChoice*>& stacks, VerdictCache& verdicts, const CostModel& cost,
-         const PlannerOptions& options, bool optimistic, const std::set<std::string>& asked)
-      : stacks_(stacks), verdicts_(verdicts), cost_(cost), options_(options), optimistic_(optimistic),
+  Search(const std::vector<const StackChoice*>& stacks, VerdictCache& verdicts,
+         const CostModel& cost, const PlannerOptions& options, bool optimistic,
+         const std::set<std::string>& asked)
+      : stacks_(stacks),
+        verdicts_(verdicts),
+        cost_(cost),
+        options_(options),
+        optimistic_(optimistic),
         asked_(asked) {}
 
   // Every option for p at `depth`, cheapest first. Empty: nothing works. `parent` is the
@@ -79,7 +85,8 @@ class Search {
   // slices of slices are tiles, chunks and slices of the original).
   StatusOr<const std::vector<Option>*> Options(const Problem& p, int depth,
                                                std::string_view parent = "") {
-    const std::string key = ToCanonical(p) + "@" + std::to_string(depth) + "/" + std::string(parent);
+    const std::string key =
+        ToCanonical(p) + "@" + std::to_string(depth) + "/" + std::string(parent);
     if (auto it = memo_.find(key); it != memo_.end()) return &it->second;
     std::vector<Option> options;
     CG_RETURN_IF_ERROR(AddLeaves(p, options));
@@ -97,7 +104,7 @@ class Search {
     });
     // Children use only the best option. The root keeps a few for the report, and every
     // one while probing (the probe loop looks at the best of each kind).
-    const size_t keep = depth > 0 ? 1
+    const size_t keep = depth > 0     ? 1
                         : optimistic_ ? options.size()
                                       : static_cast<size_t>(options_.max_alternatives) + 1;
     if (options.size() > keep) options.resize(keep);
@@ -108,12 +115,15 @@ class Search {
   Status AddLeaves(const Problem& p, std::vector<Option>& out) {
     const std::string text = ToCanonical(p);
     for (const StackChoice* stack : stacks_) {
-      CG_ASSIGN_OR_RETURN(const std::vector<Verdict>* verdicts, verdicts_.Of(stack->stack_id, text));
+      CG_ASSIGN_OR_RETURN(const std::vector<Verdict>* verdicts,
+                          verdicts_.Of(stack->stack_id, text));
       const plan::LeafExactness exactness =
           options_.exact_leaves ? plan::LeafExactness::kBitExactOnly : plan::LeafExactness::kAnyOk;
-      std::vector<LeafOption> leaves = stack->fallback ? plan::FallbackLeafOptions(*verdicts, *stack, exactness)
-                                                       : plan::PrimaryLeafOptions(*verdicts, exactness);
-      if (verdicts->empty() && optimistic_ && asked_.count(VerdictCache::Key(stack->stack_id, text)) == 0) {
+      std::vector<LeafOption> leaves = stack->fallback
+                                           ? plan::FallbackLeafOptions(*verdicts, *stack, exactness)
+                                           : plan::PrimaryLeafOptions(*verdicts, exactness);
+      if (verdicts->empty() && optimistic_ &&
+          asked_.count(VerdictCache::Key(stack->stack_id, text)) == 0) {
         LeafOption unknown;
         unknown.kind = stack->fallback ? StepKind::kBackendFallback : StepKind::kNative;
         unknown.unknown = true;
@@ -152,7 +162,8 @@ class Search {
     double total = cost_.CopyMs(app.bytes_per_call);
     // Slots repeating one problem (groups of a split) share the search, not the node.
     for (size_t i = 0; i < app.children.size(); ++i) {
-      CG_ASSIGN_OR_RETURN(const std::vector<Option>* child, Options(app.children[i], depth + 1, app.rewrite));
+      CG_ASSIGN_OR_RETURN(const std::vector<Option>* child,
+                          Options(app.children[i], depth + 1, app.rewrite));
       if (child->empty()) return std::optional<Option>();
       const Option& best = child->front();
       total += static_cast<double>(app.runs[i]) * best.step.predicted_ms;
@@ -237,17 +248,21 @@ StatusOr<std::vector<std::string>> Suggest(const Problem& p, const StackChoice& 
   }
   if (best_size) {
     out.push_back("resize this layer's input to " + std::to_string(best_size->h) + "x" +
-                  std::to_string(best_size->w) + " (OK on this stack): changes the model's resolution");
+                  std::to_string(best_size->w) +
+                  " (OK on this stack): changes the model's resolution");
   }
   if (p.h > 1 || p.w > 1) {
-    out.push_back("pool or stride the input by 2 before this layer: changes the model and needs retraining");
+    out.push_back(
+        "pool or stride the input by 2 before this layer: changes the model and needs retraining");
   }
   if (best_c) {
-    out.push_back("use " + std::to_string(best_c->c) + " input channels instead of " + std::to_string(p.c) +
+    out.push_back("use " + std::to_string(best_c->c) + " input channels instead of " +
+                  std::to_string(p.c) +
                   " (OK on this stack): changes the model and needs retraining");
   }
   if (best_k) {
-    out.push_back("use " + std::to_string(best_k->k) + " output channels instead of " + std::to_string(p.k) +
+    out.push_back("use " + std::to_string(best_k->k) + " output channels instead of " +
+                  std::to_string(p.k) +
                   " (OK on this stack): changes the model and needs retraining");
   }
   if (!have_fallbacks) {
@@ -259,8 +274,8 @@ StatusOr<std::vector<std::string>> Suggest(const Problem& p, const StackChoice& 
 
 }  // namespace
 
-StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& stacks, Store& store,
-                              const PlannerOptions& options, const Prober& prober) {
+StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& stacks,
+                              Store& store, const PlannerOptions& options, const Prober& prober) {
   CG_RETURN_IF_ERROR(Validate(p));
   if (options.max_depth < 0 || options.max_depth > 4) {
     return Status::InvalidArgument("max_depth = " + std::to_string(options.max_depth) +
@@ -296,15 +311,18 @@ StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& 
   std::set<std::string> asked;
   VerdictCache verdicts(store);
 
-  auto run_phase = [&](const std::vector<const StackChoice*>& in_use)
-      -> StatusOr<std::vector<Option>> {
+  auto run_phase =
+      [&](const std::vector<const StackChoice*>& in_use) -> StatusOr<std::vector<Option>> {
     while (options.probe_missing && report.probes_run < options.probe_budget) {
       Search optimistic(in_use, verdicts, cost, options, /*optimistic=*/true, asked);
       CG_ASSIGN_OR_RETURN(const std::vector<Option>* found, optimistic.Options(p, 0));
       if (found->empty() || !found->front().has_unknown) break;
       // Enough: a known plan within 10% of the best the unknowns could offer.
-      auto known = std::find_if(found->begin(), found->end(), [](const Option& o) { return !o.has_unknown; });
-      if (known != found->end() && known->step.predicted_ms <= 1.10 * found->front().step.predicted_ms) break;
+      auto known = std::find_if(found->begin(), found->end(),
+                                [](const Option& o) { return !o.has_unknown; });
+      if (known != found->end() &&
+          known->step.predicted_ms <= 1.10 * found->front().step.predicted_ms)
+        break;
       // Breadth first: the unknown leaves of the cheapest plan of each kind (as is, each
       // rewrite), so that one family of sub-problems that all misbehave alike (tiles of
       // a stack that hangs on every 16-channel problem) cannot spend the whole budget.
@@ -371,8 +389,9 @@ StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& 
   if (!rounding_set_aside.empty()) {
     std::string names;
     for (const std::string& n : rounding_set_aside) names += (names.empty() ? "" : ", ") + n;
-    report.notes.push_back("exact leaves demanded: set aside OK algorithm(s) " + names +
-                           " of the problem as is, whose results round or whose exactness was not recorded");
+    report.notes.push_back(
+        "exact leaves demanded: set aside OK algorithm(s) " + names +
+        " of the problem as is, whose results round or whose exactness was not recorded");
   }
   const bool native_measured = native_ms >= 0;
   if (!native_measured) native_ms = cost.EstimateMs(primary.front()->stack_id, p);

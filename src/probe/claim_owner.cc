@@ -13,7 +13,8 @@ namespace convguard {
 
 StatusOr<std::string> ThisProcessClaimOwner() {
   CG_ASSIGN_OR_RETURN(uint64_t start_ticks, os::ProcessStartTicks(os::CurrentPid()));
-  return os::Hostname() + ":" + std::to_string(os::CurrentPid()) + ":" + std::to_string(start_ticks);
+  return os::Hostname() + ":" + std::to_string(os::CurrentPid()) + ":" +
+         std::to_string(start_ticks);
 }
 
 OwnerLiveness LocalClaimOwnerLiveness() {

@@ -63,7 +63,8 @@ double DeadlinePolicy::RunDeadlineMs(const Problem& p, int runs) const {
 }
 
 double DeadlinePolicy::ConfirmDeadlineMs(double first_run_deadline_ms) const {
-  const double d = std::max(options_.confirm_floor_ms, options_.confirm_factor * first_run_deadline_ms);
+  const double d =
+      std::max(options_.confirm_floor_ms, options_.confirm_factor * first_run_deadline_ms);
   return std::min(d, std::max(options_.cap_ms, options_.confirm_floor_ms));
 }
 
@@ -80,7 +81,8 @@ double DeadlinePolicy::CheckDeadlineMs(const Problem& p, CheckMode check,
     case CheckMode::kNone: break;
     case CheckMode::kSampled:
       // Edges and group boundaries add up to a few thousand points beyond the interior.
-      macs = static_cast<double>(sample_points + 8192) * static_cast<double>(p.accumulation_length());
+      macs =
+          static_cast<double>(sample_points + 8192) * static_cast<double>(p.accumulation_length());
       break;
     case CheckMode::kFull: macs = static_cast<double>(p.macs()); break;
   }

@@ -40,7 +40,10 @@ double Median(std::vector<double> v) {
 // The calibration problem: small enough for any backend, large enough to time.
 Problem CalibrationProblem() {
   Problem p;
-  p.c = 16; p.k = 16; p.h = p.w = 32; p.r = p.s = 3;
+  p.c = 16;
+  p.k = 16;
+  p.h = p.w = 32;
+  p.r = p.s = 3;
   p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = 1;
   return p;
 }
@@ -50,7 +53,7 @@ enum class TaskKind { kFirst, kConfirm, kRerun };
 struct Job {
   Problem problem;
   std::string canonical;
-  std::string algorithm;   // resolved
+  std::string algorithm;  // resolved
   std::string stack_id;
   bool claimed = false;
   double first_deadline_ms = 0.0;  // the deadline the first attempt missed
@@ -97,7 +100,10 @@ struct Slot {
 class EngineImpl final : public ProbeEngine {
  public:
   EngineImpl(ProbeOptions options, Store* store, ProbeCallbacks callbacks, const os::Clock& clock)
-      : options_(std::move(options)), store_(store), callbacks_(std::move(callbacks)), clock_(clock),
+      : options_(std::move(options)),
+        store_(store),
+        callbacks_(std::move(callbacks)),
+        clock_(clock),
         watchdog_(clock) {}
 
   ~EngineImpl() override {
@@ -137,7 +143,8 @@ class EngineImpl final : public ProbeEngine {
   void Decide(Job& job, Verdict v);
   Verdict BaseVerdict(const Job& job, const Pool& pool) const;
   // Records an attempt of the flight in `slot` (before the watchdog lands it).
-  void RecordAttempt(Job& job, const Slot& slot, const std::string& outcome, const std::string& detail);
+  void RecordAttempt(Job& job, const Slot& slot, const std::string& outcome,
+                     const std::string& detail);
   size_t IndexOf(const Slot& slot) const { return static_cast<size_t>(&slot - slots_.data()); }
   // Ends the flight in `slot`: the engine's record and the watchdog's.
   Flight Land(Slot& slot);
@@ -155,7 +162,7 @@ class EngineImpl final : public ProbeEngine {
   std::vector<Slot> slots_;
   std::vector<Job> jobs_;
   std::map<std::string, std::deque<Task>> queues_;  // by stack id
-  std::vector<Task> deferred_;                       // held by another process
+  std::vector<Task> deferred_;                      // held by another process
   int64_t next_request_id_ = 1;
   Status store_error_;  // the first verdict the store refused; ends the run
   ProbeRunResult result_;
@@ -177,7 +184,8 @@ Status EngineImpl::Init() {
   const worker::Hello hello = slots_[0].worker->hello();
   visible_devices_ = hello.visible_devices;
 
-  CG_RETURN_IF_ERROR(probe::CheckDeviceSelection(options_.devices, hello.visible_devices, options_.backend));
+  CG_RETURN_IF_ERROR(
+      probe::CheckDeviceSelection(options_.devices, hello.visible_devices, options_.backend));
   const std::vector<int> devices = probe::DevicesToUse(options_.devices, hello.visible_devices);
   int per_device = options_.workers_per_device;
   if (per_device <= 0) {
@@ -295,7 +303,8 @@ StatusOr<bool> EngineImpl::RunKnownGoodProbe(Pool& pool, Slot& slot, bool calibr
   r.warmup = 1;
   r.repeats = 3;
   CG_RETURN_IF_ERROR(slot.worker->Send(worker::EncodeProbeRequest(r)));
-  const os::TimePoint deadline = PlusMillis(clock_.Now(), std::min(10000.0, pool.policy->StartupDeadlineMs()));
+  const os::TimePoint deadline =
+      PlusMillis(clock_.Now(), std::min(10000.0, pool.policy->StartupDeadlineMs()));
   for (;;) {
     CG_ASSIGN_OR_RETURN(std::vector<worker::Message> got, AwaitMessages(slot, deadline));
     for (worker::Message& m : got) {
@@ -305,8 +314,8 @@ StatusOr<bool> EngineImpl::RunKnownGoodProbe(Pool& pool, Slot& slot, bool calibr
       if (ok && calibrate) {
         pool.policy->Calibrate(CalibrationProblem().flops(), Median(m.result->times_ms));
         char line[160];
-        std::snprintf(line, sizeof line, "calibrated: %.3g GFLOP/s on %s", pool.policy->throughput_gflops(),
-                      r.problem.c_str());
+        std::snprintf(line, sizeof line, "calibrated: %.3g GFLOP/s on %s",
+                      pool.policy->throughput_gflops(), r.problem.c_str());
         Event(line);
       }
       if (!ok) {
@@ -324,7 +333,8 @@ StatusOr<bool> EngineImpl::RunKnownGoodProbe(Pool& pool, Slot& slot, bool calibr
   }
 }
 
-StatusOr<std::vector<std::string>> EngineImpl::AskAlgorithms(Slot& slot, const std::string& canonical) {
+StatusOr<std::vector<std::string>> EngineImpl::AskAlgorithms(Slot& slot,
+                                                             const std::string& canonical) {
   if (!slot.worker) CG_RETURN_IF_ERROR(StartWorker(slot));
   worker::AlgorithmsRequest r{next_request_id_++, canonical};
   CG_RETURN_IF_ERROR(slot.worker->Send(worker::EncodeAlgorithmsRequest(r)));
@@ -439,8 +449,8 @@ void EngineImpl::Decide(Job& job, Verdict v) {
     }
     if (s.ok()) s = store_->PutVerdict(v);
     if (!s.ok()) {
-      store_error_ = s.WithContext("the " + std::string(VerdictName(v.kind)) + " verdict of " + job.canonical +
-                                   " '" + job.algorithm + "' could not be stored");
+      store_error_ = s.WithContext("the " + std::string(VerdictName(v.kind)) + " verdict of " +
+                                   job.canonical + " '" + job.algorithm + "' could not be stored");
       Event(store_error_.ToString());
     }
   }
@@ -504,7 +514,8 @@ Status EngineImpl::Dispatch(Slot& slot, Task task) {
   }
   if (Status s = slot.worker->Send(worker::EncodeProbeRequest(r)); !s.ok()) {
     // The worker died between probes; start another and try once more.
-    Event("worker " + std::to_string(slot.worker->pid()) + " would not take a request: " + s.message());
+    Event("worker " + std::to_string(slot.worker->pid()) +
+          " would not take a request: " + s.message());
     (void)slot.worker->Kill(options_.deadlines.reap_grace_ms);
     slot.worker.reset();
     CG_RETURN_IF_ERROR(StartWorker(slot));
@@ -530,7 +541,8 @@ void EngineImpl::OnMessage(Slot& slot, worker::Message& m) {
   if (!m.result || m.result->id != f.request_id) return;  // a stale or foreign message
   const worker::ProbeReply& reply = *m.result;
   slot.probes_served++;
-  RecordAttempt(job, slot, std::string("reply:") + std::string(worker::ProbeOutcomeName(reply.outcome)),
+  RecordAttempt(job, slot,
+                std::string("reply:") + std::string(worker::ProbeOutcomeName(reply.outcome)),
                 reply.message + f.notes);
   const Flight landed = Land(slot);
   const Task task = landed.task;
@@ -538,7 +550,8 @@ void EngineImpl::OnMessage(Slot& slot, worker::Message& m) {
   const double run_deadline = landed.run_deadline_ms;
   std::string notes = landed.notes;
   const std::string tail = slot.worker->TakeStderrTail();
-  if (reply.outcome != worker::ProbeOutcome::kOk && !tail.empty()) notes += "; worker stderr: " + tail;
+  if (reply.outcome != worker::ProbeOutcome::kOk && !tail.empty())
+    notes += "; worker stderr: " + tail;
 
   if (suspect && task.kind == TaskKind::kFirst && reply.outcome == worker::ProbeOutcome::kOk) {
     // Its timing overlapped a hang on the same device: re-run it once for honest numbers.
@@ -565,7 +578,8 @@ void EngineImpl::OnMessage(Slot& slot, worker::Message& m) {
     case worker::ProbeOutcome::kOk:
       if (task.kind == TaskKind::kConfirm) {
         v.kind = VerdictKind::kSlow;
-        v.message = job.first_miss + "; finished in a fresh worker under the confirmation deadline" + notes;
+        v.message =
+            job.first_miss + "; finished in a fresh worker under the confirmation deadline" + notes;
       } else {
         v.kind = VerdictKind::kOk;
         pool.policy->Observe(job.problem.flops(), v.time_ms_median);
@@ -589,11 +603,13 @@ void EngineImpl::OnDeadline(Slot& slot) {
   Job& job = jobs_[slot.flight->task.job];
   const Watchdog::Flight timing = watchdog_.Of(index);
   const double elapsed = watchdog_.StageElapsedMs(index);
-  std::string how = "missed the " + std::string(worker::ProbeStageName(timing.stage)) + "-stage deadline of " +
+  std::string how = "missed the " + std::string(worker::ProbeStageName(timing.stage)) +
+                    "-stage deadline of " +
                     std::to_string(static_cast<int64_t>(timing.stage_deadline_ms)) + " ms";
   StatusOr<os::ExitInfo> killed = slot.worker->Kill(options_.deadlines.reap_grace_ms);
   std::string detail = how + " after " + std::to_string(static_cast<int64_t>(elapsed)) + " ms; ";
-  detail += killed.ok() ? "worker " + killed->ToString() : "KILL FAILED: " + killed.status().message();
+  detail +=
+      killed.ok() ? "worker " + killed->ToString() : "KILL FAILED: " + killed.status().message();
   if (const std::string tail = slot.worker->TakeStderrTail(); !tail.empty()) {
     detail += "; worker stderr: " + tail;
   }
@@ -611,7 +627,8 @@ void EngineImpl::OnDeadline(Slot& slot) {
     }
   }
   if (f.task.kind != TaskKind::kConfirm) {
-    job.first_deadline_ms = timing.stage == ProbeStage::kRun ? f.run_deadline_ms : timing.stage_deadline_ms;
+    job.first_deadline_ms =
+        timing.stage == ProbeStage::kRun ? f.run_deadline_ms : timing.stage_deadline_ms;
     job.first_miss = how;
     queues_[job.stack_id].push_front(Task{f.task.job, TaskKind::kConfirm});
     return;
@@ -633,7 +650,8 @@ void EngineImpl::OnWorkerGone(Slot& slot) {
   const bool mid_frame = slot.worker->died_mid_frame();
   StatusOr<os::ExitInfo> exit = slot.worker->AwaitExit(options_.deadlines.reap_grace_ms);
   std::string how = exit.ok() ? exit->ToString() : exit.status().message();
-  std::string detail = "worker " + how + " during the " + std::string(worker::ProbeStageName(timing.stage)) + " stage";
+  std::string detail = "worker " + how + " during the " +
+                       std::string(worker::ProbeStageName(timing.stage)) + " stage";
   if (mid_frame) detail += ", in the middle of a reply";
   if (const std::string tail = slot.worker->TakeStderrTail(); !tail.empty()) {
     detail += "; worker stderr: " + tail;
@@ -768,7 +786,8 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs) {
       if (std::find(ready.begin(), ready.end(), slot.worker->read_fd()) == ready.end()) continue;
       CG_ASSIGN_OR_RETURN(std::vector<worker::Message> messages, slot.worker->Pump());
       if (int64_t junk = slot.worker->TakeGarbageBytes(); junk > 0) {
-        slot.flight->notes += "; worker wrote " + std::to_string(junk) + " bytes that were not protocol frames";
+        slot.flight->notes +=
+            "; worker wrote " + std::to_string(junk) + " bytes that were not protocol frames";
       }
       for (worker::Message& m : messages) {
         if (!slot.flight) break;

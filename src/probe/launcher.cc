@@ -63,18 +63,21 @@ WorkerSpec PinnedWorkerSpec(const WorkerSpec& base, int d) {
   return spec;
 }
 
-Status CheckDeviceSelection(const std::vector<int>& devices, int visible, const std::string& backend) {
+Status CheckDeviceSelection(const std::vector<int>& devices, int visible,
+                            const std::string& backend) {
   if (devices.empty()) return Status::Ok();
   if (visible <= 0) {
-    return Status::InvalidArgument("devices were selected, but backend '" + backend +
-                                   "' sees no GPU (it runs on the CPU; leave the device selection out)");
+    return Status::InvalidArgument(
+        "devices were selected, but backend '" + backend +
+        "' sees no GPU (it runs on the CPU; leave the device selection out)");
   }
   std::set<int> seen;
   for (int d : devices) {
     if (d < 0 || d >= visible) {
-      return Status::InvalidArgument("device " + std::to_string(d) + " is not visible: backend '" + backend +
-                                     "' sees " + std::to_string(visible) + " GPU" + (visible == 1 ? "" : "s") +
-                                     " (devices 0.." + std::to_string(visible - 1) + ")");
+      return Status::InvalidArgument("device " + std::to_string(d) + " is not visible: backend '" +
+                                     backend + "' sees " + std::to_string(visible) + " GPU" +
+                                     (visible == 1 ? "" : "s") + " (devices 0.." +
+                                     std::to_string(visible - 1) + ")");
     }
     if (!seen.insert(d).second) {
       return Status::InvalidArgument("device " + std::to_string(d) + " is selected twice");
@@ -107,7 +110,8 @@ std::string DefaultBackend() {
   };
   if (offered("cudnn")) return "cudnn";
   std::error_code ec;
-  const bool gpu = std::filesystem::exists("/dev/kfd", ec) || std::filesystem::exists("/dev/nvidia0", ec);
+  const bool gpu =
+      std::filesystem::exists("/dev/kfd", ec) || std::filesystem::exists("/dev/nvidia0", ec);
   if (gpu && TorchAvailable("")) return "torch";
   return offered("onednn") ? "onednn" : "reference";
 }

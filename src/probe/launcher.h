@@ -35,7 +35,8 @@ WorkerSpec PinnedWorkerSpec(const WorkerSpec& base, int d);
 
 // A device selection must name devices the backend sees, each once: a typo in --devices
 // has to stop the run before anything is probed. Empty `devices` means all of them.
-Status CheckDeviceSelection(const std::vector<int>& devices, int visible, const std::string& backend);
+Status CheckDeviceSelection(const std::vector<int>& devices, int visible,
+                            const std::string& backend);
 
 // The devices to use: `selected`, or every one of `visible` when none is selected.
 std::vector<int> DevicesToUse(const std::vector<int>& selected, int visible);

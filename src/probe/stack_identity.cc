@@ -21,7 +21,8 @@ namespace convguard {
 namespace {
 
 std::string CacheKey(const ProbeOptions& o) {
-  std::string key = o.backend + '\n' + o.fault_rules_path + '\n' + o.worker_executable + '\n' + o.python + '\n';
+  std::string key =
+      o.backend + '\n' + o.fault_rules_path + '\n' + o.worker_executable + '\n' + o.python + '\n';
   for (int d : o.devices) key += std::to_string(d) + ',';
   return key;
 }
@@ -41,11 +42,14 @@ StatusOr<std::vector<DeviceStack>> AskWorkers(const ProbeOptions& options) {
   CG_ASSIGN_OR_RETURN(const probe::WorkerSpec base, probe::BaseWorkerSpec(options));
   const double startup_ms = options.deadlines.startup_ms;
   const double grace_ms = options.deadlines.reap_grace_ms;
-  CG_ASSIGN_OR_RETURN(std::unique_ptr<probe::WorkerClient> first, probe::WorkerClient::Start(base, startup_ms));
+  CG_ASSIGN_OR_RETURN(std::unique_ptr<probe::WorkerClient> first,
+                      probe::WorkerClient::Start(base, startup_ms));
   const worker::Hello hello = first->hello();
   SendAway(*first, grace_ms);
-  CG_RETURN_IF_ERROR(probe::CheckDeviceSelection(options.devices, hello.visible_devices, options.backend));
-  if (hello.visible_devices <= 0) return std::vector<DeviceStack>{DeviceStack{-1, hello.fingerprint}};
+  CG_RETURN_IF_ERROR(
+      probe::CheckDeviceSelection(options.devices, hello.visible_devices, options.backend));
+  if (hello.visible_devices <= 0)
+    return std::vector<DeviceStack>{DeviceStack{-1, hello.fingerprint}};
 
   // The first worker ran on device 0 as it is; every other device gets a pinned worker,
   // all started at once so that their start-ups overlap.

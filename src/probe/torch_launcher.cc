@@ -154,10 +154,9 @@ SearchResult Search(const std::string& python_override) {
     std::optional<std::string> path = ResolveOnPath(name);
     const std::string sep = result.tried.empty() ? "" : "; ";
     if (!path) {
-      result.tried += sep + name + " (" +
-                      (name.find('/') != std::string::npos ? "no such executable"
-                                                           : "not found on PATH") +
-                      ")";
+      result.tried +=
+          sep + name + " (" +
+          (name.find('/') != std::string::npos ? "no such executable" : "not found on PATH") + ")";
       continue;
     }
     if (std::find(seen.begin(), seen.end(), *path) != seen.end()) continue;

@@ -9,7 +9,8 @@ double MillisBetween(os::TimePoint a, os::TimePoint b) {
 }
 
 os::TimePoint PlusMillis(os::TimePoint t, double ms) {
-  return t + std::chrono::duration_cast<os::Duration>(std::chrono::duration<double, std::milli>(ms));
+  return t +
+         std::chrono::duration_cast<os::Duration>(std::chrono::duration<double, std::milli>(ms));
 }
 
 void Watchdog::Launch(size_t slot, double deadline_ms) {
@@ -33,7 +34,9 @@ void Watchdog::EnterStage(size_t slot, worker::ProbeStage stage, double deadline
 
 void Watchdog::Land(size_t slot) { flights_.erase(slot); }
 
-double Watchdog::ElapsedMs(size_t slot) const { return MillisBetween(Of(slot).started, clock_.Now()); }
+double Watchdog::ElapsedMs(size_t slot) const {
+  return MillisBetween(Of(slot).started, clock_.Now());
+}
 
 double Watchdog::StageElapsedMs(size_t slot) const {
   return MillisBetween(Of(slot).stage_started, clock_.Now());

@@ -77,8 +77,8 @@ Status WorkerClient::AwaitHello(double startup_ms) {
 
 Status WorkerClient::Send(const std::string& payload) {
   CG_ASSIGN_OR_RETURN(std::string frame, worker::EncodeFrame(payload));
-  CG_ASSIGN_OR_RETURN(os::IoResult r,
-                      os::WriteAll(child_.stdin_fd(), frame, os::Deadline::After(std::chrono::seconds(5))));
+  CG_ASSIGN_OR_RETURN(os::IoResult r, os::WriteAll(child_.stdin_fd(), frame,
+                                                   os::Deadline::After(std::chrono::seconds(5))));
   if (r.timed_out()) return Status::IOError("the worker stopped reading its requests");
   return Status::Ok();
 }
@@ -89,8 +89,8 @@ StatusOr<std::vector<worker::Message>> WorkerClient::Pump() {
     uint8_t buf[65536];
     // Drain what is there now; an already-passed deadline never waits.
     for (int i = 0; i < 64; ++i) {
-      CG_ASSIGN_OR_RETURN(os::IoResult r,
-                          os::ReadSome(child_.stdout_fd(), buf, os::Deadline::After(os::Duration::zero())));
+      CG_ASSIGN_OR_RETURN(os::IoResult r, os::ReadSome(child_.stdout_fd(), buf,
+                                                       os::Deadline::After(os::Duration::zero())));
       if (r.eof()) {
         eof_ = true;
         break;

@@ -140,9 +140,10 @@ class GroupSplit final : public Rewrite {
     const std::vector<int64_t> numbers = NumbersIn(application.parameters);
     std::optional<Application> expected;
     if (numbers.size() == 3) expected = MakeApplication(p, numbers[1]);
-    CG_RETURN_IF_ERROR(CheckApplication(kName, p, expected, application, children,
-                                        "groups=" + std::to_string(p.groups) +
-                                            "->MxG' with M > 1 slots of G' groups, M * G' = groups"));
+    CG_RETURN_IF_ERROR(
+        CheckApplication(kName, p, expected, application, children,
+                         "groups=" + std::to_string(p.groups) +
+                             "->MxG' with M > 1 slots of G' groups, M * G' = groups"));
     return std::unique_ptr<ExecNode>(new GroupSplitNode(p, std::move(children)));
   }
 };

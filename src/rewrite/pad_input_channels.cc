@@ -112,9 +112,9 @@ class PadInputChannels final : public Rewrite {
     const std::vector<int64_t> numbers = NumbersIn(application.parameters);
     std::optional<Application> expected;
     if (numbers.size() == 2) expected = MakeApplication(p, numbers[1]);
-    CG_RETURN_IF_ERROR(CheckApplication(kName, p, expected, application, children,
-                                        "c=" + std::to_string(p.c) +
-                                            "->C' with C' > c, groups 1 and a valid child"));
+    CG_RETURN_IF_ERROR(CheckApplication(
+        kName, p, expected, application, children,
+        "c=" + std::to_string(p.c) + "->C' with C' > c, groups 1 and a valid child"));
     return std::unique_ptr<ExecNode>(new PadInputChannelsNode(p, std::move(children)));
   }
 };

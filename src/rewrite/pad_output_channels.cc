@@ -113,9 +113,9 @@ class PadOutputChannels final : public Rewrite {
     const std::vector<int64_t> numbers = NumbersIn(application.parameters);
     std::optional<Application> expected;
     if (numbers.size() == 2) expected = MakeApplication(p, numbers[1]);
-    CG_RETURN_IF_ERROR(CheckApplication(kName, p, expected, application, children,
-                                        "k=" + std::to_string(p.k) +
-                                            "->K' with K' > k, groups 1 and a valid child"));
+    CG_RETURN_IF_ERROR(CheckApplication(
+        kName, p, expected, application, children,
+        "k=" + std::to_string(p.k) + "->K' with K' > k, groups 1 and a valid child"));
     return std::unique_ptr<ExecNode>(new PadOutputChannelsNode(p, std::move(children)));
   }
 };

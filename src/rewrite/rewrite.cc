@@ -178,7 +178,8 @@ void SetWholeTensorCopyCosts(const Problem& p, Application& app) {
       app.bytes_per_weight_load = FloatBytes(p.weight_elements());
       break;
     case Direction::kBackwardWeights:
-      app.bytes_per_call = FloatBytes(p.input_elements() + p.output_elements() + p.weight_elements());
+      app.bytes_per_call =
+          FloatBytes(p.input_elements() + p.output_elements() + p.weight_elements());
       break;
   }
 }

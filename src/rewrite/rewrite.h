@@ -59,8 +59,8 @@ class ExecNode {
 
 // One way a rewrite applies to a problem.
 struct Application {
-  std::string rewrite;      // the rewrite's name, e.g. "pad-input-channels"
-  std::string parameters;   // stable, human-readable, e.g. "c=16->24", "tile=30x30"
+  std::string rewrite;     // the rewrite's name, e.g. "pad-input-channels"
+  std::string parameters;  // stable, human-readable, e.g. "c=16->24", "tile=30x30"
   // One child problem per slot. Slots may repeat a problem (one slot per group of a
   // group split, since each group has its own weights); a slot that runs several times
   // per call with different data but the same weights (tiles of one shape, batch

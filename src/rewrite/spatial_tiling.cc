@@ -287,12 +287,9 @@ class SpatialTilingNode final : public RewriteNode {
 
   Status Run(ConvTensors<float>& io) override {
     switch (problem().direction) {
-      case Direction::kForward:
-        return RunForward(io);
-      case Direction::kBackwardData:
-        return RunBackwardData(io);
-      case Direction::kBackwardWeights:
-        return RunBackwardWeights(io);
+      case Direction::kForward: return RunForward(io);
+      case Direction::kBackwardData: return RunBackwardData(io);
+      case Direction::kBackwardWeights: return RunBackwardWeights(io);
     }
     return Status::Internal("unknown direction");
   }
@@ -444,8 +441,8 @@ class SpatialTiling final : public Rewrite {
     if (numbers.size() == 2) expected = MakeApplication(p, numbers[0], numbers[1]);
     CG_RETURN_IF_ERROR(CheckApplication(
         kName, p, expected, application, children,
-        "tile=RxC within the tiled extent " + std::to_string(TiledExtent(RowsOf(p), p.direction)) + "x" +
-            std::to_string(TiledExtent(ColumnsOf(p), p.direction)) +
+        "tile=RxC within the tiled extent " + std::to_string(TiledExtent(RowsOf(p), p.direction)) +
+            "x" + std::to_string(TiledExtent(ColumnsOf(p), p.direction)) +
             ", splitting at least one axis, no child equal to the problem"));
     return std::unique_ptr<ExecNode>(
         new SpatialTilingNode(p, std::move(children), PlanTiling(p, numbers[0], numbers[1])));

@@ -6,8 +6,8 @@
 #include <string_view>
 #include <utility>
 
-#include "os/system.h"
 #include "core/json_records.h"
+#include "os/system.h"
 #include "store/stored_records.h"
 
 namespace convguard {

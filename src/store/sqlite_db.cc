@@ -101,18 +101,15 @@ Status Connection::Error(int rc, std::string_view doing) const {
       return Status::IOError(message +
                              " (another connection held the lock longer than "
                              "the busy timeout)");
-    case SQLITE_NOMEM:
-      return Status::ResourceExhausted(message);
+    case SQLITE_NOMEM: return Status::ResourceExhausted(message);
     case SQLITE_CANTOPEN:
     case SQLITE_IOERR:
     case SQLITE_CORRUPT:
     case SQLITE_FULL:
     case SQLITE_READONLY:
     case SQLITE_PERM:
-    case SQLITE_PROTOCOL:
-      return Status::IOError(message);
-    default:
-      return Status::Internal(message);
+    case SQLITE_PROTOCOL: return Status::IOError(message);
+    default: return Status::Internal(message);
   }
 }
 

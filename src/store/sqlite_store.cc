@@ -25,8 +25,8 @@
 #include <vector>
 
 #include "convguard/store.h"
-#include "os/system.h"
 #include "core/json_records.h"
+#include "os/system.h"
 #include "store/jsonl.h"
 #include "store/migrations.h"
 #include "store/sqlite_db.h"

@@ -479,9 +479,7 @@ StatusOr<std::string> ToBenchdnn(const Problem& p) {
   CG_RETURN_IF_ERROR(ValidateFor(kForm, p));
   std::string dir;
   switch (p.direction) {
-    case Direction::kForward:
-      dir = p.bias ? "FWD_B" : "FWD_D";
-      break;
+    case Direction::kForward: dir = p.bias ? "FWD_B" : "FWD_D"; break;
     case Direction::kBackwardData:
       if (p.bias) {
         return Unsupported(kForm,
@@ -490,9 +488,7 @@ StatusOr<std::string> ToBenchdnn(const Problem& p) {
       }
       dir = "BWD_D";
       break;
-    case Direction::kBackwardWeights:
-      dir = p.bias ? "BWD_WB" : "BWD_W";
-      break;
+    case Direction::kBackwardWeights: dir = p.bias ? "BWD_WB" : "BWD_W"; break;
   }
   // benchdnn has no end-padding field: it is implied by the output size. Refuse problems
   // whose end padding the parser would read back differently.

@@ -29,28 +29,17 @@ constexpr std::string_view kAllowedTokens =
 
 constexpr std::string_view FieldMeaning(int field) {
   switch (field) {
-    case kN:
-      return "batch";
-    case kC:
-      return "input channels";
-    case kH:
-      return "input height";
-    case kW:
-      return "input width";
-    case kK:
-      return "output channels";
-    case kR:
-      return "kernel height";
-    case kS:
-      return "kernel width";
-    case kP:
-      return "padding";
-    case kU:
-      return "stride";
-    case kD:
-      return "dilation";
-    case kG:
-      return "groups";
+    case kN: return "batch";
+    case kC: return "input channels";
+    case kH: return "input height";
+    case kW: return "input width";
+    case kK: return "output channels";
+    case kR: return "kernel height";
+    case kS: return "kernel width";
+    case kP: return "padding";
+    case kU: return "stride";
+    case kD: return "dilation";
+    case kG: return "groups";
   }
   return "?";
 }

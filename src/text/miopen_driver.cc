@@ -218,12 +218,9 @@ StatusOr<Direction> DirectionOf(const Args& a) {
   }
   CG_ASSIGN_OR_RETURN(int64_t forw, a.Number(Arg::kForw));
   switch (forw) {
-    case 1:
-      return Direction::kForward;
-    case 2:
-      return Direction::kBackwardData;
-    case 4:
-      return Direction::kBackwardWeights;
+    case 1: return Direction::kForward;
+    case 2: return Direction::kBackwardData;
+    case 4: return Direction::kBackwardWeights;
     case 0:
     case 3:
     case 5:
@@ -414,15 +411,9 @@ StatusOr<std::string> ToMiopenDriver(const Problem& p) {
   auto num = [](int64_t v) { return std::to_string(v); };
   std::string out;
   switch (p.dtype) {
-    case DataType::kF32:
-      out = "conv";
-      break;
-    case DataType::kF16:
-      out = "convfp16";
-      break;
-    case DataType::kBF16:
-      out = "convbfp16";
-      break;
+    case DataType::kF32: out = "conv"; break;
+    case DataType::kF16: out = "convfp16"; break;
+    case DataType::kBF16: out = "convbfp16"; break;
   }
   out += " -n " + num(p.n) + " -c " + num(p.c) + " -H " + num(p.h) + " -W " + num(p.w);
   out += " -k " + num(p.k) + " -y " + num(p.r) + " -x " + num(p.s);
@@ -431,15 +422,9 @@ StatusOr<std::string> ToMiopenDriver(const Problem& p) {
   out += " -l " + num(p.dilation_h) + " -j " + num(p.dilation_w);
   out += " -g " + num(p.groups);
   switch (p.direction) {
-    case Direction::kForward:
-      out += " -F 1";
-      break;
-    case Direction::kBackwardData:
-      out += " -F 2";
-      break;
-    case Direction::kBackwardWeights:
-      out += " -F 4";
-      break;
+    case Direction::kForward: out += " -F 1"; break;
+    case Direction::kBackwardData: out += " -F 2"; break;
+    case Direction::kBackwardWeights: out += " -F 4"; break;
   }
   if (p.bias) out += " -b 1";
   if (p.layout == Layout::kNHWC) out += " -I NHWC -O NHWC -f NHWC";

@@ -32,12 +32,9 @@ constexpr std::string_view kShape =
 
 std::string_view PrecisionName(DataType t) {
   switch (t) {
-    case DataType::kF32:
-      return "FP32";
-    case DataType::kF16:
-      return "FP16";
-    case DataType::kBF16:
-      return "BF16";
+    case DataType::kF32: return "FP32";
+    case DataType::kF16: return "FP16";
+    case DataType::kBF16: return "BF16";
   }
   return "?";
 }
@@ -247,15 +244,9 @@ StatusOr<std::string> ToMiopenKey(const Problem& p) {
   key += "-";
   key += PrecisionName(p.dtype);
   switch (p.direction) {
-    case Direction::kForward:
-      key += "-F";
-      break;
-    case Direction::kBackwardData:
-      key += "-B";
-      break;
-    case Direction::kBackwardWeights:
-      key += "-W";
-      break;
+    case Direction::kForward: key += "-F"; break;
+    case Direction::kBackwardData: key += "-B"; break;
+    case Direction::kBackwardWeights: key += "-W"; break;
   }
   if (p.groups != 1) key += "_g" + num(p.groups);
   return key;

@@ -13,14 +13,10 @@ namespace convguard {
 
 std::string_view TextFormName(TextForm f) {
   switch (f) {
-    case TextForm::kCanonical:
-      return "canonical";
-    case TextForm::kMiopenKey:
-      return "miopen-key";
-    case TextForm::kMiopenDriver:
-      return "miopen-driver";
-    case TextForm::kBenchdnn:
-      return "benchdnn";
+    case TextForm::kCanonical: return "canonical";
+    case TextForm::kMiopenKey: return "miopen-key";
+    case TextForm::kMiopenDriver: return "miopen-driver";
+    case TextForm::kBenchdnn: return "benchdnn";
   }
   return "?";
 }
@@ -60,14 +56,10 @@ TextForm DetectTextForm(std::string_view input) {
 
 StatusOr<Problem> ParseProblem(std::string_view text, TextForm form) {
   switch (form) {
-    case TextForm::kCanonical:
-      return text_internal::ParseCanonical(text);
-    case TextForm::kMiopenKey:
-      return text_internal::ParseMiopenKey(text);
-    case TextForm::kMiopenDriver:
-      return text_internal::ParseMiopenDriver(text);
-    case TextForm::kBenchdnn:
-      return text_internal::ParseBenchdnn(text);
+    case TextForm::kCanonical: return text_internal::ParseCanonical(text);
+    case TextForm::kMiopenKey: return text_internal::ParseMiopenKey(text);
+    case TextForm::kMiopenDriver: return text_internal::ParseMiopenDriver(text);
+    case TextForm::kBenchdnn: return text_internal::ParseBenchdnn(text);
   }
   return Status::Internal("ParseProblem: unknown TextForm value " +
                           std::to_string(static_cast<int>(form)));
@@ -81,14 +73,10 @@ StatusOr<Problem> ParseProblem(std::string_view text) {
 
 StatusOr<std::string> PrintProblem(const Problem& p, TextForm form) {
   switch (form) {
-    case TextForm::kCanonical:
-      return ToCanonical(p);
-    case TextForm::kMiopenKey:
-      return ToMiopenKey(p);
-    case TextForm::kMiopenDriver:
-      return ToMiopenDriver(p);
-    case TextForm::kBenchdnn:
-      return ToBenchdnn(p);
+    case TextForm::kCanonical: return ToCanonical(p);
+    case TextForm::kMiopenKey: return ToMiopenKey(p);
+    case TextForm::kMiopenDriver: return ToMiopenDriver(p);
+    case TextForm::kBenchdnn: return ToBenchdnn(p);
   }
   return Status::Internal("PrintProblem: unknown TextForm value " +
                           std::to_string(static_cast<int>(form)));

@@ -1,7 +1,6 @@
 #include "worker/protocol.h"
 
 #include <cmath>
-
 #include <nlohmann/json.hpp>
 
 #include "core/json_records.h"

@@ -62,12 +62,12 @@ StatusOr<ProbeOutcome> ParseProbeOutcome(std::string_view name);
 struct ProbeReply {
   int64_t id = 0;
   ProbeOutcome outcome = ProbeOutcome::kError;
-  std::string algorithm;       // the algorithm that ran (the default resolved)
+  std::string algorithm;  // the algorithm that ran (the default resolved)
   std::vector<double> times_ms;
   std::string implementation;
   std::string message;
-  std::string check;           // "none", "sampled:N", "full:N" (N = elements checked)
-  double tolerance = -1.0;     // what the check allowed (Verdict::tolerance); -1: no check
+  std::string check;        // "none", "sampled:N", "full:N" (N = elements checked)
+  double tolerance = -1.0;  // what the check allowed (Verdict::tolerance); -1: no check
   int64_t mismatches = 0;
   int64_t non_finite = 0;
   double max_abs_error = 0.0;

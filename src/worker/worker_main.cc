@@ -9,8 +9,8 @@
 #include <sstream>
 
 #include "convguard/backend.h"
-#include "convguard/exit_status.h"
 #include "convguard/compare.h"
+#include "convguard/exit_status.h"
 #include "convguard/fill.h"
 #include "convguard/reference.h"
 #include "convguard/text_forms.h"

@@ -4,8 +4,6 @@
 // Label `gpu`. Every test skips, saying why, on a machine without an NVIDIA GPU (CI,
 // the development machines): the build and link are what those machines check.
 // scripts/gpu-check.sh runs these on a GPU machine.
-#include "backends/cudnn/cudnn_backend.h"
-
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -17,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "backends/cudnn/cudnn_backend.h"
 #include "convguard/compare.h"
 #include "convguard/fill.h"
 #include "convguard/probe.h"
@@ -30,18 +29,19 @@ namespace {
 
 using testing_support::SourceDir;
 
-#define CG_SKIP_WITHOUT_GPU()                                                                 \
-  do {                                                                                        \
-    if (!CudnnDevicePresent()) {                                                              \
+#define CG_SKIP_WITHOUT_GPU()                                                                  \
+  do {                                                                                         \
+    if (!CudnnDevicePresent()) {                                                               \
       GTEST_SKIP() << "no NVIDIA GPU on this machine (/dev/nvidia0 absent): cuDNN tests need " \
-                      "one";                                                                  \
-    }                                                                                         \
+                      "one";                                                                   \
+    }                                                                                          \
   } while (0)
 
 // FFT and Winograd transform the operands with fractions, so they round even on the
 // exactly filled data; every other cuDNN algorithm only multiplies and adds.
 bool IsTransform(std::string_view algorithm) {
-  return algorithm.find("fft") != std::string_view::npos || algorithm.find("winograd") != std::string_view::npos;
+  return algorithm.find("fft") != std::string_view::npos ||
+         algorithm.find("winograd") != std::string_view::npos;
 }
 
 std::unique_ptr<Backend> InitializedBackend() {
@@ -53,7 +53,8 @@ std::unique_ptr<Backend> InitializedBackend() {
 }
 
 std::vector<Problem> ListProblems(const std::string& list) {
-  StatusOr<std::vector<ListedProblem>> listed = ReadProblemList(SourceDir() + "/tests/inputs/" + list);
+  StatusOr<std::vector<ListedProblem>> listed =
+      ReadProblemList(SourceDir() + "/tests/inputs/" + list);
   EXPECT_TRUE(listed.ok()) << listed.status().ToString();
   std::vector<Problem> problems;
   if (listed.ok()) {
@@ -120,8 +121,9 @@ bool ExpectAgreesOrUnsupported(const Problem& p, const std::string& algorithm, c
   EXPECT_EQ(o.run.times_ms.size(), 2u) << where;
   for (double t : o.run.times_ms) EXPECT_GT(t, 0.0) << where;
   EXPECT_FALSE(o.run.implementation.empty()) << where;
-  std::printf("  %-60s %-22s ok (max error %g, %.3f ms)\n", ToCanonical(p).c_str(), algorithm.c_str(),
-              o.comparison.max_abs_error, o.run.times_ms.empty() ? 0.0 : o.run.times_ms.back());
+  std::printf("  %-60s %-22s ok (max error %g, %.3f ms)\n", ToCanonical(p).c_str(),
+              algorithm.c_str(), o.comparison.max_abs_error,
+              o.run.times_ms.empty() ? 0.0 : o.run.times_ms.back());
   return true;
 }
 
@@ -130,8 +132,8 @@ TEST(CudnnBackend, InitDescribesTheStack) {
   std::unique_ptr<Backend> backend = InitializedBackend();
   ASSERT_NE(backend, nullptr);
   const StackFingerprint fp = backend->Fingerprint();
-  std::printf("  stack: %s\n  driver %s, runtime %s, library %s\n", fp.Summary().c_str(), fp.driver.c_str(),
-              fp.runtime.c_str(), fp.library.c_str());
+  std::printf("  stack: %s\n  driver %s, runtime %s, library %s\n", fp.Summary().c_str(),
+              fp.driver.c_str(), fp.runtime.c_str(), fp.library.c_str());
   EXPECT_EQ(fp.backend, "cudnn");
   EXPECT_FALSE(fp.device.empty());
   EXPECT_EQ(fp.architecture.rfind("sm_", 0), 0u) << fp.architecture;
@@ -159,19 +161,23 @@ TEST(CudnnBackend, OffersTheLegacyAlgorithmsByStableName) {
       {Direction::kForward,
        {"implicit-gemm", "implicit-precomp-gemm", "gemm", "direct", "fft", "fft-tiling", "winograd",
         "winograd-nonfused"}},
-      {Direction::kBackwardData, {"algo0", "algo1", "fft", "fft-tiling", "winograd", "winograd-nonfused"}},
-      {Direction::kBackwardWeights, {"algo0", "algo1", "fft", "algo3", "winograd-nonfused", "fft-tiling"}},
+      {Direction::kBackwardData,
+       {"algo0", "algo1", "fft", "fft-tiling", "winograd", "winograd-nonfused"}},
+      {Direction::kBackwardWeights,
+       {"algo0", "algo1", "fft", "algo3", "winograd-nonfused", "fft-tiling"}},
   };
   for (const auto& [direction, names] : expected) {
     const std::vector<std::string> offered = backend->Algorithms(WithDirection(p, direction));
     EXPECT_EQ(std::set<std::string>(offered.begin(), offered.end()), names);
     EXPECT_EQ(offered.size(), names.size());
     ASSERT_FALSE(offered.empty());
-    EXPECT_FALSE(IsTransform(offered.front())) << "the default must multiply and add: " << offered.front();
+    EXPECT_FALSE(IsTransform(offered.front()))
+        << "the default must multiply and add: " << offered.front();
   }
   const Status unknown = backend->Supports(p, "no-such-algorithm");
   EXPECT_EQ(unknown.code(), StatusCode::kUnsupported);
-  EXPECT_NE(unknown.message().find("implicit-precomp-gemm"), std::string::npos) << unknown.message();
+  EXPECT_NE(unknown.message().find("implicit-precomp-gemm"), std::string::npos)
+      << unknown.message();
 }
 
 TEST(CudnnBackend, AsymmetricPaddingIsUnsupportedWithAReason) {
@@ -193,15 +199,18 @@ TEST(CudnnBackend, EveryAlgorithmAgreesWithTheReferenceOnTheSeedProblems) {
   const std::vector<Problem> seed = ListProblems("seed.list");
   ASSERT_EQ(seed.size(), 6u);
   for (const Problem& base : seed) {
-    for (Direction d : {Direction::kForward, Direction::kBackwardData, Direction::kBackwardWeights}) {
+    for (Direction d :
+         {Direction::kForward, Direction::kBackwardData, Direction::kBackwardWeights}) {
       const Problem p = WithDirection(base, d);
       const std::vector<std::string> algorithms = backend->Algorithms(p);
       ASSERT_FALSE(algorithms.empty());
       int ran = 0;
       for (const std::string& algorithm : algorithms) {
-        const bool ok = ExpectAgreesOrUnsupported(p, algorithm, RunAndCompare(*backend, p, algorithm));
+        const bool ok =
+            ExpectAgreesOrUnsupported(p, algorithm, RunAndCompare(*backend, p, algorithm));
         if (algorithm == algorithms.front()) {
-          EXPECT_TRUE(ok) << "the default algorithm " << algorithm << " must run " << ToCanonical(p);
+          EXPECT_TRUE(ok) << "the default algorithm " << algorithm << " must run "
+                          << ToCanonical(p);
         }
         ran += ok ? 1 : 0;
       }
@@ -217,13 +226,13 @@ TEST(CudnnBackend, LayoutsTypesAndShapesAreExactOnMultiplyAddAlgorithms) {
   std::unique_ptr<Backend> backend = InitializedBackend();
   ASSERT_NE(backend, nullptr);
   const char* shapes[] = {
-      "n2_c16_h20_w18_k24_r3_s3_p1",          // batch, non-square
-      "n1_c16_h17_w17_k32_r3_s3_p1_u2",       // stride 2, odd size
-      "n1_c8_h16_w16_k8_r3_s3_p2_d2",         // dilation 2
-      "n1_c16_h16_w16_k32_r3_s3_p1_g4",       // groups
-      "n1_c32_h14_w14_k32_r3_s3_p1_g32",      // depthwise
-      "n1_c12_h9_w11_k20_r1_s5_p0",           // 1x5 kernel, no padding
-      "n1_c16_h16_w16_k16_r3_s3_p1_bias",     // forward bias
+      "n2_c16_h20_w18_k24_r3_s3_p1",       // batch, non-square
+      "n1_c16_h17_w17_k32_r3_s3_p1_u2",    // stride 2, odd size
+      "n1_c8_h16_w16_k8_r3_s3_p2_d2",      // dilation 2
+      "n1_c16_h16_w16_k32_r3_s3_p1_g4",    // groups
+      "n1_c32_h14_w14_k32_r3_s3_p1_g32",   // depthwise
+      "n1_c12_h9_w11_k20_r1_s5_p0",        // 1x5 kernel, no padding
+      "n1_c16_h16_w16_k16_r3_s3_p1_bias",  // forward bias
   };
   int ran = 0;
   int ran_nhwc = 0;
@@ -233,7 +242,8 @@ TEST(CudnnBackend, LayoutsTypesAndShapesAreExactOnMultiplyAddAlgorithms) {
     ASSERT_TRUE(parsed.ok()) << shape << ": " << parsed.status().ToString();
     for (Layout layout : {Layout::kNCHW, Layout::kNHWC}) {
       for (DataType dtype : {DataType::kF32, DataType::kF16, DataType::kBF16}) {
-        for (Direction d : {Direction::kForward, Direction::kBackwardData, Direction::kBackwardWeights}) {
+        for (Direction d :
+             {Direction::kForward, Direction::kBackwardData, Direction::kBackwardWeights}) {
           Problem p = WithDirection(*parsed, d);
           p.layout = layout;
           p.dtype = dtype;
@@ -242,7 +252,8 @@ TEST(CudnnBackend, LayoutsTypesAndShapesAreExactOnMultiplyAddAlgorithms) {
           bool any = false;
           for (const std::string& algorithm : algorithms) {
             if (IsTransform(algorithm)) continue;
-            any = ExpectAgreesOrUnsupported(p, algorithm, RunAndCompare(*backend, p, algorithm)) || any;
+            any = ExpectAgreesOrUnsupported(p, algorithm, RunAndCompare(*backend, p, algorithm)) ||
+                  any;
           }
           // Float32 NCHW runs everywhere; NHWC and the half types may lack a legacy
           // kernel for a shape (UNSUPPORTED, with cuDNN's reason, is then correct).
@@ -292,7 +303,8 @@ TEST(CudnnEngine, ResNet50EveryLayerAndAlgorithmGetsAVerdict) {
     kinds_by_algorithm[v.algorithm][std::string(VerdictName(v.kind))]++;
     if (v.kind == VerdictKind::kOk) ok_by_layer[v.problem]++;
     if (!IsTransform(v.algorithm)) {
-      EXPECT_NE(v.kind, VerdictKind::kWrong) << v.problem << " " << v.algorithm << ": " << v.message;
+      EXPECT_NE(v.kind, VerdictKind::kWrong)
+          << v.problem << " " << v.algorithm << ": " << v.message;
     }
     if (v.kind != VerdictKind::kOk) {
       std::printf("  %-55s %-22s %s: %s\n", v.problem.c_str(), v.algorithm.c_str(),
@@ -341,7 +353,8 @@ TEST(CudnnEngine, InjectedSpinIsARealGpuHangAndTheNextProbeIsOk) {
     ASSERT_TRUE(p.ok());
     by_k[p->k] = v;
     std::printf("  %s %s: %s (%d attempts, %.0f ms): %s\n", v.problem.c_str(), v.algorithm.c_str(),
-                std::string(VerdictName(v.kind)).c_str(), v.attempts, v.elapsed_ms, v.message.c_str());
+                std::string(VerdictName(v.kind)).c_str(), v.attempts, v.elapsed_ms,
+                v.message.c_str());
   }
   EXPECT_EQ(by_k[32].kind, VerdictKind::kHang) << by_k[32].message;
   EXPECT_EQ(by_k[32].attempts, 2);

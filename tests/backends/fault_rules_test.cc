@@ -85,9 +85,17 @@ INSTANTIATE_TEST_SUITE_P(Cases, PredicateEvalTest, ::testing::ValuesIn(kEvalCase
 
 TEST(PredicateTest, OutputSizeFollowsStrideDilationAndAsymmetricPads) {
   Problem p;
-  p.h = 10; p.w = 7; p.r = 3; p.s = 2;
-  p.pad_top = 0; p.pad_bottom = 2; p.pad_left = 1; p.pad_right = 0;
-  p.stride_h = 2; p.stride_w = 3; p.dilation_h = 2;
+  p.h = 10;
+  p.w = 7;
+  p.r = 3;
+  p.s = 2;
+  p.pad_top = 0;
+  p.pad_bottom = 2;
+  p.pad_left = 1;
+  p.pad_right = 0;
+  p.stride_h = 2;
+  p.stride_w = 3;
+  p.dilation_h = 2;
   ASSERT_TRUE(Validate(p).ok());
   StatusOr<Predicate> predicate = Predicate::Parse("oh == 4 && ow == 3");
   ASSERT_TRUE(predicate.ok()) << predicate.status().ToString();
@@ -310,8 +318,8 @@ TEST(FaultRulesTest, ParsesEveryDirectiveAndFault) {
       "spin when c == 11 && (h > 32 || w > 32)",
   };
   const std::vector<FaultKind> kinds = {
-      FaultKind::kSpin, FaultKind::kBlock, FaultKind::kSegv, FaultKind::kAbort,
-      FaultKind::kExit, FaultKind::kWrong, FaultKind::kError, FaultKind::kSlow,
+      FaultKind::kSpin, FaultKind::kBlock,       FaultKind::kSegv,  FaultKind::kAbort,
+      FaultKind::kExit, FaultKind::kWrong,       FaultKind::kError, FaultKind::kSlow,
       FaultKind::kOom,  FaultKind::kUnsupported, FaultKind::kSpin};
   for (size_t i = 0; i < written.size(); ++i) {
     EXPECT_EQ(rules->rules[i].ToString(), written[i]);
@@ -532,9 +540,9 @@ TEST(FaultRulesTest, EmptyOriginIsNamed) {
 
 TEST(FaultRulesTest, KindNamesAndFatality) {
   const std::vector<std::pair<FaultKind, bool>> all = {
-      {FaultKind::kSpin, true},   {FaultKind::kBlock, true},  {FaultKind::kSegv, true},
-      {FaultKind::kAbort, true},  {FaultKind::kExit, true},   {FaultKind::kWrong, false},
-      {FaultKind::kError, false}, {FaultKind::kSlow, false},  {FaultKind::kOom, false},
+      {FaultKind::kSpin, true},        {FaultKind::kBlock, true}, {FaultKind::kSegv, true},
+      {FaultKind::kAbort, true},       {FaultKind::kExit, true},  {FaultKind::kWrong, false},
+      {FaultKind::kError, false},      {FaultKind::kSlow, false}, {FaultKind::kOom, false},
       {FaultKind::kUnsupported, false}};
   const std::vector<std::string> names = {"spin",  "block", "segv", "abort", "exit",
                                           "wrong", "error", "slow", "oom",   "unsupported"};

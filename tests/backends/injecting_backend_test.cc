@@ -44,9 +44,7 @@ class FakeBackend final : public Backend {
     fp.knobs = {{"FAKE_KNOB", "1"}};
     return fp;
   }
-  std::vector<std::string> Algorithms(const Problem&) const override {
-    return {"direct", "gemm"};
-  }
+  std::vector<std::string> Algorithms(const Problem&) const override { return {"direct", "gemm"}; }
   Status Supports(const Problem&, std::string_view algorithm) const override {
     if (algorithm == "nope") return Status::Unsupported("fake has no 'nope'");
     return Status::Ok();
@@ -54,7 +52,7 @@ class FakeBackend final : public Backend {
   StatusOr<RunResult> Run(const Problem& p, std::string_view, ConvTensors<float>& io,
                           const RunOptions& options) override {
     ++counts_->runs;
-    std::vector<float>& produced = p.direction == Direction::kForward ? io.output
+    std::vector<float>& produced = p.direction == Direction::kForward        ? io.output
                                    : p.direction == Direction::kBackwardData ? io.input
                                                                              : io.weight;
     std::fill(produced.begin(), produced.end(), 2.0f);
@@ -93,7 +91,8 @@ std::unique_ptr<InjectingBackend> Wrap(std::string_view rules_text, FakeBackend:
   EXPECT_TRUE(rules.ok()) << rules.status().ToString();
   if (!rules.ok()) return nullptr;
   return std::make_unique<InjectingBackend>(std::make_unique<FakeBackend>(counts),
-                                            std::move(rules).value(), std::move(registry_name), device);
+                                            std::move(rules).value(), std::move(registry_name),
+                                            device);
 }
 
 bool Contains(const std::string& haystack, std::string_view needle) {
@@ -189,8 +188,8 @@ TEST(InjectingBackendTest, DeviceRulesActOnTheirDeviceAndSplitTheStack) {
 
 TEST(InjectingBackendTest, WrapWithFaultRulesReportsParseErrorsWithOrigin) {
   FakeBackend::Counts counts;
-  StatusOr<std::unique_ptr<Backend>> bad = WrapWithFaultRules(
-      std::make_unique<FakeBackend>(&counts), "spin when c >\n", "my.rules");
+  StatusOr<std::unique_ptr<Backend>> bad =
+      WrapWithFaultRules(std::make_unique<FakeBackend>(&counts), "spin when c >\n", "my.rules");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(Contains(bad.status().message(), "my.rules:1:14: expected a field"))
@@ -221,9 +220,9 @@ TEST(InjectingBackendTest, MatchFaultNamesEveryKindAndFirstMatchWins) {
       &counts);
   ASSERT_NE(backend, nullptr);
   const std::vector<FaultKind> kinds = {
-      FaultKind::kSpin,  FaultKind::kBlock, FaultKind::kSegv, FaultKind::kAbort,
-      FaultKind::kExit,  FaultKind::kWrong, FaultKind::kError, FaultKind::kSlow,
-      FaultKind::kOom,   FaultKind::kUnsupported};
+      FaultKind::kSpin, FaultKind::kBlock,      FaultKind::kSegv,  FaultKind::kAbort,
+      FaultKind::kExit, FaultKind::kWrong,      FaultKind::kError, FaultKind::kSlow,
+      FaultKind::kOom,  FaultKind::kUnsupported};
   for (size_t i = 0; i < kinds.size(); ++i) {
     Problem p = Tiny();
     p.c = static_cast<int64_t>(i) + 1;
@@ -288,8 +287,7 @@ TEST(InjectingBackendTest, ErrorReturnsTheMessageWithoutRunning) {
   StatusOr<RunResult> result = backend->Run(Tiny(), "direct", io, RunOptions{});
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), StatusCode::kInternal);
-  EXPECT_EQ(result.status().message(),
-            "miopenStatusUnknownError [injected by test.rules:1]");
+  EXPECT_EQ(result.status().message(), "miopenStatusUnknownError [injected by test.rules:1]");
   EXPECT_EQ(counts.runs, 0);
   EXPECT_TRUE(backend->Supports(Tiny(), "direct").ok());  // only unsupported() affects it
 }
@@ -445,9 +443,8 @@ class EmulatedRdna1Test : public ::testing::Test {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     text_ = ReadShippedRules();
     ASSERT_FALSE(text_.empty()) << "cannot read stacks/emulated-rdna1.rules";
-    StatusOr<std::unique_ptr<Backend>> wrapped =
-        WrapWithFaultRules(std::make_unique<FakeBackend>(&counts_), text_,
-                           "builtin:emulated-rdna1", "emulated-rdna1");
+    StatusOr<std::unique_ptr<Backend>> wrapped = WrapWithFaultRules(
+        std::make_unique<FakeBackend>(&counts_), text_, "builtin:emulated-rdna1", "emulated-rdna1");
     ASSERT_TRUE(wrapped.ok()) << wrapped.status().ToString();
     backend_.reset(static_cast<InjectingBackend*>(std::move(wrapped).value().release()));
   }
@@ -477,8 +474,8 @@ TEST_F(EmulatedRdna1Test, ReproducesTheSeedTableExactly) {
 }
 
 TEST_F(EmulatedRdna1Test, GeneralisesToPowerOfTwoChannelsAbove32) {
-  EXPECT_TRUE(Hangs(SeedConv(32, 64, 64)));    // the report's 32 -> 64
-  EXPECT_TRUE(Hangs(SeedConv(64, 64, 56)));    // ResNet's 64 -> 64 ("likely hangs")
+  EXPECT_TRUE(Hangs(SeedConv(32, 64, 64)));  // the report's 32 -> 64
+  EXPECT_TRUE(Hangs(SeedConv(64, 64, 56)));  // ResNet's 64 -> 64 ("likely hangs")
   EXPECT_TRUE(Hangs(SeedConv(16, 16, 33)));
   EXPECT_TRUE(Hangs(SeedConv(512, 256, 40)));
   Problem batch = SeedConv(16, 32, 64);
@@ -520,7 +517,7 @@ TEST_F(EmulatedRdna1Test, ExactRewritesOfTheHangingProblemAreOk) {
 }
 
 TEST_F(EmulatedRdna1Test, StaysWithinTheReportsEvidence) {
-  EXPECT_FALSE(Hangs(SeedConv(8, 16, 64)));   // channels below 16
+  EXPECT_FALSE(Hangs(SeedConv(8, 16, 64)));  // channels below 16
   EXPECT_FALSE(Hangs(SeedConv(16, 8, 64)));
   EXPECT_FALSE(Hangs(SeedConv(15, 32, 64)));  // the report's option 2 examples
   EXPECT_FALSE(Hangs(SeedConv(16, 31, 64)));

@@ -7,8 +7,6 @@
 // Winograd kernel) is held to the inexact tolerance DefaultTolerance(p, false) instead.
 // Where oneDNN has no kernel (Winograd on a CPU without AVX-512, or for most shapes;
 // bf16/f16 on such CPUs) the backend must say kUnsupported with a reason.
-#include "backends/onednn/onednn_backend.h"
-
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
@@ -19,6 +17,7 @@
 #include <tuple>
 #include <vector>
 
+#include "backends/onednn/onednn_backend.h"
 #include "convguard/compare.h"
 #include "convguard/fill.h"
 #include "convguard/probe.h"
@@ -155,8 +154,8 @@ TEST_P(OneDnnF32, MatchesTheFloat64Reference) {
   EXPECT_FALSE(c.run.implementation.empty());
   RecordProperty("implementation", c.run.implementation);
   RecordProperty("comparison", c.cmp.Summary());
-  EXPECT_TRUE(c.cmp.passed()) << ToCanonical(p) << " " << algorithm << " ("
-                              << c.run.implementation << (c.inexact ? ", inexact tolerance" : "")
+  EXPECT_TRUE(c.cmp.passed()) << ToCanonical(p) << " " << algorithm << " (" << c.run.implementation
+                              << (c.inexact ? ", inexact tolerance" : "")
                               << "): " << c.cmp.Summary();
   EXPECT_FALSE(c.cmp.mistrusted) << c.cmp.Summary();
   if (std::string(algorithm) == "direct") EXPECT_FALSE(c.inexact) << c.run.implementation;
@@ -192,8 +191,8 @@ const NamedProblem kHalfProblems[] = {
 
 TEST_P(OneDnnHalf, MatchesTheReferenceOrIsUnsupportedWithAReason) {
   const auto& [np, dir, dtype, algorithm] = GetParam();
-  const Problem p =
-      MustParse(std::string(np.problem) + "_" + std::string(DataTypeName(dtype)) + "_" + dir.canonical);
+  const Problem p = MustParse(std::string(np.problem) + "_" + std::string(DataTypeName(dtype)) +
+                              "_" + dir.canonical);
   Backend& backend = SharedBackend();
   const Status supported = backend.Supports(p, algorithm);
   if (!supported.ok()) {
@@ -228,7 +227,8 @@ INSTANTIATE_TEST_SUITE_P(Table, OneDnnHalf,
 // ---- the backend's contract beyond the numbers ----
 
 TEST(OneDnnBackend, OffersAutoFirstThenDirectAndWinograd) {
-  const std::vector<std::string> algos = SharedBackend().Algorithms(MustParse("n1_c16_h32_k32_r3_p1"));
+  const std::vector<std::string> algos =
+      SharedBackend().Algorithms(MustParse("n1_c16_h32_k32_r3_p1"));
   EXPECT_EQ(algos, (std::vector<std::string>{"auto", "direct", "winograd"}));
   EXPECT_EQ(SharedBackend().name(), "onednn");
 }

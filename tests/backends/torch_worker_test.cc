@@ -3,7 +3,6 @@
 // engine driving it. Tests that need PyTorch skip
 // (naming every interpreter tried) where no interpreter can import torch.
 #include <gtest/gtest.h>
-
 #include <unistd.h>  // sysconf(_SC_CLK_TCK), to read /proc/<pid>/stat in one test
 
 #include <chrono>
@@ -13,24 +12,24 @@
 #include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "backends/inject/fault_rules.h"
 #include "backends/inject/injecting_backend.h"
-#include "probe/torch_launcher.h"
 #include "capi/check_capi.h"
 #include "convguard/fill.h"
 #include "convguard/probe.h"
 #include "convguard/problem_source.h"
 #include "convguard/reference.h"
 #include "convguard/text_forms.h"
+#include "core/json_records.h"
 #include "os/pipe_io.h"
 #include "os/process.h"
-#include "core/json_records.h"
+#include "probe/torch_launcher.h"
 #include "support/cli_runner.h"
 #include "worker/framing.h"
 #include "worker/protocol.h"
@@ -40,10 +39,10 @@ namespace {
 
 using testing_support::SourceDir;
 
-#define REQUIRE_TORCH()                                                              \
-  do {                                                                               \
-    StatusOr<std::string> python_ = FindTorchPython("");                             \
-    if (!python_.ok()) GTEST_SKIP() << python_.status().message();                   \
+#define REQUIRE_TORCH()                                            \
+  do {                                                             \
+    StatusOr<std::string> python_ = FindTorchPython("");           \
+    if (!python_.ok()) GTEST_SKIP() << python_.status().message(); \
   } while (0)
 
 Problem Parse(const std::string& text) {
@@ -117,9 +116,9 @@ TEST(CheckCapi, SizesMatchTheProblem) {
 }
 
 TEST(CheckCapi, FillsExactValuesAndPoisonsTheResult) {
-  for (const char* text : {"n1_c4_h8_w8_k6_r3_s3_p1_bias_f32_nchw_fwd",
-                           "n2_c4_h7_w5_k4_r3_s3_p1_g2_f16_nhwc_bwd-data",
-                           "n1_c3_h9_w9_k5_r3_s3_p0x1x2x0_bf16_nchw_bwd-weights"}) {
+  for (const char* text :
+       {"n1_c4_h8_w8_k6_r3_s3_p1_bias_f32_nchw_fwd", "n2_c4_h7_w5_k4_r3_s3_p1_g2_f16_nhwc_bwd-data",
+        "n1_c3_h9_w9_k5_r3_s3_p0x1x2x0_bf16_nchw_bwd-weights"}) {
     SCOPED_TRACE(text);
     const Problem p = Parse(text);
     ConvTensors<double> exact = ConvTensors<double>::Allocate(p);
@@ -160,7 +159,9 @@ TEST(CheckCapi, ChecksLikeTheWorker) {
   std::string json = Check(text, 7, result, "full", &rc);
   ASSERT_EQ(rc, CG_OK) << json;
   EXPECT_NE(json.find("\"outcome\":\"ok\""), std::string::npos) << json;
-  EXPECT_NE(json.find("\"check\":\"full:" + std::to_string(result.size()) + "\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"check\":\"full:" + std::to_string(result.size()) + "\""),
+            std::string::npos)
+      << json;
   json = Check(text, 7, result, "sampled", &rc);
   EXPECT_NE(json.find("\"outcome\":\"ok\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"check\":\"sampled:"), std::string::npos) << json;
@@ -189,9 +190,9 @@ TEST(CheckCapi, ErrorsAreCodesWithMessages) {
   EXPECT_NE(std::string(err).find("divisible by groups"), std::string::npos) << err;
   EXPECT_EQ(cg_problem_sizes(nullptr, sizes, err, sizeof err), CG_EINVAL);
   // Only the canonical form: the protocol carries nothing else.
-  EXPECT_EQ(cg_problem_sizes("16-64-64-3x3-32-64-64-1-1x1-1x1-1x1-0-NCHW-FP32-F", sizes, err,
-                             sizeof err),
-            CG_EINVAL);
+  EXPECT_EQ(
+      cg_problem_sizes("16-64-64-3x3-32-64-64-1-1x1-1x1-1x1-0-NCHW-FP32-F", sizes, err, sizeof err),
+      CG_EINVAL);
 
   const std::string text = "n1_c4_h8_w8_k4_r3_s3_p1";
   std::vector<float> result = ReferenceResult(text, 1);
@@ -251,9 +252,11 @@ struct CapiRules {
   CapiRules(const CapiRules&) = delete;
   CapiRules& operator=(const CapiRules&) = delete;
 
-  nlohmann::json Match(const std::string& canonical, const std::string& algorithm, int device = 0) const {
+  nlohmann::json Match(const std::string& canonical, const std::string& algorithm,
+                       int device = 0) const {
     char out[4096] = "";
-    const int rc = cg_rules_match(rules, canonical.c_str(), algorithm.c_str(), device, out, sizeof out);
+    const int rc =
+        cg_rules_match(rules, canonical.c_str(), algorithm.c_str(), device, out, sizeof out);
     EXPECT_EQ(rc, CG_OK) << out;
     StatusOr<nlohmann::json> j = ParseJson(out);
     EXPECT_TRUE(j.ok()) << out;
@@ -263,7 +266,8 @@ struct CapiRules {
   // cg_rules_apply_fingerprint on `in` for `device`, read back.
   StatusOr<StackFingerprint> Apply(const StackFingerprint& in, int device) const {
     char out[4096] = "";
-    if (const int rc = cg_rules_apply_fingerprint(rules, DumpJson(ToJson(in)).c_str(), device, out, sizeof out);
+    if (const int rc = cg_rules_apply_fingerprint(rules, DumpJson(ToJson(in)).c_str(), device, out,
+                                                  sizeof out);
         rc != CG_OK) {
       return Status::Internal("cg_rules_apply_fingerprint: " + std::to_string(rc) + ": " + out);
     }
@@ -305,7 +309,8 @@ TEST(CheckCapi, FaultRulesParseAndMatchWithTheCppMatcher) {
       EXPECT_EQ(got["rule"], want->ToString());
       EXPECT_EQ(got["fault"], want->fault.ToString());
       EXPECT_EQ(got["injected_by"], " [injected by " + cpp->Where(*want) + "]");
-      EXPECT_EQ(got["mark"], "[injected " + want->fault.ToString() + " by " + cpp->Where(*want) + "]");
+      EXPECT_EQ(got["mark"],
+                "[injected " + want->fault.ToString() + " by " + cpp->Where(*want) + "]");
       EXPECT_EQ(got["announce"], "convguard: injected fault '" +
                                      std::string(inject::FaultKindName(want->fault.kind)) +
                                      "' by rule " + cpp->Where(*want) + ": " + want->ToString());
@@ -331,7 +336,8 @@ TEST(CheckCapi, FaultRulesErrorsAreTheParsersMessages) {
 
   // The length counts, not a NUL: a second line past `text_len` is not read.
   const std::string two = "spin when k == 3\nhang when c == 1\n";
-  cg_rules* first_line_only = cg_rules_parse(two.data(), two.find('\n') + 1, "two", err, sizeof err);
+  cg_rules* first_line_only =
+      cg_rules_parse(two.data(), two.find('\n') + 1, "two", err, sizeof err);
   EXPECT_NE(first_line_only, nullptr) << err;
   cg_rules_close(first_line_only);
   cg_rules_close(nullptr);
@@ -381,8 +387,9 @@ TEST(CheckCapi, FingerprintGetsWhatAnInjectingBackendGives) {
     EXPECT_EQ(got->Id(), want.Id());
     EXPECT_EQ(got->knobs.at("CONVGUARD_TEST_KNOB"), "on");
     EXPECT_TRUE(got->is_emulated());
-    EXPECT_EQ(got->fault_rules_digest,
-              already_injected ? inject::Fnv1a64Hex("0123456789abcdef+" + cpp->digest) : cpp->digest);
+    EXPECT_EQ(got->fault_rules_digest, already_injected
+                                           ? inject::Fnv1a64Hex("0123456789abcdef+" + cpp->digest)
+                                           : cpp->digest);
   }
 }
 
@@ -407,7 +414,8 @@ TEST(CheckCapi, DeviceRulesMatchAndDigestPerDevice) {
     StatusOr<StackFingerprint> got = capi.Apply(in, device);
     ASSERT_TRUE(got.ok()) << got.status().ToString();
     EXPECT_EQ(*got, want);
-    EXPECT_EQ(got->fault_rules_digest, inject::Fnv1a64Hex(cpp->digest + "@device " + std::to_string(device)));
+    EXPECT_EQ(got->fault_rules_digest,
+              inject::Fnv1a64Hex(cpp->digest + "@device " + std::to_string(device)));
     ids.insert(got->Id());
   }
   EXPECT_EQ(ids.size(), 3u);
@@ -419,8 +427,9 @@ TEST(CheckCapi, CorruptTailIsTheInjectingBackendsWrong) {
     std::vector<float> got = want;
     inject::CorruptTail(want, fraction);
     char err[256] = "";
-    ASSERT_EQ(cg_corrupt_tail(got.data(), static_cast<int64_t>(got.size()), fraction, err, sizeof err),
-              CG_OK)
+    ASSERT_EQ(
+        cg_corrupt_tail(got.data(), static_cast<int64_t>(got.size()), fraction, err, sizeof err),
+        CG_OK)
         << err;
     EXPECT_EQ(got, want) << fraction;
   }
@@ -500,8 +509,9 @@ struct Spawned {
 
   Status Send(const std::string& payload) {
     CG_ASSIGN_OR_RETURN(std::string frame, worker::EncodeFrame(payload));
-    CG_ASSIGN_OR_RETURN(os::IoResult r, os::WriteAll(child.stdin_fd(), frame,
-                                                     os::Deadline::After(std::chrono::seconds(10))));
+    CG_ASSIGN_OR_RETURN(
+        os::IoResult r,
+        os::WriteAll(child.stdin_fd(), frame, os::Deadline::After(std::chrono::seconds(10))));
     if (r.timed_out()) return Status::IOError("the worker stopped reading");
     return Status::Ok();
   }
@@ -551,16 +561,19 @@ TEST(TorchWorkerProtocol, UnreadableOrBadFaultRulesAreFatalMessages) {
   std::optional<std::vector<std::string>> base = ScriptCommand();
   if (!base) GTEST_SKIP() << "no Python interpreter found";
   const std::string dir = testing_support::MakeTempDir("torch-bad-rules");
-  const std::string bad = testing_support::WriteFile(dir + "/bad.rules", "spin when k == 3\nhang when c == 1\n");
+  const std::string bad =
+      testing_support::WriteFile(dir + "/bad.rules", "spin when k == 3\nhang when c == 1\n");
   struct Case {
     std::string path;
     std::string expected;
   };
-  for (const Case& c : {Case{bad, bad + ":2:1: unknown fault 'hang'"},
-                        Case{dir + "/missing.rules", "cannot open fault rules file '" + dir + "/missing.rules'"}}) {
+  for (const Case& c :
+       {Case{bad, bad + ":2:1: unknown fault 'hang'"},
+        Case{dir + "/missing.rules", "cannot open fault rules file '" + dir + "/missing.rules'"}}) {
     SCOPED_TRACE(c.path);
     std::vector<std::string> argv = *base;
-    for (const std::string& a : {std::string("--backend"), std::string("torch"), std::string("--inject"), c.path}) {
+    for (const std::string& a :
+         {std::string("--backend"), std::string("torch"), std::string("--inject"), c.path}) {
       argv.push_back(a);
     }
     StatusOr<Spawned> w = SpawnWorker(argv, os::StderrMode::kDevNull);
@@ -746,14 +759,17 @@ struct FaultyWorker {
 
 StatusOr<FaultyWorker> StartFaultyWorker(const std::string& rules_path) {
   std::vector<std::string> argv = *TorchWorkerCommand("");
-  for (const std::string& a : {std::string("--backend"), std::string("torch"), std::string("--inject"), rules_path}) {
+  for (const std::string& a :
+       {std::string("--backend"), std::string("torch"), std::string("--inject"), rules_path}) {
     argv.push_back(a);
   }
   FaultyWorker f;
   // On the CPU whatever the machine has: the rules name the CPU's algorithm variants
   // (no-mkldnn) and the messages the CPU paths print. The GPU's spin (a real kernel) is
   // covered by TorchBackendEngine.InjectedFaultsGiveTheirVerdicts on a GPU machine.
-  CG_ASSIGN_OR_RETURN(f.w, SpawnWorker(argv, os::StderrMode::kPipe, {{"CUDA_VISIBLE_DEVICES", ""}, {"HIP_VISIBLE_DEVICES", ""}}));
+  CG_ASSIGN_OR_RETURN(f.w,
+                      SpawnWorker(argv, os::StderrMode::kPipe,
+                                  {{"CUDA_VISIBLE_DEVICES", ""}, {"HIP_VISIBLE_DEVICES", ""}}));
   return f;
 }
 
@@ -825,18 +841,22 @@ TEST(TorchWorkerFaults, EveryFaultHappensForRealAndReadsLikeACppWorkers) {
   r = a.Probe(4, SmallCanonical(12), "", phases);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->outcome, worker::ProbeOutcome::kOom);
-  EXPECT_EQ(r->message, "allocating 1152921504606846976 bytes failed [injected by " + where(12) + "]");
+  EXPECT_EQ(r->message,
+            "allocating 1152921504606846976 bytes failed [injected by " + where(12) + "]");
 
   // slow(40): every run 40 ms longer, for real, and the result still right.
   phases.clear();
   const auto slow_start = std::chrono::steady_clock::now();
   r = a.Probe(5, SmallCanonical(11), "", phases);
-  const double slow_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - slow_start).count();
+  const double slow_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - slow_start)
+          .count();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->outcome, worker::ProbeOutcome::kOk) << r->message;
   EXPECT_GE(slow_ms, 40.0 * 4);  // warm-up + 3 timed runs
   for (double t : r->times_ms) EXPECT_GE(t, 40.0);
-  EXPECT_TRUE(r->implementation.ends_with(" [injected slow(40) by " + where(11) + "]")) << r->implementation;
+  EXPECT_TRUE(r->implementation.ends_with(" [injected slow(40) by " + where(11) + "]"))
+      << r->implementation;
 
   // A rule on the algorithm: no-mkldnn is corrupted, default is not.
   phases.clear();
@@ -853,7 +873,8 @@ TEST(TorchWorkerFaults, EveryFaultHappensForRealAndReadsLikeACppWorkers) {
   EXPECT_FALSE(a.Probe(8, SmallCanonical(3), "", phases, /*stop_after_run=*/true).has_value());
   std::vector<std::string> block_phases;
   FaultyWorker& b = workers[1];
-  EXPECT_FALSE(b.Probe(1, SmallCanonical(5), "", block_phases, /*stop_after_run=*/true).has_value());
+  EXPECT_FALSE(
+      b.Probe(1, SmallCanonical(5), "", block_phases, /*stop_after_run=*/true).has_value());
   EXPECT_EQ(phases, std::vector<std::string>{"run"});
   EXPECT_EQ(block_phases, std::vector<std::string>{"run"});
   a.DrainStderr(0.5);
@@ -878,10 +899,12 @@ TEST(TorchWorkerFaults, EveryFaultHappensForRealAndReadsLikeACppWorkers) {
   EXPECT_EQ(b1->state, 'S');
   a.DrainStderr(0.2);
   b.DrainStderr(0.2);
-  EXPECT_NE(a.err.find("convguard: injected fault 'spin' by rule " + where(3) + ": spin when k == 3"),
-            std::string::npos)
+  EXPECT_NE(
+      a.err.find("convguard: injected fault 'spin' by rule " + where(3) + ": spin when k == 3"),
+      std::string::npos)
       << a.err;
-  EXPECT_NE(b.err.find("convguard: injected fault 'block' by rule " + where(5)), std::string::npos) << b.err;
+  EXPECT_NE(b.err.find("convguard: injected fault 'block' by rule " + where(5)), std::string::npos)
+      << b.err;
   for (FaultyWorker* f : {&a, &b}) {
     StatusOr<os::ExitInfo> killed = f->w.child.KillAndReap(std::chrono::seconds(5));
     ASSERT_TRUE(killed.ok() && killed->signaled()) << (killed.ok() ? killed->ToString() : "");
@@ -947,7 +970,8 @@ void ExpectOkVerdicts(const StackFingerprint& stack, const std::vector<Verdict>&
 
 TEST(TorchBackendEngine, SeedProblemsAreOkUnderEveryAlgorithm) {
   REQUIRE_TORCH();
-  StatusOr<std::vector<ListedProblem>> seed = ReadProblemList(SourceDir() + "/tests/inputs/seed.list");
+  StatusOr<std::vector<ListedProblem>> seed =
+      ReadProblemList(SourceDir() + "/tests/inputs/seed.list");
   ASSERT_TRUE(seed.ok()) << seed.status().ToString();
   std::vector<ProbeJob> jobs;
   for (const ListedProblem& lp : *seed) jobs.push_back({lp.problem, "*"});
@@ -974,7 +998,8 @@ TEST(TorchBackendEngine, GroupsDilationPadsLayoutsDirectionsAndBiasAreOk) {
   REQUIRE_TORCH();
   std::vector<ProbeJob> jobs;
   for (const char* shape : {
-           "n2_c6_h11_w9_k4_r3_s2_p1x0x2x1_u2x1_d1x2_g2",  // asymmetric pads, stride, dilation, groups
+           "n2_c6_h11_w9_k4_r3_s2_p1x0x2x1_u2x1_d1x2_g2",  // asymmetric pads, stride, dilation,
+                                                           // groups
            "n1_c4_h10_w12_k6_r3_s3_p0x2x1x0_d2",           // asymmetric pads, dilation
            "n3_c8_h7_w7_k8_r1_s1_p0_g8",                   // depthwise 1x1
            "n2_c3_h17_w15_k5_r5_s3_p2x1_u3x2",             // non-square everything
@@ -1027,7 +1052,8 @@ TEST(TorchBackendEngine, InjectedFaultsGiveTheirVerdicts) {
   EXPECT_EQ(stack.fault_rules_digest, inject::Fnv1a64Hex(kTorchRules));
   EXPECT_TRUE(stack.is_emulated());
   auto result = (*engine)->Run(jobs);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   ASSERT_EQ(result->verdicts.size(), jobs.size());
   std::map<int64_t, Verdict> by_k;
@@ -1044,12 +1070,14 @@ TEST(TorchBackendEngine, InjectedFaultsGiveTheirVerdicts) {
   EXPECT_EQ(by_k[6].crash_signal, SIGSEGV) << by_k[6].message;
   EXPECT_EQ(by_k[9].kind, VerdictKind::kWrong) << by_k[9].message;
   EXPECT_GT(by_k[9].mismatches, 0);
-  EXPECT_NE(by_k[9].implementation.find("[injected wrong(0.25) by " + rules + ":"), std::string::npos)
+  EXPECT_NE(by_k[9].implementation.find("[injected wrong(0.25) by " + rules + ":"),
+            std::string::npos)
       << by_k[9].implementation;
   EXPECT_EQ(by_k[10].kind, VerdictKind::kError) << by_k[10].message;
   EXPECT_EQ(by_k[12].kind, VerdictKind::kOom) << by_k[12].message;
   EXPECT_EQ(by_k[13].kind, VerdictKind::kUnsupported) << by_k[13].message;
-  EXPECT_NE(by_k[13].message.find("no kernel for this shape [injected by " + rules + ":"), std::string::npos);
+  EXPECT_NE(by_k[13].message.find("no kernel for this shape [injected by " + rules + ":"),
+            std::string::npos);
   EXPECT_EQ(by_k[16].kind, VerdictKind::kOk) << by_k[16].message;
   for (const Verdict& v : result->verdicts) {
     EXPECT_EQ(v.stack_id, stack.Id());
@@ -1092,11 +1120,14 @@ TEST(TorchBackendEngine, DeviceIndexReachesTheRules) {
   options.workers_per_device = 1;
   constexpr int kInheritedIndex = 1;
   const char* saved = std::getenv("CONVGUARD_DEVICE_INDEX");
-  const std::optional<std::string> restore = saved ? std::optional<std::string>(saved) : std::nullopt;
+  const std::optional<std::string> restore =
+      saved ? std::optional<std::string>(saved) : std::nullopt;
   ::setenv("CONVGUARD_DEVICE_INDEX", std::to_string(kInheritedIndex).c_str(), 1);
   auto engine = ProbeEngine::Start(options, nullptr);
-  if (restore) ::setenv("CONVGUARD_DEVICE_INDEX", restore->c_str(), 1);
-  else ::unsetenv("CONVGUARD_DEVICE_INDEX");
+  if (restore)
+    ::setenv("CONVGUARD_DEVICE_INDEX", restore->c_str(), 1);
+  else
+    ::unsetenv("CONVGUARD_DEVICE_INDEX");
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
 
   // The index each stack's workers were given: their card's, or the inherited one.
@@ -1120,8 +1151,9 @@ TEST(TorchBackendEngine, DeviceIndexReachesTheRules) {
     if (Parse(v.problem).k == 5 && index <= 1) {
       EXPECT_EQ(v.kind, VerdictKind::kError) << v.message;
       const std::string said = index == 0 ? "first card" : "second card";
-      EXPECT_NE(v.message.find(said + " [injected by " + rules + ":" + std::to_string(index + 1) + "]"),
-                std::string::npos)
+      EXPECT_NE(
+          v.message.find(said + " [injected by " + rules + ":" + std::to_string(index + 1) + "]"),
+          std::string::npos)
           << v.message;
     } else {
       EXPECT_EQ(v.kind, VerdictKind::kOk) << v.message;
@@ -1135,10 +1167,10 @@ TEST(TorchBackendEngine, ProbeCommandAcceptsInject) {
   REQUIRE_TORCH();
   const std::string dir = testing_support::MakeTempDir("torch-cli-faults");
   const std::string rules = testing_support::WriteFile(dir + "/torch.rules", kTorchRules);
-  testing_support::CliResult r = testing_support::RunConvguard(
-      {"probe", SmallCanonical(13), "--backend", "torch", "--inject", rules, "--no-store",
-       "--workers", "1"},
-      180.0);
+  testing_support::CliResult r =
+      testing_support::RunConvguard({"probe", SmallCanonical(13), "--backend", "torch", "--inject",
+                                     rules, "--no-store", "--workers", "1"},
+                                    180.0);
   EXPECT_TRUE(r.exited) << r.err;
   EXPECT_EQ(r.exit_code, 16) << r.out << r.err;  // UNSUPPORTED
   EXPECT_NE(r.out.find("UNSUPPORTED"), std::string::npos) << r.out;

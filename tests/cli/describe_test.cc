@@ -19,9 +19,12 @@ TEST(DescribeCli, SeedProblemInEveryForm) {
     auto r = RunConvguard({"describe", form});
     ASSERT_TRUE(r.exited) << form;
     EXPECT_EQ(r.exit_code, 0) << form << "\n" << r.err;
-    EXPECT_NE(r.out.find("problem      n1_c16_h64_w64_k32_r3_s3_p1_u1_d1_g1_f32_nchw_fwd"), std::string::npos)
-        << form << "\n" << r.out;
-    EXPECT_NE(r.out.find("miopen key   16-64-64-3x3-32-64-64-1-1x1-1x1-1x1-0-NCHW-FP32-F"), std::string::npos)
+    EXPECT_NE(r.out.find("problem      n1_c16_h64_w64_k32_r3_s3_p1_u1_d1_g1_f32_nchw_fwd"),
+              std::string::npos)
+        << form << "\n"
+        << r.out;
+    EXPECT_NE(r.out.find("miopen key   16-64-64-3x3-32-64-64-1-1x1-1x1-1x1-0-NCHW-FP32-F"),
+              std::string::npos)
         << r.out;
     EXPECT_NE(r.out.find("output       1 x 32 x 64 x 64"), std::string::npos) << r.out;
     // 2 * 64*64 outputs * 32 * 16*3*3 = 37,748,736
@@ -59,11 +62,15 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadInput{"NoProblem", {"describe"}, "no PROBLEM given"},
         BadInput{"UnknownCommand", {"frobnicate"}, "unknown command 'frobnicate'"},
-        BadInput{"UnknownOption", {"describe", "--bogus", "c16_h32_k32_r3"}, "unknown option '--bogus'"},
-        BadInput{"BadForm", {"describe", "--form", "onnx", "c16_h32_k32_r3"}, "--form 'onnx' is not a form"},
+        BadInput{
+            "UnknownOption", {"describe", "--bogus", "c16_h32_k32_r3"}, "unknown option '--bogus'"},
+        BadInput{"BadForm",
+                 {"describe", "--form", "onnx", "c16_h32_k32_r3"},
+                 "--form 'onnx' is not a form"},
         BadInput{"GroupsDoNotDivide", {"describe", "c16_h32_k30_r3_g4"}, "divisible by groups"},
         // One bad problem among good ones: nothing is printed for any of them.
-        BadInput{"OneBadAmongGood", {"describe", "c16_h32_k32_r3", "c0_h32_k32_r3"}, "c0_h32_k32_r3"}),
+        BadInput{
+            "OneBadAmongGood", {"describe", "c16_h32_k32_r3", "c0_h32_k32_r3"}, "c0_h32_k32_r3"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
 
 TEST(DescribeCli, HelpTellsTheFormsAndExitsZero) {

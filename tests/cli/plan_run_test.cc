@@ -14,7 +14,8 @@ namespace {
 
 using namespace testing_support;
 
-const std::vector<std::string> kQuickDeadlines = {"--deadline-floor", "300", "--confirm-floor", "800"};
+const std::vector<std::string> kQuickDeadlines = {"--deadline-floor", "300", "--confirm-floor",
+                                                  "800"};
 
 std::vector<std::string> Args(std::vector<std::string> head, const std::vector<std::string>& tail) {
   head.insert(head.end(), tail.begin(), tail.end());
@@ -25,8 +26,8 @@ std::vector<std::string> Args(std::vector<std::string> head, const std::vector<s
 // emulated RDNA1 stack gets a plan whose leaves are all OK, and `run` verifies it.
 TEST(PlanRunCli, EveryHangingProblemOfTheSeedTableGetsAVerifiedPlan) {
   const std::string db = MakeTempDir("plan-seed") + "/verdicts.sqlite";
-  auto sweep = RunConvguard(Args({"sweep", "--backend", "emulated-rdna1", "--db", db, "--workers", "2",
-                                  "--list", SourceDir() + "/tests/inputs/seed.list"},
+  auto sweep = RunConvguard(Args({"sweep", "--backend", "emulated-rdna1", "--db", db, "--workers",
+                                  "2", "--list", SourceDir() + "/tests/inputs/seed.list"},
                                  kQuickDeadlines));
   ASSERT_EQ(sweep.exit_code, 0) << sweep.err;
   auto hangs = RunConvguard({"db", "show", "--db", db, "--verdict", "hang"});
@@ -42,9 +43,9 @@ TEST(PlanRunCli, EveryHangingProblemOfTheSeedTableGetsAVerifiedPlan) {
   ASSERT_EQ(hanging.size(), 2u) << hangs.out;  // 48x48 and 64x64
 
   for (const std::string& problem : hanging) {
-    auto plan = RunConvguard(Args({"plan", problem, "--backend", "emulated-rdna1", "--db", db,
-                                   "--probe-missing", "--json"},
-                                  kQuickDeadlines));
+    auto plan = RunConvguard(Args(
+        {"plan", problem, "--backend", "emulated-rdna1", "--db", db, "--probe-missing", "--json"},
+        kQuickDeadlines));
     ASSERT_EQ(plan.exit_code, 0) << problem << "\n" << plan.out << plan.err;
     nlohmann::json report = nlohmann::json::parse(plan.out);
     ASSERT_FALSE(report["plan"].is_null()) << plan.out;
@@ -69,8 +70,8 @@ TEST(PlanRunCli, EveryHangingProblemOfTheSeedTableGetsAVerifiedPlan) {
     EXPECT_EQ(report["plan"]["exact"], true) << plan.out;
     EXPECT_EQ(report["plan"]["tolerance"], 0.0) << plan.out;
 
-    auto run = RunConvguard({"run", problem, "--backend", "emulated-rdna1", "--db", db, "--runs", "2",
-                             "--exact-leaves"});
+    auto run = RunConvguard({"run", problem, "--backend", "emulated-rdna1", "--db", db, "--runs",
+                             "2", "--exact-leaves"});
     ASSERT_EQ(run.exit_code, 0) << problem << "\n" << run.out << run.err;
     EXPECT_NE(run.out.find("check: full"), std::string::npos) << run.out;
     EXPECT_NE(run.out.find("every leaf is bit-exact"), std::string::npos) << run.out;
@@ -80,8 +81,8 @@ TEST(PlanRunCli, EveryHangingProblemOfTheSeedTableGetsAVerifiedPlan) {
   }
 
   // A problem that is OK as is runs as is.
-  auto native = RunConvguard({"plan", "n1_c16_h32_w32_k32_r3_s3_p1_u1_d1_g1_f32_nchw_fwd", "--backend",
-                              "emulated-rdna1", "--db", db});
+  auto native = RunConvguard({"plan", "n1_c16_h32_w32_k32_r3_s3_p1_u1_d1_g1_f32_nchw_fwd",
+                              "--backend", "emulated-rdna1", "--db", db});
   ASSERT_EQ(native.exit_code, 0) << native.out << native.err;
   EXPECT_NE(native.out.find("plan: run it as is"), std::string::npos) << native.out;
 }
@@ -97,17 +98,20 @@ TEST(PlanRunCli, PlanningRunsNoBackendInTheDecidingProcess) {
   const std::string backend = "emulated-rdna1";
 #endif
   const std::string db = MakeTempDir("plan-no-vendor") + "/verdicts.sqlite";
-  const std::vector<std::pair<std::string, std::string>> forbid = {{"CONVGUARD_FORBID_IN_PROCESS_BACKENDS", "1"}};
+  const std::vector<std::pair<std::string, std::string>> forbid = {
+      {"CONVGUARD_FORBID_IN_PROCESS_BACKENDS", "1"}};
   const std::string problem = "n1_c8_h12_w12_k8_r3_s3_p1";
-  auto plan = RunConvguard(Args({"plan", problem, "--backend", backend, "--db", db, "--probe-missing"},
-                                kQuickDeadlines),
-                           120.0, forbid);
+  auto plan = RunConvguard(
+      Args({"plan", problem, "--backend", backend, "--db", db, "--probe-missing"}, kQuickDeadlines),
+      120.0, forbid);
   ASSERT_EQ(plan.exit_code, 0) << plan.out << plan.err;
   EXPECT_NE(plan.out.find("plan: run it as is"), std::string::npos) << plan.out;
 
-  auto refused = RunConvguard({"run", problem, "--backend", backend, "--db", db, "--runs", "1"}, 120.0, forbid);
+  auto refused = RunConvguard({"run", problem, "--backend", backend, "--db", db, "--runs", "1"},
+                              120.0, forbid);
   EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
-  EXPECT_NE(refused.err.find("CONVGUARD_FORBID_IN_PROCESS_BACKENDS=1 forbids"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("CONVGUARD_FORBID_IN_PROCESS_BACKENDS=1 forbids"), std::string::npos)
+      << refused.err;
 
   auto ran = RunConvguard({"run", problem, "--backend", backend, "--db", db, "--runs", "1"});
   EXPECT_EQ(ran.exit_code, 0) << ran.out << ran.err;
@@ -115,19 +119,19 @@ TEST(PlanRunCli, PlanningRunsNoBackendInTheDecidingProcess) {
 
 TEST(PlanRunCli, NoExactPlanSaysSoAndSuggestsModelChanges) {
   const std::string db = MakeTempDir("plan-none") + "/verdicts.sqlite";
-  auto sweep = RunConvguard(Args({"sweep", "--backend", "emulated-rdna1", "--db", db,
-                                  "--grid", "c=16 k=32 hw=32,64 r=3 p=same"},
+  auto sweep = RunConvguard(Args({"sweep", "--backend", "emulated-rdna1", "--db", db, "--grid",
+                                  "c=16 k=32 hw=32,64 r=3 p=same"},
                                  kQuickDeadlines));
   ASSERT_EQ(sweep.exit_code, 0) << sweep.err;
   // Rewrites limited to depth 0 and no probing: only the store's leaves count.
-  auto plan = RunConvguard({"plan", "n1_c16_h64_w64_k32_r3_s3_p1", "--backend", "emulated-rdna1", "--db", db,
-                            "--max-depth", "0"});
+  auto plan = RunConvguard({"plan", "n1_c16_h64_w64_k32_r3_s3_p1", "--backend", "emulated-rdna1",
+                            "--db", db, "--max-depth", "0"});
   EXPECT_EQ(plan.exit_code, 20) << plan.out << plan.err;
   EXPECT_NE(plan.out.find("no exact plan"), std::string::npos) << plan.out;
   EXPECT_NE(plan.out.find("32x32"), std::string::npos) << plan.out;
   EXPECT_NE(plan.out.find("CHANGE THE MODEL"), std::string::npos) << plan.out;
-  auto run = RunConvguard({"run", "n1_c16_h64_w64_k32_r3_s3_p1", "--backend", "emulated-rdna1", "--db", db,
-                           "--max-depth", "0"});
+  auto run = RunConvguard({"run", "n1_c16_h64_w64_k32_r3_s3_p1", "--backend", "emulated-rdna1",
+                           "--db", db, "--max-depth", "0"});
   EXPECT_EQ(run.exit_code, 20) << run.out << run.err;
   EXPECT_NE(run.err.find("no exact plan"), std::string::npos) << run.err;
 }
@@ -143,7 +147,8 @@ TEST(PlanRunCli, BadInputIsRefusedWithExitStatus2) {
       {{"plan", "n1_c16_h8_w8_k0_r3", "--db", db}, "k"},
       {{"plan", "n1_c16_h8_w8_k4_r3", "--db", db, "--max-depth", "9"}, "--max-depth"},
       {{"plan", "n1_c16_h8_w8_k4_r3", "--db", db, "--fallback", "nope"}, "--fallback 'nope'"},
-      {{"plan", "n1_c16_h8_w8_k4_r3", "--db", db, "--backend", "reference", "--fallback", "reference"},
+      {{"plan", "n1_c16_h8_w8_k4_r3", "--db", db, "--backend", "reference", "--fallback",
+        "reference"},
        "primary"},
       {{"plan", "n1_c16_h8_w8_k4_r3", "--db", db, "--probe-budget", "0"}, "--probe-budget"},
       {{"run", "n1_c16_h8_w8_k4_r3", "--db", db, "--runs", "0"}, "--runs"},
@@ -175,7 +180,8 @@ namespace {
 TEST(PlanRunCli, PlanOnTheTorchBackendReadsTheStackFromAWorker) {
   using namespace testing_support;
   const std::string db = MakeTempDir("plan-torch") + "/verdicts.sqlite";
-  auto plan = RunConvguard({"plan", "n1_c4_h8_w8_k4_r3_s3_p1", "--backend", "torch", "--db", db}, 180.0);
+  auto plan =
+      RunConvguard({"plan", "n1_c4_h8_w8_k4_r3_s3_p1", "--backend", "torch", "--db", db}, 180.0);
   if (plan.exit_code == 1 && plan.err.find("PyTorch is not importable") != std::string::npos) {
     GTEST_SKIP() << "no Python interpreter here can import torch: " << plan.err;
   }

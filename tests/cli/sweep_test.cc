@@ -31,8 +31,8 @@ TEST(SweepCli, ReproducesTheSeedTableOnTheEmulatedStack) {
   const std::string dir = MakeTempDir("seed");
   const std::string db = dir + "/verdicts.sqlite";
   auto r = RunConvguard({"sweep", "--backend", "emulated-rdna1", "--db", db, "--workers", "2",
-                         "--grid", "c=16 k=32 hw=32,48,64 r=3 p=same",
-                         "--grid", "c=3 k=16 hw=32,64,224 r=3 p=same"});
+                         "--grid", "c=16 k=32 hw=32,48,64 r=3 p=same", "--grid",
+                         "c=3 k=16 hw=32,64,224 r=3 p=same"});
   ASSERT_TRUE(r.exited) << r.err;
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // The seed report's table, row by row.
@@ -46,9 +46,9 @@ TEST(SweepCli, ReproducesTheSeedTableOnTheEmulatedStack) {
   EXPECT_NE(r.err.find("EMULATED STACK"), std::string::npos) << r.err;
 
   // A second sweep knows everything and probes nothing.
-  auto again = RunConvguard({"sweep", "--backend", "emulated-rdna1", "--db", db,
-                             "--grid", "c=16 k=32 hw=32,48,64 r=3 p=same",
-                             "--grid", "c=3 k=16 hw=32,64,224 r=3 p=same"});
+  auto again = RunConvguard({"sweep", "--backend", "emulated-rdna1", "--db", db, "--grid",
+                             "c=16 k=32 hw=32,48,64 r=3 p=same", "--grid",
+                             "c=3 k=16 hw=32,64,224 r=3 p=same"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.err.find("known 6"), std::string::npos) << again.err;
   EXPECT_NE(again.out.find("| 16 | 32 | 64x64 | HANG |"), std::string::npos) << again.out;
@@ -64,19 +64,22 @@ TEST(SweepCli, ReproducesTheSeedTableOnTheEmulatedStack) {
 
 TEST(SweepCli, ProbeCommandTakesTheSeedVocabularyAndExitsWithTheVerdict) {
   const std::string db = MakeTempDir("probe") + "/v.sqlite";
-  auto hang = RunConvguard({"probe", "--backend", "emulated-rdna1", "--db", db, "--in", "16", "--out", "32",
-                            "--size", "64x64"});
+  auto hang = RunConvguard({"probe", "--backend", "emulated-rdna1", "--db", db, "--in", "16",
+                            "--out", "32", "--size", "64x64"});
   ASSERT_TRUE(hang.exited);
   EXPECT_EQ(hang.exit_code, 11) << hang.out << hang.err;  // HANG
   EXPECT_NE(hang.out.find("HANG"), std::string::npos);
   EXPECT_NE(hang.out.find("EMULATION"), std::string::npos) << hang.out;
-  EXPECT_NE(hang.out.find("repro     convguard probe n1_c16_h64_w64_k32_r3_s3_p1"), std::string::npos) << hang.out;
-  auto ok = RunConvguard({"probe", "--backend", "emulated-rdna1", "--db", db, "c16_h32_k32_r3_p1", "--check", "full"});
+  EXPECT_NE(hang.out.find("repro     convguard probe n1_c16_h64_w64_k32_r3_s3_p1"),
+            std::string::npos)
+      << hang.out;
+  auto ok = RunConvguard(
+      {"probe", "--backend", "emulated-rdna1", "--db", db, "c16_h32_k32_r3_p1", "--check", "full"});
   EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
   EXPECT_NE(ok.out.find("check full:"), std::string::npos) << ok.out;
   // Known now: shown from the store without probing.
-  auto known = RunConvguard({"probe", "--backend", "emulated-rdna1", "--db", db, "--in", "16", "--out", "32",
-                             "--size", "64x64"});
+  auto known = RunConvguard({"probe", "--backend", "emulated-rdna1", "--db", db, "--in", "16",
+                             "--out", "32", "--size", "64x64"});
   EXPECT_EQ(known.exit_code, 11);
   EXPECT_NE(known.out.find("from the store"), std::string::npos) << known.out;
 }
@@ -114,10 +117,15 @@ INSTANTIATE_TEST_SUITE_P(
         BadSweep{"MissingKey", {"sweep", "--grid", "c=16 hw=32 r=3"}, "k"},
         BadSweep{"BadListLine", {"sweep", "--list", "DIR/bad.list"}, "bad.list:3"},
         BadSweep{"MissingList", {"sweep", "--list", "DIR/absent.list"}, "absent.list"},
-        BadSweep{"ZeroWorkers", {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--workers", "0"}, "--workers"},
-        BadSweep{"UnknownBackend", {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--backend", "rocm9"}, "rocm9"},
+        BadSweep{"ZeroWorkers",
+                 {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--workers", "0"},
+                 "--workers"},
+        BadSweep{"UnknownBackend",
+                 {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--backend", "rocm9"},
+                 "rocm9"},
         BadSweep{"BadCheck", {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--check", "most"}, "most"},
-        BadSweep{"MissingRules", {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--inject", "DIR/none.rules"},
+        BadSweep{"MissingRules",
+                 {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--inject", "DIR/none.rules"},
                  "none.rules"}),
     [](const ::testing::TestParamInfo<BadSweep>& info) { return info.param.name; });
 
@@ -133,9 +141,13 @@ TEST(SweepCli, TwoSweepsOnOneStoreShareTheWorkWithoutDuplicates) {
   const std::string dir = MakeTempDir("twin");
   const std::string db = dir + "/v.sqlite";
   const std::string rules = WriteFile(dir + "/slow.rules", "slow(40) when always\n");
-  const std::vector<std::string> args = {"sweep", "--backend", "reference", "--inject", rules, "--db", db,
-                                         "--workers", "1", "--quiet", "--table", "none",
-                                         "--grid", "c=2,3 k=2,3,4 hw=5..9 r=3 p=same"};
+  const std::vector<std::string> args = {"sweep",     "--backend",
+                                         "reference", "--inject",
+                                         rules,       "--db",
+                                         db,          "--workers",
+                                         "1",         "--quiet",
+                                         "--table",   "none",
+                                         "--grid",    "c=2,3 k=2,3,4 hw=5..9 r=3 p=same"};
   const int total = 2 * 3 * 5;
   CliResult a, b;
   std::thread other([&] { b = RunConvguard(args, 300); });
@@ -158,10 +170,12 @@ TEST(SweepCli, TwoSweepsOnOneStoreShareTheWorkWithoutDuplicates) {
 TEST(SweepCli, InterruptStopsCleanlyAndKeepsWhatWasDecided) {
   const std::string dir = MakeTempDir("sigint");
   const std::string db = dir + "/v.sqlite";
-  const std::string rules = WriteFile(dir + "/int-faults.rules", "spin when k == 3\nslow(100) when always\n");
+  const std::string rules =
+      WriteFile(dir + "/int-faults.rules", "spin when k == 3\nslow(100) when always\n");
   os::SpawnOptions spawn;
-  spawn.argv = {ConvguardBin(), "sweep", "--backend", "reference", "--inject", rules, "--db", db,
-                "--workers", "2", "--grid", "c=2 k=3,4,5,6 hw=5..9 r=3 p=same"};
+  spawn.argv = {ConvguardBin(), "sweep", "--backend", "reference",
+                "--inject",     rules,   "--db",      db,
+                "--workers",    "2",     "--grid",    "c=2 k=3,4,5,6 hw=5..9 r=3 p=same"};
   spawn.stderr_mode = os::StderrMode::kPipe;
   auto child = os::SpawnChild(spawn);
   ASSERT_TRUE(child.ok()) << child.status().ToString();
@@ -176,8 +190,10 @@ TEST(SweepCli, InterruptStopsCleanlyAndKeepsWhatWasDecided) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(FindProcesses(rules).live.empty());
-  auto rerun = RunConvguard({"sweep", "--backend", "reference", "--inject", rules, "--db", db, "--workers", "2",
-                             "--quiet", "--grid", "c=2 k=3,4,5,6 hw=5..9 r=3 p=same"}, 300);
+  auto rerun =
+      RunConvguard({"sweep", "--backend", "reference", "--inject", rules, "--db", db, "--workers",
+                    "2", "--quiet", "--grid", "c=2 k=3,4,5,6 hw=5..9 r=3 p=same"},
+                   300);
   ASSERT_EQ(rerun.exit_code, 0) << rerun.err;
   EXPECT_GT(KnownCount(rerun.err), 0) << rerun.err;
   auto all = RunConvguard({"db", "export", "--db", db});
@@ -199,11 +215,12 @@ TEST(SweepCli, SigkillMidRunThenRerunRecordsEveryProblemExactlyOnce) {
   const std::string dir = MakeTempDir("kill");
   const std::string db = dir + "/v.sqlite";
   // A rules file whose unique path marks this test's workers in /proc.
-  const std::string rules = WriteFile(dir + "/marker-faults.rules",
-                                      "spin when k == 3\nslow(300) when k == 8\n");
-  const std::vector<std::string> sweep = {"sweep", "--backend", "reference", "--inject", rules,
-                                          "--db", db, "--workers", "2", "--quiet",
-                                          "--grid", "c=2,4 k=3,8,16 hw=6,8,10 r=3 p=same"};
+  const std::string rules =
+      WriteFile(dir + "/marker-faults.rules", "spin when k == 3\nslow(300) when k == 8\n");
+  const std::vector<std::string> sweep = {
+      "sweep", "--backend", "reference", "--inject",
+      rules,   "--db",      db,          "--workers",
+      "2",     "--quiet",   "--grid",    "c=2,4 k=3,8,16 hw=6,8,10 r=3 p=same"};
   const int total = 2 * 3 * 3;
 
   os::SpawnOptions spawn;

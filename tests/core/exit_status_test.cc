@@ -17,15 +17,16 @@ namespace {
 
 TEST(ExitStatus, EveryVerdictHasItsOwnStatusAndOnlyOkIsZero) {
   const std::map<VerdictKind, int> expected = {
-      {VerdictKind::kOk, 0},          {VerdictKind::kSlow, 10},  {VerdictKind::kHang, 11},
-      {VerdictKind::kCrash, 12},      {VerdictKind::kWrong, 13}, {VerdictKind::kMistrusted, 14},
-      {VerdictKind::kError, 15},      {VerdictKind::kUnsupported, 16}, {VerdictKind::kOom, 17}};
+      {VerdictKind::kOk, 0},     {VerdictKind::kSlow, 10},        {VerdictKind::kHang, 11},
+      {VerdictKind::kCrash, 12}, {VerdictKind::kWrong, 13},       {VerdictKind::kMistrusted, 14},
+      {VerdictKind::kError, 15}, {VerdictKind::kUnsupported, 16}, {VerdictKind::kOom, 17}};
   std::set<int> seen;
   for (const auto& [kind, status] : expected) {
     EXPECT_EQ(ExitStatusForVerdict(kind), status) << VerdictName(kind);
     EXPECT_TRUE(seen.insert(ExitStatusForVerdict(kind)).second) << VerdictName(kind);
   }
-  for (int s : {kExitFailure, kExitBadInput, kExitNoPlan, kExitInterrupted}) EXPECT_EQ(seen.count(s), 0u) << s;
+  for (int s : {kExitFailure, kExitBadInput, kExitNoPlan, kExitInterrupted})
+    EXPECT_EQ(seen.count(s), 0u) << s;
 }
 
 // The torch worker is Python and cannot include this header: its constants must say the
@@ -39,7 +40,8 @@ TEST(ExitStatus, ThePythonWorkerUsesTheSameWorkerStatuses) {
   std::map<std::string, int> python;
   const std::regex line(R"(^(EXIT_[A-Z_]+) = (\d+)$)", std::regex::multiline);
   const std::string source = text.str();
-  for (auto it = std::sregex_iterator(source.begin(), source.end(), line); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(source.begin(), source.end(), line);
+       it != std::sregex_iterator(); ++it) {
     python[(*it)[1]] = std::stoi((*it)[2]);
   }
   EXPECT_EQ(python["EXIT_USAGE"], kExitBadInput);

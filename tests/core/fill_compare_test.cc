@@ -26,24 +26,18 @@ std::vector<float> ToFloat(const std::vector<double>& v) {
 // The tensors a direction reads, by role.
 std::vector<TensorRole> ReadRoles(Direction d) {
   switch (d) {
-    case Direction::kForward:
-      return {TensorRole::kInput, TensorRole::kWeight};
-    case Direction::kBackwardData:
-      return {TensorRole::kOutput, TensorRole::kWeight};
-    case Direction::kBackwardWeights:
-      return {TensorRole::kInput, TensorRole::kOutput};
+    case Direction::kForward: return {TensorRole::kInput, TensorRole::kWeight};
+    case Direction::kBackwardData: return {TensorRole::kOutput, TensorRole::kWeight};
+    case Direction::kBackwardWeights: return {TensorRole::kInput, TensorRole::kOutput};
   }
   return {};
 }
 
 std::vector<double>& Member(ConvTensors<double>& t, TensorRole role) {
   switch (role) {
-    case TensorRole::kInput:
-      return t.input;
-    case TensorRole::kWeight:
-      return t.weight;
-    case TensorRole::kOutput:
-      break;
+    case TensorRole::kInput: return t.input;
+    case TensorRole::kWeight: return t.weight;
+    case TensorRole::kOutput: break;
   }
   return t.output;
 }

@@ -37,9 +37,22 @@ TEST(ProblemTest, SeedProblemsDerivedQuantities) {
 
 TEST(ProblemTest, OutputShapeWithStrideDilationAndAsymmetricPads) {
   Problem p;
-  p.n = 2; p.c = 4; p.h = 10; p.w = 7; p.k = 6; p.r = 3; p.s = 2;
-  p.pad_top = 0; p.pad_bottom = 2; p.pad_left = 1; p.pad_right = 0;
-  p.stride_h = 2; p.stride_w = 3; p.dilation_h = 2; p.dilation_w = 1; p.groups = 2;
+  p.n = 2;
+  p.c = 4;
+  p.h = 10;
+  p.w = 7;
+  p.k = 6;
+  p.r = 3;
+  p.s = 2;
+  p.pad_top = 0;
+  p.pad_bottom = 2;
+  p.pad_left = 1;
+  p.pad_right = 0;
+  p.stride_h = 2;
+  p.stride_w = 3;
+  p.dilation_h = 2;
+  p.dilation_w = 1;
+  p.groups = 2;
   ASSERT_TRUE(Validate(p).ok());
   // h: (10 + 0 + 2 - ((3-1)*2+1)) / 2 + 1 = (12 - 5) / 2 + 1 = 4
   EXPECT_EQ(p.out_h(), 4);
@@ -87,12 +100,12 @@ TEST_P(ProblemValidationTest, RejectsWithNamedField) {
 INSTANTIATE_TEST_SUITE_P(
     Table, ProblemValidationTest,
     ::testing::Values(
-        InvalidCase{"ZeroBatch", With([](Problem& p) { p.n = 0; }),
-                    StatusCode::kInvalidArgument, "n (batch) = 0 is out of range; allowed 1.."},
+        InvalidCase{"ZeroBatch", With([](Problem& p) { p.n = 0; }), StatusCode::kInvalidArgument,
+                    "n (batch) = 0 is out of range; allowed 1.."},
         InvalidCase{"NegativeChannels", With([](Problem& p) { p.c = -3; }),
                     StatusCode::kInvalidArgument, "c (input channels) = -3"},
-        InvalidCase{"ZeroKernel", With([](Problem& p) { p.s = 0; }),
-                    StatusCode::kInvalidArgument, "s (kernel width) = 0"},
+        InvalidCase{"ZeroKernel", With([](Problem& p) { p.s = 0; }), StatusCode::kInvalidArgument,
+                    "s (kernel width) = 0"},
         InvalidCase{"NegativePad", With([](Problem& p) { p.pad_right = -1; }),
                     StatusCode::kInvalidArgument, "pad right = -1"},
         InvalidCase{"ZeroStride", With([](Problem& p) { p.stride_h = 0; }),
@@ -101,27 +114,43 @@ INSTANTIATE_TEST_SUITE_P(
                     StatusCode::kInvalidArgument, "dilation w = 0"},
         InvalidCase{"ChannelsNotDivisibleByGroups", With([](Problem& p) { p.groups = 3; }),
                     StatusCode::kInvalidArgument, "c = 16 must be divisible by groups = 3"},
-        InvalidCase{"OutputChannelsNotDivisibleByGroups",
-                    With([](Problem& p) { p.c = 30; p.k = 24; p.groups = 4; }),
+        InvalidCase{"OutputChannelsNotDivisibleByGroups", With([](Problem& p) {
+                      p.c = 30;
+                      p.k = 24;
+                      p.groups = 4;
+                    }),
                     StatusCode::kInvalidArgument, "c = 30 must be divisible by groups = 4"},
-        InvalidCase{"KNotDivisible", With([](Problem& p) { p.c = 32; p.k = 30; p.groups = 4; }),
+        InvalidCase{"KNotDivisible", With([](Problem& p) {
+                      p.c = 32;
+                      p.k = 30;
+                      p.groups = 4;
+                    }),
                     StatusCode::kInvalidArgument, "k = 30 must be divisible by groups = 4"},
-        InvalidCase{"DilatedKernelTallerThanPaddedInput",
-                    With([](Problem& p) { p.h = 4; p.dilation_h = 3; p.pad_top = p.pad_bottom = 0; }),
-                    StatusCode::kInvalidArgument, "exceeds padded input height h + pad_top + pad_bottom = 4"},
-        InvalidCase{"KernelWiderThanPaddedInput",
-                    With([](Problem& p) { p.w = 1; p.pad_left = 0; p.pad_right = 1; }),
+        InvalidCase{"DilatedKernelTallerThanPaddedInput", With([](Problem& p) {
+                      p.h = 4;
+                      p.dilation_h = 3;
+                      p.pad_top = p.pad_bottom = 0;
+                    }),
+                    StatusCode::kInvalidArgument,
+                    "exceeds padded input height h + pad_top + pad_bottom = 4"},
+        InvalidCase{"KernelWiderThanPaddedInput", With([](Problem& p) {
+                      p.w = 1;
+                      p.pad_left = 0;
+                      p.pad_right = 1;
+                    }),
                     StatusCode::kInvalidArgument, "exceeds padded input width"},
         InvalidCase{"FieldAbove2To31", With([](Problem& p) { p.h = int64_t{1} << 40; }),
                     StatusCode::kInvalidArgument, "h (input height)"},
-        InvalidCase{"ElementCountOverflows",
-                    With([](Problem& p) {
+        InvalidCase{"ElementCountOverflows", With([](Problem& p) {
                       p.n = p.c = p.h = p.w = int64_t{1} << 30;
                       p.k = 1;
                     }),
                     StatusCode::kOutOfRange, "input n*c*h*w overflows"},
-        InvalidCase{"OverMemoryCeiling",
-                    With([](Problem& p) { p.n = 4096; p.c = 256; p.h = p.w = 256; }),
+        InvalidCase{"OverMemoryCeiling", With([](Problem& p) {
+                      p.n = 4096;
+                      p.c = 256;
+                      p.h = p.w = 256;
+                    }),
                     StatusCode::kOutOfRange, "over the memory ceiling"}),
     [](const ::testing::TestParamInfo<InvalidCase>& info) { return info.param.name; });
 

@@ -131,7 +131,8 @@ TEST_F(GuardTest, WeightsAreTransformedOncePerSetOfWeights) {
   ReferenceConvolution(p, third_with_old_weights.exact);
   const StatusOr<const Plan*> plan = (*guard)->PlanFor(p);
   ASSERT_TRUE(plan.ok());
-  if ((*plan)->root.kind != StepKind::kNative && (*plan)->root.kind != StepKind::kAlgorithmAvoidance) {
+  if ((*plan)->root.kind != StepKind::kNative &&
+      (*plan)->root.kind != StepKind::kAlgorithmAvoidance) {
     ASSERT_TRUE((*guard)->Run(p, third.io, WeightsAre::kUnchanged).ok());
     third_with_old_weights.io.output = third.io.output;
     ExpectExact(p, third_with_old_weights);

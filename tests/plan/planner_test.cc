@@ -43,8 +43,8 @@ class PlannerTest : public ::testing::Test {
   }
 
   // An OK verdict is bit-exact (tolerance 0) unless `tolerance` says it rounds.
-  void Put(const StackFingerprint& stack, const Problem& p, const std::string& algo, VerdictKind kind,
-           double ms = 1.0, double tolerance = 0.0) {
+  void Put(const StackFingerprint& stack, const Problem& p, const std::string& algo,
+           VerdictKind kind, double ms = 1.0, double tolerance = 0.0) {
     Verdict v;
     v.kind = kind;
     v.stack_id = stack.Id();
@@ -149,7 +149,8 @@ TEST_F(PlannerTest, ExactLeavesSetAsideAlgorithmsThatRound) {
   EXPECT_FALSE(r->chosen->exact);
   EXPECT_EQ(PlanTolerance(*r->chosen), DefaultTolerance(p, /*exact_filled=*/false));
   EXPECT_GT(PlanTolerance(*r->chosen), 0.0);
-  EXPECT_NE(PlanToText(*r->chosen).find("a leaf rounds"), std::string::npos) << PlanToText(*r->chosen);
+  EXPECT_NE(PlanToText(*r->chosen).find("a leaf rounds"), std::string::npos)
+      << PlanToText(*r->chosen);
 
   PlannerOptions o;
   o.exact_leaves = true;
@@ -238,7 +239,8 @@ TEST_F(PlannerTest, ProbeMissingAsksTheProberAndPlansWithWhatItLearned) {
   // A stand-in stack for the prober: power-of-two input channels hang, others are OK,
   // and the time grows with the channels.
   std::vector<std::string> asked;
-  Prober prober = [&](const StackChoice& stack, const std::vector<ProbeJob>& jobs) -> StatusOr<int64_t> {
+  Prober prober = [&](const StackChoice& stack,
+                      const std::vector<ProbeJob>& jobs) -> StatusOr<int64_t> {
     for (const ProbeJob& job : jobs) {
       EXPECT_EQ(stack.stack_id, primary_.Id());
       EXPECT_EQ(job.algorithm, "*");
@@ -253,7 +255,8 @@ TEST_F(PlannerTest, ProbeMissingAsksTheProberAndPlansWithWhatItLearned) {
   o.probe_missing = true;
   StatusOr<PlanReport> r = PlanOf(p, o, prober);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  ASSERT_TRUE(r->chosen.has_value()) << PlanReportToText(*r) << "asked: " << ::testing::PrintToString(asked);
+  ASSERT_TRUE(r->chosen.has_value())
+      << PlanReportToText(*r) << "asked: " << ::testing::PrintToString(asked);
   EXPECT_GE(r->probes_run, 2);  // the problem itself first, then a candidate
   ASSERT_FALSE(asked.empty());
   EXPECT_EQ(asked.front(), ToCanonical(p));
@@ -263,7 +266,8 @@ TEST_F(PlannerTest, ProbeMissingAsksTheProberAndPlansWithWhatItLearned) {
     const PlanStep* s = todo.back();
     todo.pop_back();
     if (s->is_leaf()) {
-      StatusOr<std::optional<Verdict>> v = store_->GetVerdict({primary_.Id(), ToCanonical(s->problem), s->algorithm});
+      StatusOr<std::optional<Verdict>> v =
+          store_->GetVerdict({primary_.Id(), ToCanonical(s->problem), s->algorithm});
       ASSERT_TRUE(v.ok() && v->has_value()) << ToCanonical(s->problem);
       EXPECT_EQ((*v)->kind, VerdictKind::kOk);
     }

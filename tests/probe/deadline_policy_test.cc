@@ -24,9 +24,9 @@ TEST(DeadlinePolicy, GrowsWithExpectedTimeAndStopsAtTheCap) {
   DeadlineOptions o;
   o.cap_ms = 60000;
   DeadlinePolicy policy(o);
-  policy.Calibrate(1'000'000'000, 1000.0);  // 1 GFLOP/s
-  const Problem small = P("c16_h32_k16_r3_p1");      // 4.7 MFLOP
-  const Problem large = P("c64_h56_k64_r3_p1");      // 231 MFLOP
+  policy.Calibrate(1'000'000'000, 1000.0);       // 1 GFLOP/s
+  const Problem small = P("c16_h32_k16_r3_p1");  // 4.7 MFLOP
+  const Problem large = P("c64_h56_k64_r3_p1");  // 231 MFLOP
   const double ds = policy.RunDeadlineMs(small, 4);
   const double dl = policy.RunDeadlineMs(large, 4);
   EXPECT_GT(dl, ds);
@@ -49,7 +49,7 @@ TEST(DeadlinePolicy, ConfirmationIsGenerousButCapped) {
 TEST(DeadlinePolicy, LearnsALowPercentileSoSlowProblemsKeepRoom) {
   DeadlineOptions o;
   DeadlinePolicy policy(o);
-  for (int i = 0; i < 50; ++i) policy.Observe(1'000'000'000, 100.0);  // 10 GFLOP/s
+  for (int i = 0; i < 50; ++i) policy.Observe(1'000'000'000, 100.0);   // 10 GFLOP/s
   for (int i = 0; i < 10; ++i) policy.Observe(1'000'000'000, 1000.0);  // 1 GFLOP/s
   // 10 of 60 observations are slow: the 10th percentile is the slow rate.
   EXPECT_NEAR(policy.throughput_gflops(), 1.0, 1e-9);

@@ -1,6 +1,4 @@
 // The probe engine with real worker processes, real faults and real kills.
-#include "convguard/probe.h"
-
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -12,6 +10,7 @@
 #include <set>
 #include <string>
 
+#include "convguard/probe.h"
 #include "convguard/text_forms.h"
 #include "support/cli_runner.h"
 
@@ -21,7 +20,8 @@ namespace {
 using testing_support::SourceDir;
 
 Problem SmallProblem(int64_t c, int64_t k) {
-  StatusOr<Problem> p = ParseProblem("n1_c" + std::to_string(c) + "_h8_w8_k" + std::to_string(k) + "_r3_s3_p1");
+  StatusOr<Problem> p =
+      ParseProblem("n1_c" + std::to_string(c) + "_h8_w8_k" + std::to_string(k) + "_r3_s3_p1");
   EXPECT_TRUE(p.ok()) << p.status().ToString();
   return *p;
 }
@@ -47,7 +47,8 @@ std::map<int64_t, Verdict> ByOutputChannels(const std::vector<Verdict>& verdicts
 
 TEST(ProbeEngine, EveryFaultKindGivesItsVerdict) {
   std::vector<ProbeJob> jobs;
-  for (int64_t k : {3, 5, 6, 7, 9, 10, 11, 12, 13, 14, 16}) jobs.push_back({SmallProblem(4, k), ""});
+  for (int64_t k : {3, 5, 6, 7, 9, 10, 11, 12, 13, 14, 16})
+    jobs.push_back({SmallProblem(4, k), ""});
   auto engine = ProbeEngine::Start(FaultOptions(), nullptr);
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
   EXPECT_TRUE((*engine)->stack().is_emulated());
@@ -56,9 +57,9 @@ TEST(ProbeEngine, EveryFaultKindGivesItsVerdict) {
   ASSERT_EQ(result->verdicts.size(), jobs.size());
   auto by_k = ByOutputChannels(result->verdicts);
 
-  EXPECT_EQ(by_k[3].kind, VerdictKind::kHang) << by_k[3].message;    // spin
+  EXPECT_EQ(by_k[3].kind, VerdictKind::kHang) << by_k[3].message;  // spin
   EXPECT_EQ(by_k[3].attempts, 2);
-  EXPECT_EQ(by_k[5].kind, VerdictKind::kHang) << by_k[5].message;    // blocked in a syscall
+  EXPECT_EQ(by_k[5].kind, VerdictKind::kHang) << by_k[5].message;  // blocked in a syscall
   EXPECT_EQ(by_k[6].kind, VerdictKind::kCrash);
   EXPECT_EQ(by_k[6].crash_signal, SIGSEGV) << by_k[6].message;
   EXPECT_EQ(by_k[7].kind, VerdictKind::kCrash);
@@ -66,7 +67,8 @@ TEST(ProbeEngine, EveryFaultKindGivesItsVerdict) {
   EXPECT_EQ(by_k[9].kind, VerdictKind::kWrong) << by_k[9].message;
   EXPECT_GT(by_k[9].mismatches, 0);
   EXPECT_EQ(by_k[10].kind, VerdictKind::kError);
-  EXPECT_NE(by_k[10].message.find("injected backend failure"), std::string::npos) << by_k[10].message;
+  EXPECT_NE(by_k[10].message.find("injected backend failure"), std::string::npos)
+      << by_k[10].message;
   // Two seconds is slow, never a hang: the confirmation deadline outlasts it.
   EXPECT_EQ(by_k[11].kind, VerdictKind::kSlow) << by_k[11].message;
   EXPECT_GE(by_k[11].time_ms_median, 500.0);
@@ -98,7 +100,8 @@ TEST(ProbeEngine, HangOfAMillisecondProblemIsDecidedQuickly) {
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
   const auto start = std::chrono::steady_clock::now();
   auto result = (*engine)->Run({{SmallProblem(4, 3), ""}});
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_TRUE(result.ok());
   ASSERT_EQ(result->verdicts.size(), 1u);
   EXPECT_EQ(result->verdicts[0].kind, VerdictKind::kHang);
@@ -144,8 +147,10 @@ TEST(ProbeEngine, RealWorkersReadTheirDeviceIndexForFaultRules) {
       if (const char* v = std::getenv("CONVGUARD_DEVICE_INDEX")) saved = v;
     }
     ~Restore() {
-      if (saved) ::setenv("CONVGUARD_DEVICE_INDEX", saved->c_str(), 1);
-      else ::unsetenv("CONVGUARD_DEVICE_INDEX");
+      if (saved)
+        ::setenv("CONVGUARD_DEVICE_INDEX", saved->c_str(), 1);
+      else
+        ::unsetenv("CONVGUARD_DEVICE_INDEX");
     }
   } restore;
 
@@ -161,7 +166,8 @@ TEST(ProbeEngine, RealWorkersReadTheirDeviceIndexForFaultRules) {
     ASSERT_EQ(result->verdicts.size(), 1u);
     kind_by_index[index] = result->verdicts[0].kind;
     if (std::string(index) == "1") {
-      EXPECT_NE(result->verdicts[0].message.find("bad card"), std::string::npos) << result->verdicts[0].message;
+      EXPECT_NE(result->verdicts[0].message.find("bad card"), std::string::npos)
+          << result->verdicts[0].message;
     }
   }
   EXPECT_EQ(kind_by_index["0"], VerdictKind::kOk);
@@ -171,7 +177,8 @@ TEST(ProbeEngine, RealWorkersReadTheirDeviceIndexForFaultRules) {
   ::setenv("CONVGUARD_DEVICE_INDEX", "one", 1);
   auto bad = ProbeEngine::Start(o, nullptr);
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("CONVGUARD_DEVICE_INDEX='one' is not a device index"), std::string::npos)
+  EXPECT_NE(bad.status().message().find("CONVGUARD_DEVICE_INDEX='one' is not a device index"),
+            std::string::npos)
       << bad.status().message();
 }
 
@@ -187,7 +194,8 @@ TEST(ProbeEngine, UnknownBackendAndMissingWorkerAreErrors) {
   o.backend = "no-such-backend";
   engine = ProbeEngine::Start(o, nullptr);
   ASSERT_FALSE(engine.ok());
-  EXPECT_NE(engine.status().message().find("no-such-backend"), std::string::npos) << engine.status().message();
+  EXPECT_NE(engine.status().message().find("no-such-backend"), std::string::npos)
+      << engine.status().message();
 }
 
 // A store that takes everything but verdicts for problems with k == 5: a real SQLite
@@ -196,24 +204,35 @@ class RefusingStore final : public Store {
  public:
   explicit RefusingStore(std::unique_ptr<Store> inner) : inner_(std::move(inner)) {}
   Status PutStack(const StackFingerprint& s) override { return inner_->PutStack(s); }
-  StatusOr<std::optional<StackFingerprint>> GetStack(const std::string& id) override { return inner_->GetStack(id); }
+  StatusOr<std::optional<StackFingerprint>> GetStack(const std::string& id) override {
+    return inner_->GetStack(id);
+  }
   StatusOr<std::vector<StackFingerprint>> ListStacks() override { return inner_->ListStacks(); }
   Status PutVerdict(const Verdict& v) override {
     StatusOr<Problem> p = ParseProblem(v.problem);
     if (p.ok() && p->k == 5) return Status::IOError("disk full (refused by the test)");
     return inner_->PutVerdict(v);
   }
-  StatusOr<std::optional<Verdict>> GetVerdict(const VerdictKey& k) override { return inner_->GetVerdict(k); }
-  StatusOr<std::vector<Verdict>> ListVerdicts(const VerdictFilter& f) override { return inner_->ListVerdicts(f); }
+  StatusOr<std::optional<Verdict>> GetVerdict(const VerdictKey& k) override {
+    return inner_->GetVerdict(k);
+  }
+  StatusOr<std::vector<Verdict>> ListVerdicts(const VerdictFilter& f) override {
+    return inner_->ListVerdicts(f);
+  }
   Status AddAttempt(const Attempt& a) override { return inner_->AddAttempt(a); }
-  StatusOr<std::vector<Attempt>> ListAttempts(const VerdictKey& k) override { return inner_->ListAttempts(k); }
-  StatusOr<ClaimResult> Claim(const VerdictKey& k, const std::string& owner, bool redo, double stale) override {
+  StatusOr<std::vector<Attempt>> ListAttempts(const VerdictKey& k) override {
+    return inner_->ListAttempts(k);
+  }
+  StatusOr<ClaimResult> Claim(const VerdictKey& k, const std::string& owner, bool redo,
+                              double stale) override {
     return inner_->Claim(k, owner, redo, stale);
   }
   Status Release(const std::string& owner, const std::optional<VerdictKey>& k) override {
     return inner_->Release(owner, k);
   }
-  StatusOr<std::string> ExportJsonLines(const VerdictFilter& f) override { return inner_->ExportJsonLines(f); }
+  StatusOr<std::string> ExportJsonLines(const VerdictFilter& f) override {
+    return inner_->ExportJsonLines(f);
+  }
   StatusOr<ImportReport> ImportJsonLines(const std::string& text, bool replace) override {
     return inner_->ImportJsonLines(text, replace);
   }
@@ -235,13 +254,16 @@ TEST(ProbeEngine, AVerdictTheStoreRefusesIsAnErrorTheCallerSees) {
   o.workers_per_device = 1;
   auto engine = ProbeEngine::Start(o, &store);
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-  auto result = (*engine)->Run({{SmallProblem(4, 4), ""}, {SmallProblem(4, 5), ""}, {SmallProblem(4, 6), ""}});
+  auto result = (*engine)->Run(
+      {{SmallProblem(4, 4), ""}, {SmallProblem(4, 5), ""}, {SmallProblem(4, 6), ""}});
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), StatusCode::kIOError) << result.status().ToString();
   EXPECT_NE(result.status().message().find("OK verdict of n1_c4_h8_w8_k5"), std::string::npos)
       << result.status().message();
-  EXPECT_NE(result.status().message().find("could not be stored"), std::string::npos) << result.status().message();
-  EXPECT_NE(result.status().message().find("disk full"), std::string::npos) << result.status().message();
+  EXPECT_NE(result.status().message().find("could not be stored"), std::string::npos)
+      << result.status().message();
+  EXPECT_NE(result.status().message().find("disk full"), std::string::npos)
+      << result.status().message();
   // The run stopped there and released its claims: a second run with a store that takes
   // everything finds the refused problem unknown and probes it.
   StatusOr<std::unique_ptr<Store>> reopened = OpenSqliteStore(path);
@@ -249,7 +271,8 @@ TEST(ProbeEngine, AVerdictTheStoreRefusesIsAnErrorTheCallerSees) {
   VerdictFilter all;
   StatusOr<std::vector<Verdict>> stored = (*reopened)->ListVerdicts(all);
   ASSERT_TRUE(stored.ok());
-  for (const Verdict& v : *stored) EXPECT_EQ(v.problem.find("_k5_"), std::string::npos) << v.problem;
+  for (const Verdict& v : *stored)
+    EXPECT_EQ(v.problem.find("_k5_"), std::string::npos) << v.problem;
   auto engine2 = ProbeEngine::Start(o, reopened->get());
   ASSERT_TRUE(engine2.ok()) << engine2.status().ToString();
   auto again = (*engine2)->Run({{SmallProblem(4, 5), ""}});

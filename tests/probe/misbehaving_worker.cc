@@ -77,7 +77,8 @@ std::string Frame(const std::string& payload) { return *worker::EncodeFrame(payl
 
 // A whole decimal number in [0, limit), else nullopt.
 std::optional<int> IndexBelow(const std::string& text, int limit) {
-  if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string::npos) {
+  if (text.empty() || text.size() > 6 ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
     return std::nullopt;
   }
   const int value = std::atoi(text.c_str());
@@ -86,8 +87,8 @@ std::optional<int> IndexBelow(const std::string& text, int limit) {
 }
 
 struct FakeGpus {
-  int count = 0;                // physical GPUs; 0: fake-GPU mode is off
-  std::vector<int> visible;     // what CUDA_VISIBLE_DEVICES leaves, in its order
+  int count = 0;             // physical GPUs; 0: fake-GPU mode is off
+  std::vector<int> visible;  // what CUDA_VISIBLE_DEVICES leaves, in its order
   bool same_stack = false;
   std::optional<int> hang_device;
   int64_t hang_k = 7;
@@ -115,13 +116,15 @@ std::optional<std::string> ReadRules(int argc, char** argv, FakeGpus& g) {
     StatusOr<inject::FaultRules> rules = inject::ParseFaultRules(text.str(), argv[i + 1]);
     if (!rules.ok()) return rules.status().message();
     for (const inject::FaultRule& rule : rules->rules) {
-      if (rule.fault.kind != inject::FaultKind::kSpin && rule.fault.kind != inject::FaultKind::kBlock) {
+      if (rule.fault.kind != inject::FaultKind::kSpin &&
+          rule.fault.kind != inject::FaultKind::kBlock) {
         return "the fake-GPU worker fakes spin and block only, not '" + rule.ToString() + "'";
       }
     }
     g.rules = std::move(rules).value();
   }
-  const std::optional<int> index = IndexBelow(os::GetEnv("CONVGUARD_DEVICE_INDEX").value_or("0"), 1 << 20);
+  const std::optional<int> index =
+      IndexBelow(os::GetEnv("CONVGUARD_DEVICE_INDEX").value_or("0"), 1 << 20);
   if (!index) return "CONVGUARD_DEVICE_INDEX is not a device index";
   g.device_index = *index;
   return std::nullopt;
@@ -173,7 +176,8 @@ worker::Hello MakeHello(const FakeGpus& gpus) {
     hello.fingerprint.emulation = "a test worker that breaks the protocol on purpose";
     return hello;
   }
-  hello.fingerprint.device = gpus.same_stack ? "Fake GPU" : "Fake GPU " + std::to_string(gpus.device());
+  hello.fingerprint.device =
+      gpus.same_stack ? "Fake GPU" : "Fake GPU " + std::to_string(gpus.device());
   hello.fingerprint.architecture = "fake_sm";
   hello.fingerprint.compute_units = 8;
   hello.fingerprint.driver = "fake 1";
@@ -197,8 +201,8 @@ void LogStartEvent(const FakeGpus& gpus, const char* what) {
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                       std::chrono::steady_clock::now().time_since_epoch())
                       .count();
-  std::ofstream(*path, std::ios::app) << (std::string(what) + " " + std::to_string(gpus.device()) + " " +
-                                          std::to_string(ns) + "\n");
+  std::ofstream(*path, std::ios::app) << (std::string(what) + " " + std::to_string(gpus.device()) +
+                                          " " + std::to_string(ns) + "\n");
 }
 
 int main(int argc, char** argv) {
@@ -210,8 +214,9 @@ int main(int argc, char** argv) {
     return 3;
   }
   if (gpus.count > 0 && gpus.visible.empty()) {
-    Write(out, Frame(worker::EncodeFatal("no CUDA device: CUDA_VISIBLE_DEVICES leaves none of the " +
-                                         std::to_string(gpus.count) + " fake GPUs")));
+    Write(out,
+          Frame(worker::EncodeFatal("no CUDA device: CUDA_VISIBLE_DEVICES leaves none of the " +
+                                    std::to_string(gpus.count) + " fake GPUs")));
     return 3;
   }
   if (const std::optional<std::string> ms = os::GetEnv("CONVGUARD_FAKE_START_MS")) {
@@ -248,9 +253,11 @@ int main(int argc, char** argv) {
       if (gpus.count > 0 && p.ok()) {
         Write(out, Frame(worker::EncodePhase({m->probe->id, worker::ProbeStage::kRun})));
         // Where a real GPU would spin in a kernel: blocked until SIGKILL from outside.
-        const std::string algorithm = m->probe->algorithm.empty() ? "implicit-gemm" : m->probe->algorithm;
+        const std::string algorithm =
+            m->probe->algorithm.empty() ? "implicit-gemm" : m->probe->algorithm;
         if (gpus.HangsOn(*p, algorithm)) os::BlockForeverInSystemCall();
-        if (gpus.slow_k == p->k) std::this_thread::sleep_for(std::chrono::milliseconds(gpus.slow_ms));
+        if (gpus.slow_k == p->k)
+          std::this_thread::sleep_for(std::chrono::milliseconds(gpus.slow_ms));
         Write(out, Frame(worker::EncodePhase({m->probe->id, worker::ProbeStage::kCheck})));
         if (reply.algorithm.empty()) reply.algorithm = "implicit-gemm";
         reply.times_ms.assign(static_cast<size_t>(std::max(1, m->probe->repeats)), FakeTimeMs(*p));

@@ -28,10 +28,10 @@ namespace {
 // The variables the fake GPUs and the engine's pinning read. Every test starts with all
 // of them unset, whatever the machine running the tests has (a GPU runner may well set
 // CUDA_VISIBLE_DEVICES), and gets the process's own values back at its end.
-constexpr const char* kEnvNames[] = {"CUDA_VISIBLE_DEVICES",      "HIP_VISIBLE_DEVICES",
-                                     "CONVGUARD_FAKE_GPUS",       "CONVGUARD_FAKE_SAME_STACK",
+constexpr const char* kEnvNames[] = {"CUDA_VISIBLE_DEVICES",       "HIP_VISIBLE_DEVICES",
+                                     "CONVGUARD_FAKE_GPUS",        "CONVGUARD_FAKE_SAME_STACK",
                                      "CONVGUARD_FAKE_HANG_DEVICE", "CONVGUARD_FAKE_HANG_K",
-                                     "CONVGUARD_FAKE_SLOW_K",     "CONVGUARD_FAKE_SLOW_MS"};
+                                     "CONVGUARD_FAKE_SLOW_K",      "CONVGUARD_FAKE_SLOW_MS"};
 
 Problem SmallProblem(int64_t k) {
   StatusOr<Problem> p = ParseProblem("n1_c4_h8_w8_k" + std::to_string(k) + "_r3_s3_p1");
@@ -68,7 +68,9 @@ class MultiDevice : public ::testing::Test {
     }
   }
 
-  static void SetEnv(const char* name, const std::string& value) { ::setenv(name, value.c_str(), 1); }
+  static void SetEnv(const char* name, const std::string& value) {
+    ::setenv(name, value.c_str(), 1);
+  }
 
   // One worker per device, so which device ran what follows from the order of dispatch.
   // A first attempt's run deadline is about one second: far longer than every other
@@ -113,7 +115,8 @@ class MultiDevice : public ::testing::Test {
   }
 
   size_t AttemptCount(const Verdict& v) {
-    StatusOr<std::vector<Attempt>> attempts = store_->ListAttempts({v.stack_id, v.problem, v.algorithm});
+    StatusOr<std::vector<Attempt>> attempts =
+        store_->ListAttempts({v.stack_id, v.problem, v.algorithm});
     EXPECT_TRUE(attempts.ok()) << attempts.status().ToString();
     return attempts.ok() ? attempts->size() : 0;
   }
@@ -253,7 +256,8 @@ TEST_F(MultiDevice, AHangOnOneDeviceLeavesTheOthersRunning) {
     // devices 0 and 2 when it was killed were not re-run.
     EXPECT_EQ(v.attempts, 1) << device << " " << v.problem;
   }
-  StatusOr<std::vector<Verdict>> hangs = store_->ListVerdicts({std::nullopt, VerdictKind::kHang, std::nullopt});
+  StatusOr<std::vector<Verdict>> hangs =
+      store_->ListVerdicts({std::nullopt, VerdictKind::kHang, std::nullopt});
   ASSERT_TRUE(hangs.ok());
   ASSERT_EQ(hangs->size(), 1u);
   EXPECT_EQ(device_of[hangs->front().stack_id], "Fake GPU 1");
@@ -277,7 +281,8 @@ TEST_F(MultiDevice, SelectedDevicesOnlyAndBadSelectionsStopBeforeAnyProbe) {
     std::vector<Verdict> stored = StoredVerdicts(id);
     EXPECT_EQ(stored.size(), 2u) << device;
     // Device indices stay those of every visible GPU, whatever the selection.
-    for (const Verdict& v : stored) EXPECT_TRUE(v.repro.ends_with(" --devices " + device.substr(9))) << v.repro;
+    for (const Verdict& v : stored)
+      EXPECT_TRUE(v.repro.ends_with(" --devices " + device.substr(9))) << v.repro;
   }
   EXPECT_EQ(names, (std::set<std::string>{"Fake GPU 0", "Fake GPU 2"}));
 
@@ -287,9 +292,10 @@ TEST_F(MultiDevice, SelectedDevicesOnlyAndBadSelectionsStopBeforeAnyProbe) {
     std::vector<int> devices;
     std::string words;
   };
-  for (const Bad& bad : {Bad{{3}, "device 3 is not visible: backend 'misbehaving' sees 3 GPUs (devices 0..2)"},
-                         Bad{{0, 5}, "device 5 is not visible"}, Bad{{-1}, "device -1 is not visible"},
-                         Bad{{1, 1}, "device 1 is selected twice"}}) {
+  for (const Bad& bad :
+       {Bad{{3}, "device 3 is not visible: backend 'misbehaving' sees 3 GPUs (devices 0..2)"},
+        Bad{{0, 5}, "device 5 is not visible"}, Bad{{-1}, "device -1 is not visible"},
+        Bad{{1, 1}, "device 1 is selected twice"}}) {
     o.devices = bad.devices;
     std::vector<std::string> events;
     ProbeCallbacks callbacks;
@@ -297,7 +303,8 @@ TEST_F(MultiDevice, SelectedDevicesOnlyAndBadSelectionsStopBeforeAnyProbe) {
     auto engine = ProbeEngine::Start(o, store_.get(), callbacks);
     ASSERT_FALSE(engine.ok()) << bad.words;
     EXPECT_EQ(engine.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_NE(engine.status().message().find(bad.words), std::string::npos) << engine.status().message();
+    EXPECT_NE(engine.status().message().find(bad.words), std::string::npos)
+        << engine.status().message();
     EXPECT_TRUE(events.empty()) << events.front();
     EXPECT_EQ(DevicesByStack().size(), 2u);
   }
@@ -308,7 +315,8 @@ TEST_F(MultiDevice, SelectedDevicesOnlyAndBadSelectionsStopBeforeAnyProbe) {
   auto engine = ProbeEngine::Start(o, store_.get());
   ASSERT_FALSE(engine.ok());
   EXPECT_EQ(engine.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(engine.status().message().find("sees no GPU"), std::string::npos) << engine.status().message();
+  EXPECT_NE(engine.status().message().find("sees no GPU"), std::string::npos)
+      << engine.status().message();
   EXPECT_EQ(DevicesByStack().size(), 2u);
 }
 
@@ -325,7 +333,9 @@ TEST_F(MultiDevice, DevicesAreNamedThroughTheParentsOwnVisibleList) {
   for (const Verdict& v : result->verdicts) {
     ran_on.insert(v.implementation);
     // The repro names this process's device index, not the physical GPU.
-    EXPECT_TRUE(v.repro.ends_with(v.implementation == "fake-gpu:7" ? " --devices 1" : " --devices 0")) << v.repro;
+    EXPECT_TRUE(
+        v.repro.ends_with(v.implementation == "fake-gpu:7" ? " --devices 1" : " --devices 0"))
+        << v.repro;
   }
   EXPECT_EQ(ran_on, (std::set<std::string>{"fake-gpu:5", "fake-gpu:7"}));
   std::set<std::string> names;
@@ -342,7 +352,8 @@ TEST_F(MultiDevice, DevicesAreNamedThroughTheParentsOwnVisibleList) {
   o.devices = {2};
   engine = ProbeEngine::Start(o, nullptr);
   ASSERT_FALSE(engine.ok());
-  EXPECT_NE(engine.status().message().find("sees 2 GPUs"), std::string::npos) << engine.status().message();
+  EXPECT_NE(engine.status().message().find("sees 2 GPUs"), std::string::npos)
+      << engine.status().message();
 }
 
 TEST_F(MultiDevice, IdenticalStacksShareOneQueue) {
@@ -387,8 +398,10 @@ TEST_F(MultiDevice, DeviceRulesHangOneCardAndSplitIdenticalCards) {
   ASSERT_EQ(stacks.size(), 2u);
   EXPECT_EQ(stacks[0].device, 0);
   EXPECT_EQ(stacks[1].device, 1);
-  EXPECT_EQ(stacks[0].stack.fault_rules_digest, inject::Fnv1a64Hex(inject::Fnv1a64Hex(rules_text) + "@device 0"));
-  EXPECT_EQ(stacks[1].stack.fault_rules_digest, inject::Fnv1a64Hex(inject::Fnv1a64Hex(rules_text) + "@device 1"));
+  EXPECT_EQ(stacks[0].stack.fault_rules_digest,
+            inject::Fnv1a64Hex(inject::Fnv1a64Hex(rules_text) + "@device 0"));
+  EXPECT_EQ(stacks[1].stack.fault_rules_digest,
+            inject::Fnv1a64Hex(inject::Fnv1a64Hex(rules_text) + "@device 1"));
   EXPECT_NE(stacks[0].stack.Id(), stacks[1].stack.Id());
 
   std::vector<ProbeJob> jobs;
@@ -425,7 +438,8 @@ TEST_F(MultiDevice, RulesWithoutDeviceKeepIdenticalCardsOneStack) {
   std::vector<Verdict> stored = StoredVerdicts(stacks[0].stack.Id());
   ASSERT_EQ(stored.size(), 4u);
   for (const Verdict& v : stored) {
-    EXPECT_EQ(v.kind, OutputChannels(v.problem) == 7 ? VerdictKind::kHang : VerdictKind::kOk) << v.problem;
+    EXPECT_EQ(v.kind, OutputChannels(v.problem) == 7 ? VerdictKind::kHang : VerdictKind::kOk)
+        << v.problem;
   }
 }
 
@@ -492,8 +506,10 @@ TEST_F(MultiDevice, FirstWorkerServesDeviceZeroAndTheOthersStartTogether) {
 // fake GPUs cannot reach it; what can be checked there is that a device selection for a
 // backend without GPUs is refused before anything runs.
 TEST_F(MultiDevice, SweepRefusesDevicesForACpuBackend) {
-  testing_support::CliResult r = testing_support::RunConvguard(
-      {"sweep", "--backend", "reference", "--devices", "0", "--no-store", "--grid", "c=4 k=8 hw=8 r=3 p=same"}, 60.0);
+  testing_support::CliResult r =
+      testing_support::RunConvguard({"sweep", "--backend", "reference", "--devices", "0",
+                                     "--no-store", "--grid", "c=4 k=8 hw=8 r=3 p=same"},
+                                    60.0);
   ASSERT_TRUE(r.exited) << r.err;
   EXPECT_NE(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.err.find("sees no GPU"), std::string::npos) << r.err;

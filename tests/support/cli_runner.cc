@@ -32,8 +32,10 @@ const bool kTestBinaryIsNoWorker = [] {
   std::getline(in, program, '\0');
   std::getline(in, command, '\0');
   if (command == "worker") {
-    std::fputs("this test binary is not a convguard worker: name the convguard binary as the worker executable\n",
-               stderr);
+    std::fputs(
+        "this test binary is not a convguard worker: name the convguard binary as the worker "
+        "executable\n",
+        stderr);
     std::_Exit(2);
   }
   return true;
@@ -102,8 +104,8 @@ CliResult RunConvguard(const std::vector<std::string>& args, double timeout_s,
 std::string MakeTempDir(const std::string& tag) {
   static int counter = 0;
   const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) /
-                                    ("convguard-" + tag + "-" + std::to_string(os::CurrentPid()) + "-" +
-                                     std::to_string(counter++));
+                                    ("convguard-" + tag + "-" + std::to_string(os::CurrentPid()) +
+                                     "-" + std::to_string(counter++));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();
@@ -134,7 +136,8 @@ ProcessScan FindProcesses(const std::string& needle) {
     std::string stat_line;
     std::getline(stat, stat_line);
     const size_t close = stat_line.rfind(')');
-    const char state = close != std::string::npos && close + 2 < stat_line.size() ? stat_line[close + 2] : '?';
+    const char state =
+        close != std::string::npos && close + 2 < stat_line.size() ? stat_line[close + 2] : '?';
     // A zombie has an empty cmdline; match it by its parent being us or by comm.
     if (state == 'Z') {
       if (stat_line.find("(convguard)") != std::string::npos) scan.zombies.push_back(pid);

@@ -11,7 +11,7 @@
 namespace convguard::testing_support {
 
 struct CliResult {
-  bool exited = false;   // false: killed by a signal (or by the runner's timeout)
+  bool exited = false;  // false: killed by a signal (or by the runner's timeout)
   int exit_code = -1;
   int signal = 0;
   bool timed_out = false;

@@ -79,11 +79,9 @@ class ProblemGenerator {
 std::string ExpectedRefusal(const Problem& p, TextForm form) {
   const bool symmetric = p.pad_top == p.pad_bottom && p.pad_left == p.pad_right;
   switch (form) {
-    case TextForm::kCanonical:
-      return "";
+    case TextForm::kCanonical: return "";
     case TextForm::kMiopenKey:
-    case TextForm::kMiopenDriver:
-      return symmetric ? "" : "asymmetric";
+    case TextForm::kMiopenDriver: return symmetric ? "" : "asymmetric";
     case TextForm::kBenchdnn:
       if (p.bias && p.direction == Direction::kBackwardData) return "bias";
       // Symmetric pads are always expressible; asymmetric ones only sometimes.

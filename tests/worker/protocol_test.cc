@@ -86,7 +86,8 @@ TEST_P(ProtocolRejects, WithAMessageNamingTheProblem) {
   StatusOr<Message> m = DecodeMessage(GetParam().payload, GetParam().from_worker);
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(m.status().message().find(GetParam().message_part), std::string::npos) << m.status().message();
+  EXPECT_NE(m.status().message().find(GetParam().message_part), std::string::npos)
+      << m.status().message();
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -95,14 +96,16 @@ INSTANTIATE_TEST_SUITE_P(
         BadPayload{"NotJson", "{{{", true, "not a JSON object"},
         BadPayload{"WrongVersion", R"({"v":2,"type":"bye"})", false, "protocol version 2"},
         BadPayload{"MissingType", R"({"v":1})", false, "missing field 'type'"},
-        BadPayload{"ProbeWithoutProblem", R"({"v":1,"type":"probe","id":1})", false, "missing field 'problem'"},
-        BadPayload{"BadCheckMode", R"({"v":1,"type":"probe","id":1,"problem":"x","check":"most"})", false,
-                   "check mode 'most'"},
-        BadPayload{"ZeroRepeats", R"({"v":1,"type":"probe","id":1,"problem":"x","repeats":0})", false,
-                   "repeats >= 1"},
+        BadPayload{"ProbeWithoutProblem", R"({"v":1,"type":"probe","id":1})", false,
+                   "missing field 'problem'"},
+        BadPayload{"BadCheckMode", R"({"v":1,"type":"probe","id":1,"problem":"x","check":"most"})",
+                   false, "check mode 'most'"},
+        BadPayload{"ZeroRepeats", R"({"v":1,"type":"probe","id":1,"problem":"x","repeats":0})",
+                   false, "repeats >= 1"},
         BadPayload{"WrongTypeOfField", R"({"v":1,"type":"result","id":"one","outcome":"ok"})", true,
                    "field 'id' has the wrong type"},
-        BadPayload{"HelloFromParent", R"({"v":1,"type":"hello"})", false, "unexpected message type 'hello'"}),
+        BadPayload{"HelloFromParent", R"({"v":1,"type":"hello"})", false,
+                   "unexpected message type 'hello'"}),
     [](const ::testing::TestParamInfo<BadPayload>& info) { return info.param.name; });
 
 }  // namespace

@@ -66,10 +66,8 @@ bool IsStickyCudaError(cudaError_t e) {
     case cudaErrorInvalidAddressSpace:
     case cudaErrorInvalidPc:
     case cudaErrorLaunchFailure:
-    case cudaErrorECCUncorrectable:
-      return true;
-    default:
-      return false;
+    case cudaErrorECCUncorrectable: return true;
+    default: return false;
   }
 }
 
@@ -95,15 +93,12 @@ Status FromCuda(cudaError_t e, std::string_view what) {
   if (IsStickyCudaError(e)) ExitAfterDeviceFault(e, what);
   std::string message = std::string(what) + ": " + CudaErrorText(e);
   switch (e) {
-    case cudaErrorMemoryAllocation:
-      return Status::ResourceExhausted(std::move(message));
+    case cudaErrorMemoryAllocation: return Status::ResourceExhausted(std::move(message));
     case cudaErrorNoKernelImageForDevice:
     case cudaErrorUnsupportedPtxVersion:
     case cudaErrorInsufficientDriver:
-    case cudaErrorNoDevice:
-      return Status::Unsupported(std::move(message));
-    default:
-      return Status::Internal(std::move(message));
+    case cudaErrorNoDevice: return Status::Unsupported(std::move(message));
+    default: return Status::Internal(std::move(message));
   }
 }
 
@@ -118,8 +113,7 @@ Status FromCudnn(cudnnStatus_t s, std::string_view what) {
   std::string message = std::string(what) + ": " + cudnnGetErrorString(s);
   if (detail[0] != '\0') message += std::string(" (") + detail + ")";
   switch (static_cast<int>(s) / 1000 * 1000) {
-    case 3000:
-      return Status::Unsupported(std::move(message));
+    case 3000: return Status::Unsupported(std::move(message));
     case 4000:
       if (s == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED ||
           s == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED) {
@@ -132,8 +126,7 @@ Status FromCudnn(cudnnStatus_t s, std::string_view what) {
       (void)cudaGetLastError();
       return Status::Internal(std::move(message));
     }
-    default:
-      return Status::Internal(std::move(message));
+    default: return Status::Internal(std::move(message));
   }
 }
 
@@ -143,36 +136,45 @@ struct Algo {
   std::string_view name;  // the stable name that keys verdicts
   int value;              // the cudnnConvolution*Algo_t enumerator
   std::string_view enumerator;
-  bool transform;         // FFT or Winograd: rounds even on exactly filled data
+  bool transform;  // FFT or Winograd: rounds even on exactly filled data
 };
 
 // In cuDNN's enumeration order. The backward-filter enumerator 4 (WINOGRAD) is "not
 // implemented" in cuDNN and is not offered.
 constexpr std::array<Algo, 8> kForwardAlgos = {{
-    {"implicit-gemm", CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, "CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM", false},
-    {"implicit-precomp-gemm", CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, "CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM", false},
+    {"implicit-gemm", CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+     "CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM", false},
+    {"implicit-precomp-gemm", CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+     "CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM", false},
     {"gemm", CUDNN_CONVOLUTION_FWD_ALGO_GEMM, "CUDNN_CONVOLUTION_FWD_ALGO_GEMM", false},
     {"direct", CUDNN_CONVOLUTION_FWD_ALGO_DIRECT, "CUDNN_CONVOLUTION_FWD_ALGO_DIRECT", false},
     {"fft", CUDNN_CONVOLUTION_FWD_ALGO_FFT, "CUDNN_CONVOLUTION_FWD_ALGO_FFT", true},
-    {"fft-tiling", CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING, "CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING", true},
+    {"fft-tiling", CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING, "CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING",
+     true},
     {"winograd", CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD, "CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD", true},
-    {"winograd-nonfused", CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED, "CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED", true},
+    {"winograd-nonfused", CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED,
+     "CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED", true},
 }};
 constexpr std::array<Algo, 6> kBackwardDataAlgos = {{
     {"algo0", CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, "CUDNN_CONVOLUTION_BWD_DATA_ALGO_0", false},
     {"algo1", CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, "CUDNN_CONVOLUTION_BWD_DATA_ALGO_1", false},
     {"fft", CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, "CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT", true},
-    {"fft-tiling", CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING, "CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING", true},
-    {"winograd", CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD, "CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD", true},
-    {"winograd-nonfused", CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED, "CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED", true},
+    {"fft-tiling", CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING,
+     "CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING", true},
+    {"winograd", CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD,
+     "CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD", true},
+    {"winograd-nonfused", CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED,
+     "CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED", true},
 }};
 constexpr std::array<Algo, 6> kBackwardFilterAlgos = {{
     {"algo0", CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, "CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0", false},
     {"algo1", CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, "CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1", false},
     {"fft", CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT, "CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT", true},
     {"algo3", CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3, "CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3", false},
-    {"winograd-nonfused", CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED, "CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED", true},
-    {"fft-tiling", CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING, "CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING", true},
+    {"winograd-nonfused", CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED,
+     "CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED", true},
+    {"fft-tiling", CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING,
+     "CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING", true},
 }};
 
 std::span<const Algo> AlgosFor(Direction d) {
@@ -390,9 +392,10 @@ Status Expressible(const Problem& p) {
       {"x", p.input_elements()}, {"w", p.weight_elements()}, {"y", p.output_elements()}};
   for (const auto& [tensor, elements] : counts) {
     if (elements > kIntMax) {
-      return Status::Unsupported("tensor " + std::string(tensor) + " has " + std::to_string(elements) +
-                                 " elements; cuDNN's 4-D descriptors take int strides, so at most " +
-                                 std::to_string(kIntMax));
+      return Status::Unsupported(
+          "tensor " + std::string(tensor) + " has " + std::to_string(elements) +
+          " elements; cuDNN's 4-D descriptors take int strides, so at most " +
+          std::to_string(kIntMax));
     }
   }
   return Status::Ok();
@@ -401,12 +404,14 @@ Status Expressible(const Problem& p) {
 StatusOr<std::unique_ptr<Descriptors>> MakeDescriptors(const Problem& p) {
   auto d = std::make_unique<Descriptors>();
   const cudnnDataType_t type = CudnnType(p.dtype);
-  const cudnnTensorFormat_t format = p.layout == Layout::kNCHW ? CUDNN_TENSOR_NCHW : CUDNN_TENSOR_NHWC;
+  const cudnnTensorFormat_t format =
+      p.layout == Layout::kNCHW ? CUDNN_TENSOR_NCHW : CUDNN_TENSOR_NHWC;
   auto i = [](int64_t v) { return static_cast<int>(v); };  // Expressible() bounded them
 
   CG_RETURN_IF_ERROR(FromCudnn(cudnnCreateTensorDescriptor(&d->x), "cudnnCreateTensorDescriptor"));
-  CG_RETURN_IF_ERROR(FromCudnn(cudnnSetTensor4dDescriptor(d->x, format, type, i(p.n), i(p.c), i(p.h), i(p.w)),
-                               "cudnnSetTensor4dDescriptor(x)"));
+  CG_RETURN_IF_ERROR(
+      FromCudnn(cudnnSetTensor4dDescriptor(d->x, format, type, i(p.n), i(p.c), i(p.h), i(p.w)),
+                "cudnnSetTensor4dDescriptor(x)"));
   // The filter format follows the layout: NCHW -> K,C/g,R,S; NHWC -> K,R,S,C/g, which
   // is exactly tensor.h's weight layout for each.
   CG_RETURN_IF_ERROR(FromCudnn(cudnnCreateFilterDescriptor(&d->w), "cudnnCreateFilterDescriptor"));
@@ -415,30 +420,33 @@ StatusOr<std::unique_ptr<Descriptors>> MakeDescriptors(const Problem& p) {
       "cudnnSetFilter4dDescriptor(w)"));
   CG_RETURN_IF_ERROR(
       FromCudnn(cudnnCreateConvolutionDescriptor(&d->conv), "cudnnCreateConvolutionDescriptor"));
-  CG_RETURN_IF_ERROR(FromCudnn(
-      cudnnSetConvolution2dDescriptor(d->conv, i(p.pad_top), i(p.pad_left), i(p.stride_h), i(p.stride_w),
-                                      i(p.dilation_h), i(p.dilation_w), CUDNN_CROSS_CORRELATION,
-                                      CUDNN_DATA_FLOAT),
-      "cudnnSetConvolution2dDescriptor"));
   CG_RETURN_IF_ERROR(
-      FromCudnn(cudnnSetConvolutionGroupCount(d->conv, i(p.groups)), "cudnnSetConvolutionGroupCount"));
-  CG_RETURN_IF_ERROR(
-      FromCudnn(cudnnSetConvolutionMathType(d->conv, MathTypeFor(p.dtype)), "cudnnSetConvolutionMathType"));
+      FromCudnn(cudnnSetConvolution2dDescriptor(d->conv, i(p.pad_top), i(p.pad_left), i(p.stride_h),
+                                                i(p.stride_w), i(p.dilation_h), i(p.dilation_w),
+                                                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+                "cudnnSetConvolution2dDescriptor"));
+  CG_RETURN_IF_ERROR(FromCudnn(cudnnSetConvolutionGroupCount(d->conv, i(p.groups)),
+                               "cudnnSetConvolutionGroupCount"));
+  CG_RETURN_IF_ERROR(FromCudnn(cudnnSetConvolutionMathType(d->conv, MathTypeFor(p.dtype)),
+                               "cudnnSetConvolutionMathType"));
 
   int on = 0, ok = 0, oh = 0, ow = 0;
-  CG_RETURN_IF_ERROR(FromCudnn(cudnnGetConvolution2dForwardOutputDim(d->conv, d->x, d->w, &on, &ok, &oh, &ow),
-                               "cudnnGetConvolution2dForwardOutputDim"));
+  CG_RETURN_IF_ERROR(
+      FromCudnn(cudnnGetConvolution2dForwardOutputDim(d->conv, d->x, d->w, &on, &ok, &oh, &ow),
+                "cudnnGetConvolution2dForwardOutputDim"));
   if (on != p.n || ok != p.k || oh != p.out_h() || ow != p.out_w()) {
-    return Status::Internal("cuDNN computes an output of " + std::to_string(on) + "x" + std::to_string(ok) +
-                            "x" + std::to_string(oh) + "x" + std::to_string(ow) + " where convguard expects " +
-                            std::to_string(p.n) + "x" + std::to_string(p.k) + "x" + std::to_string(p.out_h()) +
-                            "x" + std::to_string(p.out_w()));
+    return Status::Internal("cuDNN computes an output of " + std::to_string(on) + "x" +
+                            std::to_string(ok) + "x" + std::to_string(oh) + "x" +
+                            std::to_string(ow) + " where convguard expects " + std::to_string(p.n) +
+                            "x" + std::to_string(p.k) + "x" + std::to_string(p.out_h()) + "x" +
+                            std::to_string(p.out_w()));
   }
   CG_RETURN_IF_ERROR(FromCudnn(cudnnCreateTensorDescriptor(&d->y), "cudnnCreateTensorDescriptor"));
   CG_RETURN_IF_ERROR(FromCudnn(cudnnSetTensor4dDescriptor(d->y, format, type, on, ok, oh, ow),
                                "cudnnSetTensor4dDescriptor(y)"));
   if (p.bias && p.direction == Direction::kForward) {
-    CG_RETURN_IF_ERROR(FromCudnn(cudnnCreateTensorDescriptor(&d->b), "cudnnCreateTensorDescriptor"));
+    CG_RETURN_IF_ERROR(
+        FromCudnn(cudnnCreateTensorDescriptor(&d->b), "cudnnCreateTensorDescriptor"));
     CG_RETURN_IF_ERROR(FromCudnn(cudnnSetTensor4dDescriptor(d->b, format, type, 1, i(p.k), 1, 1),
                                  "cudnnSetTensor4dDescriptor(b)"));
   }
@@ -452,25 +460,28 @@ struct Plan {
   size_t workspace_bytes = 0;
 };
 
-StatusOr<size_t> WorkspaceBytes(cudnnHandle_t handle, const Problem& p, const Descriptors& d, const Algo& a) {
+StatusOr<size_t> WorkspaceBytes(cudnnHandle_t handle, const Problem& p, const Descriptors& d,
+                                const Algo& a) {
   size_t bytes = 0;
   cudnnStatus_t s = CUDNN_STATUS_SUCCESS;
   const char* what = "";
   switch (p.direction) {
     case Direction::kForward:
       what = "cudnnGetConvolutionForwardWorkspaceSize";
-      s = cudnnGetConvolutionForwardWorkspaceSize(handle, d.x, d.w, d.conv, d.y,
-                                                  static_cast<cudnnConvolutionFwdAlgo_t>(a.value), &bytes);
+      s = cudnnGetConvolutionForwardWorkspaceSize(
+          handle, d.x, d.w, d.conv, d.y, static_cast<cudnnConvolutionFwdAlgo_t>(a.value), &bytes);
       break;
     case Direction::kBackwardData:
       what = "cudnnGetConvolutionBackwardDataWorkspaceSize";
       s = cudnnGetConvolutionBackwardDataWorkspaceSize(
-          handle, d.w, d.y, d.conv, d.x, static_cast<cudnnConvolutionBwdDataAlgo_t>(a.value), &bytes);
+          handle, d.w, d.y, d.conv, d.x, static_cast<cudnnConvolutionBwdDataAlgo_t>(a.value),
+          &bytes);
       break;
     case Direction::kBackwardWeights:
       what = "cudnnGetConvolutionBackwardFilterWorkspaceSize";
       s = cudnnGetConvolutionBackwardFilterWorkspaceSize(
-          handle, d.x, d.y, d.conv, d.w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.value), &bytes);
+          handle, d.x, d.y, d.conv, d.w, static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.value),
+          &bytes);
       break;
   }
   CG_RETURN_IF_ERROR(FromCudnn(s, std::string(what) + "(" + std::string(a.enumerator) + ")"));
@@ -496,27 +507,34 @@ const Algo* HeuristicDefault(cudnnHandle_t handle, const Problem& p, const Descr
   int returned = 0;
   switch (p.direction) {
     case Direction::kForward: {
-      if (cudnnGetConvolutionForwardAlgorithmMaxCount(handle, &count) != CUDNN_STATUS_SUCCESS) return nullptr;
+      if (cudnnGetConvolutionForwardAlgorithmMaxCount(handle, &count) != CUDNN_STATUS_SUCCESS)
+        return nullptr;
       std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(std::max(count, 1)));
-      if (cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.w, d.conv, d.y, count, &returned, perf.data()) !=
-          CUDNN_STATUS_SUCCESS) {
+      if (cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.w, d.conv, d.y, count, &returned,
+                                                 perf.data()) != CUDNN_STATUS_SUCCESS) {
         return nullptr;
       }
       return FirstMultiplyAdd(p.direction, perf, returned);
     }
     case Direction::kBackwardData: {
-      if (cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle, &count) != CUDNN_STATUS_SUCCESS) return nullptr;
+      if (cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle, &count) != CUDNN_STATUS_SUCCESS)
+        return nullptr;
       std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(static_cast<size_t>(std::max(count, 1)));
-      if (cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.w, d.y, d.conv, d.x, count, &returned,
+      if (cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.w, d.y, d.conv, d.x, count,
+                                                      &returned,
                                                       perf.data()) != CUDNN_STATUS_SUCCESS) {
         return nullptr;
       }
       return FirstMultiplyAdd(p.direction, perf, returned);
     }
     case Direction::kBackwardWeights: {
-      if (cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle, &count) != CUDNN_STATUS_SUCCESS) return nullptr;
-      std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(static_cast<size_t>(std::max(count, 1)));
-      if (cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, d.x, d.y, d.conv, d.w, count, &returned,
+      if (cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle, &count) !=
+          CUDNN_STATUS_SUCCESS)
+        return nullptr;
+      std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(
+          static_cast<size_t>(std::max(count, 1)));
+      if (cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, d.x, d.y, d.conv, d.w, count,
+                                                        &returned,
                                                         perf.data()) != CUDNN_STATUS_SUCCESS) {
         return nullptr;
       }
@@ -529,11 +547,14 @@ const Algo* HeuristicDefault(cudnnHandle_t handle, const Problem& p, const Descr
 // ---- the stack ----------------------------------------------------------------------------
 
 // "13.0" from CUDA's encoding 1000 * major + 10 * minor.
-std::string CudaVersionText(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }
+std::string CudaVersionText(int v) {
+  return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
+}
 
 // "9.19.0" from cuDNN 9's encoding 10000 * major + 100 * minor + patch.
 std::string CudnnVersionText(size_t v) {
-  return std::to_string(v / 10000) + "." + std::to_string((v % 10000) / 100) + "." + std::to_string(v % 100);
+  return std::to_string(v / 10000) + "." + std::to_string((v % 10000) / 100) + "." +
+         std::to_string(v % 100);
 }
 
 // The kernel module's version ("580.65.06") from /proc/driver/nvidia/version, whose first
@@ -611,11 +632,13 @@ class CudnnBackend final : public Backend {
     // through CUDA_VISIBLE_DEVICES, which makes that GPU device 0.
     if (const cudaError_t e = cudaSetDevice(0); e != cudaSuccess) {
       (void)cudaGetLastError();
-      return Status::Unsupported(std::string("no CUDA device: cudaSetDevice(0): ") + cudaGetErrorString(e));
+      return Status::Unsupported(std::string("no CUDA device: cudaSetDevice(0): ") +
+                                 cudaGetErrorString(e));
     }
     cudaDeviceProp prop{};
     CG_RETURN_IF_ERROR(FromCuda(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties"));
-    CG_RETURN_IF_ERROR(FromCuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate"));
+    CG_RETURN_IF_ERROR(
+        FromCuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate"));
     CG_RETURN_IF_ERROR(FromCuda(cudaEventCreate(&start_), "cudaEventCreate"));
     CG_RETURN_IF_ERROR(FromCuda(cudaEventCreate(&stop_), "cudaEventCreate"));
     CG_RETURN_IF_ERROR(FromCudnn(cudnnCreate(&handle_), "cudnnCreate"));
@@ -701,7 +724,8 @@ class CudnnBackend final : public Backend {
                                   "waiting for " + std::string(plan.algo->enumerator)));
       if (i >= warmup) {
         float ms = 0.0f;
-        CG_RETURN_IF_ERROR(FromCuda(cudaEventElapsedTime(&ms, start_, stop_), "cudaEventElapsedTime"));
+        CG_RETURN_IF_ERROR(
+            FromCuda(cudaEventElapsedTime(&ms, start_, stop_), "cudaEventElapsedTime"));
         result.times_ms.push_back(ms);
       }
     }
@@ -717,10 +741,10 @@ class CudnnBackend final : public Backend {
     const char* call = p.direction == Direction::kForward        ? "cudnnConvolutionForward"
                        : p.direction == Direction::kBackwardData ? "cudnnConvolutionBackwardData"
                                                                  : "cudnnConvolutionBackwardFilter";
-    result.implementation = std::string(call) + " " + std::string(plan.algo->enumerator) + ", " +
-                            std::string(MathTypeName(p.dtype)) + ", float accumulation, workspace " +
-                            std::to_string(plan.workspace_bytes) + " B" +
-                            (with_bias ? " + cudnnAddTensor (bias)" : "");
+    result.implementation =
+        std::string(call) + " " + std::string(plan.algo->enumerator) + ", " +
+        std::string(MathTypeName(p.dtype)) + ", float accumulation, workspace " +
+        std::to_string(plan.workspace_bytes) + " B" + (with_bias ? " + cudnnAddTensor (bias)" : "");
     result.exact = !plan.algo->transform;  // FFT and Winograd round even on exact data
     return result;
   }
@@ -765,8 +789,8 @@ class CudnnBackend final : public Backend {
     plan.algo = FindAlgo(p.direction, algorithm);
     if (plan.algo == nullptr) {
       return Status::Unsupported("algorithm '" + std::string(algorithm) + "' is not a cuDNN " +
-                                 std::string(DirectionName(p.direction)) + " algorithm (offers: " +
-                                 AlgoNames(p.direction) + ")");
+                                 std::string(DirectionName(p.direction)) +
+                                 " algorithm (offers: " + AlgoNames(p.direction) + ")");
     }
     CG_RETURN_IF_ERROR(Expressible(p));
     CG_ASSIGN_OR_RETURN(plan.d, MakeDescriptors(p));
@@ -785,25 +809,28 @@ class CudnnBackend final : public Backend {
       case Direction::kForward:
         CG_RETURN_IF_ERROR(FromCudnn(
             cudnnConvolutionForward(handle_, &one, d.x, x.get(), d.w, w.get(), d.conv,
-                                    static_cast<cudnnConvolutionFwdAlgo_t>(plan.algo->value), workspace.get(),
-                                    workspace.bytes(), &zero, d.y, y.get()),
+                                    static_cast<cudnnConvolutionFwdAlgo_t>(plan.algo->value),
+                                    workspace.get(), workspace.bytes(), &zero, d.y, y.get()),
             "cudnnConvolutionForward(" + std::string(plan.algo->enumerator) + ")"));
         if (d.b != nullptr) {
           CG_RETURN_IF_ERROR(
-              FromCudnn(cudnnAddTensor(handle_, &one, d.b, b.get(), &one, d.y, y.get()), "cudnnAddTensor(bias)"));
+              FromCudnn(cudnnAddTensor(handle_, &one, d.b, b.get(), &one, d.y, y.get()),
+                        "cudnnAddTensor(bias)"));
         }
         return Status::Ok();
       case Direction::kBackwardData:
         return FromCudnn(
-            cudnnConvolutionBackwardData(handle_, &one, d.w, w.get(), d.y, y.get(), d.conv,
-                                         static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algo->value),
-                                         workspace.get(), workspace.bytes(), &zero, d.x, x.get()),
+            cudnnConvolutionBackwardData(
+                handle_, &one, d.w, w.get(), d.y, y.get(), d.conv,
+                static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algo->value), workspace.get(),
+                workspace.bytes(), &zero, d.x, x.get()),
             "cudnnConvolutionBackwardData(" + std::string(plan.algo->enumerator) + ")");
       case Direction::kBackwardWeights:
         return FromCudnn(
-            cudnnConvolutionBackwardFilter(handle_, &one, d.x, x.get(), d.y, y.get(), d.conv,
-                                           static_cast<cudnnConvolutionBwdFilterAlgo_t>(plan.algo->value),
-                                           workspace.get(), workspace.bytes(), &zero, d.w, w.get()),
+            cudnnConvolutionBackwardFilter(
+                handle_, &one, d.x, x.get(), d.y, y.get(), d.conv,
+                static_cast<cudnnConvolutionBwdFilterAlgo_t>(plan.algo->value), workspace.get(),
+                workspace.bytes(), &zero, d.w, w.get()),
             "cudnnConvolutionBackwardFilter(" + std::string(plan.algo->enumerator) + ")");
     }
     return Status::Internal("unknown direction");
@@ -813,8 +840,8 @@ class CudnnBackend final : public Backend {
     if (host.empty()) return Status::Ok();
     const std::vector<unsigned char> bytes = EncodeHost(host, t);
     if (bytes.size() != device.bytes()) {
-      return Status::Internal("host tensor of " + std::to_string(bytes.size()) + " bytes for a device buffer of " +
-                              std::to_string(device.bytes()));
+      return Status::Internal("host tensor of " + std::to_string(bytes.size()) +
+                              " bytes for a device buffer of " + std::to_string(device.bytes()));
     }
     CG_RETURN_IF_ERROR(FromCuda(
         cudaMemcpyAsync(device.get(), bytes.data(), bytes.size(), cudaMemcpyHostToDevice, stream_),
@@ -825,14 +852,15 @@ class CudnnBackend final : public Backend {
   Status Download(const DeviceBuffer& device, DataType t, std::vector<float>& host) {
     std::vector<unsigned char> bytes(host.size() * static_cast<size_t>(DataTypeBytes(t)));
     if (bytes.size() != device.bytes()) {
-      return Status::Internal("host tensor of " + std::to_string(bytes.size()) + " bytes for a device buffer of " +
-                              std::to_string(device.bytes()));
+      return Status::Internal("host tensor of " + std::to_string(bytes.size()) +
+                              " bytes for a device buffer of " + std::to_string(device.bytes()));
     }
     if (bytes.empty()) return Status::Ok();
     CG_RETURN_IF_ERROR(FromCuda(
         cudaMemcpyAsync(bytes.data(), device.get(), bytes.size(), cudaMemcpyDeviceToHost, stream_),
         "cudaMemcpyAsync (device to host)"));
-    CG_RETURN_IF_ERROR(FromCuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize (device to host)"));
+    CG_RETURN_IF_ERROR(
+        FromCuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize (device to host)"));
     DecodeHost(bytes, t, host);
     return Status::Ok();
   }
@@ -842,7 +870,8 @@ class CudnnBackend final : public Backend {
   // deadline pays for it. Best effort: a failure here is not an error (the probes that
   // need the same code will report it).
   void WarmUp() {
-    for (Direction d : {Direction::kForward, Direction::kBackwardData, Direction::kBackwardWeights}) {
+    for (Direction d :
+         {Direction::kForward, Direction::kBackwardData, Direction::kBackwardWeights}) {
       Problem p;
       p.c = 4;
       p.h = 8;
@@ -878,7 +907,8 @@ bool CudnnDevicePresent() {
   namespace fs = std::filesystem;
   std::error_code ec;
   // The driver lists every GPU it manages here, one directory per PCI address.
-  for (fs::directory_iterator it("/proc/driver/nvidia/gpus", ec), end; !ec && it != end; it.increment(ec)) {
+  for (fs::directory_iterator it("/proc/driver/nvidia/gpus", ec), end; !ec && it != end;
+       it.increment(ec)) {
     return true;
   }
   // Containers often show the device nodes without /proc/driver/nvidia: /dev/nvidia0,

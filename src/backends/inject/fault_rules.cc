@@ -17,26 +17,16 @@ namespace convguard::inject {
 
 std::string_view FaultKindName(FaultKind kind) {
   switch (kind) {
-    case FaultKind::kSpin:
-      return "spin";
-    case FaultKind::kBlock:
-      return "block";
-    case FaultKind::kSegv:
-      return "segv";
-    case FaultKind::kAbort:
-      return "abort";
-    case FaultKind::kExit:
-      return "exit";
-    case FaultKind::kWrong:
-      return "wrong";
-    case FaultKind::kError:
-      return "error";
-    case FaultKind::kSlow:
-      return "slow";
-    case FaultKind::kOom:
-      return "oom";
-    case FaultKind::kUnsupported:
-      return "unsupported";
+    case FaultKind::kSpin: return "spin";
+    case FaultKind::kBlock: return "block";
+    case FaultKind::kSegv: return "segv";
+    case FaultKind::kAbort: return "abort";
+    case FaultKind::kExit: return "exit";
+    case FaultKind::kWrong: return "wrong";
+    case FaultKind::kError: return "error";
+    case FaultKind::kSlow: return "slow";
+    case FaultKind::kOom: return "oom";
+    case FaultKind::kUnsupported: return "unsupported";
   }
   return "?";
 }
@@ -47,10 +37,8 @@ bool IsFatal(FaultKind kind) {
     case FaultKind::kBlock:
     case FaultKind::kSegv:
     case FaultKind::kAbort:
-    case FaultKind::kExit:
-      return true;
-    default:
-      return false;
+    case FaultKind::kExit: return true;
+    default: return false;
   }
 }
 
@@ -69,8 +57,7 @@ std::string QuoteString(std::string_view s) {
 
 std::string Fault::ToString() const {
   switch (kind) {
-    case FaultKind::kExit:
-      return "exit(" + std::to_string(exit_code) + ")";
+    case FaultKind::kExit: return "exit(" + std::to_string(exit_code) + ")";
     case FaultKind::kWrong: {
       // The shortest spelling that reads back as the same double (%.17g always does).
       char buffer[32] = "";
@@ -82,13 +69,11 @@ std::string Fault::ToString() const {
       }
       return "wrong(" + std::string(buffer) + ")";
     }
-    case FaultKind::kSlow:
-      return "slow(" + std::to_string(slow_ms) + ")";
+    case FaultKind::kSlow: return "slow(" + std::to_string(slow_ms) + ")";
     case FaultKind::kError:
     case FaultKind::kUnsupported:
       return std::string(FaultKindName(kind)) + "(" + QuoteString(message) + ")";
-    default:
-      return std::string(FaultKindName(kind));
+    default: return std::string(FaultKindName(kind));
   }
 }
 

@@ -206,8 +206,8 @@ const FaultRule* InjectingBackend::MatchRule(const Problem& p, std::string_view 
 
 StatusOr<std::unique_ptr<Backend>> WrapWithFaultRules(std::unique_ptr<Backend> inner,
                                                       std::string_view rules_text,
-                                                      std::string origin,
-                                                      std::string registry_name, int device) {
+                                                      std::string origin, std::string registry_name,
+                                                      int device) {
   if (inner == nullptr) return Status::InvalidArgument("no backend to wrap with fault rules");
   CG_ASSIGN_OR_RETURN(FaultRules rules, ParseFaultRules(rules_text, std::move(origin)));
   return std::unique_ptr<Backend>(std::make_unique<InjectingBackend>(

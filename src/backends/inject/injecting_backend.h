@@ -36,8 +36,8 @@ class InjectingBackend final : public Backend {
   // index, among the probe engine's devices, of the GPU this process serves (what a
   // rule's `device` reads; BackendOptions::device_index).
   // REQUIRES: inner != nullptr, device >= 0.
-  InjectingBackend(std::unique_ptr<Backend> inner, FaultRules rules,
-                   std::string registry_name = "", int device = 0);
+  InjectingBackend(std::unique_ptr<Backend> inner, FaultRules rules, std::string registry_name = "",
+                   int device = 0);
 
   std::string_view name() const override;
   Status Init() override;

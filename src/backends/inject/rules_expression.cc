@@ -15,32 +15,22 @@ namespace rules_internal {
 
 std::string_view TypeName(Type t) {
   switch (t) {
-    case Type::kInt:
-      return "an integer";
-    case Type::kDataType:
-      return "a dtype";
-    case Type::kLayout:
-      return "a layout";
-    case Type::kDirection:
-      return "a direction";
-    case Type::kString:
-      return "a string";
+    case Type::kInt: return "an integer";
+    case Type::kDataType: return "a dtype";
+    case Type::kLayout: return "a layout";
+    case Type::kDirection: return "a direction";
+    case Type::kString: return "a string";
   }
   return "?";
 }
 
 std::string_view TypeValues(Type t) {
   switch (t) {
-    case Type::kInt:
-      return "an integer expression";
-    case Type::kDataType:
-      return "f32, f16 or bf16";
-    case Type::kLayout:
-      return "nchw or nhwc";
-    case Type::kDirection:
-      return "fwd, bwd_data or bwd_weights";
-    case Type::kString:
-      return "algo or a \"string\"";
+    case Type::kInt: return "an integer expression";
+    case Type::kDataType: return "f32, f16 or bf16";
+    case Type::kLayout: return "nchw or nhwc";
+    case Type::kDirection: return "fwd, bwd_data or bwd_weights";
+    case Type::kString: return "algo or a \"string\"";
   }
   return "?";
 }
@@ -154,32 +144,22 @@ std::string_view StringValue(const Node& n, std::string_view algorithm) {
 
 Int Evaluate(const Node& n, const Inputs& in) {
   switch (n.op) {
-    case Op::kConst:
-      return n.value;
-    case Op::kField:
-      return n.get(in.problem);
-    case Op::kDevice:
-      return in.device;
+    case Op::kConst: return n.value;
+    case Op::kField: return n.get(in.problem);
+    case Op::kDevice: return in.device;
     case Op::kAlgo:
-    case Op::kString:
-      return std::nullopt;  // never evaluated as an integer (typed out)
+    case Op::kString: return std::nullopt;  // never evaluated as an integer (typed out)
     case Op::kNot: {
       const Int v = Evaluate(*n.a, in);
       if (!v) return std::nullopt;
       return *v == 0 ? 1 : 0;
     }
-    case Op::kNeg:
-      return Sub(0, Evaluate(*n.a, in));
-    case Op::kAdd:
-      return Add(Evaluate(*n.a, in), Evaluate(*n.b, in));
-    case Op::kSub:
-      return Sub(Evaluate(*n.a, in), Evaluate(*n.b, in));
-    case Op::kMul:
-      return Mul(Evaluate(*n.a, in), Evaluate(*n.b, in));
-    case Op::kDiv:
-      return Div(Evaluate(*n.a, in), Evaluate(*n.b, in));
-    case Op::kMod:
-      return Mod(Evaluate(*n.a, in), Evaluate(*n.b, in));
+    case Op::kNeg: return Sub(0, Evaluate(*n.a, in));
+    case Op::kAdd: return Add(Evaluate(*n.a, in), Evaluate(*n.b, in));
+    case Op::kSub: return Sub(Evaluate(*n.a, in), Evaluate(*n.b, in));
+    case Op::kMul: return Mul(Evaluate(*n.a, in), Evaluate(*n.b, in));
+    case Op::kDiv: return Div(Evaluate(*n.a, in), Evaluate(*n.b, in));
+    case Op::kMod: return Mod(Evaluate(*n.a, in), Evaluate(*n.b, in));
     case Op::kEq:
     case Op::kNe: {
       bool equal;
@@ -201,14 +181,10 @@ Int Evaluate(const Node& n, const Inputs& in) {
       const Int y = Evaluate(*n.b, in);
       if (!x || !y) return std::nullopt;
       switch (n.op) {
-        case Op::kLt:
-          return *x < *y ? 1 : 0;
-        case Op::kLe:
-          return *x <= *y ? 1 : 0;
-        case Op::kGt:
-          return *x > *y ? 1 : 0;
-        default:
-          return *x >= *y ? 1 : 0;
+        case Op::kLt: return *x < *y ? 1 : 0;
+        case Op::kLe: return *x <= *y ? 1 : 0;
+        case Op::kGt: return *x > *y ? 1 : 0;
+        default: return *x >= *y ? 1 : 0;
       }
     }
     case Op::kAnd: {

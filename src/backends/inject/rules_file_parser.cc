@@ -306,8 +306,7 @@ class FileParser {
         }
         fault.message = arg.text;
         break;
-      case Argument::kNone:
-        break;
+      case Argument::kNone: break;
     }
     parser.Take();
     CG_RETURN_IF_ERROR(parser.ExpectPunct(")", "to close " + name.text + "("));

@@ -20,12 +20,9 @@ bool IsSpace(char ch) { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\
 
 std::string Describe(const Token& t) {
   switch (t.kind) {
-    case Tok::kEnd:
-      return "end of line";
-    case Tok::kString:
-      return "\"" + t.text + "\"";
-    default:
-      return "'" + t.text + "'";
+    case Tok::kEnd: return "end of line";
+    case Tok::kString: return "\"" + t.text + "\"";
+    default: return "'" + t.text + "'";
   }
 }
 

@@ -120,16 +120,11 @@ std::string RulesParser::SourceText(size_t first, size_t last,
 
 std::string RulesParser::Example(Type t) {
   switch (t) {
-    case Type::kDataType:
-      return "f16";
-    case Type::kLayout:
-      return "nhwc";
-    case Type::kDirection:
-      return "fwd";
-    case Type::kString:
-      return "\"direct\"";
-    case Type::kInt:
-      return "1";
+    case Type::kDataType: return "f16";
+    case Type::kLayout: return "nhwc";
+    case Type::kDirection: return "fwd";
+    case Type::kString: return "\"direct\"";
+    case Type::kInt: return "1";
   }
   return "?";
 }
@@ -335,8 +330,7 @@ RulesParser::NodeOr RulesParser::ParsePrimary() {
         return inner;
       }
       break;
-    case Tok::kEnd:
-      break;
+    case Tok::kEnd: break;
   }
   return Expected("a field, a number, a function call or '('");
 }

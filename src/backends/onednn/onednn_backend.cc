@@ -13,16 +13,15 @@
 #include <cstdlib>
 #include <exception>
 #include <fstream>
-#include <new>
 #include <list>
+#include <new>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include <oneapi/dnnl/dnnl.hpp>
 
 #include "backends/cpu_info.h"
 #include "convguard/text_forms.h"
@@ -61,8 +60,7 @@ std::string EffectiveIsaName() {
 
 std::string OneDnnVersion() {
   const dnnl_version_t* v = dnnl_version();
-  return std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
-         std::to_string(v->patch);
+  return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
 }
 
 std::string CpuRuntimeName(unsigned runtime) {
@@ -122,8 +120,9 @@ UserDescs MakeUserDescs(const Problem& p, memory::data_type dt) {
     // oneDNN's grouped weights are (g, k/g, c/g, r, s); k = g * k/g + o, so the group is
     // the outermost part of convguard's k: NCHW is goihw, NHWC is gohwi.
     const memory::dims dims{p.groups, kg, cg, r, s};
-    d.weights = nhwc ? memory::desc(dims, dt, memory::dims{kg * r * s * cg, r * s * cg, 1, s * cg, cg})
-                     : memory::desc(dims, dt, memory::dims{kg * cg * r * s, cg * r * s, r * s, s, 1});
+    d.weights =
+        nhwc ? memory::desc(dims, dt, memory::dims{kg * r * s * cg, r * s * cg, 1, s * cg, cg})
+             : memory::desc(dims, dt, memory::dims{kg * cg * r * s, cg * r * s, r * s, s, 1});
   }
   d.bias = memory::desc({p.k}, dt, tag::x);
   return d;
@@ -202,8 +201,8 @@ dnnl::primitive_desc MakePrimitiveDesc(const Problem& p, dnnl::algorithm alg,
     case Direction::kBackwardWeights: {
       // convguard's backward-weights computes no bias gradient (see reference.h).
       const auto hint = MakeHintPd(p, alg, engine);
-      dnnl::convolution_backward_weights::desc d(alg, a.src, a.weights, a.dst, g.strides,
-                                                 g.dilates, g.pad_l, g.pad_r);
+      dnnl::convolution_backward_weights::desc d(alg, a.src, a.weights, a.dst, g.strides, g.dilates,
+                                                 g.pad_l, g.pad_r);
       return dnnl::convolution_backward_weights::primitive_desc(d, engine, hint);
     }
   }
@@ -224,15 +223,18 @@ struct Hop {
 std::vector<Hop> MakeReorders(const memory& from, const memory& to, const dnnl::engine& engine) {
   const memory::desc from_md = from.get_desc(), to_md = to.get_desc();
   try {
-    return {Hop{dnnl::reorder(dnnl::reorder::primitive_desc(engine, from_md, engine, to_md)), from, to}};
+    return {Hop{dnnl::reorder(dnnl::reorder::primitive_desc(engine, from_md, engine, to_md)), from,
+                to}};
   } catch (const dnnl::error& e) {
     if (e.status != dnnl_unimplemented) throw;
   }
   const memory::dims dims = from_md.dims();
   const memory::desc plain(dims, memory::data_type::f32, dims.size() == 5 ? tag::abcde : tag::abcd);
   const memory staging(plain, engine);
-  return {Hop{dnnl::reorder(dnnl::reorder::primitive_desc(engine, from_md, engine, plain)), from, staging},
-          Hop{dnnl::reorder(dnnl::reorder::primitive_desc(engine, plain, engine, to_md)), staging, to}};
+  return {
+      Hop{dnnl::reorder(dnnl::reorder::primitive_desc(engine, from_md, engine, plain)), from,
+          staging},
+      Hop{dnnl::reorder(dnnl::reorder::primitive_desc(engine, plain, engine, to_md)), staging, to}};
 }
 
 void Execute(std::vector<Hop>& hops, const dnnl::stream& stream) {
@@ -242,14 +244,14 @@ void Execute(std::vector<Hop>& hops, const dnnl::stream& stream) {
 // One operand of the primitive: the user's float32 buffer and, when oneDNN wants another
 // format or data type, its own buffer with reorders between the two.
 struct Operand {
-  int arg = 0;                // DNNL_ARG_*
-  bool is_result = false;     // written by the primitive (reordered back to the user)
-  memory user_mem;            // wraps the user's vector (handle set on every Run)
-  bool reordered = false;     // the primitive wants another descriptor: it uses prim_mem
-  memory prim_mem;            // the primitive's own buffer (when reordered)
-  std::vector<Hop> to_prim;   // user -> primitive (when reordered; for a result, the
-                              // NaN poison, when oneDNN can reorder that way)
-  std::vector<Hop> to_user;   // primitive -> user (when reordered and is_result)
+  int arg = 0;               // DNNL_ARG_*
+  bool is_result = false;    // written by the primitive (reordered back to the user)
+  memory user_mem;           // wraps the user's vector (handle set on every Run)
+  bool reordered = false;    // the primitive wants another descriptor: it uses prim_mem
+  memory prim_mem;           // the primitive's own buffer (when reordered)
+  std::vector<Hop> to_prim;  // user -> primitive (when reordered; for a result, the
+                             // NaN poison, when oneDNN can reorder that way)
+  std::vector<Hop> to_user;  // primitive -> user (when reordered and is_result)
 };
 
 // The primitive for one (problem, algorithm), with its operand buffers.
@@ -276,7 +278,8 @@ class OneDnnBackend final : public Backend {
       // environment asks for more; OMP_NUM_THREADS is then a knob of the stack.
       const char* omp_env = std::getenv("OMP_NUM_THREADS");
       if (omp_env == nullptr || *omp_env == '\0') {
-        if (auto set = reinterpret_cast<OmpSetNumThreads>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"))) {
+        if (auto set =
+                reinterpret_cast<OmpSetNumThreads>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"))) {
           set(1);
         }
       }
@@ -345,8 +348,8 @@ class OneDnnBackend final : public Backend {
 
  private:
   static Status FromDnnlError(const dnnl::error& e, std::string_view doing) {
-    const std::string message =
-        "oneDNN " + std::string(doing) + ": " + e.what() + " (status " + std::to_string(e.status) + ")";
+    const std::string message = "oneDNN " + std::string(doing) + ": " + e.what() + " (status " +
+                                std::to_string(e.status) + ")";
     if (e.status == dnnl_out_of_memory) return Status::ResourceExhausted(message);
     return Status::Internal(message);
   }
@@ -355,8 +358,8 @@ class OneDnnBackend final : public Backend {
   // dtype, the direction and the algorithm, with oneDNN's own message.
   std::string UnsupportedReason(const Problem& p, std::string_view algorithm,
                                 const dnnl::error& e) const {
-    std::string reason = "oneDNN " + OneDnnVersion() + " on this CPU (ISA " + isa_ +
-                         ") has no " + std::string(DtypeOf(p.dtype)) + " " +
+    std::string reason = "oneDNN " + OneDnnVersion() + " on this CPU (ISA " + isa_ + ") has no " +
+                         std::string(DtypeOf(p.dtype)) + " " +
                          std::string(DirectionName(p.direction)) + " convolution with algorithm '" +
                          std::string(algorithm) + "' for this problem";
     const bool avx512 = isa_.rfind("avx512_core", 0) == 0;
@@ -364,14 +367,16 @@ class OneDnnBackend final : public Backend {
       // Checked on AVX2 and on an AVX512-FP16/AMX (Sapphire Rapids) CPU alike.
       reason += "; oneDNN " + OneDnnVersion() + " has no f16 convolution kernels for x86 CPUs";
     } else if (p.dtype == DataType::kBF16 && !avx512) {
-      reason += "; oneDNN 2.x computes bf16 convolutions only on AVX-512 (avx512_core or newer) CPUs";
+      reason +=
+          "; oneDNN 2.x computes bf16 convolutions only on AVX-512 (avx512_core or newer) CPUs";
     } else if (algorithm == kWinograd && p.dtype != DataType::kF32) {
       reason += "; oneDNN's CPU Winograd kernels are f32 only";
     } else if (algorithm == kWinograd && !avx512) {
       reason += "; oneDNN 2.x implements Winograd only on AVX-512 (avx512_core or newer) CPUs";
     } else if (algorithm == kWinograd) {
-      reason += "; oneDNN's Winograd kernels need (among other things) a 3x3 kernel, stride 1, "
-                "no dilation, one group and symmetric padding";
+      reason +=
+          "; oneDNN's Winograd kernels need (among other things) a 3x3 kernel, stride 1, "
+          "no dilation, one group and symmetric padding";
     }
     reason += " (oneDNN: " + std::string(e.what()) + ")";
     return reason;
@@ -382,8 +387,9 @@ class OneDnnBackend final : public Backend {
     if (!initialized_) return Status::Internal("oneDNN backend used before Init()");
     const std::optional<dnnl::algorithm> alg = DnnlAlgorithm(algorithm);
     if (!alg) {
-      return Status::Unsupported("algorithm '" + std::string(algorithm) +
-                                 "' is not offered by the onednn backend (offers: auto, direct, winograd)");
+      return Status::Unsupported(
+          "algorithm '" + std::string(algorithm) +
+          "' is not offered by the onednn backend (offers: auto, direct, winograd)");
     }
     CG_RETURN_IF_ERROR(Validate(p));
     const std::string key = Key(p, algorithm);
@@ -401,8 +407,8 @@ class OneDnnBackend final : public Backend {
       for (const Prepared& c : cache_) total += c.problem.total_bytes();
       return total;
     };
-    while (!cache_.empty() &&
-           (cache_.size() >= kCachedPrimitives || cached_bytes() + p.total_bytes() > kCachedBytes)) {
+    while (!cache_.empty() && (cache_.size() >= kCachedPrimitives ||
+                               cached_bytes() + p.total_bytes() > kCachedBytes)) {
       cache_.pop_back();
     }
     try {
@@ -415,13 +421,15 @@ class OneDnnBackend final : public Backend {
       cache_.push_front(std::move(prepared));
       return &cache_.front();
     } catch (const dnnl::error& e) {
-      if (e.status == dnnl_unimplemented) return Status::Unsupported(UnsupportedReason(p, algorithm, e));
-      if (e.status == dnnl_out_of_memory) return FromDnnlError(e, "creating the primitive descriptor");
+      if (e.status == dnnl_unimplemented)
+        return Status::Unsupported(UnsupportedReason(p, algorithm, e));
+      if (e.status == dnnl_out_of_memory)
+        return FromDnnlError(e, "creating the primitive descriptor");
       // oneDNN rejects some shapes outright (dnnl_invalid_arguments) that convguard
       // accepts: report them as unsupported with oneDNN's words.
       if (e.status == dnnl_invalid_arguments) {
-        return Status::Unsupported("oneDNN " + OneDnnVersion() + " rejects this problem as invalid (oneDNN: " +
-                                   e.what() + ")");
+        return Status::Unsupported("oneDNN " + OneDnnVersion() +
+                                   " rejects this problem as invalid (oneDNN: " + e.what() + ")");
       }
       return FromDnnlError(e, "creating the primitive descriptor");
     } catch (const std::bad_alloc&) {
@@ -437,7 +445,8 @@ class OneDnnBackend final : public Backend {
     const UserDescs user = MakeUserDescs(p, memory::data_type::f32);
     dnnl::primitive primitive(prep.pd);
     std::vector<Operand> operands;
-    auto add = [&](int arg, const memory::desc& user_md, const memory::desc& prim_md, bool is_result) {
+    auto add = [&](int arg, const memory::desc& user_md, const memory::desc& prim_md,
+                   bool is_result) {
       Operand op;
       op.arg = arg;
       op.is_result = is_result;
@@ -495,8 +504,8 @@ class OneDnnBackend final : public Backend {
     }
   }
 
-  StatusOr<RunResult> RunChecked(const Problem& p, std::string_view algorithm, ConvTensors<float>& io,
-                                 const RunOptions& options) {
+  StatusOr<RunResult> RunChecked(const Problem& p, std::string_view algorithm,
+                                 ConvTensors<float>& io, const RunOptions& options) {
     CG_ASSIGN_OR_RETURN(Prepared * prep, Prepare(p, algorithm));
     if (io.input.size() != static_cast<size_t>(p.input_elements()) ||
         io.weight.size() != static_cast<size_t>(p.weight_elements()) ||
@@ -559,8 +568,9 @@ class OneDnnBackend final : public Backend {
 // Environment variables that change what oneDNN dispatches to or how it computes; each
 // one set is recorded in the fingerprint as a knob (a stack variant).
 std::vector<std::string> OneDnnKnobs() {
-  return {"ONEDNN_MAX_CPU_ISA",         "DNNL_MAX_CPU_ISA",         "ONEDNN_CPU_ISA_HINTS", "DNNL_CPU_ISA_HINTS",
-          "ONEDNN_DEFAULT_FPMATH_MODE", "DNNL_DEFAULT_FPMATH_MODE", "OMP_NUM_THREADS"};
+  return {"ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA",           "ONEDNN_CPU_ISA_HINTS",
+          "DNNL_CPU_ISA_HINTS", "ONEDNN_DEFAULT_FPMATH_MODE", "DNNL_DEFAULT_FPMATH_MODE",
+          "OMP_NUM_THREADS"};
 }
 
 std::unique_ptr<Backend> MakeOneDnnBackend() { return std::make_unique<OneDnnBackend>(); }

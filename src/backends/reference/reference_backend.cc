@@ -16,8 +16,7 @@ constexpr std::string_view kAlgorithm = "direct";
 template <typename From, typename To>
 void Convert(const std::vector<From>& from, std::vector<To>& to) {
   to.resize(from.size());
-  std::transform(from.begin(), from.end(), to.begin(),
-                 [](From v) { return static_cast<To>(v); });
+  std::transform(from.begin(), from.end(), to.begin(), [](From v) { return static_cast<To>(v); });
 }
 
 class ReferenceBackend final : public Backend {
