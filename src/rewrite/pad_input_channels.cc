@@ -29,25 +29,7 @@
 namespace convguard::rewrite {
 namespace {
 
-constexpr std::string_view kName = "pad-input-channels";
-
-std::string ParametersText(int64_t c, int64_t padded) {
-  return "c=" + std::to_string(c) + "->" + std::to_string(padded);
-}
-
-std::optional<Application> MakeApplication(const Problem& p, int64_t padded) {
-  if (p.groups != 1 || padded <= p.c) return std::nullopt;
-  Problem child = p;
-  child.c = padded;
-  if (!Validate(child).ok()) return std::nullopt;
-  Application app;
-  app.rewrite = std::string(kName);
-  app.parameters = ParametersText(p.c, padded);
-  app.children = {child};
-  app.runs = {1};
-  SetWholeTensorCopyCosts(p, app);
-  return app;
-}
+constexpr ChannelPadding kPadding{"pad-input-channels", "c", &Problem::c};
 
 class PadInputChannelsNode final : public RewriteNode {
  public:
@@ -94,27 +76,16 @@ class PadInputChannelsNode final : public RewriteNode {
 
 class PadInputChannels final : public Rewrite {
  public:
-  std::string_view name() const override { return kName; }
+  std::string_view name() const override { return kPadding.rewrite; }
 
   std::vector<Application> Candidates(const Problem& p) const override {
-    std::vector<Application> out;
-    if (p.groups != 1) return out;
-    for (int64_t padded : PaddedChannelCounts(p.c)) {
-      if (auto app = MakeApplication(p, padded)) out.push_back(std::move(*app));
-    }
-    return out;
+    return PaddedCandidates(kPadding, p);
   }
 
   StatusOr<std::unique_ptr<ExecNode>> Build(
       const Problem& p, const Application& application,
       std::vector<std::unique_ptr<ExecNode>> children) const override {
-    CG_RETURN_IF_ERROR(Validate(p));
-    const std::vector<int64_t> numbers = NumbersIn(application.parameters);
-    std::optional<Application> expected;
-    if (numbers.size() == 2) expected = MakeApplication(p, numbers[1]);
-    CG_RETURN_IF_ERROR(CheckApplication(
-        kName, p, expected, application, children,
-        "c=" + std::to_string(p.c) + "->C' with C' > c, groups 1 and a valid child"));
+    CG_RETURN_IF_ERROR(CheckPaddedApplication(kPadding, p, application, children));
     return std::unique_ptr<ExecNode>(new PadInputChannelsNode(p, std::move(children)));
   }
 };

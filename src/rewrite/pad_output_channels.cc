@@ -30,25 +30,7 @@
 namespace convguard::rewrite {
 namespace {
 
-constexpr std::string_view kName = "pad-output-channels";
-
-std::string ParametersText(int64_t k, int64_t padded) {
-  return "k=" + std::to_string(k) + "->" + std::to_string(padded);
-}
-
-std::optional<Application> MakeApplication(const Problem& p, int64_t padded) {
-  if (p.groups != 1 || padded <= p.k) return std::nullopt;
-  Problem child = p;
-  child.k = padded;
-  if (!Validate(child).ok()) return std::nullopt;
-  Application app;
-  app.rewrite = std::string(kName);
-  app.parameters = ParametersText(p.k, padded);
-  app.children = {child};
-  app.runs = {1};
-  SetWholeTensorCopyCosts(p, app);
-  return app;
-}
+constexpr ChannelPadding kPadding{"pad-output-channels", "k", &Problem::k};
 
 class PadOutputChannelsNode final : public RewriteNode {
  public:
@@ -95,27 +77,16 @@ class PadOutputChannelsNode final : public RewriteNode {
 
 class PadOutputChannels final : public Rewrite {
  public:
-  std::string_view name() const override { return kName; }
+  std::string_view name() const override { return kPadding.rewrite; }
 
   std::vector<Application> Candidates(const Problem& p) const override {
-    std::vector<Application> out;
-    if (p.groups != 1) return out;
-    for (int64_t padded : PaddedChannelCounts(p.k)) {
-      if (auto app = MakeApplication(p, padded)) out.push_back(std::move(*app));
-    }
-    return out;
+    return PaddedCandidates(kPadding, p);
   }
 
   StatusOr<std::unique_ptr<ExecNode>> Build(
       const Problem& p, const Application& application,
       std::vector<std::unique_ptr<ExecNode>> children) const override {
-    CG_RETURN_IF_ERROR(Validate(p));
-    const std::vector<int64_t> numbers = NumbersIn(application.parameters);
-    std::optional<Application> expected;
-    if (numbers.size() == 2) expected = MakeApplication(p, numbers[1]);
-    CG_RETURN_IF_ERROR(CheckApplication(
-        kName, p, expected, application, children,
-        "k=" + std::to_string(p.k) + "->K' with K' > k, groups 1 and a valid child"));
+    CG_RETURN_IF_ERROR(CheckPaddedApplication(kPadding, p, application, children));
     return std::unique_ptr<ExecNode>(new PadOutputChannelsNode(p, std::move(children)));
   }
 };

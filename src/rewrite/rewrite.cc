@@ -184,4 +184,45 @@ void SetWholeTensorCopyCosts(const Problem& p, Application& app) {
   }
 }
 
+std::optional<Application> PaddedApplication(const ChannelPadding& padding, const Problem& p,
+                                             int64_t padded) {
+  const int64_t count = p.*padding.count;
+  if (p.groups != 1 || padded <= count) return std::nullopt;
+  Problem child = p;
+  child.*padding.count = padded;
+  if (!Validate(child).ok()) return std::nullopt;
+  Application app;
+  app.rewrite = std::string(padding.rewrite);
+  app.parameters =
+      std::string(padding.field) + "=" + std::to_string(count) + "->" + std::to_string(padded);
+  app.children = {child};
+  app.runs = {1};
+  SetWholeTensorCopyCosts(p, app);
+  return app;
+}
+
+std::vector<Application> PaddedCandidates(const ChannelPadding& padding, const Problem& p) {
+  std::vector<Application> out;
+  if (p.groups != 1) return out;
+  for (int64_t padded : PaddedChannelCounts(p.*padding.count)) {
+    if (auto app = PaddedApplication(padding, p, padded)) out.push_back(std::move(*app));
+  }
+  return out;
+}
+
+Status CheckPaddedApplication(const ChannelPadding& padding, const Problem& p,
+                              const Application& given,
+                              const std::vector<std::unique_ptr<ExecNode>>& children) {
+  CG_RETURN_IF_ERROR(Validate(p));
+  const std::vector<int64_t> numbers = NumbersIn(given.parameters);
+  std::optional<Application> expected;
+  if (numbers.size() == 2) expected = PaddedApplication(padding, p, numbers[1]);
+  const std::string field(padding.field);
+  std::string upper = field;
+  for (char& ch : upper) ch = static_cast<char>(ch - 'a' + 'A');
+  return CheckApplication(padding.rewrite, p, expected, given, children,
+                          field + "=" + std::to_string(p.*padding.count) + "->" + upper +
+                              "' with " + upper + "' > " + field + ", groups 1 and a valid child");
+}
+
 }  // namespace convguard::rewrite

@@ -91,6 +91,25 @@ Status CheckApplication(std::string_view rewrite, const Problem& p,
                         const std::vector<std::unique_ptr<ExecNode>>& children,
                         std::string_view want);
 
+// What the two channel-padding rewrites share: one channel count of a groups-1 problem
+// (c or k) grows to a larger one, and the parameters read "c=16->24".
+struct ChannelPadding {
+  std::string_view rewrite;  // the rewrite's name
+  std::string_view field;    // "c" or "k": the name in the parameters
+  int64_t Problem::*count;   // &Problem::c or &Problem::k
+};
+// The application padding p's count to `padded`; none when p has groups, `padded` is
+// not larger, or the child is invalid.
+std::optional<Application> PaddedApplication(const ChannelPadding& padding, const Problem& p,
+                                             int64_t padded);
+// The applications for every PaddedChannelCounts of p's count.
+std::vector<Application> PaddedCandidates(const ChannelPadding& padding, const Problem& p);
+// What Build checks for a padding rewrite (CheckApplication with the application its
+// parameters name).
+Status CheckPaddedApplication(const ChannelPadding& padding, const Problem& p,
+                              const Application& given,
+                              const std::vector<std::unique_ptr<ExecNode>>& children);
+
 // Bytes of n float values (the node's buffers are float32 whatever the dtype).
 inline int64_t FloatBytes(int64_t n) { return n * static_cast<int64_t>(sizeof(float)); }
 
