@@ -191,47 +191,75 @@ void BackwardWeightsSpatial(const Geometry& g, const double* x, const double* dy
 
 // ---- channel-inner loop nests: the innermost loop runs along channels ----
 
-void ForwardChannel(const Geometry& g, const double* x, const double* w, const double* bias,
-                    double* y) {
-  // wt[grp][r][s][cc][kk]: for one input channel, the weights of all output channels
-  // of its group sit together.
-  std::vector<double> wt(static_cast<size_t>(g.K * g.Cg * g.R * g.S));
+// The weights packed for a channel-inner gather: per group and tap (r, s), a matrix of
+// `from` rows by `to` columns, so that one value of the tensor read scales one
+// contiguous row. Forward reads input channels and produces output channels
+// (from = Cg, to = Kg); backward-data reads output channels and produces input
+// channels (the transpose).
+std::vector<double> PackWeights(const Geometry& g, const double* w, bool input_to_output) {
+  const int64_t from = input_to_output ? g.Cg : g.Kg;
+  const int64_t to = input_to_output ? g.Kg : g.Cg;
+  std::vector<double> packed(static_cast<size_t>(g.K * g.Cg * g.R * g.S));
   for (int64_t grp = 0; grp < g.G; ++grp) {
     for (int64_t r = 0; r < g.R; ++r) {
       for (int64_t s = 0; s < g.S; ++s) {
-        for (int64_t cc = 0; cc < g.Cg; ++cc) {
-          for (int64_t kk = 0; kk < g.Kg; ++kk) {
-            const int64_t k = grp * g.Kg + kk;
-            wt[static_cast<size_t>((((grp * g.R + r) * g.S + s) * g.Cg + cc) * g.Kg + kk)] =
-                w[k * g.w.a + cc * g.w.b + r * g.w.c + s * g.w.d];
+        for (int64_t kk = 0; kk < g.Kg; ++kk) {
+          for (int64_t cc = 0; cc < g.Cg; ++cc) {
+            const int64_t row = input_to_output ? cc : kk;
+            const int64_t col = input_to_output ? kk : cc;
+            packed[static_cast<size_t>((((grp * g.R + r) * g.S + s) * from + row) * to + col)] =
+                w[(grp * g.Kg + kk) * g.w.a + cc * g.w.b + r * g.w.c + s * g.w.d];
           }
         }
       }
     }
   }
+  return packed;
+}
+
+// Adds to acc (one value per produced channel, `to` per group) the products of one
+// produced pixel: for every tap (r, s) whose row_of(r) and col_of(s) name a pixel of the
+// tensor read (-1: the tap falls outside it), that pixel's channels (stride `channel`,
+// `from` per group) times the packed weight rows of the tap.
+template <typename RowOf, typename ColOf>
+void GatherTaps(const Geometry& g, RowOf row_of, ColOf col_of, const double* read, const Strides& s,
+                const std::vector<double>& packed, int64_t from, int64_t to, double* acc) {
+  for (int64_t r = 0; r < g.R; ++r) {
+    const int64_t row = row_of(r);
+    if (row < 0) continue;
+    for (int64_t t = 0; t < g.S; ++t) {
+      const int64_t col = col_of(t);
+      if (col < 0) continue;
+      const double* pixel = read + row * s.c + col * s.d;
+      for (int64_t grp = 0; grp < g.G; ++grp) {
+        const double* rows = &packed[static_cast<size_t>(((grp * g.R + r) * g.S + t) * from * to)];
+        for (int64_t i = 0; i < from; ++i) {
+          const double v = pixel[(grp * from + i) * s.b];
+          if (v == 0.0) continue;
+          Axpy(to, v, rows + i * to, 1, acc + grp * to, 1);
+        }
+      }
+    }
+  }
+}
+
+void ForwardChannel(const Geometry& g, const double* x, const double* w, const double* bias,
+                    double* y) {
+  const std::vector<double> wt = PackWeights(g, w, /*input_to_output=*/true);
   std::vector<double> acc(static_cast<size_t>(g.K));
   for (int64_t n = 0; n < g.N; ++n) {
     for (int64_t oh = 0; oh < g.OH; ++oh) {
       for (int64_t ow = 0; ow < g.OW; ++ow) {
         for (int64_t k = 0; k < g.K; ++k) acc[k] = bias != nullptr ? bias[k] : 0.0;
-        for (int64_t r = 0; r < g.R; ++r) {
-          const int64_t ih = oh * g.sh - g.pt + r * g.dh;
-          if (ih < 0 || ih >= g.H) continue;
-          for (int64_t s = 0; s < g.S; ++s) {
-            const int64_t iw = ow * g.sw - g.pl + s * g.dw;
-            if (iw < 0 || iw >= g.W) continue;
-            const double* xp = x + n * g.x.a + ih * g.x.c + iw * g.x.d;
-            for (int64_t grp = 0; grp < g.G; ++grp) {
-              const double* wp =
-                  &wt[static_cast<size_t>(((grp * g.R + r) * g.S + s) * g.Cg * g.Kg)];
-              for (int64_t cc = 0; cc < g.Cg; ++cc) {
-                const double xv = xp[(grp * g.Cg + cc) * g.x.b];
-                if (xv == 0.0) continue;
-                Axpy(g.Kg, xv, wp + cc * g.Kg, 1, &acc[static_cast<size_t>(grp * g.Kg)], 1);
-              }
-            }
-          }
-        }
+        const auto ih = [&](int64_t r) {
+          const int64_t v = oh * g.sh - g.pt + r * g.dh;
+          return v >= 0 && v < g.H ? v : -1;
+        };
+        const auto iw = [&](int64_t s) {
+          const int64_t v = ow * g.sw - g.pl + s * g.dw;
+          return v >= 0 && v < g.W ? v : -1;
+        };
+        GatherTaps(g, ih, iw, x + n * g.x.a, g.x, wt, g.Cg, g.Kg, acc.data());
         double* yp = y + n * g.y.a + oh * g.y.c + ow * g.y.d;
         for (int64_t k = 0; k < g.K; ++k) yp[k * g.y.b] = acc[k];
       }
@@ -240,47 +268,22 @@ void ForwardChannel(const Geometry& g, const double* x, const double* w, const d
 }
 
 void BackwardDataChannel(const Geometry& g, const double* dy, const double* w, double* dx) {
-  // wp[grp][r][s][kk][cc]: for one output channel, its weights to all input channels
-  // of the group sit together.
-  std::vector<double> wp(static_cast<size_t>(g.K * g.Cg * g.R * g.S));
-  for (int64_t grp = 0; grp < g.G; ++grp) {
-    for (int64_t r = 0; r < g.R; ++r) {
-      for (int64_t s = 0; s < g.S; ++s) {
-        for (int64_t kk = 0; kk < g.Kg; ++kk) {
-          for (int64_t cc = 0; cc < g.Cg; ++cc) {
-            const int64_t k = grp * g.Kg + kk;
-            wp[static_cast<size_t>((((grp * g.R + r) * g.S + s) * g.Kg + kk) * g.Cg + cc)] =
-                w[k * g.w.a + cc * g.w.b + r * g.w.c + s * g.w.d];
-          }
-        }
-      }
-    }
-  }
+  const std::vector<double> wp = PackWeights(g, w, /*input_to_output=*/false);
   std::vector<double> acc(static_cast<size_t>(g.C));
   for (int64_t n = 0; n < g.N; ++n) {
     for (int64_t ih = 0; ih < g.H; ++ih) {
       for (int64_t iw = 0; iw < g.W; ++iw) {
         std::fill(acc.begin(), acc.end(), 0.0);
-        for (int64_t r = 0; r < g.R; ++r) {
-          const int64_t th = ih + g.pt - r * g.dh;
-          if (th < 0 || th % g.sh != 0 || th / g.sh >= g.OH) continue;
-          const int64_t oh = th / g.sh;
-          for (int64_t s = 0; s < g.S; ++s) {
-            const int64_t tw = iw + g.pl - s * g.dw;
-            if (tw < 0 || tw % g.sw != 0 || tw / g.sw >= g.OW) continue;
-            const int64_t ow = tw / g.sw;
-            const double* yp = dy + n * g.y.a + oh * g.y.c + ow * g.y.d;
-            for (int64_t grp = 0; grp < g.G; ++grp) {
-              const double* wrow =
-                  &wp[static_cast<size_t>(((grp * g.R + r) * g.S + s) * g.Kg * g.Cg)];
-              for (int64_t kk = 0; kk < g.Kg; ++kk) {
-                const double v = yp[(grp * g.Kg + kk) * g.y.b];
-                if (v == 0.0) continue;
-                Axpy(g.Cg, v, wrow + kk * g.Cg, 1, &acc[static_cast<size_t>(grp * g.Cg)], 1);
-              }
-            }
-          }
-        }
+        // The output pixel a tap reaches from (ih, iw), if the stride lands on one.
+        const auto oh = [&](int64_t r) {
+          const int64_t t = ih + g.pt - r * g.dh;
+          return t >= 0 && t % g.sh == 0 && t / g.sh < g.OH ? t / g.sh : -1;
+        };
+        const auto ow = [&](int64_t s) {
+          const int64_t t = iw + g.pl - s * g.dw;
+          return t >= 0 && t % g.sw == 0 && t / g.sw < g.OW ? t / g.sw : -1;
+        };
+        GatherTaps(g, oh, ow, dy + n * g.y.a, g.y, wp, g.Kg, g.Cg, acc.data());
         double* xp = dx + n * g.x.a + ih * g.x.c + iw * g.x.d;
         for (int64_t c = 0; c < g.C; ++c) xp[c * g.x.b] = acc[c];
       }
