@@ -147,70 +147,92 @@ class FieldReader {
   std::set<std::string, std::less<>> consumed_;
 };
 
+// Writes fields under their names: the counterpart of FieldReader, so that one list of
+// fields per struct (below) serves both directions.
+class FieldWriter {
+ public:
+  void String(const char* name, const std::string& v, bool /*required*/ = false) { j_[name] = v; }
+  void Int64(const char* name, int64_t v) { j_[name] = v; }
+  void Int(const char* name, int v) { j_[name] = v; }
+  void Double(const char* name, double v) { j_[name] = DoubleToJson(v); }
+  void Bool(const char* name, bool v) { j_[name] = v; }
+  void StringMap(const char* name, const std::map<std::string, std::string>& m) {
+    json object = json::object();
+    for (const auto& [key, value] : m) object[key] = value;
+    j_[name] = std::move(object);
+  }
+  json Take() { return std::move(j_); }
+
+ private:
+  json j_ = json::object();
+};
+
+// Every field of a StackFingerprint, in reading order (errors name the first bad one).
+// `S` is StackFingerprint (reading) or const StackFingerprint (writing).
+template <typename Fields, typename S>
+void StackFields(Fields& f, S& s) {
+  f.String("backend", s.backend, /*required=*/true);
+  f.String("device", s.device);
+  f.String("architecture", s.architecture);
+  f.Int64("compute_units", s.compute_units);
+  f.String("driver", s.driver);
+  f.String("runtime", s.runtime);
+  f.String("library", s.library);
+  f.StringMap("knobs", s.knobs);
+  f.String("emulation", s.emulation);
+  f.String("fault_rules_digest", s.fault_rules_digest);
+  f.String("tool_version", s.tool_version);
+}
+
+// Every field of a Verdict but its kind (an enum, read and written by name), in reading
+// order.
+template <typename Fields, typename V>
+void VerdictFields(Fields& f, V& v) {
+  f.String("stack_id", v.stack_id, /*required=*/true);
+  f.String("problem", v.problem, /*required=*/true);
+  f.String("algorithm", v.algorithm, /*required=*/true);
+  f.Double("time_ms_min", v.time_ms_min);
+  f.Double("time_ms_median", v.time_ms_median);
+  f.Int("crash_signal", v.crash_signal);
+  f.Int("exit_code", v.exit_code);
+  f.String("message", v.message);
+  f.String("check", v.check);
+  f.Double("tolerance", v.tolerance);
+  f.Double("max_abs_error", v.max_abs_error);
+  f.Double("max_rel_error", v.max_rel_error);
+  f.Int64("mismatches", v.mismatches);
+  f.Int64("non_finite", v.non_finite);
+  f.String("implementation", v.implementation);
+  f.Int("attempts", v.attempts);
+  f.Double("deadline_ms", v.deadline_ms);
+  f.Double("elapsed_ms", v.elapsed_ms);
+  f.String("tool_version", v.tool_version);
+  f.String("recorded_at", v.recorded_at);
+  f.String("repro", v.repro);
+  f.Bool("emulated", v.emulated);
+}
+
 }  // namespace
 
 json ToJson(const StackFingerprint& s) {
-  json knobs = json::object();
-  for (const auto& [name, value] : s.knobs) knobs[name] = value;
-  return json{
-      {"backend", s.backend},
-      {"device", s.device},
-      {"architecture", s.architecture},
-      {"compute_units", s.compute_units},
-      {"driver", s.driver},
-      {"runtime", s.runtime},
-      {"library", s.library},
-      {"knobs", std::move(knobs)},
-      {"emulation", s.emulation},
-      {"fault_rules_digest", s.fault_rules_digest},
-      {"tool_version", s.tool_version},
-  };
+  FieldWriter w;
+  StackFields(w, s);
+  return w.Take();
 }
 
 StatusOr<StackFingerprint> StackFromJson(const json& j) {
   StackFingerprint s;
   FieldReader r(j);
-  r.String("backend", s.backend, /*required=*/true);
-  r.String("device", s.device);
-  r.String("architecture", s.architecture);
-  r.Int64("compute_units", s.compute_units);
-  r.String("driver", s.driver);
-  r.String("runtime", s.runtime);
-  r.String("library", s.library);
-  r.StringMap("knobs", s.knobs);
-  r.String("emulation", s.emulation);
-  r.String("fault_rules_digest", s.fault_rules_digest);
-  r.String("tool_version", s.tool_version);
+  StackFields(r, s);
   CG_RETURN_IF_ERROR(r.Finish().WithContext("stack fingerprint"));
   return s;
 }
 
 json ToJson(const Verdict& v) {
-  return json{
-      {"kind", VerdictName(v.kind)},
-      {"stack_id", v.stack_id},
-      {"problem", v.problem},
-      {"algorithm", v.algorithm},
-      {"time_ms_min", DoubleToJson(v.time_ms_min)},
-      {"time_ms_median", DoubleToJson(v.time_ms_median)},
-      {"crash_signal", v.crash_signal},
-      {"exit_code", v.exit_code},
-      {"message", v.message},
-      {"check", v.check},
-      {"tolerance", DoubleToJson(v.tolerance)},
-      {"max_abs_error", DoubleToJson(v.max_abs_error)},
-      {"max_rel_error", DoubleToJson(v.max_rel_error)},
-      {"mismatches", v.mismatches},
-      {"non_finite", v.non_finite},
-      {"implementation", v.implementation},
-      {"attempts", v.attempts},
-      {"deadline_ms", DoubleToJson(v.deadline_ms)},
-      {"elapsed_ms", DoubleToJson(v.elapsed_ms)},
-      {"tool_version", v.tool_version},
-      {"recorded_at", v.recorded_at},
-      {"repro", v.repro},
-      {"emulated", v.emulated},
-  };
+  FieldWriter w;
+  w.String("kind", std::string(VerdictName(v.kind)));
+  VerdictFields(w, v);
+  return w.Take();
 }
 
 StatusOr<Verdict> VerdictFromJson(const json& j) {
@@ -223,28 +245,7 @@ StatusOr<Verdict> VerdictFromJson(const json& j) {
     if (!parsed.ok()) return parsed.status().WithContext("verdict: field 'kind'");
     v.kind = *parsed;
   }
-  r.String("stack_id", v.stack_id, /*required=*/true);
-  r.String("problem", v.problem, /*required=*/true);
-  r.String("algorithm", v.algorithm, /*required=*/true);
-  r.Double("time_ms_min", v.time_ms_min);
-  r.Double("time_ms_median", v.time_ms_median);
-  r.Int("crash_signal", v.crash_signal);
-  r.Int("exit_code", v.exit_code);
-  r.String("message", v.message);
-  r.String("check", v.check);
-  r.Double("tolerance", v.tolerance);
-  r.Double("max_abs_error", v.max_abs_error);
-  r.Double("max_rel_error", v.max_rel_error);
-  r.Int64("mismatches", v.mismatches);
-  r.Int64("non_finite", v.non_finite);
-  r.String("implementation", v.implementation);
-  r.Int("attempts", v.attempts);
-  r.Double("deadline_ms", v.deadline_ms);
-  r.Double("elapsed_ms", v.elapsed_ms);
-  r.String("tool_version", v.tool_version);
-  r.String("recorded_at", v.recorded_at);
-  r.String("repro", v.repro);
-  r.Bool("emulated", v.emulated);
+  VerdictFields(r, v);
   CG_RETURN_IF_ERROR(r.Finish().WithContext("verdict"));
   return v;
 }
