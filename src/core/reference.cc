@@ -85,6 +85,27 @@ inline double Dot(int64_t len, const double* x, int64_t incx, const double* y, i
 
 // ---- spatial-inner loop nests: the innermost loop runs along a row of a plane ----
 
+// For every tap (r, s) whose weight w(k, cc) is nonzero, and every output row oh it
+// reaches inside the input: visit(weight, ih, iw0, oh, ow0, len), the row pairing input
+// (ih, iw0 + j * sw) with output (oh, ow0 + j) for j < len.
+template <typename Visit>
+void ForEachTapRow(const Geometry& g, const double* w, int64_t k, int64_t cc, Visit visit) {
+  for (int64_t r = 0; r < g.R; ++r) {
+    const int64_t base_h = r * g.dh - g.pt;
+    const Range rh = ValidRange(base_h, g.sh, g.H, g.OH);
+    if (rh.empty()) continue;
+    for (int64_t s = 0; s < g.S; ++s) {
+      const int64_t base_w = s * g.dw - g.pl;
+      const Range rw = ValidRange(base_w, g.sw, g.W, g.OW);
+      const double wv = w[k * g.w.a + cc * g.w.b + r * g.w.c + s * g.w.d];
+      if (rw.empty() || wv == 0.0) continue;
+      const int64_t iw0 = rw.lo * g.sw + base_w;
+      for (int64_t oh = rh.lo; oh < rh.hi; ++oh)
+        visit(wv, oh * g.sh + base_h, iw0, oh, rw.lo, rw.hi - rw.lo);
+    }
+  }
+}
+
 void ForwardSpatial(const Geometry& g, const double* x, const double* w, const double* bias,
                     double* y) {
   for (int64_t n = 0; n < g.N; ++n) {
@@ -97,24 +118,12 @@ void ForwardSpatial(const Geometry& g, const double* x, const double* w, const d
       }
       for (int64_t cc = 0; cc < g.Cg; ++cc) {
         const double* xp = x + n * g.x.a + (grp * g.Cg + cc) * g.x.b;
-        for (int64_t r = 0; r < g.R; ++r) {
-          const int64_t base_h = r * g.dh - g.pt;
-          const Range rh = ValidRange(base_h, g.sh, g.H, g.OH);
-          if (rh.empty()) continue;
-          for (int64_t s = 0; s < g.S; ++s) {
-            const int64_t base_w = s * g.dw - g.pl;
-            const Range rw = ValidRange(base_w, g.sw, g.W, g.OW);
-            const double wv = w[k * g.w.a + cc * g.w.b + r * g.w.c + s * g.w.d];
-            if (rw.empty() || wv == 0.0) continue;
-            const int64_t len = rw.hi - rw.lo;
-            const int64_t iw0 = rw.lo * g.sw + base_w;
-            for (int64_t oh = rh.lo; oh < rh.hi; ++oh) {
-              const int64_t ih = oh * g.sh + base_h;
+        ForEachTapRow(
+            g, w, k, cc,
+            [&](double wv, int64_t ih, int64_t iw0, int64_t oh, int64_t ow0, int64_t len) {
               Axpy(len, wv, xp + ih * g.x.c + iw0 * g.x.d, g.sw * g.x.d,
-                   yp + oh * g.y.c + rw.lo * g.y.d, g.y.d);
-            }
-          }
-        }
+                   yp + oh * g.y.c + ow0 * g.y.d, g.y.d);
+            });
       }
     }
   }
@@ -132,25 +141,13 @@ void BackwardDataSpatial(const Geometry& g, const double* dy, const double* w, d
       for (int64_t kk = 0; kk < g.Kg; ++kk) {
         const int64_t k = grp * g.Kg + kk;
         const double* yp = dy + n * g.y.a + k * g.y.b;
-        for (int64_t r = 0; r < g.R; ++r) {
-          const int64_t base_h = r * g.dh - g.pt;
-          const Range rh = ValidRange(base_h, g.sh, g.H, g.OH);
-          if (rh.empty()) continue;
-          for (int64_t s = 0; s < g.S; ++s) {
-            const int64_t base_w = s * g.dw - g.pl;
-            const Range rw = ValidRange(base_w, g.sw, g.W, g.OW);
-            const double wv = w[k * g.w.a + cc * g.w.b + r * g.w.c + s * g.w.d];
-            if (rw.empty() || wv == 0.0) continue;
-            const int64_t len = rw.hi - rw.lo;
-            const int64_t iw0 = rw.lo * g.sw + base_w;
-            for (int64_t oh = rh.lo; oh < rh.hi; ++oh) {
-              const int64_t ih = oh * g.sh + base_h;
+        ForEachTapRow(
+            g, w, k, cc,
+            [&](double wv, int64_t ih, int64_t iw0, int64_t oh, int64_t ow0, int64_t len) {
               // ow -> iw is injective, so no two terms of this call hit one element.
-              Axpy(len, wv, yp + oh * g.y.c + rw.lo * g.y.d, g.y.d, xp + ih * g.x.c + iw0 * g.x.d,
+              Axpy(len, wv, yp + oh * g.y.c + ow0 * g.y.d, g.y.d, xp + ih * g.x.c + iw0 * g.x.d,
                    g.sw * g.x.d);
-            }
-          }
-        }
+            });
       }
     }
   }

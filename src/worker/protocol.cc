@@ -39,31 +39,34 @@ Status GetOptional(const json& j, const char* field, T& out) {
 
 }  // namespace
 
+// Each name table serves both directions, so a name cannot be printed that is not read.
+constexpr std::pair<ProbeOutcome, std::string_view> kOutcomeNames[] = {
+    {ProbeOutcome::kOk, "ok"},
+    {ProbeOutcome::kWrong, "wrong"},
+    {ProbeOutcome::kMistrusted, "mistrusted"},
+    {ProbeOutcome::kError, "error"},
+    {ProbeOutcome::kUnsupported, "unsupported"},
+    {ProbeOutcome::kOom, "oom"}};
+constexpr std::pair<ProbeStage, std::string_view> kStageNames[] = {
+    {ProbeStage::kPrep, "prep"}, {ProbeStage::kRun, "run"}, {ProbeStage::kCheck, "check"}};
+
 std::string_view ProbeOutcomeName(ProbeOutcome o) {
-  switch (o) {
-    case ProbeOutcome::kOk: return "ok";
-    case ProbeOutcome::kWrong: return "wrong";
-    case ProbeOutcome::kMistrusted: return "mistrusted";
-    case ProbeOutcome::kError: return "error";
-    case ProbeOutcome::kUnsupported: return "unsupported";
-    case ProbeOutcome::kOom: return "oom";
+  for (const auto& [outcome, name] : kOutcomeNames) {
+    if (outcome == o) return name;
   }
   return "?";
 }
 
 std::string_view ProbeStageName(ProbeStage s) {
-  switch (s) {
-    case ProbeStage::kPrep: return "prep";
-    case ProbeStage::kRun: return "run";
-    case ProbeStage::kCheck: return "check";
+  for (const auto& [stage, name] : kStageNames) {
+    if (stage == s) return name;
   }
   return "?";
 }
 
 StatusOr<ProbeOutcome> ParseProbeOutcome(std::string_view name) {
-  for (ProbeOutcome o : {ProbeOutcome::kOk, ProbeOutcome::kWrong, ProbeOutcome::kMistrusted,
-                         ProbeOutcome::kError, ProbeOutcome::kUnsupported, ProbeOutcome::kOom}) {
-    if (name == ProbeOutcomeName(o)) return o;
+  for (const auto& [outcome, text] : kOutcomeNames) {
+    if (text == name) return outcome;
   }
   return Status::InvalidArgument("unknown outcome '" + std::string(name) + "'");
 }
@@ -193,9 +196,9 @@ StatusOr<Message> DecodeMessage(std::string_view payload, bool from_worker) {
     std::string phase;
     CG_RETURN_IF_ERROR(Get(j, "id", p.id));
     CG_RETURN_IF_ERROR(Get(j, "phase", phase));
-    if (phase == "run") {
+    if (phase == ProbeStageName(ProbeStage::kRun)) {
       p.phase = ProbeStage::kRun;
-    } else if (phase == "check") {
+    } else if (phase == ProbeStageName(ProbeStage::kCheck)) {
       p.phase = ProbeStage::kCheck;
     } else {
       return Status::InvalidArgument("phase '" + phase + "' is unknown (allowed: run, check)");
