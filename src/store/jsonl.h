@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "convguard/backend.h"
+#include "convguard/stack.h"
 #include "convguard/status.h"
 #include "convguard/store.h"
 #include "convguard/verdict.h"

@@ -10,7 +10,7 @@
 
 #include <string>
 
-#include "convguard/backend.h"
+#include "convguard/stack.h"
 #include "convguard/status.h"
 #include "convguard/store.h"
 #include "convguard/verdict.h"

@@ -3,9 +3,9 @@
 #
 # When a CUDA compiler, the CUDA toolkit and cuDNN (header and library) are all found it
 #   - adds cudnn_backend.cc and the spin kernel (spin_kernel.cu, compiled by nvcc) to
-#     `convguard`,
+#     the backends layer (`convguard_backends`),
 #   - links CUDA::cudart (the SHARED runtime) and cuDNN privately,
-#   - defines CONVGUARD_HAVE_CUDNN=1 on `convguard` (PUBLIC, so the registry and the
+#   - defines CONVGUARD_HAVE_CUDNN=1 on `convguard_backends` (PUBLIC, so the registry and the
 #     tests see it) and sets the CMake variable CONVGUARD_HAVE_CUDNN to ON.
 # Otherwise it says why in one STATUS line and changes nothing: a build without CUDA is
 # a normal build.
@@ -169,7 +169,7 @@ target_compile_options(convguard_cudnn_kernels PRIVATE -Xcompiler=-Wall,-Wextra)
 if(CONVGUARD_WERROR)
   target_compile_options(convguard_cudnn_kernels PRIVATE -Xcompiler=-Werror --Werror=all-warnings)
 endif()
-target_include_directories(convguard_cudnn_kernels PRIVATE ${PROJECT_SOURCE_DIR}/src)
+convguard_use_layer_root(convguard_cudnn_kernels backends)
 target_link_libraries(convguard_cudnn_kernels PRIVATE CUDA::cudart)
 set_target_properties(convguard_cudnn_kernels PROPERTIES
   CUDA_STANDARD 17
@@ -177,10 +177,10 @@ set_target_properties(convguard_cudnn_kernels PROPERTIES
   CUDA_RUNTIME_LIBRARY Shared
   POSITION_INDEPENDENT_CODE ON)
 
-target_sources(convguard PRIVATE ${_cg_cudnn_dir}/cudnn_backend.cc $<TARGET_OBJECTS:convguard_cudnn_kernels>)
+target_sources(convguard_backends PRIVATE ${_cg_cudnn_dir}/cudnn_backend.cc $<TARGET_OBJECTS:convguard_cudnn_kernels>)
 set_property(SOURCE ${_cg_cudnn_dir}/cudnn_backend.cc APPEND PROPERTY INCLUDE_DIRECTORIES "${CUDNN_INCLUDE_DIR}")
-target_link_libraries(convguard PRIVATE CUDA::cudart convguard_cudnn_library)
-target_compile_definitions(convguard PUBLIC CONVGUARD_HAVE_CUDNN=1)
+target_link_libraries(convguard_backends PRIVATE CUDA::cudart convguard_cudnn_library)
+target_compile_definitions(convguard_backends PUBLIC CONVGUARD_HAVE_CUDNN=1)
 set(CONVGUARD_HAVE_CUDNN ON)
 
 # Which search step found the library (for the STATUS line).

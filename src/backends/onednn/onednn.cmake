@@ -1,5 +1,5 @@
 # The oneDNN CPU backend (src/backends/onednn), include()d by the top-level CMakeLists.txt
-# after add_library(convguard ...) when CONVGUARD_ENABLE_ONEDNN is on.
+# after the backends layer (convguard_backends) when CONVGUARD_ENABLE_ONEDNN is on.
 #
 # Finds oneDNN (Debian 12: `apt-get install libdnnl-dev`, oneDNN 2.6.3) through its CMake
 # package when there is one, else by its header and library. When found, adds the backend
@@ -41,9 +41,9 @@ else()
 endif()
 
 if(_convguard_dnnl_link)
-  target_sources(convguard PRIVATE ${PROJECT_SOURCE_DIR}/src/backends/onednn/onednn_backend.cc)
-  target_link_libraries(convguard PRIVATE ${_convguard_dnnl_link})
-  target_compile_definitions(convguard PUBLIC CONVGUARD_HAVE_ONEDNN=1)
+  target_sources(convguard_backends PRIVATE ${PROJECT_SOURCE_DIR}/src/backends/onednn/onednn_backend.cc)
+  target_link_libraries(convguard_backends PRIVATE ${_convguard_dnnl_link})
+  target_compile_definitions(convguard_backends PUBLIC CONVGUARD_HAVE_ONEDNN=1)
   set(CONVGUARD_HAVE_ONEDNN ON)
   message(STATUS "oneDNN backend: ${_convguard_dnnl_what}")
 else()
