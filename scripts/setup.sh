@@ -3,7 +3,7 @@
 # then runs the main job or the whole test suite.
 #
 #   bash scripts/setup.sh main    # install + build + the main job (the default)
-#   bash scripts/setup.sh test    # install + build + every ctest test
+#   bash scripts/setup.sh test    # install + build + format check + every ctest test
 #   bash scripts/setup.sh build   # install + build only
 #
 # Idempotent: packages already installed are not touched, `apt-get update` runs at most
@@ -31,7 +31,7 @@ JOBS=${JOBS:-$(nproc)}
 # pulled in. ocl-icd-opencl-dev is such a one: Debian's oneDNN CMake package calls
 # find_package(OpenCL REQUIRED), yet libdnnl-dev only recommends the OpenCL loader.
 packages=(
-  g++ cmake ninja-build pkg-config
+  g++ cmake ninja-build pkg-config clang-format
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev sqlite3 nlohmann-json3-dev
   libdnnl-dev ocl-icd-opencl-dev
@@ -69,6 +69,15 @@ case "$mode" in
       --list tests/inputs/seed.list --db "$BUILD_DIR/verdicts.sqlite"
     ;;
   test)
+    # The checked-in .clang-format is the house style; a file that strays fails here,
+    # before any test runs. (Fix with: clang-format -i FILE.)
+    echo "== checking formatting (clang-format $(clang-format --version | grep -o '[0-9][0-9.]*' | head -n1))"
+    if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+      git ls-files -z '*.cc' '*.h' '*.cu' '*.cuh' | xargs -0 clang-format --dry-run --Werror
+    else
+      find include src tests bench \( -name '*.cc' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' \) -print0 |
+        xargs -0 clang-format --dry-run --Werror
+    fi
     echo "== running every test"
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
     ;;

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "convguard/status.h"
@@ -14,6 +15,15 @@
 namespace convguard::cli {
 
 struct FlagSpec {
+  // A constructor rather than an aggregate: most flags leave the last two at their defaults.
+  FlagSpec(std::string name, std::string value_name, std::string help, bool repeatable = false,
+           std::string alias = "")
+      : name(std::move(name)),
+        value_name(std::move(value_name)),
+        help(std::move(help)),
+        repeatable(repeatable),
+        alias(std::move(alias)) {}
+
   std::string name;        // "--backend"
   std::string value_name;  // "NAME"; empty for a boolean flag
   std::string help;        // one line (wrapped by the caller's text if longer)
