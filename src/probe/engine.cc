@@ -16,6 +16,7 @@
 #include "os/system.h"
 #include "probe/deadline_policy.h"
 #include "probe/launcher.h"
+#include "probe/stack_identity.h"
 #include "probe/watchdog.h"
 #include "probe/worker_client.h"
 #include "worker/protocol.h"
@@ -253,6 +254,7 @@ Status EngineImpl::Init() {
     Event("stack " + pool.stack_id + ": " + pool.stack.Summary());
     CG_RETURN_IF_ERROR(Calibrate(pool, slot));
   }
+  probe::RememberStacks(options_, stacks());
   return Status::Ok();
 }
 

@@ -5,6 +5,8 @@
 // in the deciding process (a driver that hangs at init would hang the tool), so a worker
 // says hello and is sent away. One worker per device for a GPU backend, since identical
 // cards are one stack only if their workers say so (a fault rule may name one card).
+#include "probe/stack_identity.h"
+
 #include <map>
 #include <memory>
 #include <mutex>
@@ -71,6 +73,15 @@ StatusOr<std::vector<DeviceStack>> AskWorkers(const ProbeOptions& options) {
 }
 
 }  // namespace
+
+namespace probe {
+
+void RememberStacks(const ProbeOptions& options, const std::vector<DeviceStack>& stacks) {
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  Cache()[CacheKey(options)] = stacks;
+}
+
+}  // namespace probe
 
 StatusOr<std::vector<DeviceStack>> IdentifyStacks(const ProbeOptions& options, Store* store) {
   if (options.backend.empty()) return Status::InvalidArgument("no backend named");

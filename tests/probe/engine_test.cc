@@ -4,6 +4,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -196,6 +197,46 @@ TEST(ProbeEngine, UnknownBackendAndMissingWorkerAreErrors) {
   ASSERT_FALSE(engine.ok());
   EXPECT_NE(engine.status().message().find("no-such-backend"), std::string::npos)
       << engine.status().message();
+}
+
+// The stack-identity service reads a stack from a worker's hello, records it, and asks
+// once per process: a second question is answered without a worker (here, after the
+// worker executable is gone).
+TEST(StackIdentity, AWorkerSaysTheStackOnceAndTheStoreRecordsIt) {
+  const std::string dir = testing_support::MakeTempDir("identity");
+  const std::string worker = dir + "/convguard-copy";
+  std::filesystem::copy_file(testing_support::ConvguardBin(), worker);
+  std::filesystem::permissions(worker, std::filesystem::perms::owner_all);
+  StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(dir + "/v.sqlite");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ProbeOptions o;
+  o.backend = "emulated-rdna1";
+  o.worker_executable = worker;
+  StatusOr<std::vector<DeviceStack>> first = IdentifyStacks(o, store->get());
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].device, -1);  // a CPU backend
+  EXPECT_TRUE((*first)[0].stack.is_emulated());
+  StatusOr<std::optional<StackFingerprint>> recorded = (*store)->GetStack((*first)[0].stack.Id());
+  ASSERT_TRUE(recorded.ok());
+  EXPECT_TRUE(recorded->has_value());
+
+  std::filesystem::remove(worker);
+  StatusOr<std::vector<DeviceStack>> again = IdentifyStacks(o, nullptr);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ((*again)[0].stack.Id(), (*first)[0].stack.Id());
+
+  // An engine's workers tell the same stack.
+  o.worker_executable = testing_support::ConvguardBin();
+  auto engine = ProbeEngine::Start(o, nullptr);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  EXPECT_EQ((*engine)->stack().Id(), (*first)[0].stack.Id());
+
+  o.backend = "no-such-backend";
+  StatusOr<std::vector<DeviceStack>> unknown = IdentifyStacks(o, nullptr);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("no-such-backend"), std::string::npos)
+      << unknown.status().message();
 }
 
 // A store that takes everything but verdicts for problems with k == 5: a real SQLite
