@@ -167,15 +167,40 @@ class BatchSplit final : public Rewrite {
       const Problem& p, const Application& application,
       std::vector<std::unique_ptr<ExecNode>> children) const override {
     CG_RETURN_IF_ERROR(Validate(p));
-    // "n=N->S+S+R" names the chunk size second; "n=N->QxS+R" third.
-    const std::vector<int64_t> numbers = NumbersIn(application.parameters);
-    const bool counted = application.parameters.find('x') != std::string::npos;
-    const size_t chunk_at = counted ? 2 : 1;
-    std::optional<Application> expected;
-    if (numbers.size() > chunk_at) expected = MakeApplication(p, numbers[chunk_at]);
-    CG_RETURN_IF_ERROR(CheckApplication(kName, p, expected, application, children,
-                                        "a chunk size 1 <= s < n with valid chunk problems"));
+    const std::optional<Application> expected = FromParameters(p, application);
+    CG_RETURN_IF_ERROR(CheckApplication(kName, p, expected, application, children, kWant));
     return std::unique_ptr<ExecNode>(new BatchSplitNode(p, std::move(children), expected->runs));
+  }
+
+  StatusOr<std::vector<ForwardPiece>> ForwardPieces(const Problem& p,
+                                                    const Application& application) const override {
+    CG_RETURN_IF_ERROR(Validate(p));
+    const std::optional<Application> expected = FromParameters(p, application);
+    CG_RETURN_IF_ERROR(CheckForwardApplication(kName, p, expected, application, kWant));
+    // Slot 0 is the full chunk, run runs[0] times; slot 1 the remainder, if any.
+    std::vector<ForwardPiece> pieces;
+    int64_t begin = 0;
+    for (size_t slot = 0; slot < expected->children.size(); ++slot) {
+      for (int64_t run = 0; run < expected->runs[slot]; ++run) {
+        ForwardPiece piece = WholeForwardPiece(p, static_cast<int>(slot));
+        piece.n = piece.out_n = {begin, begin + expected->children[slot].n};
+        begin = piece.n.end;
+        pieces.push_back(piece);
+      }
+    }
+    return pieces;
+  }
+
+ private:
+  static constexpr std::string_view kWant = "a chunk size 1 <= s < n with valid chunk problems";
+
+  // The application its parameters name: "n=N->S+S+R" names the chunk size second,
+  // "n=N->QxS+R" third.
+  static std::optional<Application> FromParameters(const Problem& p, const Application& given) {
+    const std::vector<int64_t> numbers = NumbersIn(given.parameters);
+    const size_t chunk_at = given.parameters.find('x') != std::string::npos ? 2 : 1;
+    if (numbers.size() <= chunk_at) return std::nullopt;
+    return MakeApplication(p, numbers[chunk_at]);
   }
 };
 

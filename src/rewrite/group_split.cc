@@ -137,14 +137,39 @@ class GroupSplit final : public Rewrite {
       const Problem& p, const Application& application,
       std::vector<std::unique_ptr<ExecNode>> children) const override {
     CG_RETURN_IF_ERROR(Validate(p));
-    const std::vector<int64_t> numbers = NumbersIn(application.parameters);
-    std::optional<Application> expected;
-    if (numbers.size() == 3) expected = MakeApplication(p, numbers[1]);
     CG_RETURN_IF_ERROR(
-        CheckApplication(kName, p, expected, application, children,
-                         "groups=" + std::to_string(p.groups) +
-                             "->MxG' with M > 1 slots of G' groups, M * G' = groups"));
+        CheckApplication(kName, p, FromParameters(p, application), application, children, Want(p)));
     return std::unique_ptr<ExecNode>(new GroupSplitNode(p, std::move(children)));
+  }
+
+  StatusOr<std::vector<ForwardPiece>> ForwardPieces(const Problem& p,
+                                                    const Application& application) const override {
+    CG_RETURN_IF_ERROR(Validate(p));
+    CG_RETURN_IF_ERROR(
+        CheckForwardApplication(kName, p, FromParameters(p, application), application, Want(p)));
+    // Block j owns input channels [j c/m, (j+1) c/m) and filters [j k/m, (j+1) k/m).
+    std::vector<ForwardPiece> pieces;
+    for (size_t slot = 0; slot < application.children.size(); ++slot) {
+      const Problem& child = application.children[slot];
+      const auto j = static_cast<int64_t>(slot);
+      ForwardPiece piece = WholeForwardPiece(p, static_cast<int>(slot));
+      piece.c = {j * child.c, (j + 1) * child.c};
+      piece.k = {j * child.k, (j + 1) * child.k};
+      pieces.push_back(piece);
+    }
+    return pieces;
+  }
+
+ private:
+  static std::optional<Application> FromParameters(const Problem& p, const Application& given) {
+    const std::vector<int64_t> numbers = NumbersIn(given.parameters);
+    if (numbers.size() != 3) return std::nullopt;
+    return MakeApplication(p, numbers[1]);
+  }
+
+  static std::string Want(const Problem& p) {
+    return "groups=" + std::to_string(p.groups) +
+           "->MxG' with M > 1 slots of G' groups, M * G' = groups";
   }
 };
 

@@ -88,6 +88,11 @@ class PadInputChannels final : public Rewrite {
     CG_RETURN_IF_ERROR(CheckPaddedApplication(kPadding, p, application, children));
     return std::unique_ptr<ExecNode>(new PadInputChannelsNode(p, std::move(children)));
   }
+
+  StatusOr<std::vector<ForwardPiece>> ForwardPieces(const Problem& p,
+                                                    const Application& application) const override {
+    return PaddedForwardPieces(kPadding, p, application);
+  }
 };
 
 }  // namespace

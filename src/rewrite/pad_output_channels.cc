@@ -89,6 +89,11 @@ class PadOutputChannels final : public Rewrite {
     CG_RETURN_IF_ERROR(CheckPaddedApplication(kPadding, p, application, children));
     return std::unique_ptr<ExecNode>(new PadOutputChannelsNode(p, std::move(children)));
   }
+
+  StatusOr<std::vector<ForwardPiece>> ForwardPieces(const Problem& p,
+                                                    const Application& application) const override {
+    return PaddedForwardPieces(kPadding, p, application);
+  }
 };
 
 }  // namespace

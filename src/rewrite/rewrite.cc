@@ -75,8 +75,10 @@ Status RewriteNode::RunSlot(size_t slot) { return children_[slot]->Execute(slot_
 
 // ---- helpers for Build ----
 
-Status MatchApplication(const Application& expected, const Application& given,
-                        const std::vector<std::unique_ptr<ExecNode>>& children) {
+namespace {
+
+// The slots of `given` are those of `expected` (rewrite, problems, run counts).
+Status MatchSlots(const Application& expected, const Application& given) {
   const std::string what = expected.rewrite + " " + expected.parameters;
   if (given.rewrite != expected.rewrite) {
     return Status::InvalidArgument("application of '" + given.rewrite + "' given to " +
@@ -104,6 +106,15 @@ Status MatchApplication(const Application& expected, const Application& given,
                                      std::to_string(expected.runs[slot]) + " for this problem");
     }
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status MatchApplication(const Application& expected, const Application& given,
+                        const std::vector<std::unique_ptr<ExecNode>>& children) {
+  CG_RETURN_IF_ERROR(MatchSlots(expected, given));
+  const std::string what = expected.rewrite + " " + expected.parameters;
   if (children.size() != expected.children.size()) {
     return Status::InvalidArgument(what + ": needs " + std::to_string(expected.children.size()) +
                                    " children, got " + std::to_string(children.size()));
@@ -167,6 +178,53 @@ Status CheckApplication(std::string_view rewrite, const Problem& p,
   return MatchApplication(*expected, given, children);
 }
 
+namespace {
+
+// The "want" text of a padding rewrite's parameters, e.g. "c=16->C' with C' > c, ...".
+std::string PaddedWant(const ChannelPadding& padding, const Problem& p) {
+  const std::string field(padding.field);
+  std::string upper = field;
+  for (char& ch : upper) ch = static_cast<char>(ch - 'a' + 'A');
+  return field + "=" + std::to_string(p.*padding.count) + "->" + upper + "' with " + upper +
+         "' > " + field + ", groups 1 and a valid child";
+}
+
+std::optional<Application> PaddedFromParameters(const ChannelPadding& padding, const Problem& p,
+                                                const Application& given) {
+  const std::vector<int64_t> numbers = NumbersIn(given.parameters);
+  if (numbers.size() != 2) return std::nullopt;
+  return PaddedApplication(padding, p, numbers[1]);
+}
+
+}  // namespace
+
+Status CheckForwardApplication(std::string_view rewrite, const Problem& p,
+                               const std::optional<Application>& expected, const Application& given,
+                               std::string_view want) {
+  if (p.direction != Direction::kForward) {
+    return Status::InvalidArgument(std::string(rewrite) + ": forward pieces of " + ToCanonical(p) +
+                                   ", which is not a forward problem");
+  }
+  if (!expected || expected->parameters != given.parameters) {
+    return BadParameters(rewrite, given.parameters,
+                         "do not apply to " + ToCanonical(p) + " (want " + std::string(want) + ")");
+  }
+  return MatchSlots(*expected, given);
+}
+
+ForwardPiece WholeForwardPiece(const Problem& p, int slot) {
+  ForwardPiece piece;
+  piece.slot = slot;
+  piece.n = piece.out_n = {0, p.n};
+  piece.c = {0, p.c};
+  piece.h = {0, p.h};
+  piece.w = {0, p.w};
+  piece.k = {0, p.k};
+  piece.out_h = {0, p.out_h()};
+  piece.out_w = {0, p.out_w()};
+  return piece;
+}
+
 void SetWholeTensorCopyCosts(const Problem& p, Application& app) {
   switch (p.direction) {
     case Direction::kForward:
@@ -214,15 +272,17 @@ Status CheckPaddedApplication(const ChannelPadding& padding, const Problem& p,
                               const Application& given,
                               const std::vector<std::unique_ptr<ExecNode>>& children) {
   CG_RETURN_IF_ERROR(Validate(p));
-  const std::vector<int64_t> numbers = NumbersIn(given.parameters);
-  std::optional<Application> expected;
-  if (numbers.size() == 2) expected = PaddedApplication(padding, p, numbers[1]);
-  const std::string field(padding.field);
-  std::string upper = field;
-  for (char& ch : upper) ch = static_cast<char>(ch - 'a' + 'A');
-  return CheckApplication(padding.rewrite, p, expected, given, children,
-                          field + "=" + std::to_string(p.*padding.count) + "->" + upper +
-                              "' with " + upper + "' > " + field + ", groups 1 and a valid child");
+  return CheckApplication(padding.rewrite, p, PaddedFromParameters(padding, p, given), given,
+                          children, PaddedWant(padding, p));
+}
+
+StatusOr<std::vector<ForwardPiece>> PaddedForwardPieces(const ChannelPadding& padding,
+                                                        const Problem& p,
+                                                        const Application& given) {
+  CG_RETURN_IF_ERROR(Validate(p));
+  CG_RETURN_IF_ERROR(CheckForwardApplication(
+      padding.rewrite, p, PaddedFromParameters(padding, p, given), given, PaddedWant(padding, p)));
+  return std::vector<ForwardPiece>{WholeForwardPiece(p, 0)};
 }
 
 }  // namespace convguard::rewrite

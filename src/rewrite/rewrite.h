@@ -73,6 +73,34 @@ struct Application {
   int64_t bytes_per_weight_load = 0;
 };
 
+// A half-open range [begin, end) along one axis of a tensor.
+struct Span {
+  int64_t begin = 0;
+  int64_t end = 0;
+  int64_t size() const { return end - begin; }
+  friend bool operator==(const Span&, const Span&) = default;
+};
+
+// One run of a child slot in the forward direction, as boxes of P's tensors: the plan in
+// a form that writers of other graphs (an ONNX model) follow. The executable nodes
+// compute the same thing; tests/rewrite/forward_pieces_test.cc checks that computing
+// the pieces with the reference reproduces P.
+//   input:   the child reads P's input on n x c x h x w (in logical NCHW order whatever
+//            the layout), then its own pads; when the child has more input channels
+//            than c.size(), the extra ones are zeros.
+//   weights: P's filters k (all of a filter's c/groups columns), zero-extended to the
+//            child's filter shape; bias P's bias on k, zero-extended likewise.
+//   output:  the child's first k.size() output channels are P's output channels k on
+//            out_n x out_h x out_w; further channels of the child are discarded.
+// slot -1: no child runs (a tile whose window lies wholly in padding): the output box
+// holds the bias (or zeros).
+struct ForwardPiece {
+  int slot = 0;
+  Span n, c, h, w;
+  Span k;
+  Span out_n, out_h, out_w;
+};
+
 class Rewrite {
  public:
   virtual ~Rewrite() = default;
@@ -90,6 +118,12 @@ class Rewrite {
   virtual StatusOr<std::unique_ptr<ExecNode>> Build(
       const Problem& p, const Application& application,
       std::vector<std::unique_ptr<ExecNode>> children) const = 0;
+  // The forward pieces of `application`, in the order a writer should emit them (row-
+  // major tiles, ascending chunks and blocks). Their output boxes partition P's output.
+  // Errors: kInvalidArgument when p is not a forward problem or the application does not
+  // belong to p (as Build).
+  virtual StatusOr<std::vector<ForwardPiece>> ForwardPieces(
+      const Problem& p, const Application& application) const = 0;
 };
 
 // The rewrites, one per file (each file's head states its exactness contract).

@@ -109,6 +109,18 @@ std::vector<Application> PaddedCandidates(const ChannelPadding& padding, const P
 Status CheckPaddedApplication(const ChannelPadding& padding, const Problem& p,
                               const Application& given,
                               const std::vector<std::unique_ptr<ExecNode>>& children);
+// Their one forward piece: all of P through the padded child.
+StatusOr<std::vector<ForwardPiece>> PaddedForwardPieces(const ChannelPadding& padding,
+                                                        const Problem& p, const Application& given);
+
+// The forward piece that reads and writes all of p through slot `slot` (the padding
+// rewrites, whose child differs from p only in channels).
+ForwardPiece WholeForwardPiece(const Problem& p, int slot);
+// What every ForwardPieces checks: p is forward, and `expected` (rebuilt from `given`'s
+// parameters) is `given`; errors as CheckApplication, with no children to match.
+Status CheckForwardApplication(std::string_view rewrite, const Problem& p,
+                               const std::optional<Application>& expected, const Application& given,
+                               std::string_view want);
 
 // Bytes of n float values (the node's buffers are float32 whatever the dtype).
 inline int64_t FloatBytes(int64_t n) { return n * static_cast<int64_t>(sizeof(float)); }

@@ -437,15 +437,45 @@ class SpatialTiling final : public Rewrite {
       std::vector<std::unique_ptr<ExecNode>> children) const override {
     CG_RETURN_IF_ERROR(Validate(p));
     const std::vector<int64_t> numbers = NumbersIn(application.parameters);
-    std::optional<Application> expected;
-    if (numbers.size() == 2) expected = MakeApplication(p, numbers[0], numbers[1]);
-    CG_RETURN_IF_ERROR(CheckApplication(
-        kName, p, expected, application, children,
-        "tile=RxC within the tiled extent " + std::to_string(TiledExtent(RowsOf(p), p.direction)) +
-            "x" + std::to_string(TiledExtent(ColumnsOf(p), p.direction)) +
-            ", splitting at least one axis, no child equal to the problem"));
+    CG_RETURN_IF_ERROR(
+        CheckApplication(kName, p, FromParameters(p, numbers), application, children, Want(p)));
     return std::unique_ptr<ExecNode>(
         new SpatialTilingNode(p, std::move(children), PlanTiling(p, numbers[0], numbers[1])));
+  }
+
+  StatusOr<std::vector<ForwardPiece>> ForwardPieces(const Problem& p,
+                                                    const Application& application) const override {
+    CG_RETURN_IF_ERROR(Validate(p));
+    const std::vector<int64_t> numbers = NumbersIn(application.parameters);
+    CG_RETURN_IF_ERROR(
+        CheckForwardApplication(kName, p, FromParameters(p, numbers), application, Want(p)));
+    const Tiling tiling = PlanTiling(p, numbers[0], numbers[1]);
+    std::vector<ForwardPiece> pieces;
+    for (const Tile& tile : tiling.tiles) {
+      const AxisTile& row = tiling.rows[tile.row];
+      const AxisTile& col = tiling.cols[tile.col];
+      ForwardPiece piece = WholeForwardPiece(p, tile.slot);
+      piece.h = {row.in_begin, row.in_end};
+      piece.w = {col.in_begin, col.in_end};
+      piece.out_h = {row.tile_begin, row.tile_end};
+      piece.out_w = {col.tile_begin, col.tile_end};
+      pieces.push_back(piece);
+    }
+    return pieces;
+  }
+
+ private:
+  static std::optional<Application> FromParameters(const Problem& p,
+                                                   const std::vector<int64_t>& numbers) {
+    if (numbers.size() != 2) return std::nullopt;
+    return MakeApplication(p, numbers[0], numbers[1]);
+  }
+
+  static std::string Want(const Problem& p) {
+    return "tile=RxC within the tiled extent " +
+           std::to_string(TiledExtent(RowsOf(p), p.direction)) + "x" +
+           std::to_string(TiledExtent(ColumnsOf(p), p.direction)) +
+           ", splitting at least one axis, no child equal to the problem";
   }
 };
 

@@ -5,10 +5,12 @@
 
 #include <cstdint>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "convguard/problem.h"
+#include "convguard/reference.h"
 #include "convguard/text_forms.h"
 #include "rewrite/rewrite.h"
 #include "rewrite/rewrite_test_util.h"
@@ -180,6 +182,139 @@ TEST(RewriteProperty, WeightsLoadedOnceServeTwoCallsBackwardData) {
 }
 TEST(RewriteProperty, TwoCallsBackwardWeights) {
   CheckTwoCallsOneLoad(Direction::kBackwardWeights, 100, 0x2E);
+}
+
+// Computes p's forward result from an application's forward pieces alone, as a writer of
+// another graph would (slice the input box, zero-extend channels, run the child, keep its
+// first k channels), with the float64 reference for each child. Returns "" when the
+// result equals `data`'s reference bit for bit and every output element is written once.
+std::string RunForwardPieces(const Problem& p, const Application& app,
+                             const std::vector<ForwardPiece>& pieces,
+                             const ConvTensors<double>& data) {
+  const TensorIndexer ix(p);
+  std::vector<double> out(static_cast<size_t>(p.output_elements()), 0.0);
+  std::vector<int> writes(out.size(), 0);
+  const int64_t columns = p.c / p.groups;  // a filter's input channels
+  for (const ForwardPiece& piece : pieces) {
+    const auto write = [&](int64_t n, int64_t k, int64_t oh, int64_t ow, double v) {
+      const auto at =
+          static_cast<size_t>(ix.output(piece.out_n.begin + n, piece.k.begin + k,
+                                        piece.out_h.begin + oh, piece.out_w.begin + ow));
+      out[at] = v;
+      ++writes[at];
+    };
+    if (piece.slot < 0) {
+      for (int64_t n = 0; n < piece.out_n.size(); ++n)
+        for (int64_t k = 0; k < piece.k.size(); ++k)
+          for (int64_t oh = 0; oh < piece.out_h.size(); ++oh)
+            for (int64_t ow = 0; ow < piece.out_w.size(); ++ow)
+              write(n, k, oh, ow, p.bias ? data.bias[static_cast<size_t>(piece.k.begin + k)] : 0.0);
+      continue;
+    }
+    if (static_cast<size_t>(piece.slot) >= app.children.size())
+      return "a piece names slot " + std::to_string(piece.slot);
+    const Problem& cp = app.children[static_cast<size_t>(piece.slot)];
+    if (cp.n != piece.n.size() || cp.h != piece.h.size() || cp.w != piece.w.size() ||
+        cp.c < piece.c.size() || cp.k < piece.k.size() || cp.c / cp.groups < columns ||
+        cp.out_h() != piece.out_h.size() || cp.out_w() != piece.out_w.size() ||
+        cp.n != piece.out_n.size() || cp.bias != p.bias) {
+      return "piece of slot " + std::to_string(piece.slot) + " does not fit its child " +
+             ToCanonical(cp);
+    }
+    ConvTensors<double> ct = ConvTensors<double>::Allocate(cp);
+    const TensorIndexer cix(cp);
+    for (int64_t n = 0; n < cp.n; ++n)
+      for (int64_t c = 0; c < piece.c.size(); ++c)
+        for (int64_t h = 0; h < cp.h; ++h)
+          for (int64_t w = 0; w < cp.w; ++w)
+            ct.input[static_cast<size_t>(cix.input(n, c, h, w))] =
+                data.input[static_cast<size_t>(ix.input(piece.n.begin + n, piece.c.begin + c,
+                                                        piece.h.begin + h, piece.w.begin + w))];
+    for (int64_t k = 0; k < piece.k.size(); ++k) {
+      for (int64_t c = 0; c < columns; ++c)
+        for (int64_t r = 0; r < p.r; ++r)
+          for (int64_t s = 0; s < p.s; ++s)
+            ct.weight[static_cast<size_t>(cix.weight(k, c, r, s))] =
+                data.weight[static_cast<size_t>(ix.weight(piece.k.begin + k, c, r, s))];
+      if (p.bias)
+        ct.bias[static_cast<size_t>(k)] = data.bias[static_cast<size_t>(piece.k.begin + k)];
+    }
+    ReferenceConvolution(cp, ct);
+    for (int64_t n = 0; n < cp.n; ++n)
+      for (int64_t k = 0; k < piece.k.size(); ++k)
+        for (int64_t oh = 0; oh < piece.out_h.size(); ++oh)
+          for (int64_t ow = 0; ow < piece.out_w.size(); ++ow)
+            write(n, k, oh, ow, ct.output[static_cast<size_t>(cix.output(n, k, oh, ow))]);
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (writes[i] != 1)
+      return "output element " + std::to_string(i) + " written " + std::to_string(writes[i]) +
+             " times";
+    if (out[i] != data.output[i]) {
+      return "output element " + std::to_string(i) + ": pieces give " + std::to_string(out[i]) +
+             ", reference " + std::to_string(data.output[i]);
+    }
+  }
+  return "";
+}
+
+// The forward pieces of every candidate describe the same computation as its node: the
+// plan in the form that the ONNX writer follows.
+TEST(RewriteProperty, ForwardPiecesReproduceTheProblem) {
+  std::mt19937_64 rng(0xF1EC);
+  int failures = 0;
+  int64_t applications = 0;
+  for (int i = 0; i < 300 && failures < kMaxReportedFailures; ++i) {
+    const Problem p = RandomProblem(rng, Direction::kForward);
+    const ConvTensors<double> data = ExactCase(p, rng());
+    for (const Rewrite* rewrite : AllRewrites()) {
+      for (const Application& app : rewrite->Candidates(p)) {
+        ++applications;
+        StatusOr<std::vector<ForwardPiece>> pieces = rewrite->ForwardPieces(p, app);
+        const std::string error =
+            pieces.ok() ? RunForwardPieces(p, app, *pieces, data) : pieces.status().ToString();
+        if (!error.empty()) {
+          ADD_FAILURE() << ToCanonical(p) << "\n  " << Describe(app) << "\n  " << error;
+          ++failures;
+        }
+      }
+    }
+  }
+  EXPECT_GE(applications, 1000);
+}
+
+TEST(RewriteProperty, ForwardPiecesRefuseOtherDirectionsAndForeignApplications) {
+  std::mt19937_64 rng(7);
+  const Problem backward = RandomProblem(rng, Direction::kBackwardData);
+  for (const Rewrite* rewrite : AllRewrites()) {
+    for (const Application& app : rewrite->Candidates(backward)) {
+      StatusOr<std::vector<ForwardPiece>> pieces = rewrite->ForwardPieces(backward, app);
+      ASSERT_FALSE(pieces.ok()) << Describe(app);
+      EXPECT_NE(pieces.status().message().find("not a forward problem"), std::string::npos)
+          << pieces.status().message();
+    }
+  }
+  // An application made for another problem is refused, as Build refuses it: pairs of
+  // problems of the same batch, channels and groups but other sizes.
+  const std::vector<std::pair<const char*, const char*>> pairs = {
+      {"n4_c8_h12_w12_k8_r3_s3_p1_g2",
+       "n4_c8_h16_w16_k8_r3_s3_p1_g2"},                             // group-, batch-split, tiling
+      {"n4_c6_h12_w12_k6_r3_s3_p1", "n4_c6_h16_w16_k6_r3_s3_p1"}};  // the paddings too
+  std::set<std::string> checked;
+  for (const auto& [text_a, text_b] : pairs) {
+    StatusOr<Problem> a = ParseProblem(text_a);
+    StatusOr<Problem> b = ParseProblem(text_b);
+    ASSERT_TRUE(a.ok() && b.ok());
+    for (const Rewrite* rewrite : AllRewrites()) {
+      const std::vector<Application> for_a = rewrite->Candidates(*a);
+      if (for_a.empty()) continue;
+      StatusOr<std::vector<ForwardPiece>> pieces = rewrite->ForwardPieces(*b, for_a.front());
+      ASSERT_FALSE(pieces.ok()) << rewrite->name() << " " << text_a;
+      EXPECT_EQ(pieces.status().code(), StatusCode::kInvalidArgument) << pieces.status().ToString();
+      checked.insert(std::string(rewrite->name()));
+    }
+  }
+  EXPECT_EQ(checked.size(), AllRewrites().size());
 }
 
 }  // namespace
