@@ -158,7 +158,9 @@ TEST_P(OneDnnF32, MatchesTheFloat64Reference) {
                               << (c.inexact ? ", inexact tolerance" : "")
                               << "): " << c.cmp.Summary();
   EXPECT_FALSE(c.cmp.mistrusted) << c.cmp.Summary();
-  if (std::string(algorithm) == "direct") EXPECT_FALSE(c.inexact) << c.run.implementation;
+  if (std::string(algorithm) == "direct") {
+    EXPECT_FALSE(c.inexact) << c.run.implementation;
+  }
 }
 
 std::string F32Name(const ::testing::TestParamInfo<F32Param>& info) {

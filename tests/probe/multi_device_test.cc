@@ -416,7 +416,9 @@ TEST_F(MultiDevice, DeviceRulesHangOneCardAndSplitIdenticalCards) {
       const bool hangs = ds.device == 1 && OutputChannels(v.problem) == 7;
       EXPECT_EQ(v.kind, hangs ? VerdictKind::kHang : VerdictKind::kOk)
           << "device " << ds.device << " " << v.problem << ": " << v.message;
-      if (!hangs) EXPECT_EQ(v.implementation, "fake-gpu:" + std::to_string(ds.device));
+      if (!hangs) {
+        EXPECT_EQ(v.implementation, "fake-gpu:" + std::to_string(ds.device));
+      }
       EXPECT_TRUE(v.repro.ends_with(" --devices " + std::to_string(ds.device))) << v.repro;
     }
   }
