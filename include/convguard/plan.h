@@ -128,6 +128,11 @@ struct PlannerOptions {
   // rounds (Winograd, FFT) even when it is OK and faster. A problem whose only OK
   // algorithms round then has no plan (the report's notes say so).
   bool exact_leaves = false;
+  // Whether a leaf may run its problem with another algorithm than one that misbehaved
+  // (algorithm-avoidance). An ONNX model or a framework that picks its own algorithms
+  // cannot make that choice: there, a problem any of whose algorithms misbehaves needs a
+  // rewrite, and only "native" leaves (no bad verdict at all) are used.
+  bool allow_algorithm_choice = true;
 };
 
 // Probes `jobs` on `stack` and records the verdicts in the store the planner reads.
@@ -161,6 +166,7 @@ std::string_view StepKindName(const PlanStep& step);
 
 // A plan as indented text for people (one line per step), and as JSON.
 std::string PlanToText(const Plan& plan);
+std::string PlanToJson(const Plan& plan);
 std::string PlanReportToText(const PlanReport& report);
 std::string PlanReportToJson(const PlanReport& report);
 

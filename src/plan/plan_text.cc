@@ -120,6 +120,8 @@ std::string_view StepKindName(const PlanStep& step) {
   return "?";
 }
 
+std::string PlanToJson(const Plan& plan) { return PlanJson(plan).dump(); }
+
 std::string PlanToText(const Plan& plan) {
   std::ostringstream out;
   out << Summary(plan) << "\n";

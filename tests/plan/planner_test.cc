@@ -197,6 +197,34 @@ TEST_F(PlannerTest, ExactLeavesReachIntoRewritesAndDistrustUnrecordedChecks) {
   EXPECT_NE(r->notes[0].find("exact leaves demanded"), std::string::npos);
 }
 
+// Where no algorithm can be chosen (an ONNX model, a framework's own pick), a problem
+// with a bad algorithm needs a rewrite even though another algorithm of it is OK.
+TEST_F(PlannerTest, WithoutAlgorithmChoiceABadAlgorithmMeansARewrite) {
+  const Problem p = SeedHang();
+  Put(primary_, p, "auto", VerdictKind::kHang);
+  Put(primary_, p, "direct", VerdictKind::kOk, 1.0);
+  Put(primary_, With(p, &Problem::c, 17), "auto", VerdictKind::kOk, 3.0);
+  PlannerOptions o;
+  StatusOr<PlanReport> r = PlanOf(p, o);
+  ASSERT_TRUE(r.ok() && r->chosen.has_value());
+  EXPECT_EQ(r->chosen->root.kind, StepKind::kAlgorithmAvoidance);
+  o.allow_algorithm_choice = false;
+  r = PlanOf(p, o);
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->chosen.has_value()) << PlanReportToText(*r);
+  EXPECT_EQ(r->chosen->root.rewrite, "pad-input-channels");
+  EXPECT_EQ(r->chosen->root.children[0].kind, StepKind::kNative);
+  // A sub-problem with a bad algorithm is no leaf either.
+  Put(primary_, With(p, &Problem::c, 17), "direct", VerdictKind::kCrash);
+  r = PlanOf(p, o);
+  ASSERT_TRUE(r.ok());
+  if (r->chosen) {
+    EXPECT_NE(
+        r->chosen->root.children.empty() ? "" : ToCanonical(r->chosen->root.children[0].problem),
+        ToCanonical(With(p, &Problem::c, 17)));
+  }
+}
+
 TEST_F(PlannerTest, NothingExactGivesNoPlanAndSuggestionsForAPerson) {
   const Problem p = SeedHang();
   Put(primary_, p, "direct", VerdictKind::kHang);

@@ -1,0 +1,94 @@
+// convguard/scan.h — a model's convolutions against a stack: will it run, and how.
+//
+// A scan takes a model's convolutions (convguard/model.h: from an ONNX file or a MIOpen
+// log), the stack a backend presents (IdentifyStacks), and the store, and answers per
+// layer and per model in the seed report's words: works as is / works with exact
+// rewrites (how many layers, which rewrites, predicted cost) / blocked (why) / unknown
+// (what was not probed). Identical problems are looked up and probed once.
+//
+// What a layer's state means:
+//   OK          every verdict the store has for its problem on the stack is OK;
+//   BAD         some verdict is not OK (the worst is named: HANG, CRASH, WRONG, ...): a
+//               framework that picks its own algorithm may hit it, so the layer needs
+//               an exact plan whose every leaf is OK with no bad verdict at all;
+//   UNKNOWN     the store has no verdict (probe with ScanOptions::probe);
+//   UNSUPPORTED convguard cannot express the convolution yet (ConvTranspose, 1-D, 3-D).
+// Verdicts are observations; a scan never guesses. (Predictions come from the learned
+// pattern and are labelled PREDICTED wherever they appear.)
+//
+// Thread-safety: ScanModel uses the store and starts workers from the calling thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "convguard/model.h"
+#include "convguard/plan.h"
+#include "convguard/probe.h"
+#include "convguard/status.h"
+#include "convguard/store.h"
+
+namespace convguard {
+
+struct ScanOptions {
+  // Also the backward-data and backward-weights problems of every layer: frameworks
+  // choose their algorithms again for the backward pass, so training needs all three.
+  bool training = false;
+  // Probe problems the store does not know, now, in workers under the watchdog; and let
+  // the planner probe the sub-problems of plans for bad layers.
+  bool probe = false;
+  // How the stack is identified and probed (backend, worker, deadlines, fault rules).
+  ProbeOptions probe_options;
+  // Plans for bad layers. ScanModel sets allow_algorithm_choice to false (a model cannot
+  // choose its algorithms) and plans on the primary stack only.
+  PlannerOptions planner;
+};
+
+enum class LayerState { kOk, kBad, kUnknown, kUnsupported };
+std::string_view LayerStateName(LayerState s);  // "OK", "BAD", "UNKNOWN", "UNSUPPORTED"
+
+struct ScannedProblem {
+  Problem problem;
+  LayerState state = LayerState::kUnknown;
+  std::string verdict;  // the worst verdict's name ("HANG"), "OK", or "" when none
+  std::string detail;   // the worst verdict's message, first line
+  // BAD: the exact plan that runs it anyway, or why there is none.
+  std::optional<Plan> plan;
+  std::string no_plan;
+};
+
+struct ScannedLayer {
+  ModelConv conv;
+  std::vector<ScannedProblem> problems;         // forward first; then backward-data, -weights
+  LayerState state = LayerState::kUnsupported;  // the worst of its problems
+};
+
+enum class ModelOutcome { kWorks, kWorksWithRewrites, kBlocked, kUnknown };
+
+struct ScanReport {
+  std::string origin;
+  std::string format;
+  StackChoice stack;
+  bool emulated = false;  // the stack is an emulation (every output says so)
+  bool training = false;
+  std::vector<ScannedLayer> layers;
+  int64_t distinct_problems = 0;
+  int64_t probed = 0;  // probes this scan ran
+  std::vector<std::string> notes;
+  ModelOutcome outcome = ModelOutcome::kUnknown;
+  std::string answer;  // one line, e.g. "works with exact rewrites: 2 of 7 layers ..."
+};
+
+// Scans `model` on the stack of options.probe_options.backend. Errors: the stack cannot
+// be identified (a worker does not start), store errors, probe errors.
+StatusOr<ScanReport> ScanModel(const ModelConvs& model, const ScanOptions& options, Store& store,
+                               ProbeCallbacks callbacks = {});
+
+// The report as a terminal table, as Markdown, and as JSON.
+std::string ScanReportToText(const ScanReport& report);
+std::string ScanReportToMarkdown(const ScanReport& report);
+std::string ScanReportToJson(const ScanReport& report);
+
+}  // namespace convguard

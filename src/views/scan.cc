@@ -1,0 +1,251 @@
+// Scanning a model against a stack (convguard/scan.h).
+#include "convguard/scan.h"
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "convguard/text_forms.h"
+
+namespace convguard {
+namespace {
+
+// Most severe first: what the layer's state names.
+constexpr VerdictKind kSeverity[] = {
+    VerdictKind::kHang, VerdictKind::kCrash,       VerdictKind::kWrong,
+    VerdictKind::kOom,  VerdictKind::kError,       VerdictKind::kMistrusted,
+    VerdictKind::kSlow, VerdictKind::kUnsupported, VerdictKind::kOk};
+
+int Severity(VerdictKind k) {
+  return static_cast<int>(std::find(std::begin(kSeverity), std::end(kSeverity), k) -
+                          std::begin(kSeverity));
+}
+
+std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+// The problems a layer runs: forward, and with training its two backward directions.
+std::vector<Problem> LayerProblems(const Problem& forward, bool training) {
+  std::vector<Problem> out = {forward};
+  if (training) {
+    for (Direction d : {Direction::kBackwardData, Direction::kBackwardWeights}) {
+      Problem p = forward;
+      p.direction = d;
+      out.push_back(p);
+    }
+  }
+  return out;
+}
+
+void Judge(const std::vector<Verdict>& verdicts, ScannedProblem& out) {
+  if (verdicts.empty()) {
+    out.state = LayerState::kUnknown;
+    return;
+  }
+  const Verdict* worst = &verdicts.front();
+  for (const Verdict& v : verdicts) {
+    if (Severity(v.kind) < Severity(worst->kind)) worst = &v;
+  }
+  out.verdict = std::string(VerdictName(worst->kind));
+  out.state = worst->kind == VerdictKind::kOk ? LayerState::kOk : LayerState::kBad;
+  if (out.state == LayerState::kBad)
+    out.detail = "'" + worst->algorithm + "': " + FirstLine(worst->message);
+}
+
+LayerState Worst(LayerState a, LayerState b) {
+  // BAD outranks UNKNOWN outranks OK; UNSUPPORTED only when nothing was checked.
+  auto rank = [](LayerState s) {
+    switch (s) {
+      case LayerState::kBad: return 3;
+      case LayerState::kUnknown: return 2;
+      case LayerState::kOk: return 1;
+      case LayerState::kUnsupported: return 0;
+    }
+    return 0;
+  };
+  return rank(a) >= rank(b) ? a : b;
+}
+
+std::string Percent(double ratio) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%+.0f%%", (ratio - 1.0) * 100.0);
+  return buf;
+}
+
+void Conclude(ScanReport& r) {
+  int64_t checked = 0, bad = 0, unknown = 0, unsupported = 0, blocked = 0;
+  std::map<std::string, int64_t> rewrites;
+  double plan_ms = 0, native_ms = 0;
+  const ScannedLayer* first_blocked = nullptr;
+  const ScannedProblem* first_blocked_problem = nullptr;
+  for (const ScannedLayer& layer : r.layers) {
+    if (layer.state == LayerState::kUnsupported) {
+      ++unsupported;
+      continue;
+    }
+    ++checked;
+    if (layer.state == LayerState::kUnknown) ++unknown;
+    if (layer.state != LayerState::kBad) continue;
+    ++bad;
+    bool layer_blocked = false;
+    for (const ScannedProblem& p : layer.problems) {
+      if (p.state != LayerState::kBad) continue;
+      if (!p.plan) {
+        layer_blocked = true;
+        if (first_blocked == nullptr) {
+          first_blocked = &layer;
+          first_blocked_problem = &p;
+        }
+        continue;
+      }
+      rewrites[p.plan->root.is_leaf() ? std::string(StepKindName(p.plan->root))
+                                      : p.plan->root.rewrite]++;
+      plan_ms += p.plan->predicted_ms;
+      native_ms += p.plan->native_ms;
+    }
+    if (layer_blocked) ++blocked;
+  }
+  const std::string of = " of " + std::to_string(checked) + " layer" + (checked == 1 ? "" : "s");
+  std::string unchecked;
+  if (unsupported > 0) {
+    unchecked = "; " + std::to_string(unsupported) + " convolution" +
+                (unsupported == 1 ? "" : "s") + " convguard cannot express yet not checked";
+  }
+  if (blocked > 0) {
+    r.outcome = ModelOutcome::kBlocked;
+    r.answer = "blocked: " + std::to_string(blocked) + of +
+               " have no exact plan on this stack (first: '" + first_blocked->conv.name + "' " +
+               ToCanonical(first_blocked_problem->problem) + ": " + first_blocked_problem->verdict +
+               (first_blocked_problem->no_plan.empty() ? "" : "; ") +
+               first_blocked_problem->no_plan + ")" + unchecked;
+    return;
+  }
+  if (unknown > 0) {
+    r.outcome = ModelOutcome::kUnknown;
+    r.answer = "unknown: " + std::to_string(unknown) + of +
+               " have no verdict on this stack yet (probe them: --probe)";
+    if (bad > 0) r.answer += "; " + std::to_string(bad) + " known bad, each with an exact plan";
+    r.answer += unchecked;
+    return;
+  }
+  if (bad > 0) {
+    std::string which;
+    for (const auto& [name, count] : rewrites)
+      which += (which.empty() ? "" : ", ") + name + " x" + std::to_string(count);
+    r.outcome = ModelOutcome::kWorksWithRewrites;
+    r.answer = "works with exact rewrites: " + std::to_string(bad) + of + " (" + which +
+               "), predicted " + (native_ms > 0 ? Percent(plan_ms / native_ms) : std::string("?")) +
+               " time on those layers" + unchecked;
+    return;
+  }
+  r.outcome = ModelOutcome::kWorks;
+  r.answer = checked == 0
+                 ? "nothing to check: no convolution convguard can express" + unchecked
+                 : "works: all " + std::to_string(checked) + " layers run as is" + unchecked;
+}
+
+}  // namespace
+
+std::string_view LayerStateName(LayerState s) {
+  switch (s) {
+    case LayerState::kOk: return "OK";
+    case LayerState::kBad: return "BAD";
+    case LayerState::kUnknown: return "UNKNOWN";
+    case LayerState::kUnsupported: return "UNSUPPORTED";
+  }
+  return "?";
+}
+
+StatusOr<ScanReport> ScanModel(const ModelConvs& model, const ScanOptions& options, Store& store,
+                               ProbeCallbacks callbacks) {
+  ScanReport r;
+  r.origin = model.origin;
+  r.format = model.format;
+  r.training = options.training;
+  r.notes = model.notes;
+  CG_ASSIGN_OR_RETURN(std::vector<DeviceStack> stacks,
+                      IdentifyStacks(options.probe_options, &store));
+  const StackFingerprint& fp = stacks.front().stack;
+  r.stack = StackChoice{options.probe_options.backend, fp.Id(), fp.Summary(), /*fallback=*/false};
+  r.emulated = fp.is_emulated();
+  if (stacks.size() > 1) {
+    r.notes.push_back("scanned on the stack of device " + std::to_string(stacks.front().device) +
+                      " of " + std::to_string(stacks.size()) + " (choose one with --devices)");
+  }
+
+  // Distinct problems, in first-seen order.
+  std::vector<Problem> distinct;
+  std::set<std::string> seen;
+  for (const ModelConv& conv : model.convs) {
+    if (!conv.problem) continue;
+    for (const Problem& p : LayerProblems(*conv.problem, options.training)) {
+      if (seen.insert(ToCanonical(p)).second) distinct.push_back(p);
+    }
+  }
+  r.distinct_problems = static_cast<int64_t>(distinct.size());
+  const auto verdicts_of = [&](const Problem& p) {
+    VerdictFilter f;
+    f.stack_id = r.stack.stack_id;
+    f.problem = ToCanonical(p);
+    return store.ListVerdicts(f);
+  };
+
+  if (options.probe) {
+    std::vector<ProbeJob> unknown;
+    for (const Problem& p : distinct) {
+      CG_ASSIGN_OR_RETURN(std::vector<Verdict> known, verdicts_of(p));
+      if (known.empty()) unknown.push_back(ProbeJob{p, ""});
+    }
+    if (!unknown.empty()) {
+      ProbeOptions probe = options.probe_options;
+      probe.devices = {};
+      if (stacks.front().device >= 0) probe.devices = {stacks.front().device};
+      CG_ASSIGN_OR_RETURN(std::unique_ptr<ProbeEngine> engine,
+                          ProbeEngine::Start(probe, &store, callbacks));
+      CG_ASSIGN_OR_RETURN(ProbeRunResult ran, engine->Run(unknown));
+      r.probed += static_cast<int64_t>(ran.verdicts.size());
+      if (ran.interrupted) return Status::Internal("interrupted while probing the model's layers");
+    }
+  }
+
+  PlannerOptions planner = options.planner;
+  planner.allow_algorithm_choice = false;
+  planner.probe_missing = options.probe;
+  Prober prober;
+  if (options.probe) prober = MakeEngineProber(options.probe_options, &store, callbacks);
+  std::map<std::string, ScannedProblem> judged;
+  for (const Problem& p : distinct) {
+    ScannedProblem s;
+    s.problem = p;
+    CG_ASSIGN_OR_RETURN(std::vector<Verdict> verdicts, verdicts_of(p));
+    Judge(verdicts, s);
+    if (s.state == LayerState::kBad) {
+      CG_ASSIGN_OR_RETURN(PlanReport plan, MakePlan(p, {r.stack}, store, planner, prober));
+      r.probed += plan.probes_run;
+      if (plan.chosen) {
+        s.plan = std::move(plan.chosen);
+      } else {
+        s.no_plan = "no exact plan";
+        if (!plan.suggestions.empty()) s.no_plan += "; a person could " + plan.suggestions.front();
+      }
+    }
+    judged[ToCanonical(p)] = std::move(s);
+  }
+
+  for (const ModelConv& conv : model.convs) {
+    ScannedLayer layer;
+    layer.conv = conv;
+    if (conv.problem) {
+      layer.state = LayerState::kOk;
+      for (const Problem& p : LayerProblems(*conv.problem, options.training)) {
+        layer.problems.push_back(judged.at(ToCanonical(p)));
+        layer.state = Worst(layer.state, layer.problems.back().state);
+      }
+    }
+    r.layers.push_back(std::move(layer));
+  }
+  Conclude(r);
+  return r;
+}
+
+}  // namespace convguard

@@ -1,0 +1,168 @@
+// A scan report for people (a terminal table, Markdown) and for programs (JSON).
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "convguard/scan.h"
+#include "convguard/text_forms.h"
+
+namespace convguard {
+namespace {
+
+std::string DirectionShort(Direction d) {
+  switch (d) {
+    case Direction::kForward: return "fwd";
+    case Direction::kBackwardData: return "bwd-data";
+    case Direction::kBackwardWeights: return "bwd-weights";
+  }
+  return "?";
+}
+
+std::string MiopenKey(const Problem& p) {
+  StatusOr<std::string> key = ToMiopenKey(p);
+  return key.ok() ? *key : "-";
+}
+
+// What a problem's row says in its last column: its verdict, and for a bad one its plan.
+std::string Outcome(const ScannedProblem& p) {
+  switch (p.state) {
+    case LayerState::kOk: return "OK";
+    case LayerState::kUnknown: return "UNKNOWN (no verdict)";
+    case LayerState::kUnsupported: return "UNSUPPORTED";
+    case LayerState::kBad: break;
+  }
+  std::string out = p.verdict;
+  if (!p.plan) return out + " -> blocked: " + p.no_plan;
+  char ratio[32];
+  std::snprintf(ratio, sizeof ratio, "%.2fx", p.plan->overhead());
+  const PlanStep& root = p.plan->root;
+  return out + " -> " +
+         (root.is_leaf() ? std::string(StepKindName(root)) : root.rewrite + " " + root.parameters) +
+         " (" + ratio + ")";
+}
+
+struct Row {
+  std::string index, layer, direction, problem, key, outcome;
+};
+
+std::vector<Row> Rows(const ScanReport& r) {
+  std::vector<Row> rows;
+  for (size_t i = 0; i < r.layers.size(); ++i) {
+    const ScannedLayer& layer = r.layers[i];
+    if (layer.problems.empty()) {
+      rows.push_back({std::to_string(i + 1), layer.conv.name, "-", layer.conv.op, "-",
+                      "UNSUPPORTED: " + layer.conv.unsupported});
+      continue;
+    }
+    for (size_t j = 0; j < layer.problems.size(); ++j) {
+      const ScannedProblem& p = layer.problems[j];
+      rows.push_back({j == 0 ? std::to_string(i + 1) : "", j == 0 ? layer.conv.name : "",
+                      DirectionShort(p.problem.direction), ToCanonical(p.problem),
+                      MiopenKey(p.problem), Outcome(p)});
+    }
+  }
+  return rows;
+}
+
+std::string Header(const ScanReport& r) {
+  std::string out = "model " + r.origin + " (" + r.format + "), " +
+                    std::to_string(r.layers.size()) + " convolution" +
+                    (r.layers.size() == 1 ? "" : "s") + ", " + std::to_string(r.distinct_problems) +
+                    " distinct problem" + (r.distinct_problems == 1 ? "" : "s") +
+                    (r.training ? " (forward and backward: --training)" : " (forward)") + "\n";
+  out += "stack " + r.stack.stack_id + ": " + r.stack.summary + "\n";
+  if (r.probed > 0) out += "probed " + std::to_string(r.probed) + " problem(s) for this scan\n";
+  for (const std::string& n : r.notes) out += "note: " + n + "\n";
+  return out;
+}
+
+}  // namespace
+
+std::string ScanReportToText(const ScanReport& r) {
+  const std::vector<Row> rows = Rows(r);
+  size_t w[5] = {1, 5, 3, 7, 3};
+  for (const Row& row : rows) {
+    w[0] = std::max(w[0], row.index.size());
+    w[1] = std::max(w[1], row.layer.size());
+    w[2] = std::max(w[2], row.direction.size());
+    w[3] = std::max(w[3], row.problem.size());
+    w[4] = std::max(w[4], row.key.size());
+  }
+  const auto pad = [](const std::string& s, size_t width) {
+    return s + std::string(width - s.size(), ' ');
+  };
+  std::ostringstream out;
+  out << Header(r);
+  out << pad("#", w[0]) << "  " << pad("layer", w[1]) << "  " << pad("dir", w[2]) << "  "
+      << pad("problem", w[3]) << "  " << pad("key", w[4]) << "  verdict\n";
+  for (const Row& row : rows) {
+    out << pad(row.index, w[0]) << "  " << pad(row.layer, w[1]) << "  " << pad(row.direction, w[2])
+        << "  " << pad(row.problem, w[3]) << "  " << pad(row.key, w[4]) << "  " << row.outcome
+        << "\n";
+  }
+  out << (r.emulated ? "answer (EMULATED stack): " : "answer: ") << r.answer << "\n";
+  return out.str();
+}
+
+std::string ScanReportToMarkdown(const ScanReport& r) {
+  std::ostringstream out;
+  std::istringstream header(Header(r));
+  for (std::string line; std::getline(header, line);) out << line << "  \n";
+  out << "\n| # | layer | dir | problem | MIOpen key | verdict |\n| --- | --- | --- | --- | --- | "
+         "--- |\n";
+  for (const Row& row : Rows(r)) {
+    out << "| " << row.index << " | " << row.layer << " | " << row.direction << " | `"
+        << row.problem << "` | `" << row.key << "` | " << row.outcome << " |\n";
+  }
+  out << "\n**" << (r.emulated ? "Answer (EMULATED stack)" : "Answer") << ":** " << r.answer
+      << "\n";
+  return out.str();
+}
+
+std::string ScanReportToJson(const ScanReport& r) {
+  using nlohmann::json;
+  json j;
+  j["model"] = r.origin;
+  j["format"] = r.format;
+  j["stack"] = {{"id", r.stack.stack_id},
+                {"summary", r.stack.summary},
+                {"backend", r.stack.backend},
+                {"emulated", r.emulated}};
+  j["training"] = r.training;
+  j["distinct_problems"] = r.distinct_problems;
+  j["probed"] = r.probed;
+  j["notes"] = r.notes;
+  const char* outcomes[] = {"works", "works-with-rewrites", "blocked", "unknown"};
+  j["outcome"] = outcomes[static_cast<int>(r.outcome)];
+  j["answer"] = r.answer;
+  json layers = json::array();
+  for (const ScannedLayer& layer : r.layers) {
+    json l = {{"name", layer.conv.name},
+              {"op", layer.conv.op},
+              {"node", layer.conv.node},
+              {"calls", layer.conv.calls},
+              {"state", LayerStateName(layer.state)}};
+    if (!layer.conv.unsupported.empty()) l["unsupported"] = layer.conv.unsupported;
+    json problems = json::array();
+    for (const ScannedProblem& p : layer.problems) {
+      json q = {{"problem", ToCanonical(p.problem)},
+                {"miopen_key", MiopenKey(p.problem)},
+                {"state", LayerStateName(p.state)},
+                {"verdict", p.verdict}};
+      if (!p.detail.empty()) q["detail"] = p.detail;
+      if (p.plan) {
+        q["plan"] = json::parse(PlanToJson(*p.plan));
+      }
+      if (!p.no_plan.empty()) q["no_plan"] = p.no_plan;
+      problems.push_back(std::move(q));
+    }
+    l["problems"] = std::move(problems);
+    layers.push_back(std::move(l));
+  }
+  j["layers"] = std::move(layers);
+  return j.dump(2);
+}
+
+}  // namespace convguard
