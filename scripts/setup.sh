@@ -6,16 +6,25 @@
 #   bash scripts/setup.sh test    # install + build + format check + every ctest test
 #   bash scripts/setup.sh build   # install + build only
 #
+# Between the packages and configuring, onnxruntime (the runtime that verifies fixed
+# models: scripts/ort_compare.py, docs/verification.md) is pip-installed from PyPI, pinned,
+# into the virtual environment $BUILD_DIR/venv, made from Debian's /usr/bin/python3 with
+# --system-site-packages (it uses Debian's numpy and onnx); CMake is told its interpreter
+# (CONVGUARD_ORT_PYTHON). PyPI is the only place anything comes from besides Debian.
+#
 # Idempotent: packages already installed are not touched, `apt-get update` runs at most
-# once and only when something is missing, and the build directory is reused.
-# Environment: BUILD_DIR (default: build), JOBS (default: nproc).
+# once and only when something is missing, the venv is made only when it is missing (or
+# was not made from /usr/bin/python3), pip runs only when the installed onnxruntime is not
+# the pinned version, and the build directory is reused.
+# Environment: BUILD_DIR (default: build), JOBS (default: nproc),
+# ONNXRUNTIME_VERSION (default: 1.32.0).
 set -euo pipefail
 
 mode=${1:-main}
 case "$mode" in
   main|test|build) ;;
   -h|--help)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
     exit 0 ;;
   *)
     echo "setup.sh: unknown mode '$mode' (allowed: main, test, build)" >&2
@@ -36,6 +45,7 @@ packages=(
   libsqlite3-dev sqlite3 nlohmann-json3-dev
   libdnnl-dev ocl-icd-opencl-dev
   python3-torch
+  python3-venv python3-onnx python3-numpy
 )
 
 missing=()
@@ -53,8 +63,31 @@ if ((${#missing[@]})); then
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# onnxruntime, pinned, in a venv inside the build directory. Debian's python3 is externally
+# managed (pip may not install into it), and the first python3 on PATH may be another
+# interpreter, without Debian's onnx: the venv is made from /usr/bin/python3 by name.
+# python3-venv brings ensurepip's wheels as Depends, not Recommends, and python3-onnx
+# depends on python3-numpy and python3-protobuf; pip adds a newer protobuf inside the venv,
+# under which Debian's onnx still imports.
+ONNXRUNTIME_VERSION=${ONNXRUNTIME_VERSION:-1.32.0}
+venv="$BUILD_DIR/venv"
+if ! "$venv/bin/python" -c 'import sys; sys.exit(sys.base_prefix != "/usr")' 2>/dev/null; then
+  echo "== making the venv $venv (from /usr/bin/python3)"
+  /usr/bin/python3 -m venv --clear --system-site-packages "$venv"
+fi
+ort_installed=$("$venv/bin/python" -c \
+  'import importlib.metadata as m; print(m.version("onnxruntime"))' 2>/dev/null || true)
+if [ "$ort_installed" != "$ONNXRUNTIME_VERSION" ]; then
+  echo "== installing onnxruntime==$ONNXRUNTIME_VERSION into $venv (had: ${ort_installed:-none})"
+  "$venv/bin/pip" install --quiet --no-cache-dir --disable-pip-version-check \
+    "onnxruntime==$ONNXRUNTIME_VERSION"
+fi
+# An absolute path without resolving links: bin/python is a link out of the venv.
+ort_python="$(cd "$venv" && pwd)/bin/python"
+
 echo "== configuring ($BUILD_DIR)"
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCONVGUARD_ORT_PYTHON="$ort_python"
 echo "== building with $JOBS jobs"
 cmake --build "$BUILD_DIR" -j "$JOBS"
 

@@ -49,10 +49,16 @@ std::string MisbehavingWorkerBin() {
 
 CliResult RunConvguard(const std::vector<std::string>& args, double timeout_s,
                        const std::vector<std::pair<std::string, std::string>>& env) {
+  std::vector<std::string> argv{ConvguardBin()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProgram(argv, timeout_s, env);
+}
+
+CliResult RunProgram(const std::vector<std::string>& argv, double timeout_s,
+                     const std::vector<std::pair<std::string, std::string>>& env) {
   CliResult result;
   os::SpawnOptions options;
-  options.argv.push_back(ConvguardBin());
-  options.argv.insert(options.argv.end(), args.begin(), args.end());
+  options.argv = argv;
   options.env_set = env;
   options.stderr_mode = os::StderrMode::kPipe;
   StatusOr<os::ChildProcess> child = os::SpawnChild(options);

@@ -30,6 +30,10 @@ std::string MisbehavingWorkerBin();
 CliResult RunConvguard(const std::vector<std::string>& args, double timeout_s = 120.0,
                        const std::vector<std::pair<std::string, std::string>>& env = {});
 
+// Runs any program the same way: argv[0] is its path (or a name looked up on PATH).
+CliResult RunProgram(const std::vector<std::string>& argv, double timeout_s = 120.0,
+                     const std::vector<std::pair<std::string, std::string>>& env = {});
+
 // A fresh empty directory under the test temp dir.
 std::string MakeTempDir(const std::string& tag);
 
