@@ -9,16 +9,21 @@
 // A problem list is a text file with one problem per line in any text form that
 // text_forms.h parses (canonical, MIOpen key, MIOpenDriver arguments, benchdnn), with
 // `#` comments, blank lines and includes of other lists, as benchdnn's input files do.
-// MIOpen command logs (MIOPEN_ENABLE_LOGGING_CMD=1) are problem lists too: the
+// MIOpen's own log lines (MIOPEN_ENABLE_LOGGING_CMD=1) are valid list lines: the
 // `MIOpenDriver conv ...` part of each logged command is read.
 //
-// The full grammar of both, with examples, is in docs/problem-sources.md.
+// An MIOpen log is what an application prints with MIOPEN_ENABLE_LOGGING_CMD=1: the
+// logged MIOpenDriver commands mixed with everything else the program writes (its own
+// prints, warnings, progress bars, tracebacks). ReadMiopenLog picks the convolution
+// commands out of it, counts the rest, and reports the commands it cannot read.
+//
+// The full grammar of all three, with examples, is in docs/problem-sources.md.
 //
 // Errors are values: every function returns a Status naming the key, token, file and
 // line at fault; nothing throws. Nothing is run or allocated for a problem here: the
 // problems returned have passed Validate() and are ready to be probed.
 //
-// Thread-safety: pure functions over their arguments (lists read the file system).
+// Thread-safety: pure functions over their arguments (lists and logs read the file system).
 #pragma once
 
 #include <cstdint>
@@ -127,5 +132,96 @@ StatusOr<std::vector<ListedProblem>> ReadProblemList(const std::string& path);
 // directory when it has none).
 StatusOr<std::vector<ListedProblem>> ParseProblemListText(std::string_view text,
                                                           std::string_view origin);
+
+// ---- MIOpen logs ----
+
+// One distinct problem of a log.
+struct LoggedProblem {
+  Problem problem;
+  // Its first command, from the command word (`conv`, `convfp16`, `convbfp16`) on, as
+  // logged, e.g. "conv -n 8 -c 3 -H 32 -W 32 ... -m conv -g 1 -F 1 -t 1"; paste it into
+  // MIOpenDriver or `convguard describe`. Bytes outside printable ASCII are written as
+  // \xNN, and whitespace other than a space as a space.
+  std::string driver_args;
+  int64_t first_line = 0;  // 1-based line of its first command
+  // Its commands by kind: from a Find (`[LogCmdFindConvolution]`, or an older build's
+  // `miopenFind...` prefix) and from an execution (`[LogCmdConvolution]`, or no tag).
+  int64_t find_lines = 0;
+  int64_t run_lines = 0;
+};
+
+// One convolution command of a log, in log order; repeats are kept.
+struct LoggedCall {
+  size_t problem = 0;  // index into MiopenLog::problems
+  int64_t line = 0;    // 1-based
+  bool find = false;   // from a Find (see LoggedProblem::find_lines)
+};
+
+// A convolution command (a line holding `MIOpenDriver conv...`) that convguard cannot read:
+// it names something convguard does not run yet (a transposed convolution, a 3-D one, a
+// data type such as convint8, mixed layouts) or an argument is malformed. Such a line is
+// reported, never misread and never dropped without a count.
+struct LogUnreadLine {
+  int64_t line = 0;  // 1-based
+  // The command from its command word on, written as LoggedProblem::driver_args is, cut
+  // to kMaxLogTextBytes (a cut one ends in "...").
+  std::string text;
+  // kUnsupported when the command is well formed but names what convguard does not run,
+  // kInvalidArgument or kOutOfRange when it is malformed (the parser's code).
+  StatusCode code = StatusCode::kInvalidArgument;
+  // The parser's message, e.g. "miopen-driver: flag '-m' = 'trans' is a transposed
+  // convolution; convguard runs -m conv only", cut like `text`.
+  std::string reason;
+};
+
+// The most bytes of a command, or of a reason, that a LogUnreadLine keeps.
+inline constexpr size_t kMaxLogTextBytes = 512;
+
+struct MiopenLog {
+  std::string origin;                   // the file, or the origin given to ParseMiopenLog
+  std::vector<LoggedProblem> problems;  // distinct, in order of first appearance
+  std::vector<LoggedCall> calls;        // every command read, in log order
+  std::vector<LogUnreadLine> unread;    // every command not read, in log order
+  // Every line falls in exactly one of calls, unread and skipped_lines:
+  //   lines == calls.size() + unread.size() + skipped_lines.
+  int64_t lines = 0;
+  // Lines with no MIOpenDriver convolution command (counted, not kept), among them
+  // `other_driver_commands`: lines with an MIOpenDriver command that is not a
+  // convolution (bnorm, pool, CBAInfer, ...).
+  int64_t skipped_lines = 0;
+  int64_t other_driver_commands = 0;
+};
+
+// Reads an MIOpen log. A line holds a command when it contains `MIOpenDriver` (after
+// anything: a log prefix such as `MIOpen(HIP): Command [LogCmdConvolution] ./bin/`, an
+// elapsed time, a Windows path `C:\ROCm\bin\MIOpenDriver.exe`, a progress bar, binary
+// garbage) followed by whitespace and a command word:
+//   - `conv`, `convfp16`, `convbfp16`, or another `conv...` word followed by a flag (such
+//     as `convint8 -n ...`): a convolution command, parsed from the command word to the
+//     end of the line with ParseProblem(text, TextForm::kMiopenDriver); a command the
+//     parser refuses is an unread line with the parser's code and message;
+//   - any other word followed by a flag or by the end of the line (`bnorm -n ...`,
+//     `pool`): another driver command, counted in other_driver_commands.
+// Everything else is a skipped line. The reader works on bytes: NUL bytes, invalid
+// UTF-8, CRLF line ends and a UTF-8 byte order mark are accepted; of a line longer than
+// 64 KiB only the first 64 KiB are looked at, and a command in such a line is unread (it
+// cannot be read whole), as is one longer than 4 KiB. Nothing here throws.
+//
+// Fails with kNotFound naming the path when the file does not exist, kIOError when it
+// cannot be read, kInvalidArgument when it is a directory; and with kInvalidArgument
+// when no line holds a convolution command (read or unread): exactly when
+// LooksLikeMiopenLog is false for its bytes. That message says how many lines were read
+// and what was looked for, e.g. "run.log: no MIOpenDriver convolution command in 0 lines
+// read (looked for 'MIOpenDriver conv', 'convfp16' or 'convbfp16' as MIOpen logs them
+// with MIOPEN_ENABLE_LOGGING_CMD=1)".
+StatusOr<MiopenLog> ReadMiopenLog(const std::string& path);
+
+// The same, for a log already in memory; `origin` names it in MiopenLog::origin and in
+// the error message.
+StatusOr<MiopenLog> ParseMiopenLog(std::string_view text, std::string_view origin);
+
+// Whether some line of `text` holds an MIOpenDriver convolution command (read or
+// unread, as ReadMiopenLog decides): what tells a log from a problem list.
+bool LooksLikeMiopenLog(std::string_view text);
 
 }  // namespace convguard

@@ -24,6 +24,10 @@ std::vector<FlagSpec> SweepFlagSpecs() {
       {"--help", "", "show this help", false, "-h"},
       {"--grid", "SPEC", "a grid, e.g. 'c=3,16,32 k=16,32,64 hw=32..64:16 r=3 p=same'", true},
       {"--list", "FILE", "a problem list: one problem per line, any text form, # comments", true},
+      {"--log", "FILE",
+       "an MIOpen log (output of a run with MIOPEN_ENABLE_LOGGING_CMD=1): its distinct "
+       "convolutions",
+       true},
       {"--quiet", "", "no progress output"},
       {"--verbose", "", "print worker and calibration events"},
       {"--table", "FORMAT", "final table: markdown (default), csv, or none"},
@@ -33,10 +37,12 @@ std::vector<FlagSpec> SweepFlagSpecs() {
 }
 
 std::string Usage(const FlagParser& flags) {
-  return "usage: convguard sweep (--grid SPEC | --list FILE)... [options]\n"
+  return "usage: convguard sweep (--grid SPEC | --list FILE | --log FILE)... [options]\n"
          "\n"
-         "Probes every problem of the grids and lists (see docs/problem-sources.md) on a\n"
-         "backend, in parallel warm workers under a watchdog. Each verdict is written to the\n"
+         "Probes every problem of the grids, lists and MIOpen logs (see\n"
+         "docs/problem-sources.md) on a backend, in parallel warm workers under a watchdog.\n"
+         "A log's distinct convolutions are probed once each; a list given to --list that\n"
+         "turns out to be an MIOpen log is read as one. Each verdict is written to the\n"
          "store as it arrives; problems the store already knows for this stack are skipped\n"
          "(--redo probes them again). Killing the sweep loses at most the probes in flight:\n"
          "run it again to resume. Several sweeps may share one store; none probes what\n"
@@ -204,6 +210,54 @@ void PrintTable(const std::vector<Verdict>& verdicts, const std::string& format,
   }
 }
 
+// The most unread lines of one log listed one by one; the rest are counted.
+constexpr size_t kMaxUnreadShown = 100;
+// How much of the error that made a list a log is quoted (it quotes the whole line).
+constexpr size_t kMaxListErrorShown = 200;
+
+// "log FILE: N commands of M distinct problems (F from Find, R executions); K lines
+// skipped (O other MIOpenDriver commands); U lines unread:", then each unread line's number
+// and reason (the first kMaxUnreadShown of them).
+void ReportLog(const MiopenLog& log) {
+  int64_t find = 0;
+  int64_t run = 0;
+  for (const LoggedProblem& lp : log.problems) {
+    find += lp.find_lines;
+    run += lp.run_lines;
+  }
+  std::string skipped = std::to_string(log.skipped_lines) + " lines skipped";
+  if (log.other_driver_commands > 0) {
+    skipped += " (" + std::to_string(log.other_driver_commands) + " other MIOpenDriver commands)";
+  }
+  std::fprintf(stderr,
+               "convguard sweep: log %s: %zu commands of %zu distinct problems (%lld from Find, "
+               "%lld executions); %s; %zu lines unread%s\n",
+               log.origin.c_str(), log.calls.size(), log.problems.size(),
+               static_cast<long long>(find), static_cast<long long>(run), skipped.c_str(),
+               log.unread.size(), log.unread.empty() ? "" : ":");
+  for (size_t i = 0; i < log.unread.size() && i < kMaxUnreadShown; ++i) {
+    std::fprintf(stderr, "convguard sweep:   line %lld: %s\n",
+                 static_cast<long long>(log.unread[i].line), log.unread[i].reason.c_str());
+  }
+  if (log.unread.size() > kMaxUnreadShown) {
+    std::fprintf(stderr, "convguard sweep:   ... and %zu more unread lines\n",
+                 log.unread.size() - kMaxUnreadShown);
+  }
+}
+
+// `path` read as an MIOpen log after it failed as a problem list with `list_error`: only
+// when that failure was a line the list could not read (not a missing file or include)
+// and the file looks like a log. Otherwise an error (the caller reports list_error).
+StatusOr<MiopenLog> ReadLogInsteadOfList(const std::string& path, const Status& list_error) {
+  if (list_error.code() != StatusCode::kInvalidArgument &&
+      list_error.code() != StatusCode::kUnsupported &&
+      list_error.code() != StatusCode::kOutOfRange) {
+    return list_error;
+  }
+  // ReadMiopenLog succeeds exactly when LooksLikeMiopenLog holds for the file's bytes.
+  return ReadMiopenLog(path);
+}
+
 }  // namespace
 
 int SweepMain(const Args& args) {
@@ -218,7 +272,8 @@ int SweepMain(const Args& args) {
   }
   if (!flags.positionals().empty()) {
     std::fprintf(
-        stderr, "convguard sweep: unexpected argument '%s' (problems come from --grid or --list)\n",
+        stderr,
+        "convguard sweep: unexpected argument '%s' (problems come from --grid, --list or --log)\n",
         flags.positionals().front().c_str());
     return kExitBadInput;
   }
@@ -249,14 +304,37 @@ int SweepMain(const Args& args) {
   for (const std::string& path : flags.GetAll("--list")) {
     StatusOr<std::vector<ListedProblem>> list = ReadProblemList(path);
     if (!list.ok()) {
+      // A log is not a list: its foreign lines fail the list. Read it as the log it is,
+      // saying why, so that a typo in a real list is still seen.
+      if (StatusOr<MiopenLog> log = ReadLogInsteadOfList(path, list.status()); log.ok()) {
+        std::string why = list.status().message();
+        if (why.size() > kMaxListErrorShown) why = why.substr(0, kMaxListErrorShown - 3) + "...";
+        std::fprintf(stderr,
+                     "convguard sweep: --list %s is not a problem list (%s) but holds "
+                     "MIOpenDriver convolution commands: reading it as an MIOpen log (--log)\n",
+                     path.c_str(), why.c_str());
+        ReportLog(*log);
+        for (const LoggedProblem& lp : log->problems) jobs.push_back({lp.problem, algo});
+        continue;
+      }
       std::fprintf(stderr, "convguard sweep: --list: %s\n", list.status().message().c_str());
       return kExitBadInput;
     }
     for (const ListedProblem& lp : *list) jobs.push_back({lp.problem, algo});
   }
+  for (const std::string& path : flags.GetAll("--log")) {
+    StatusOr<MiopenLog> log = ReadMiopenLog(path);
+    if (!log.ok()) {
+      std::fprintf(stderr, "convguard sweep: --log: %s\n", log.status().message().c_str());
+      return kExitBadInput;
+    }
+    ReportLog(*log);
+    for (const LoggedProblem& lp : log->problems) jobs.push_back({lp.problem, algo});
+  }
   if (jobs.empty()) {
     std::fprintf(stderr,
-                 "convguard sweep: no problems: give --grid SPEC or --list FILE (see --help)\n");
+                 "convguard sweep: no problems: give --grid SPEC, --list FILE or --log FILE (see "
+                 "--help)\n");
     return kExitBadInput;
   }
   StatusOr<ProbeOptions> options = ProbeOptionsFromFlags(flags);

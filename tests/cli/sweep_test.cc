@@ -95,6 +95,9 @@ class SweepBadInput : public ::testing::TestWithParam<BadSweep> {};
 TEST_P(SweepBadInput, ExitsTwoBeforeStartingAnything) {
   const std::string dir = MakeTempDir("bad");
   WriteFile(dir + "/bad.list", "# a list\nc16_h32_k32_r3\nthis is not a problem\n");
+  WriteFile(dir + "/trans.log",
+            "MIOpen(HIP): Command [LogCmdConvolution] ./bin/MIOpenDriver conv -n 1 -c 16 -H 8 -W 8 "
+            "-k 16 -y 3 -x 3 -m trans -g 1 -F 1 -t 1\n");
   std::vector<std::string> args = GetParam().args;
   for (std::string& a : args) {
     if (a.rfind("DIR", 0) == 0) a = dir + a.substr(3);
@@ -117,6 +120,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadSweep{"MissingKey", {"sweep", "--grid", "c=16 hw=32 r=3"}, "k"},
         BadSweep{"BadListLine", {"sweep", "--list", "DIR/bad.list"}, "bad.list:3"},
         BadSweep{"MissingList", {"sweep", "--list", "DIR/absent.list"}, "absent.list"},
+        BadSweep{"LogWithoutCommands",
+                 {"sweep", "--log", "DIR/bad.list"},
+                 "bad.list: no MIOpenDriver convolution command in 3 lines read"},
+        BadSweep{"MissingLog", {"sweep", "--log", "DIR/absent.log"}, "absent.log' does not exist"},
+        BadSweep{"LogWithOnlyUnreadCommands", {"sweep", "--log", "DIR/trans.log"}, "no problems"},
         BadSweep{"ZeroWorkers",
                  {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--workers", "0"},
                  "--workers"},
@@ -128,6 +136,58 @@ INSTANTIATE_TEST_SUITE_P(
                  {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--inject", "DIR/none.rules"},
                  "none.rules"}),
     [](const ::testing::TestParamInfo<BadSweep>& info) { return info.param.name; });
+
+// A PyTorch run's output with MIOPEN_ENABLE_LOGGING_CMD=1 (tests/inputs/README.md).
+std::string TrainingLog() { return SourceDir() + "/tests/inputs/miopen/pytorch_tinynet_train.log"; }
+
+// What a sweep of the training log must say and do, however the log was named.
+void ExpectTrainingLogSwept(const CliResult& r) {
+  ASSERT_TRUE(r.exited) << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("convguard sweep: log " + TrainingLog() +
+                       ": 41 commands of 11 distinct problems (11 from Find, 30 executions); 36 "
+                       "lines skipped (8 other MIOpenDriver commands); 5 lines unread:\n"),
+            std::string::npos)
+      << r.err;
+  const std::string three_d =
+      ": miopen-driver: flag '--spatial_dim' = 3 is a 3-D convolution; convguard handles 2-D\n";
+  const std::string trans =
+      ": miopen-driver: flag '-m' = 'trans' is a transposed convolution; convguard runs -m conv "
+      "only\n";
+  for (const std::string& line : {"line 16" + three_d, "line 17" + three_d, "line 69" + trans,
+                                  "line 70" + trans, "line 75" + trans}) {
+    EXPECT_NE(r.err.find("convguard sweep:   " + line), std::string::npos) << line << r.err;
+  }
+  // Each distinct problem is probed once, whatever the number of its commands.
+  EXPECT_NE(r.err.find("11 problems on stack"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("done, 11/11"), std::string::npos) << r.err;
+  EXPECT_EQ(CountLines(r.out, "| OK |"), 11) << r.out;
+  // The channels_last eval convolution: -H 48 -W 64 read as height 48, width 64.
+  EXPECT_NE(r.out.find("n8_c3_h48_w64_k16_r3_s3_p1_u1_d1_g1_f16_nhwc_fwd"), std::string::npos)
+      << r.out;
+}
+
+TEST(SweepCli, LogProbesItsDistinctProblemsAndReportsUnreadLines) {
+  auto r = RunConvguard({"sweep", "--backend", "reference", "--no-store", "--workers", "2",
+                         "--quiet", "--log", TrainingLog()},
+                        300);
+  ExpectTrainingLogSwept(r);
+  EXPECT_EQ(r.err.find("not a problem list"), std::string::npos) << r.err;
+}
+
+TEST(SweepCli, ListThatIsAnMiopenLogIsReadAsOneAndSaysSo) {
+  auto r = RunConvguard({"sweep", "--backend", "reference", "--no-store", "--workers", "2",
+                         "--quiet", "--list", TrainingLog()},
+                        300);
+  ExpectTrainingLogSwept(r);
+  EXPECT_NE(r.err.find("convguard sweep: --list " + TrainingLog() + " is not a problem list (" +
+                       TrainingLog() + ":1: "),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("but holds MIOpenDriver convolution commands: reading it as an MIOpen log"),
+            std::string::npos)
+      << r.err;
+}
 
 // The number after "known " in a sweep's summary line (0 when absent).
 int KnownCount(const std::string& err) {
