@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Checks a fixed ONNX model against its original with onnxruntime, a runtime convguard did
-not write: both run on the CPU execution provider at ORT_ENABLE_ALL on the same inputs,
+not write: both run on the CPU execution provider at ORT_ENABLE_ALL (or --optimization) on the same inputs,
 and every output is compared.
 
 usage:
@@ -153,11 +153,14 @@ def require_integer_weights(path, role):
 # ---- sessions ----------------------------------------------------------------------------
 
 
-def load_session(path, role, optimized_path, threads):
+LEVELS = {"basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+
+def load_session(path, role, optimized_path, threads, level):
     if not os.path.isfile(path):
         fail(f"the {role} model {path}: no such file")
     options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, LEVELS[level])
     options.log_severity_level = 3  # errors only: the report is ours
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -277,7 +280,7 @@ def json_number(x):
 
 
 def print_text(report):
-    print(f"onnxruntime {report['onnxruntime']}, {PROVIDER}, ORT_ENABLE_ALL")
+    print(f"onnxruntime {report['onnxruntime']}, {PROVIDER}, {report['optimization']}")
     print(f"original: {report['original']}")
     print(f"fixed:    {report['fixed']}")
     for r in report["runs"]:
@@ -318,6 +321,10 @@ def main():
                         help="agree when max_rel <= T (default: 1e-4 random, equal exact)")
     parser.add_argument("--save-optimized", metavar="DIR",
                         help="write the graphs onnxruntime runs to DIR")
+    parser.add_argument("--optimization", choices=sorted(LEVELS), default="all",
+                        help="onnxruntime's graph optimization level (all); basic keeps standard "
+                             "ONNX operators in the saved graph (it already fuses a zero Pad into "
+                             "the next Conv), all adds the runtime's own layout operators")
     parser.add_argument("--threads", type=int, default=1,
                         help="onnxruntime intra-op threads (default 1; 0: its own choice)")
     parser.add_argument("--make-exact", action="store_true",
@@ -352,13 +359,13 @@ def main():
     paths = [None, None]
     if args.save_optimized:
         paths = optimized_paths(original_path, fixed_path, args.save_optimized)
-    original = load_session(original_path, "original", paths[0], args.threads)
-    fixed = load_session(fixed_path, "fixed", paths[1], args.threads)
+    original = load_session(original_path, "original", paths[0], args.threads, args.optimization)
+    fixed = load_session(fixed_path, "fixed", paths[1], args.threads, args.optimization)
     require_same_signature(original, fixed)
 
     runs = [compare_run(mode, args.seed, args.tolerance, original, fixed) for mode in modes]
     report = {"onnxruntime": ort.__version__, "provider": PROVIDER,
-              "optimization": "ORT_ENABLE_ALL", "original": original_path, "fixed": fixed_path,
+              "optimization": LEVELS[args.optimization], "original": original_path, "fixed": fixed_path,
               "input_mode": args.inputs, "agree": all(r["agree"] for r in runs), "runs": runs}
     if args.save_optimized:
         report["optimized"] = {role: {"path": path, "nodes": describe_graph(path)}

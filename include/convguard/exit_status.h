@@ -28,6 +28,11 @@ inline constexpr int kExitWorkerDeviceBroken = 5;
 int ExitStatusForVerdict(VerdictKind kind);
 
 inline constexpr int kExitNoPlan = 20;        // no exact plan exists (plan, run)
+// A model's answer (scan, fix): runs only through exact rewrites; blocked (some layer has
+// no exact plan); unknown (some layer has no verdict yet).
+inline constexpr int kExitModelNeedsRewrites = 21;
+inline constexpr int kExitModelBlocked = 22;
+inline constexpr int kExitModelUnknown = 23;
 inline constexpr int kExitInterrupted = 130;  // SIGINT/SIGTERM stopped the work (128 + SIGINT)
 
 }  // namespace convguard

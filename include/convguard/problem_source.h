@@ -31,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "convguard/model.h"
 #include "convguard/problem.h"
 #include "convguard/status.h"
 
@@ -223,5 +224,11 @@ StatusOr<MiopenLog> ParseMiopenLog(std::string_view text, std::string_view origi
 // Whether some line of `text` holds an MIOpenDriver convolution command (read or
 // unread, as ReadMiopenLog decides): what tells a log from a problem list.
 bool LooksLikeMiopenLog(std::string_view text);
+
+// A log as a model (convguard/model.h): one ModelConv per distinct problem, named by the
+// line of its first command ("line 12"), its calls the number of commands; and one per
+// unread command, with the parser's reason. The notes count Find and execution
+// commands and the skipped lines.
+ModelConvs ModelConvsFromLog(const MiopenLog& log);
 
 }  // namespace convguard

@@ -25,12 +25,28 @@
 #include <vector>
 
 #include "convguard/model.h"
+#include "convguard/onnx.h"
 #include "convguard/plan.h"
 #include "convguard/probe.h"
 #include "convguard/status.h"
 #include "convguard/store.h"
 
 namespace convguard {
+
+// ---- reading a model ----
+
+enum class ModelFormat { kAuto, kOnnx, kMiopenLog };
+
+struct ModelReadOptions {
+  ModelFormat format = ModelFormat::kAuto;  // kAuto: an ONNX model by its first bytes, else a log
+  OnnxReadOptions onnx;                     // shapes of dynamic ONNX inputs
+};
+
+// A model's convolutions from an ONNX file or a MIOpen log. Errors: as ReadOnnxModel
+// and ReadMiopenLog; with kAuto, a file that is neither says what each reader expected.
+StatusOr<ModelConvs> ReadModel(const std::string& path, const ModelReadOptions& options = {});
+
+// ---- scanning ----
 
 struct ScanOptions {
   // Also the backward-data and backward-weights problems of every layer: frameworks

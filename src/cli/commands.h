@@ -17,5 +17,7 @@ int DbMain(const Args& args);
 int WorkerCommandMain(const Args& args);
 int PlanMain(const Args& args);
 int RunMain(const Args& args);
+int ScanMain(const Args& args);
+int FixMain(const Args& args);
 
 }  // namespace convguard::cli

@@ -31,6 +31,10 @@ constexpr const char* kUsage =
     "                        through exact rewrites whose every sub-problem is OK.\n"
     "  run PROBLEM           execute that plan on generated data and check it against\n"
     "                        the float64 reference.\n"
+    "  scan MODEL            every convolution of an ONNX model or a MIOpen log with its\n"
+    "                        verdict on the stack and, for a bad one, its exact plan; one\n"
+    "                        answer per model: works / works with rewrites / blocked.\n"
+    "  fix MODEL -o OUT      write the ONNX model with every bad Conv replaced by its plan.\n"
     "  db                    show, export or import the verdict store.\n"
     "  worker                (internal) the worker process the probe engine starts.\n"
     "\n"
@@ -69,9 +73,12 @@ int main(int argc, char** argv) {
   if (command == "worker") return WorkerCommandMain(rest);
   if (command == "plan") return PlanMain(rest);
   if (command == "run") return RunMain(rest);
+  if (command == "scan") return ScanMain(rest);
+  if (command == "fix") return FixMain(rest);
   std::fprintf(
       stderr,
-      "convguard: unknown command '%s' (allowed: describe, probe, sweep, plan, run, db, worker); "
+      "convguard: unknown command '%s' (allowed: describe, probe, sweep, plan, run, scan, fix, db, "
+      "worker); "
       "see 'convguard --help'\n",
       argv[1]);
   return kExitBadInput;

@@ -308,4 +308,34 @@ StatusOr<MiopenLog> ReadMiopenLog(const std::string& path) {
   return std::move(builder).Finish();
 }
 
+ModelConvs ModelConvsFromLog(const MiopenLog& log) {
+  ModelConvs out;
+  out.origin = log.origin;
+  out.format = "miopen-log";
+  int64_t find = 0, run = 0;
+  for (const LoggedProblem& p : log.problems) {
+    ModelConv conv;
+    conv.name = "line " + std::to_string(p.first_line);
+    conv.op = p.driver_args.substr(0, p.driver_args.find(' '));
+    conv.problem = p.problem;
+    conv.calls = p.find_lines + p.run_lines;
+    find += p.find_lines;
+    run += p.run_lines;
+    out.convs.push_back(std::move(conv));
+  }
+  for (const LogUnreadLine& u : log.unread) {
+    ModelConv conv;
+    conv.name = "line " + std::to_string(u.line);
+    conv.op = u.text.substr(0, u.text.find(' '));
+    conv.unsupported = u.reason;
+    out.convs.push_back(std::move(conv));
+  }
+  out.notes.push_back(std::to_string(log.calls.size()) + " convolution commands (" +
+                      std::to_string(find) + " from Find, " + std::to_string(run) +
+                      " executions) of " + std::to_string(log.problems.size()) +
+                      " distinct problems; " + std::to_string(log.skipped_lines) +
+                      " other lines skipped");
+  return out;
+}
+
 }  // namespace convguard

@@ -76,6 +76,29 @@ StatusOr<std::vector<float>> FloatData(const TensorProto& t, const std::string& 
   return out;
 }
 
+// The constant tensor a value holds: an initializer, or one reached through Identity nodes
+// (exporters route shared biases through them) or produced by a Constant node; null when
+// the value is computed.
+const TensorProto* ConstantValue(const GraphProto& graph,
+                                 const std::map<std::string, const TensorProto*>& initializers,
+                                 const std::string& name, int depth = 0) {
+  if (auto it = initializers.find(name); it != initializers.end()) return it->second;
+  if (depth > 16) return nullptr;
+  for (const NodeProto& n : graph.node()) {
+    if (n.output_size() == 0 || n.output(0) != name) continue;
+    if (n.op_type() == "Identity" && n.input_size() == 1) {
+      return ConstantValue(graph, initializers, n.input(0), depth + 1);
+    }
+    if (n.op_type() == "Constant") {
+      for (const AttributeProto& a : n.attribute()) {
+        if (a.name() == "value" && a.has_t()) return &a.t();
+      }
+    }
+    return nullptr;
+  }
+  return nullptr;
+}
+
 // A legal, readable prefix for the names a fix adds.
 std::string NamePrefix(const std::string& node_name) {
   std::string out;
@@ -388,22 +411,23 @@ StatusOr<OnnxFixReport> WriteFixedOnnxModel(const std::string& in, const OnnxRea
     CG_RETURN_IF_ERROR(CheckLeaves(fix.plan.root, conv.name));
     const NodeProto& node = graph.node(static_cast<int>(fix.node));
     Filters filters;
-    const auto weight = initializers.find(node.input(1));
-    if (weight == initializers.end()) {
+    const TensorProto* weight = ConstantValue(graph, initializers, node.input(1));
+    if (weight == nullptr) {
       return Status::Unsupported(
           "node '" + conv.name + "': its weights '" + node.input(1) +
-          "' are not an initializer of the model, so fix cannot cut and pad them");
+          "' are not constants of the model (an initializer, or a Constant or Identity of "
+          "one), so fix cannot cut and pad them; export the model with its weights");
     }
-    CG_ASSIGN_OR_RETURN(filters.weight, FloatData(*weight->second, conv.name));
-    replaced_initializers.insert(node.input(1));
+    CG_ASSIGN_OR_RETURN(filters.weight, FloatData(*weight, conv.name));
+    replaced_initializers.insert(weight->name());
     if (conv.problem->bias) {
-      const auto bias = initializers.find(node.input(2));
-      if (bias == initializers.end()) {
+      const TensorProto* bias = ConstantValue(graph, initializers, node.input(2));
+      if (bias == nullptr) {
         return Status::Unsupported("node '" + conv.name + "': its bias '" + node.input(2) +
-                                   "' is not an initializer");
+                                   "' is not a constant");
       }
-      CG_ASSIGN_OR_RETURN(filters.bias, FloatData(*bias->second, conv.name));
-      replaced_initializers.insert(node.input(2));
+      CG_ASSIGN_OR_RETURN(filters.bias, FloatData(*bias, conv.name));
+      replaced_initializers.insert(bias->name());
     }
     Emitter& emitter = replacements.emplace(fix.node, Emitter(NamePrefix(conv.name))).first->second;
     CG_ASSIGN_OR_RETURN(std::string written,

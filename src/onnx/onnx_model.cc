@@ -53,10 +53,16 @@ int64_t ImportedOpset(const ModelProto& m, const std::string& domain) {
   return 0;
 }
 
+// Only the opsets of domains the graph's nodes use matter: runtimes list every domain they
+// know when they save a model, used or not.
 Status CheckOpsets(const ModelProto& m, const std::string& origin) {
   const auto& ranges = ONNX_NAMESPACE::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
+  std::set<std::string> used;
+  for (const NodeProto& node : m.graph().node())
+    used.insert(IsDefaultDomain(node.domain()) ? "" : node.domain());
   for (const auto& opset : m.opset_import()) {
     const std::string domain = IsDefaultDomain(opset.domain()) ? "" : opset.domain();
+    if (used.count(domain) == 0) continue;
     const auto it = ranges.find(domain);
     if (it == ranges.end()) continue;  // a custom domain: its ops are checked one by one
     if (opset.version() > it->second.second) {

@@ -2,10 +2,13 @@
 #include "convguard/scan.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
 
+#include "convguard/problem_source.h"
 #include "convguard/text_forms.h"
 
 namespace convguard {
@@ -24,10 +27,11 @@ int Severity(VerdictKind k) {
 
 std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
 
-// The problems a layer runs: forward, and with training its two backward directions.
+// The problems a layer runs: its own (forward for a model; a log's command may be any
+// direction), and with training a forward layer's two backward directions.
 std::vector<Problem> LayerProblems(const Problem& forward, bool training) {
   std::vector<Problem> out = {forward};
-  if (training) {
+  if (training && forward.direction == Direction::kForward) {
     for (Direction d : {Direction::kBackwardData, Direction::kBackwardWeights}) {
       Problem p = forward;
       p.direction = d;
@@ -145,6 +149,35 @@ void Conclude(ScanReport& r) {
 }
 
 }  // namespace
+
+StatusOr<ModelConvs> ReadModel(const std::string& path, const ModelReadOptions& options) {
+  if (options.format == ModelFormat::kOnnx) return ReadOnnxModel(path, options.onnx);
+  if (options.format == ModelFormat::kMiopenLog) {
+    CG_ASSIGN_OR_RETURN(MiopenLog log, ReadMiopenLog(path));
+    return ModelConvsFromLog(log);
+  }
+  std::string head(64, '\0');
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      std::error_code ec;
+      if (!std::filesystem::exists(path, ec))
+        return Status::NotFound("model '" + path + "' does not exist");
+      return Status::IOError("cannot open model '" + path + "'");
+    }
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<size_t>(in.gcount()));
+  }
+  if (LooksLikeOnnx(head)) return ReadOnnxModel(path, options.onnx);
+  StatusOr<MiopenLog> log = ReadMiopenLog(path);
+  if (!log.ok()) {
+    if (log.status().code() != StatusCode::kInvalidArgument) return log.status();
+    return Status::InvalidArgument(
+        "'" + path + "' is neither an ONNX model (it does not start like one) nor a " +
+        "MIOpen log: " + log.status().message());
+  }
+  return ModelConvsFromLog(*log);
+}
 
 std::string_view LayerStateName(LayerState s) {
   switch (s) {
