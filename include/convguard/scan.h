@@ -107,4 +107,10 @@ std::string ScanReportToText(const ScanReport& report);
 std::string ScanReportToMarkdown(const ScanReport& report);
 std::string ScanReportToJson(const ScanReport& report);
 
+// Several models in one table, one row each (the seed report's "Models That Work"): the
+// model, its status, its layers by state, and which rewrites the bad ones need.
+std::string ScanSummaryToText(const std::vector<ScanReport>& reports);
+std::string ScanSummaryToMarkdown(const std::vector<ScanReport>& reports);
+std::string ScanSummaryToJson(const std::vector<ScanReport>& reports);
+
 }  // namespace convguard

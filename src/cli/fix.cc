@@ -64,13 +64,14 @@ int FixMain(const Args& args) {
     std::fprintf(stderr, "convguard fix: %s\n", setup.status().message().c_str());
     return ExitStatusForError(setup.status());
   }
-  if (std::filesystem::exists(out, ec) && std::filesystem::equivalent(setup->path, out, ec)) {
+  const std::string& path = setup->paths.front();
+  if (std::filesystem::exists(out, ec) && std::filesystem::equivalent(path, out, ec)) {
     std::fprintf(
         stderr,
         "convguard fix: --output names the model itself; the original is never overwritten\n");
     return kExitBadInput;
   }
-  StatusOr<ScanReport> report = RunScan(*setup, flags);
+  StatusOr<ScanReport> report = RunScan(*setup, 0, flags);
   if (!report.ok()) {
     std::fprintf(stderr, "convguard fix: %s\n", report.status().message().c_str());
     return kExitFailure;
@@ -95,7 +96,7 @@ int FixMain(const Args& args) {
   OnnxReadOptions read;
   for (const std::string& text : flags.GetAll("--input"))
     read.inputs.push_back(*ParseOnnxInputShape(text));
-  StatusOr<OnnxFixReport> fixed = WriteFixedOnnxModel(setup->path, read, fixes, out);
+  StatusOr<OnnxFixReport> fixed = WriteFixedOnnxModel(path, read, fixes, out);
   if (!fixed.ok()) {
     std::fprintf(stderr, "convguard fix: %s\n", fixed.status().message().c_str());
     return ExitStatusForError(fixed.status());

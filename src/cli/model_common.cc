@@ -36,12 +36,11 @@ std::string ModelFlagsHelp() {
 
 StatusOr<ModelSetup> ModelSetupFromFlags(const FlagParser& flags, const std::string& command) {
   ModelSetup setup;
-  if (flags.positionals().size() != 1) {
-    return Status::InvalidArgument(flags.positionals().empty()
-                                       ? "no MODEL given (an ONNX file or a MIOpen log)"
-                                       : "one MODEL at a time");
-  }
-  setup.path = flags.positionals().front();
+  if (flags.positionals().empty())
+    return Status::InvalidArgument("no MODEL given (an ONNX file or a MIOpen log)");
+  if (command == "fix" && flags.positionals().size() > 1)
+    return Status::InvalidArgument("fix takes one MODEL");
+  setup.paths = flags.positionals();
   ModelReadOptions read;
   const std::string format = flags.Has("--format") ? flags.Get("--format") : "auto";
   if (format == "onnx") {
@@ -59,10 +58,13 @@ StatusOr<ModelSetup> ModelSetupFromFlags(const FlagParser& flags, const std::str
   CG_ASSIGN_OR_RETURN(setup.scan.probe_options, ProbeOptionsFromFlags(flags));
   setup.scan.probe_options.repro_command = "convguard";
   setup.scan.probe = flags.Has("--probe");
-  CG_ASSIGN_OR_RETURN(setup.model, ReadModel(setup.path, read));
-  if (command == "fix" && setup.model.format != "onnx") {
-    return Status::InvalidArgument("fix writes ONNX models; '" + setup.path + "' is a " +
-                                   setup.model.format + " (scan it instead)");
+  for (const std::string& path : setup.paths) {
+    CG_ASSIGN_OR_RETURN(ModelConvs model, ReadModel(path, read));
+    if (command == "fix" && model.format != "onnx") {
+      return Status::InvalidArgument("fix writes ONNX models; '" + path + "' is a " + model.format +
+                                     " (scan it instead)");
+    }
+    setup.models.push_back(std::move(model));
   }
   if (flags.Has("--no-store")) {
     CG_ASSIGN_OR_RETURN(setup.store, OpenSqliteStore(":memory:"));
@@ -72,11 +74,11 @@ StatusOr<ModelSetup> ModelSetupFromFlags(const FlagParser& flags, const std::str
   return setup;
 }
 
-StatusOr<ScanReport> RunScan(ModelSetup& setup, const FlagParser& flags) {
+StatusOr<ScanReport> RunScan(ModelSetup& setup, size_t index, const FlagParser& flags) {
   os::InstallInterruptHandlers();
   ProgressView view(flags.Has("--quiet"));
-  StatusOr<ScanReport> report =
-      ScanModel(setup.model, setup.scan, *setup.store, view.Callbacks(flags.Has("--verbose")));
+  StatusOr<ScanReport> report = ScanModel(setup.models[index], setup.scan, *setup.store,
+                                          view.Callbacks(flags.Has("--verbose")));
   view.Finish();
   return report;
 }

@@ -18,18 +18,19 @@ std::vector<FlagSpec> ModelFlagSpecs();
 std::string ModelFlagsHelp();
 
 struct ModelSetup {
-  std::string path;
-  ModelConvs model;
+  std::vector<std::string> paths;
+  std::vector<ModelConvs> models;  // one per path, read before anything starts
   ScanOptions scan;
   std::unique_ptr<Store> store;
 };
 
-// Checks the flags, reads the model (before anything is started) and opens the store
-// (in memory with --no-store). kInvalidArgument/kNotFound for bad input.
+// Checks the flags, reads every model (before anything is started) and opens the store
+// (in memory with --no-store). `fix` takes exactly one ONNX model. kInvalidArgument or
+// kNotFound for bad input.
 StatusOr<ModelSetup> ModelSetupFromFlags(const FlagParser& flags, const std::string& command);
 
-// Scans with a progress view on stderr while probing.
-StatusOr<ScanReport> RunScan(ModelSetup& setup, const FlagParser& flags);
+// Scans model `index` with a progress view on stderr while probing.
+StatusOr<ScanReport> RunScan(ModelSetup& setup, size_t index, const FlagParser& flags);
 
 // The exit status of a model's answer.
 int ExitStatusForOutcome(ModelOutcome outcome);

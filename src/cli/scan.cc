@@ -1,4 +1,5 @@
 // convguard scan: will a model run on a stack, layer by layer, and how.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -19,13 +20,14 @@ std::vector<FlagSpec> ScanFlagSpecs() {
 }
 
 std::string Usage(const FlagParser& flags) {
-  return "usage: convguard scan MODEL [options]\n"
+  return "usage: convguard scan MODEL... [options]\n"
          "\n"
          "Lists every convolution of MODEL (an ONNX file, or the log of an application run\n"
          "with MIOPEN_ENABLE_LOGGING_CMD=1) with its problem (canonical form and MIOpen key)\n"
          "and its verdict on the backend's stack from the store, and for a bad layer the\n"
          "exact plan that runs it anyway. Ends with one answer: works / works with exact\n"
-         "rewrites (convguard fix writes that model) / blocked / unknown.\n"
+         "rewrites (convguard fix writes that model) / blocked / unknown. With several\n"
+         "models, one summary row each (the seed report's \"Models That Work\").\n"
          "\n" +
          ModelFlagsHelp() + "\noptions:\n" + flags.OptionsHelp() +
          "\nexit status: 0 works as is, 21 works with exact rewrites, 22 blocked, 23 some\n"
@@ -54,16 +56,31 @@ int ScanMain(const Args& args) {
     return ExitStatusForError(setup.status());
   }
   setup->scan.training = flags.Has("--training");
-  StatusOr<ScanReport> report = RunScan(*setup, flags);
-  if (!report.ok()) {
-    std::fprintf(stderr, "convguard scan: %s\n", report.status().message().c_str());
-    return kExitFailure;
+  std::vector<ScanReport> reports;
+  int status = kExitOk;
+  for (size_t i = 0; i < setup->models.size(); ++i) {
+    StatusOr<ScanReport> report = RunScan(*setup, i, flags);
+    if (!report.ok()) {
+      std::fprintf(stderr, "convguard scan: %s: %s\n", setup->paths[i].c_str(),
+                   report.status().message().c_str());
+      return kExitFailure;
+    }
+    // Several models: the most severe answer decides (blocked, unknown, rewrites, works).
+    status = std::max(status, ExitStatusForOutcome(report->outcome));
+    reports.push_back(std::move(*report));
   }
-  const std::string text = flags.Has("--json")       ? ScanReportToJson(*report) + "\n"
-                           : flags.Has("--markdown") ? ScanReportToMarkdown(*report)
-                                                     : ScanReportToText(*report);
+  std::string text;
+  if (reports.size() == 1) {
+    text = flags.Has("--json")       ? ScanReportToJson(reports.front()) + "\n"
+           : flags.Has("--markdown") ? ScanReportToMarkdown(reports.front())
+                                     : ScanReportToText(reports.front());
+  } else {
+    text = flags.Has("--json")       ? ScanSummaryToJson(reports) + "\n"
+           : flags.Has("--markdown") ? ScanSummaryToMarkdown(reports)
+                                     : ScanSummaryToText(reports);
+  }
   std::fputs(text.c_str(), stdout);
-  return ExitStatusForOutcome(report->outcome);
+  return status;
 }
 
 }  // namespace convguard::cli

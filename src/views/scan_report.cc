@@ -1,5 +1,7 @@
 // A scan report for people (a terminal table, Markdown) and for programs (JSON).
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -163,6 +165,106 @@ std::string ScanReportToJson(const ScanReport& r) {
   }
   j["layers"] = std::move(layers);
   return j.dump(2);
+}
+
+namespace {
+
+std::string Status(ModelOutcome o) {
+  switch (o) {
+    case ModelOutcome::kWorks: return "works";
+    case ModelOutcome::kWorksWithRewrites: return "works with exact rewrites";
+    case ModelOutcome::kBlocked: return "blocked";
+    case ModelOutcome::kUnknown: return "unknown";
+  }
+  return "?";
+}
+
+struct SummaryRow {
+  std::string model, status, layers, notes;
+};
+
+SummaryRow Summarise(const ScanReport& r) {
+  int64_t ok = 0, bad = 0, unknown = 0, unsupported = 0;
+  std::map<std::string, int64_t> rewrites;
+  for (const ScannedLayer& layer : r.layers) {
+    switch (layer.state) {
+      case LayerState::kOk: ++ok; break;
+      case LayerState::kUnknown: ++unknown; break;
+      case LayerState::kUnsupported: ++unsupported; break;
+      case LayerState::kBad: {
+        ++bad;
+        const ScannedProblem* first_bad = nullptr;
+        for (const ScannedProblem& p : layer.problems) {
+          if (p.state == LayerState::kBad && first_bad == nullptr) first_bad = &p;
+        }
+        if (first_bad != nullptr && first_bad->plan) {
+          const PlanStep& root = first_bad->plan->root;
+          rewrites[root.is_leaf() ? std::string(StepKindName(root)) : root.rewrite]++;
+        } else {
+          rewrites["no exact plan"]++;
+        }
+        break;
+      }
+    }
+  }
+  std::string layers = std::to_string(r.layers.size()) + " conv: " + std::to_string(ok) + " OK";
+  if (bad > 0) layers += ", " + std::to_string(bad) + " bad";
+  if (unknown > 0) layers += ", " + std::to_string(unknown) + " unknown";
+  if (unsupported > 0) layers += ", " + std::to_string(unsupported) + " unsupported";
+  std::string notes;
+  for (const auto& [name, count] : rewrites)
+    notes += (notes.empty() ? "" : ", ") + std::to_string(count) + " x " + name;
+  const std::string base = r.origin.substr(r.origin.find_last_of('/') + 1);
+  return {base, Status(r.outcome), layers, notes.empty() ? "-" : notes};
+}
+
+}  // namespace
+
+std::string ScanSummaryToText(const std::vector<ScanReport>& reports) {
+  std::vector<SummaryRow> rows;
+  size_t w[3] = {5, 6, 6};
+  for (const ScanReport& r : reports) {
+    rows.push_back(Summarise(r));
+    w[0] = std::max(w[0], rows.back().model.size());
+    w[1] = std::max(w[1], rows.back().status.size());
+    w[2] = std::max(w[2], rows.back().layers.size());
+  }
+  const auto pad = [](const std::string& s, size_t width) {
+    return s + std::string(width - s.size(), ' ');
+  };
+  std::ostringstream out;
+  if (!reports.empty()) {
+    out << "stack " << reports.front().stack.stack_id << ": " << reports.front().stack.summary
+        << "\n";
+  }
+  out << pad("model", w[0]) << "  " << pad("status", w[1]) << "  " << pad("layers", w[2])
+      << "  rewrites\n";
+  for (const SummaryRow& row : rows) {
+    out << pad(row.model, w[0]) << "  " << pad(row.status, w[1]) << "  " << pad(row.layers, w[2])
+        << "  " << row.notes << "\n";
+  }
+  return out.str();
+}
+
+std::string ScanSummaryToMarkdown(const std::vector<ScanReport>& reports) {
+  std::ostringstream out;
+  if (!reports.empty()) {
+    out << "Stack `" << reports.front().stack.stack_id << "`: " << reports.front().stack.summary
+        << "\n\n";
+  }
+  out << "| Model | Status | Layers | Rewrites |\n| --- | --- | --- | --- |\n";
+  for (const ScanReport& r : reports) {
+    const SummaryRow row = Summarise(r);
+    out << "| " << row.model << " | " << row.status << " | " << row.layers << " | " << row.notes
+        << " |\n";
+  }
+  return out.str();
+}
+
+std::string ScanSummaryToJson(const std::vector<ScanReport>& reports) {
+  nlohmann::json all = nlohmann::json::array();
+  for (const ScanReport& r : reports) all.push_back(nlohmann::json::parse(ScanReportToJson(r)));
+  return all.dump(2);
 }
 
 }  // namespace convguard
