@@ -115,10 +115,17 @@ bool OrtAvailable(std::string* why) {
 
 OrtComparison CompareWithOrt(const std::string& original, const std::string& fixed,
                              const OrtCompareOptions& options) {
-  std::vector<std::string> argv = {
-      OrtPython(),    OrtCompareScript(), original,
-      fixed,          "--json",           "--inputs",
-      options.inputs, "--seed",           std::to_string(options.seed)};
+  std::vector<std::string> argv = {OrtPython(),
+                                   OrtCompareScript(),
+                                   original,
+                                   fixed,
+                                   "--json",
+                                   "--inputs",
+                                   options.inputs,
+                                   "--seed",
+                                   std::to_string(options.seed),
+                                   "--optimization",
+                                   options.optimization};
   if (options.tolerance) {
     std::ostringstream tolerance;
     tolerance.precision(17);

@@ -54,8 +54,9 @@ bool OrtAvailable(std::string* why);
 struct OrtCompareOptions {
   std::string inputs = "random";  // random | exact | both
   uint64_t seed = 0;
-  std::optional<double> tolerance;  // --tolerance; unset: the script's default per mode
-  std::string save_optimized_dir;   // --save-optimized; empty: not asked
+  std::optional<double> tolerance;   // --tolerance; unset: the script's default per mode
+  std::string save_optimized_dir;    // --save-optimized; empty: not asked
+  std::string optimization = "all";  // --optimization: basic | extended | all
   double timeout_s = 300.0;
 };
 
