@@ -27,7 +27,7 @@ inline constexpr int kExitWorkerDeviceBroken = 5;
 // MISTRUSTED 14, ERROR 15, UNSUPPORTED 16, OOM 17.
 int ExitStatusForVerdict(VerdictKind kind);
 
-inline constexpr int kExitNoPlan = 20;        // no exact plan exists (plan, run)
+inline constexpr int kExitNoPlan = 20;  // no exact plan exists (plan, run)
 // A model's answer (scan, fix): runs only through exact rewrites; blocked (some layer has
 // no exact plan); unknown (some layer has no verdict yet).
 inline constexpr int kExitModelNeedsRewrites = 21;

@@ -130,7 +130,8 @@ class Search {
         leaves.push_back(unknown);
       }
       for (const LeafOption& leaf : leaves) {
-        if (!options_.allow_algorithm_choice && leaf.kind == StepKind::kAlgorithmAvoidance) continue;
+        if (!options_.allow_algorithm_choice && leaf.kind == StepKind::kAlgorithmAvoidance)
+          continue;
         Option o;
         o.step.kind = leaf.kind;
         o.step.parameters = leaf.reason;
