@@ -60,6 +60,10 @@ bool LooksLikeOnnx(std::string_view bytes);
 
 // The model's convolutions in graph order (ModelConv::node is the node's position).
 StatusOr<ModelConvs> ReadOnnxModel(const std::string& path, const OnnxReadOptions& options = {});
+// The same for a model already in memory; `origin` names it in messages, and external
+// data is looked for next to it.
+StatusOr<ModelConvs> ReadOnnxModelBytes(std::string_view bytes, const std::string& origin,
+                                        const OnnxReadOptions& options = {});
 
 // One Conv node to replace by its plan (a forward plan for that node's problem).
 struct OnnxConvFix {

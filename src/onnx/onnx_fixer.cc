@@ -47,11 +47,13 @@ struct Filters {
 
 StatusOr<std::vector<float>> FloatData(const TensorProto& t, const std::string& node) {
   if (t.data_type() != TensorProto::FLOAT) {
-    return Status::Unsupported("node '" + node + "': initializer '" + t.name() +
+    return Status::Unsupported("node '" + node + "': initializer '" +
+                               onnx_internal::Printable(t.name()) +
                                "' is not float32; fix writes float32 weights only");
   }
   if (t.data_location() == TensorProto::EXTERNAL) {
-    return Status::Unsupported("node '" + node + "': initializer '" + t.name() +
+    return Status::Unsupported("node '" + node + "': initializer '" +
+                               onnx_internal::Printable(t.name()) +
                                "' keeps its data outside the model; fix needs it inside");
   }
   int64_t count = 1;
@@ -59,17 +61,17 @@ StatusOr<std::vector<float>> FloatData(const TensorProto& t, const std::string& 
   std::vector<float> out(static_cast<size_t>(count));
   if (!t.raw_data().empty()) {
     if (t.raw_data().size() != out.size() * sizeof(float)) {
-      return Status::InvalidArgument("initializer '" + t.name() + "' holds " +
-                                     std::to_string(t.raw_data().size()) + " bytes, not " +
-                                     std::to_string(out.size() * sizeof(float)));
+      return Status::InvalidArgument("initializer '" + onnx_internal::Printable(t.name()) +
+                                     "' holds " + std::to_string(t.raw_data().size()) +
+                                     " bytes, not " + std::to_string(out.size() * sizeof(float)));
     }
     std::memcpy(out.data(), t.raw_data().data(),
                 t.raw_data().size());  // little-endian, as ONNX stores it
   } else {
     if (t.float_data_size() != count) {
-      return Status::InvalidArgument("initializer '" + t.name() + "' holds " +
-                                     std::to_string(t.float_data_size()) + " values, not " +
-                                     std::to_string(count));
+      return Status::InvalidArgument("initializer '" + onnx_internal::Printable(t.name()) +
+                                     "' holds " + std::to_string(t.float_data_size()) +
+                                     " values, not " + std::to_string(count));
     }
     std::copy(t.float_data().begin(), t.float_data().end(), out.begin());
   }
@@ -414,7 +416,7 @@ StatusOr<OnnxFixReport> WriteFixedOnnxModel(const std::string& in, const OnnxRea
     const TensorProto* weight = ConstantValue(graph, initializers, node.input(1));
     if (weight == nullptr) {
       return Status::Unsupported(
-          "node '" + conv.name + "': its weights '" + node.input(1) +
+          "node '" + conv.name + "': its weights '" + onnx_internal::Printable(node.input(1)) +
           "' are not constants of the model (an initializer, or a Constant or Identity of "
           "one), so fix cannot cut and pad them; export the model with its weights");
     }
@@ -423,8 +425,8 @@ StatusOr<OnnxFixReport> WriteFixedOnnxModel(const std::string& in, const OnnxRea
     if (conv.problem->bias) {
       const TensorProto* bias = ConstantValue(graph, initializers, node.input(2));
       if (bias == nullptr) {
-        return Status::Unsupported("node '" + conv.name + "': its bias '" + node.input(2) +
-                                   "' is not a constant");
+        return Status::Unsupported("node '" + conv.name + "': its bias '" +
+                                   onnx_internal::Printable(node.input(2)) + "' is not a constant");
       }
       CG_ASSIGN_OR_RETURN(filters.bias, FloatData(*bias, conv.name));
       replaced_initializers.insert(bias->name());

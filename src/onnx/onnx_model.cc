@@ -85,7 +85,7 @@ Status CheckOpsKnown(const ModelProto& m, const std::string& origin) {
                                                  domain) == nullptr) {
       return Status::InvalidArgument(
           "model '" + origin + "': node '" + NodeName(g, i) + "' uses op '" +
-          (domain.empty() ? "" : domain + "::") + node.op_type() + "', which no " +
+          Printable((domain.empty() ? "" : domain + "::") + node.op_type()) + "', which no " +
           "ONNX 1.12 schema of opset " + std::to_string(version) + " describes");
     }
   }
@@ -102,7 +102,7 @@ Status CheckExternalData(const ModelProto& m, const std::string& origin) {
     }
     std::error_code ec;
     if (location.empty() || !fs::exists(dir / location, ec)) {
-      return Status::InvalidArgument("model '" + origin + "': initializer '" + t.name() +
+      return Status::InvalidArgument("model '" + origin + "': initializer '" + Printable(t.name()) +
                                      "' keeps its data in '" + location +
                                      "', which does not exist next to the model");
     }
@@ -126,7 +126,7 @@ Status FixInputShapes(ModelProto& m, const OnnxReadOptions& options, const std::
   std::string input_names;
   for (ValueInfoProto& input : *g.mutable_input()) {
     if (initializers.count(input.name()) != 0) continue;
-    input_names += (input_names.empty() ? "" : ", ") + input.name();
+    input_names += (input_names.empty() ? "" : ", ") + Printable(input.name());
     if (!input.type().has_tensor_type()) continue;
     TensorShapeProto* shape = input.mutable_type()->mutable_tensor_type()->mutable_shape();
     const auto given =
@@ -137,15 +137,15 @@ Status FixInputShapes(ModelProto& m, const OnnxReadOptions& options, const std::
       if (static_cast<int>(given->dims.size()) != shape->dim_size()) {
         return Status::InvalidArgument("--input " + given->name + "=" + DimsText(given->dims) +
                                        " has " + std::to_string(given->dims.size()) +
-                                       " dimensions; input '" + input.name() + "' of '" + origin +
-                                       "' has " + std::to_string(shape->dim_size()));
+                                       " dimensions; input '" + Printable(input.name()) + "' of '" +
+                                       origin + "' has " + std::to_string(shape->dim_size()));
       }
       for (int d = 0; d < shape->dim_size(); ++d) {
         auto* dim = shape->mutable_dim(d);
         if (dim->has_dim_value() && dim->dim_value() != given->dims[static_cast<size_t>(d)]) {
           return Status::InvalidArgument("--input " + given->name + "=" + DimsText(given->dims) +
                                          ": dimension " + std::to_string(d) + " of input '" +
-                                         input.name() + "' is fixed at " +
+                                         Printable(input.name()) + "' is fixed at " +
                                          std::to_string(dim->dim_value()) + " in the model");
         }
         dim->set_dim_value(given->dims[static_cast<size_t>(d)]);
@@ -156,23 +156,126 @@ Status FixInputShapes(ModelProto& m, const OnnxReadOptions& options, const std::
       auto* dim = shape->mutable_dim(d);
       if (dim->has_dim_value()) continue;
       const std::string what =
-          dim->has_dim_param() ? "'" + dim->dim_param() + "'" : "an unnamed dimension";
+          dim->has_dim_param() ? "'" + Printable(dim->dim_param()) + "'" : "an unnamed dimension";
       if (d == 0) {
         dim->set_dim_value(1);
-        notes.push_back("input '" + input.name() + "': batch dimension " + what +
-                        " taken as 1 (set it with --input " + input.name() + "=NxCxHxW)");
+        notes.push_back("input '" + Printable(input.name()) + "': batch dimension " + what +
+                        " taken as 1 (set it with --input " + Printable(input.name()) +
+                        "=NxCxHxW)");
         continue;
       }
-      return Status::InvalidArgument("model '" + origin + "': input '" + input.name() +
+      return Status::InvalidArgument("model '" + origin + "': input '" + Printable(input.name()) +
                                      "' has a dynamic dimension " + what + " (dimension " +
                                      std::to_string(d) + "); give its shape with --input " +
-                                     input.name() + "=1x3x224x224 (its real sizes)");
+                                     Printable(input.name()) + "=1x3x224x224 (its real sizes)");
     }
   }
   for (const OnnxInputShape& s : options.inputs) {
     if (used.count(s.name) == 0) {
       return Status::InvalidArgument("--input names '" + s.name + "', which is not an input of '" +
                                      origin + "' (inputs: " + input_names + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+const AttributeProto* FindAttribute(const NodeProto& node, const char* name) {
+  for (const AttributeProto& a : node.attribute()) {
+    if (a.name() == name) return &a;
+  }
+  return nullptr;
+}
+
+// ONNX 1.12's shape inference for convolutions takes the kernel's extent from the weights'
+// dimensions when kernel_shape is absent, and then indexes the input's dimensions by it
+// without checking that their ranks agree: weights of another rank than the input read
+// past the shape and crash the process (found by tests/fuzz/onnx_fuzz.cc). With
+// kernel_shape present it checks the ranks and fails cleanly. So every convolution whose
+// weights are a constant of known shape gets kernel_shape from them before inference
+// (the same value the runtime would take), and one whose weights' rank is below 3 is
+// refused here. Convolutions whose weights are computed keep the library's behaviour.
+Status AddKernelShapes(ModelProto& m, const std::string& origin) {
+  GraphProto& g = *m.mutable_graph();
+  std::map<std::string, const TensorProto*> constants;
+  for (const TensorProto& t : g.initializer()) constants[t.name()] = &t;
+  std::map<std::string, std::string> identity_of;
+  for (const NodeProto& n : g.node()) {
+    if (n.op_type() == "Identity" && n.input_size() == 1 && n.output_size() == 1)
+      identity_of[n.output(0)] = n.input(0);
+    if (n.op_type() == "Constant" && n.output_size() == 1) {
+      for (const AttributeProto& a : n.attribute()) {
+        if (a.name() == "value" && a.has_t()) constants[n.output(0)] = &a.t();
+      }
+    }
+  }
+  const auto weights_of = [&](std::string name) -> const TensorProto* {
+    for (int hops = 0; hops < 16; ++hops) {
+      if (auto c = constants.find(name); c != constants.end()) return c->second;
+      auto i = identity_of.find(name);
+      if (i == identity_of.end()) return nullptr;
+      name = i->second;
+    }
+    return nullptr;
+  };
+  for (int i = 0; i < g.node_size(); ++i) {
+    NodeProto& node = *g.mutable_node(i);
+    if (!IsDefaultDomain(node.domain())) continue;
+    const int weight_input = node.op_type() == "QLinearConv" ? 3
+                             : (node.op_type() == "Conv" || node.op_type() == "ConvInteger" ||
+                                node.op_type() == "ConvTranspose")
+                                 ? 1
+                                 : -1;
+    if (weight_input < 0 || node.input_size() <= weight_input) continue;
+    bool has_kernel_shape = false;
+    for (const AttributeProto& a : node.attribute()) has_kernel_shape |= a.name() == "kernel_shape";
+    if (has_kernel_shape) continue;
+    const TensorProto* w = weights_of(node.input(weight_input));
+    if (w == nullptr) continue;
+    if (w->dims_size() < 3) {
+      return Status::InvalidArgument("model '" + origin + "': node '" + NodeName(g, i) +
+                                     "' has weights '" + Printable(w->name()) + "' of rank " +
+                                     std::to_string(w->dims_size()) +
+                                     "; a convolution's weights have at least 3 dimensions");
+    }
+    AttributeProto* kernel = node.add_attribute();
+    kernel->set_name("kernel_shape");
+    kernel->set_type(AttributeProto::INTS);
+    for (int d = 2; d < w->dims_size(); ++d) kernel->add_ints(w->dims(d));
+  }
+  return Status::Ok();
+}
+
+// The window attributes of convolutions and pools, checked before ONNX 1.12's shape
+// inference divides by strides and sizes buffers by their lengths without checking them
+// (a zero stride raised SIGFPE under tests/fuzz/onnx_fuzz.cc).
+Status CheckWindowAttributes(const ModelProto& m, const std::string& origin) {
+  static const std::set<std::string> kWindowed = {
+      "Conv", "ConvInteger", "QLinearConv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool"};
+  const GraphProto& g = m.graph();
+  for (int i = 0; i < g.node_size(); ++i) {
+    const NodeProto& node = g.node(i);
+    if (!IsDefaultDomain(node.domain()) || kWindowed.count(node.op_type()) == 0) continue;
+    const auto bad = [&](const std::string& what) {
+      return Status::InvalidArgument("model '" + origin + "': node '" + NodeName(g, i) +
+                                     "': " + what);
+    };
+    int64_t axes = -1;  // spatial axes, from the first attribute that says
+    for (const char* name : {"kernel_shape", "strides", "dilations", "pads"}) {
+      const AttributeProto* a = FindAttribute(node, name);
+      if (a == nullptr) continue;
+      const bool pads = std::string(name) == "pads";
+      for (int64_t v : a->ints()) {
+        if (pads ? v < 0 : v < 1) {
+          return bad("attribute " + std::string(name) + " holds " + std::to_string(v) +
+                     " (each must be " + (pads ? ">= 0" : ">= 1") + ")");
+        }
+      }
+      const int64_t n = pads ? a->ints_size() / 2 : a->ints_size();
+      if ((pads && a->ints_size() % 2 != 0) || (axes >= 0 && n != axes) || n == 0) {
+        return bad("attribute " + std::string(name) + " has " + std::to_string(a->ints_size()) +
+                   " values, which does not fit the other window attributes");
+      }
+      axes = n;
     }
   }
   return Status::Ok();
@@ -189,13 +292,6 @@ void RecordShape(const ValueInfoProto& v, LoadedModel& out) {
     dims.push_back(dim.dim_value());
   }
   out.shapes[v.name()] = dims;
-}
-
-const AttributeProto* FindAttribute(const NodeProto& node, const char* name) {
-  for (const AttributeProto& a : node.attribute()) {
-    if (a.name() == name) return &a;
-  }
-  return nullptr;
 }
 
 std::vector<int64_t> Ints(const NodeProto& node, const char* name, std::vector<int64_t> fallback) {
@@ -226,9 +322,26 @@ std::pair<int64_t, int64_t> AutoPads(const std::string& mode, int64_t in, int64_
 
 }  // namespace
 
+std::string Printable(std::string_view text) {
+  constexpr size_t kMax = 120;
+  std::string out;
+  for (unsigned char ch : text) {
+    if (out.size() >= kMax) return out + "...";
+    if (ch >= 0x20 && ch < 0x7f) {
+      out += static_cast<char>(ch);
+    } else {
+      char hex[5];
+      std::snprintf(hex, sizeof hex, "\\x%02x", ch);
+      out += hex;
+    }
+  }
+  return out;
+}
+
 std::string NodeName(const GraphProto& graph, int64_t index) {
   const NodeProto& node = graph.node(static_cast<int>(index));
-  return node.name().empty() ? node.op_type() + "#" + std::to_string(index) : node.name();
+  return Printable(node.name().empty() ? node.op_type() + "#" + std::to_string(index)
+                                       : node.name());
 }
 
 bool IsConvolution(const NodeProto& node) {
@@ -250,14 +363,16 @@ ModelConv ConvOfNode(const LoadedModel& m, int64_t index) {
   if (node.op_type() == "ConvTranspose")
     return unsupported("transposed convolution: not yet supported");
   if (node.op_type() != "Conv")
-    return unsupported("quantized convolution (" + node.op_type() + "): not yet supported");
+    return unsupported("quantized convolution (" + Printable(node.op_type()) +
+                       "): not yet supported");
   if (node.input_size() < 2) return unsupported("a Conv without weights");
   const auto x = m.shapes.find(node.input(0));
   const auto w = m.shapes.find(node.input(1));
   if (x == m.shapes.end())
-    return unsupported("the shape of its input '" + node.input(0) + "' could not be inferred");
+    return unsupported("the shape of its input '" + Printable(node.input(0)) +
+                       "' could not be inferred");
   if (w == m.shapes.end())
-    return unsupported("the shape of its weights '" + node.input(1) + "' is not known");
+    return unsupported("the shape of its weights '" + Printable(node.input(1)) + "' is not known");
   if (x->second.size() == 3) return unsupported("1-D convolution: not yet supported");
   if (x->second.size() == 5) return unsupported("3-D convolution: not yet supported");
   if (x->second.size() != 4 || w->second.size() != 4) {
@@ -324,11 +439,16 @@ ModelConv ConvOfNode(const LoadedModel& m, int64_t index) {
 
 StatusOr<LoadedModel> LoadModel(const std::string& path, const OnnxReadOptions& options) {
   CG_ASSIGN_OR_RETURN(std::string bytes, ReadBytes(path));
+  return LoadModelBytes(bytes, path, options);
+}
+
+StatusOr<LoadedModel> LoadModelBytes(std::string_view bytes, const std::string& path,
+                                     const OnnxReadOptions& options) {
   LoadedModel out;
   out.origin = path;
   // protobuf reports a parse failure, never throws; ONNX's checks and inference throw.
-  if (bytes.empty() || !out.model.ParseFromString(bytes) || !out.model.has_graph() ||
-      out.model.ir_version() <= 0) {
+  if (bytes.empty() || !out.model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
+      !out.model.has_graph() || out.model.ir_version() <= 0) {
     return Status::InvalidArgument(
         "'" + path + "' is not an ONNX model (" +
         (bytes.empty() ? std::string("the file is empty")
@@ -339,13 +459,16 @@ StatusOr<LoadedModel> LoadModel(const std::string& path, const OnnxReadOptions& 
   CG_RETURN_IF_ERROR(CheckOpsKnown(out.model, path));
   CG_RETURN_IF_ERROR(CheckExternalData(out.model, path));
   CG_RETURN_IF_ERROR(FixInputShapes(out.model, options, path, out.notes));
+  CG_RETURN_IF_ERROR(CheckWindowAttributes(out.model, path));
+  CG_RETURN_IF_ERROR(AddKernelShapes(out.model, path));
   try {
     ONNX_NAMESPACE::ShapeInferenceOptions inference(/*check_type=*/false, /*error_mode=*/0,
                                                     /*data_propagation=*/true);
     ONNX_NAMESPACE::shape_inference::InferShapes(
         out.model, ONNX_NAMESPACE::OpSchemaRegistry::Instance(), inference);
   } catch (const std::exception& e) {
-    return Status::InvalidArgument("model '" + path + "': shape inference failed: " + e.what());
+    return Status::InvalidArgument("model '" + path +
+                                   "': shape inference failed: " + Printable(e.what()));
   }
   const GraphProto& g = out.model.graph();
   for (const ValueInfoProto& v : g.input()) RecordShape(v, out);

@@ -34,13 +34,20 @@ struct LoadedModel {
 
 // Reads and checks `path`; see convguard/onnx.h for what is refused.
 StatusOr<LoadedModel> LoadModel(const std::string& path, const OnnxReadOptions& options);
+StatusOr<LoadedModel> LoadModelBytes(std::string_view bytes, const std::string& origin,
+                                     const OnnxReadOptions& options);
 
 // Whether node `index` is a convolution (of any kind convguard lists), and if so what
 // convguard makes of it.
 bool IsConvolution(const ONNX_NAMESPACE::NodeProto& node);
 ModelConv ConvOfNode(const LoadedModel& m, int64_t index);
 
-// The display name of node `index`: its name, or "<op>#<index>" when it has none.
+// A name or text from a model, fit for a one-line message: control and non-ASCII bytes as
+// \xNN, cut to 120 bytes ("..." marks a cut). Models are untrusted input.
+std::string Printable(std::string_view text);
+
+// The display name of node `index` (Printable): its name, or "<op>#<index>" when it has
+// none.
 std::string NodeName(const ONNX_NAMESPACE::GraphProto& graph, int64_t index);
 
 }  // namespace convguard::onnx_internal

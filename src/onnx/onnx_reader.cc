@@ -1,4 +1,6 @@
 // Reading an ONNX model's convolutions (convguard/onnx.h).
+#include <limits>
+
 #include "convguard/onnx.h"
 #include "onnx/onnx_model.h"
 
@@ -6,10 +8,11 @@ namespace convguard {
 
 bool OnnxSupported() { return true; }
 
-StatusOr<ModelConvs> ReadOnnxModel(const std::string& path, const OnnxReadOptions& options) {
-  CG_ASSIGN_OR_RETURN(onnx_internal::LoadedModel m, onnx_internal::LoadModel(path, options));
+namespace {
+
+ModelConvs ConvsOf(const onnx_internal::LoadedModel& m) {
   ModelConvs out;
-  out.origin = path;
+  out.origin = m.origin;
   out.format = "onnx";
   out.notes = m.notes;
   const auto& graph = m.model.graph();
@@ -18,6 +21,23 @@ StatusOr<ModelConvs> ReadOnnxModel(const std::string& path, const OnnxReadOption
       out.convs.push_back(onnx_internal::ConvOfNode(m, i));
   }
   return out;
+}
+
+}  // namespace
+
+StatusOr<ModelConvs> ReadOnnxModel(const std::string& path, const OnnxReadOptions& options) {
+  CG_ASSIGN_OR_RETURN(onnx_internal::LoadedModel m, onnx_internal::LoadModel(path, options));
+  return ConvsOf(m);
+}
+
+StatusOr<ModelConvs> ReadOnnxModelBytes(std::string_view bytes, const std::string& origin,
+                                        const OnnxReadOptions& options) {
+  if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
+    return Status::OutOfRange("model '" + origin + "' is larger than protobuf reads (2 GiB)");
+  }
+  CG_ASSIGN_OR_RETURN(onnx_internal::LoadedModel m,
+                      onnx_internal::LoadModelBytes(bytes, origin, options));
+  return ConvsOf(m);
 }
 
 }  // namespace convguard

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# scripts/fuzz.sh — builds convguard's libFuzzer targets (tests/fuzz) with clang and
+# AddressSanitizer + UndefinedBehaviorSanitizer, and runs each over its seed corpus.
+#
+#   bash scripts/fuzz.sh                 # every target, 500000 inputs from seed 1 (what the
+#                                        # test command runs: the same inputs every time)
+#   bash scripts/fuzz.sh --seconds 600   # an exploratory run (random seed, by time)
+#   bash scripts/fuzz.sh --target onnx_fuzz --seconds 3600
+#
+# Needs clang and its libFuzzer runtime (Debian: clang, libclang-rt-14-dev; setup.sh
+# installs them). The build goes to $FUZZ_BUILD_DIR (default build-fuzz); new inputs that
+# reach new code go to $FUZZ_BUILD_DIR/corpus/<target> (the committed seeds stay as they
+# are); a crash is written as $FUZZ_BUILD_DIR/findings/<target>/crash-* and fails the run.
+# A by-count run reads the committed seeds and writes nothing new; an exploratory run also
+# grows $FUZZ_BUILD_DIR/corpus/<target>. A finding worth keeping is fixed and its input
+# committed to tests/fuzz/corpus/<target>/ as regression-*.
+# Exit status: 0 no finding, 1 a finding (or a build failure), 2 bad arguments.
+set -euo pipefail
+
+seconds=""
+runs=500000
+only=""
+while (($#)); do
+  case "$1" in
+    --seconds) seconds=${2:?--seconds needs a number}; shift 2 ;;
+    --runs) runs=${2:?--runs needs a number}; shift 2 ;;
+    --target) only=${2:?--target needs a name}; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "fuzz.sh: unknown argument '$1' (allowed: --seconds N, --runs N, --target NAME)" >&2; exit 2 ;;
+  esac
+done
+[[ "$seconds" =~ ^[0-9]*$ && "$runs" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: --seconds and --runs take numbers" >&2; exit 2; }
+# By time: a random seed, to explore; by count: seed 1, so a run is the same every time.
+if [ -n "$seconds" ]; then
+  budget=(-max_total_time="$seconds")
+  what="$seconds s"
+else
+  budget=(-runs="$runs" -seed=1)
+  what="$runs inputs from seed 1"
+fi
+
+cd "$(dirname "$0")/.."
+BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
+JOBS=${JOBS:-$(nproc)}
+CXX_BIN=$(command -v clang++ || command -v clang++-14 || true)
+[ -n "$CXX_BIN" ] || { echo "fuzz.sh: clang++ not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 1; }
+
+echo "== configuring the fuzz build ($BUILD, $($CXX_BIN --version | head -n1))"
+mkdir -p "$BUILD"
+CXX=$CXX_BIN cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONVGUARD_FUZZ=ON \
+  -DCONVGUARD_BUILD_TESTS=OFF -DCONVGUARD_BUILD_BENCH=OFF -DCONVGUARD_ENABLE_CUDA=OFF \
+  -DCONVGUARD_ENABLE_ONEDNN=OFF > "$BUILD/configure.log" 2>&1 || { cat "$BUILD/configure.log"; exit 1; }
+mapfile -t entries < <(grep -v '^$' "$BUILD/fuzz-targets.txt")
+targets=()
+for e in "${entries[@]}"; do
+  name=${e%%|*}
+  [ -z "$only" ] || [ "$name" = "$only" ] && targets+=("$name")
+done
+((${#targets[@]})) || { echo "fuzz.sh: no fuzz target named '$only'" >&2; exit 2; }
+echo "== building ${targets[*]} with $JOBS jobs"
+cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}"
+
+status=0
+for e in "${entries[@]}"; do
+  name=${e%%|*}
+  seeds=${e#*|}
+  [[ " ${targets[*]} " == *" $name "* ]] || continue
+  corpus="$BUILD/corpus/$name"
+  findings="$BUILD/findings/$name"
+  mkdir -p "$corpus" "$findings"
+  echo "== $name: $what, from $(ls "$seeds" | wc -l) seeds"
+  # libFuzzer writes new inputs into the first folder it is given: never the committed
+  # seeds. A by-count run starts from an empty one each time, so that it stays repeatable.
+  if [ -n "$seconds" ]; then
+    dirs=("$corpus" "$seeds")
+  else
+    rm -rf "$BUILD/corpus-once/$name" && mkdir -p "$BUILD/corpus-once/$name"
+    dirs=("$BUILD/corpus-once/$name" "$seeds")
+  fi
+  if ! "$BUILD/tests/fuzz/$name" "${dirs[@]}" "${budget[@]}" -timeout=10 \
+        -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$findings/" \
+        > "$BUILD/$name.log" 2>&1; then
+    status=1
+    echo "fuzz.sh: $name found a problem; its input is in $findings/ and the log in $BUILD/$name.log:" >&2
+    grep -E "ERROR|Fail|SUMMARY|==[0-9]+==|runtime error" "$BUILD/$name.log" | head -n 20 >&2
+  else
+    grep -E "^stat::(number_of_executed_units|peak_rss_mb)|Done " "$BUILD/$name.log" | tr '\n' ' '
+    echo
+  fi
+done
+exit $status
