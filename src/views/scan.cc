@@ -117,8 +117,8 @@ void Conclude(ScanReport& r) {
   }
   if (blocked > 0) {
     r.outcome = ModelOutcome::kBlocked;
-    r.answer = "blocked: " + std::to_string(blocked) + of +
-               " have no exact plan on this stack (first: '" + first_blocked->conv.name + "' " +
+    r.answer = "blocked: " + std::to_string(blocked) + of + (blocked == 1 ? " has" : " have") +
+               " no exact plan on this stack (first: '" + first_blocked->conv.name + "' " +
                ToCanonical(first_blocked_problem->problem) + ": " + first_blocked_problem->verdict +
                (first_blocked_problem->no_plan.empty() ? "" : "; ") +
                first_blocked_problem->no_plan + ")" + unchecked;
@@ -126,8 +126,8 @@ void Conclude(ScanReport& r) {
   }
   if (unknown > 0) {
     r.outcome = ModelOutcome::kUnknown;
-    r.answer = "unknown: " + std::to_string(unknown) + of +
-               " have no verdict on this stack yet (probe them: --probe)";
+    r.answer = "unknown: " + std::to_string(unknown) + of + (unknown == 1 ? " has" : " have") +
+               " no verdict on this stack yet (probe them: --probe)";
     if (bad > 0) r.answer += "; " + std::to_string(bad) + " known bad, each with an exact plan";
     r.answer += unchecked;
     return;
