@@ -21,6 +21,7 @@ if(CONVGUARD_ENABLE_ONNX AND Protobuf_FOUND AND ONNX_FOUND AND TARGET onnx)
   list(APPEND CONVGUARD_ONNX_SOURCES
     ${PROJECT_SOURCE_DIR}/src/onnx/onnx_model.cc
     ${PROJECT_SOURCE_DIR}/src/onnx/onnx_reader.cc
+    ${PROJECT_SOURCE_DIR}/src/onnx/onnx_structure.cc
     ${PROJECT_SOURCE_DIR}/src/onnx/onnx_fixer.cc)
   message(STATUS "ONNX: ${ONNX_VERSION} with protobuf ${Protobuf_VERSION}")
 else()

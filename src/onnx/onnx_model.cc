@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -446,6 +447,11 @@ StatusOr<LoadedModel> LoadModelBytes(std::string_view bytes, const std::string& 
                                      const OnnxReadOptions& options) {
   LoadedModel out;
   out.origin = path;
+  if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
+    return Status::OutOfRange("model '" + path +
+                              "' is larger than protobuf reads (2 GiB); ONNX keeps the weights "
+                              "of larger models in external-data files");
+  }
   // protobuf reports a parse failure, never throws; ONNX's checks and inference throw.
   if (bytes.empty() || !out.model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
       !out.model.has_graph() || out.model.ir_version() <= 0) {

@@ -1,8 +1,7 @@
 // Reading an ONNX model's convolutions (convguard/onnx.h).
-#include <limits>
-
 #include "convguard/onnx.h"
 #include "onnx/onnx_model.h"
+#include "onnx/onnx_structure.h"
 
 namespace convguard {
 
@@ -26,17 +25,18 @@ ModelConvs ConvsOf(const onnx_internal::LoadedModel& m) {
 }  // namespace
 
 StatusOr<ModelConvs> ReadOnnxModel(const std::string& path, const OnnxReadOptions& options) {
-  CG_ASSIGN_OR_RETURN(onnx_internal::LoadedModel m, onnx_internal::LoadModel(path, options));
+  // The convolutions need the graph and the tensors' shapes, not the weights.
+  CG_ASSIGN_OR_RETURN(std::string structure, onnx_internal::ReadModelStructure(path));
+  CG_ASSIGN_OR_RETURN(onnx_internal::LoadedModel m,
+                      onnx_internal::LoadModelBytes(structure, path, options));
   return ConvsOf(m);
 }
 
 StatusOr<ModelConvs> ReadOnnxModelBytes(std::string_view bytes, const std::string& origin,
                                         const OnnxReadOptions& options) {
-  if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
-    return Status::OutOfRange("model '" + origin + "' is larger than protobuf reads (2 GiB)");
-  }
+  CG_ASSIGN_OR_RETURN(std::string structure, onnx_internal::ModelStructureOfBytes(bytes, origin));
   CG_ASSIGN_OR_RETURN(onnx_internal::LoadedModel m,
-                      onnx_internal::LoadModelBytes(bytes, origin, options));
+                      onnx_internal::LoadModelBytes(structure, origin, options));
   return ConvsOf(m);
 }
 
