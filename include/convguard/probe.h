@@ -73,6 +73,9 @@ struct ProbeOptions {
   double claim_stale_after_s = 3600.0;
   // How the repro line starts (the command a person would type).
   std::string repro_command = "convguard";
+  // Where IdentifyStacks remembers stacks across processes (see IdentifyStacks); empty:
+  // not remembered. The command line uses the default folder (DefaultIdentityCacheDir).
+  std::string identity_cache_dir;
 };
 
 // Progress of a run, reported after every verdict and every skipped job.
@@ -145,11 +148,26 @@ OwnerLiveness LocalClaimOwnerLiveness();
 // answer is cached for the life of the process per (backend, fault rules, worker,
 // interpreter, devices), since the environment that shapes a stack does not change under
 // a running process, and the stacks are recorded in `store` when one is given.
+//
+// With options.identity_cache_dir set, the answer is also remembered in that folder and
+// reused by later processes without starting a worker, for as long as the machine has not
+// rebooted, no variable that steers a vendor library or convguard has changed (CUDA_*,
+// HIP_*, MIOPEN_*, LD_*, CONVGUARD_*, ...), the fault rules' text is the same, and every
+// file the workers had mapped (the vendor and driver libraries, the interpreter, convguard
+// itself) has the size and modification time it had. `how`, when given, says where the
+// answer came from ("asked a worker (why not remembered)" or "remembered in FILE").
 // Errors: those of starting a worker (ProbeEngine::Start), a bad device selection.
-StatusOr<std::vector<DeviceStack>> IdentifyStacks(const ProbeOptions& options, Store* store);
+StatusOr<std::vector<DeviceStack>> IdentifyStacks(const ProbeOptions& options, Store* store,
+                                                  std::string* how = nullptr);
+
+// The identity cache's default folder: $CONVGUARD_CACHE_DIR (the value "off" turns the
+// cache off: ""), else $XDG_CACHE_HOME/convguard, else ~/.cache/convguard.
+std::string DefaultIdentityCacheDir();
 
 // The backend a user means when naming none: the GPU's stack where there is a GPU (cuDNN,
 // or PyTorch reaching MIOpen/cuDNN), else oneDNN on the CPU, else the reference.
-std::string DefaultBackend();
+// With `identity_cache_dir`, the search for an interpreter that imports torch is
+// remembered there (see IdentifyStacks).
+std::string DefaultBackend(const std::string& identity_cache_dir = "");
 
 }  // namespace convguard

@@ -16,7 +16,9 @@ std::vector<FlagSpec> ModelFlagSpecs() {
        "auto (default: ONNX by its first bytes, else a MIOpen log), onnx or log"},
       {"--probe", "", "probe what the store does not know now, in workers under the watchdog"},
       {"--quiet", "", "no progress output while probing"},
-      {"--verbose", "", "print worker and calibration events while probing"},
+      {"--verbose", "",
+       "say where the stack's identity came from; print worker and calibration events while "
+       "probing"},
   };
   for (FlagSpec& s : EngineFlagSpecs()) {
     if (s.name == "--algo" || s.name == "--redo")

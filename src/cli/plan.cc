@@ -27,7 +27,10 @@ std::vector<FlagSpec> PlanFlagSpecs(bool for_run) {
        "use only algorithms whose verdict was bit-exact (no Winograd/FFT rounding)", false, ""},
       {"--alternatives", "N", "alternatives to show (default 4)", false, ""},
       {"--json", "", "print the plan report as JSON", false, ""},
-      {"--verbose", "", "print worker and calibration events while probing", false, ""},
+      {"--verbose", "",
+       "say where each stack's identity came from; print worker and calibration events while "
+       "probing",
+       false, ""},
   };
   if (for_run) {
     specs.push_back({"--runs", "N", "timed executions of the plan (default 5)", false, ""});
@@ -131,7 +134,8 @@ std::string Usage(const FlagParser& flags) {
 
 // The stacks to plan on, primary first, as the backends' workers report them: planning
 // runs no backend in this process.
-StatusOr<std::vector<StackChoice>> StacksFromWorkers(const PlanSetup& setup) {
+StatusOr<std::vector<StackChoice>> StacksFromWorkers(const PlanSetup& setup,
+                                                     const ProbeCallbacks& callbacks) {
   std::vector<StackChoice> stacks;
   std::vector<std::string> names = {setup.guard.backend};
   names.insert(names.end(), setup.guard.fallbacks.begin(), setup.guard.fallbacks.end());
@@ -139,7 +143,9 @@ StatusOr<std::vector<StackChoice>> StacksFromWorkers(const PlanSetup& setup) {
     ProbeOptions o = setup.guard.probe;
     o.backend = names[i];
     if (i > 0) o.fault_rules_path.clear();
-    CG_ASSIGN_OR_RETURN(std::vector<DeviceStack> seen, IdentifyStacks(o, setup.store.get()));
+    std::string how;
+    CG_ASSIGN_OR_RETURN(std::vector<DeviceStack> seen, IdentifyStacks(o, setup.store.get(), &how));
+    if (callbacks.on_event) callbacks.on_event("stack identity of " + names[i] + ": " + how);
     const StackFingerprint& fp = seen.front().stack;
     stacks.push_back(StackChoice{names[i], fp.Id(), fp.Summary(), i > 0});
   }
@@ -173,7 +179,7 @@ int PlanMain(const Args& args) {
       std::fprintf(stderr, "convguard: %s\n", e.c_str());
     };
   }
-  StatusOr<std::vector<StackChoice>> identified = StacksFromWorkers(*setup);
+  StatusOr<std::vector<StackChoice>> identified = StacksFromWorkers(*setup, callbacks);
   if (!identified.ok()) {
     std::fprintf(stderr, "convguard plan: %s\n", identified.status().message().c_str());
     return kExitFailure;

@@ -93,8 +93,9 @@ Status SetInt(const FlagParser& f, const std::string& flag, int64_t lo, int64_t 
 
 StatusOr<ProbeOptions> ProbeOptionsFromFlags(const FlagParser& f) {
   ProbeOptions o;
+  o.identity_cache_dir = DefaultIdentityCacheDir();
   const std::vector<std::string> known = RegisteredBackends();
-  o.backend = f.Has("--backend") ? f.Get("--backend") : DefaultBackend();
+  o.backend = f.Has("--backend") ? f.Get("--backend") : DefaultBackend(o.identity_cache_dir);
   if (std::find(known.begin(), known.end(), o.backend) == known.end()) {
     std::string list;
     for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;

@@ -6,12 +6,14 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "os/pipe_io.h"
@@ -156,6 +158,48 @@ std::optional<std::string> GetEnv(const std::string& name) {
   const char* v = std::getenv(name.c_str());
   if (v == nullptr) return std::nullopt;
   return std::string(v);
+}
+
+std::vector<std::string> EnvironmentWithPrefixes(std::span<const std::string_view> prefixes) {
+  std::vector<std::string> out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    for (std::string_view prefix : prefixes) {
+      if (entry.starts_with(prefix)) {
+        out.emplace_back(entry);
+        break;
+      }
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+StatusOr<std::vector<std::string>> MappedFiles() {
+  std::ifstream maps("/proc/self/maps");
+  if (!maps) return Status::Unsupported("/proc/self/maps cannot be read");
+  std::set<std::string> files;
+  std::string line;
+  while (std::getline(maps, line)) {
+    // "ADDRESS PERMS OFFSET DEV INODE   PATH": the path starts at the first '/' after the
+    // five fixed fields; a deleted file ends in " (deleted)".
+    const size_t slash = line.find('/');
+    if (slash == std::string::npos) continue;
+    const std::string path = line.substr(slash);
+    if (path.starts_with("/dev/") || path.ends_with(" (deleted)") ||
+        path.find("memfd:") != std::string::npos) {
+      continue;
+    }
+    files.insert(path);
+  }
+  return std::vector<std::string>(files.begin(), files.end());
+}
+
+std::string BootId() {
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  std::getline(in, id);
+  return in ? id : std::string();
 }
 
 void BlockForeverInSystemCall() {

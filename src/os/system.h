@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "convguard/status.h"
@@ -60,6 +61,19 @@ std::string UtcNowIso8601();
 
 // Reads an environment variable; nullopt when unset.
 std::optional<std::string> GetEnv(const std::string& name);
+
+// Every environment variable whose name starts with one of `prefixes`, as "NAME=value",
+// sorted by name.
+std::vector<std::string> EnvironmentWithPrefixes(std::span<const std::string_view> prefixes);
+
+// The files mapped into this process (/proc/self/maps): its executable and every shared
+// library it has loaded, each once, sorted. Anonymous and special mappings ([heap],
+// /dev/..., memfd:, deleted files) are left out.
+StatusOr<std::vector<std::string>> MappedFiles();
+
+// This boot's id (/proc/sys/kernel/random/boot_id): it changes at every reboot, which
+// is when kernel drivers and devices change. "" where the system does not say.
+std::string BootId();
 
 // Blocks this thread forever inside a system call (a fault that fault injection uses to
 // emulate a worker stuck in a driver). Never returns.

@@ -47,7 +47,8 @@ StatusOr<WorkerSpec> BaseWorkerSpec(const ProbeOptions& options) {
       break;
     }
     case WorkerKind::kPython:
-      CG_ASSIGN_OR_RETURN(spec.command, TorchWorkerCommand(options.python));
+      CG_ASSIGN_OR_RETURN(spec.command,
+                          TorchWorkerCommand(options.python, options.identity_cache_dir));
       break;
   }
   spec.backend = options.backend;
@@ -100,7 +101,7 @@ bool UnpinnedWorkerServesDeviceZero() {
 
 }  // namespace probe
 
-std::string DefaultBackend() {
+std::string DefaultBackend(const std::string& identity_cache_dir) {
   // A GPU's own stack is what a user of that machine means. The registry lists cuDNN only
   // where an NVIDIA GPU is present (it reads /dev); torch is asked (seconds) only where a
   // GPU exists for it to reach.
@@ -112,7 +113,7 @@ std::string DefaultBackend() {
   std::error_code ec;
   const bool gpu =
       std::filesystem::exists("/dev/kfd", ec) || std::filesystem::exists("/dev/nvidia0", ec);
-  if (gpu && TorchAvailable("")) return "torch";
+  if (gpu && TorchAvailable("", identity_cache_dir)) return "torch";
   return offered("onednn") ? "onednn" : "reference";
 }
 

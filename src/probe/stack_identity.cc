@@ -5,16 +5,27 @@
 // in the deciding process (a driver that hangs at init would hang the tool), so a worker
 // says hello and is sent away. One worker per device for a GPU backend, since identical
 // cards are one stack only if their workers say so (a fault rule may name one card).
+//
+// Across processes the answer is remembered in the identity cache (probe/identity_cache.h)
+// when ProbeOptions::identity_cache_dir names one: keyed by the options, the fault rules'
+// text and the machine, valid while every file the workers had mapped is unchanged.
 #include "probe/stack_identity.h"
 
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "backends/inject/fault_rules.h"
 #include "convguard/probe.h"
+#include "core/json_records.h"
+#include "os/system.h"
+#include "probe/identity_cache.h"
 #include "probe/launcher.h"
 #include "probe/worker_client.h"
 #include "worker/protocol.h"
@@ -40,7 +51,12 @@ void SendAway(probe::WorkerClient& w, double grace_ms) {
   (void)w.Kill(grace_ms);
 }
 
-StatusOr<std::vector<DeviceStack>> AskWorkers(const ProbeOptions& options) {
+struct Asked {
+  std::vector<DeviceStack> stacks;
+  std::set<std::string> files;  // every file any of the workers had mapped
+};
+
+StatusOr<Asked> AskWorkers(const ProbeOptions& options) {
   CG_ASSIGN_OR_RETURN(const probe::WorkerSpec base, probe::BaseWorkerSpec(options));
   const double startup_ms = options.deadlines.startup_ms;
   const double grace_ms = options.deadlines.reap_grace_ms;
@@ -50,12 +66,16 @@ StatusOr<std::vector<DeviceStack>> AskWorkers(const ProbeOptions& options) {
   SendAway(*first, grace_ms);
   CG_RETURN_IF_ERROR(
       probe::CheckDeviceSelection(options.devices, hello.visible_devices, options.backend));
-  if (hello.visible_devices <= 0)
-    return std::vector<DeviceStack>{DeviceStack{-1, hello.fingerprint}};
+  Asked out;
+  out.files.insert(hello.mapped_files.begin(), hello.mapped_files.end());
+  if (hello.visible_devices <= 0) {
+    out.stacks = {DeviceStack{-1, hello.fingerprint}};
+    return out;
+  }
 
   // The first worker ran on device 0 as it is; every other device gets a pinned worker,
   // all started at once so that their start-ups overlap.
-  std::vector<DeviceStack> stacks;
+  std::vector<DeviceStack>& stacks = out.stacks;
   std::vector<std::pair<size_t, std::unique_ptr<probe::WorkerClient>>> asked;
   for (int d : probe::DevicesToUse(options.devices, hello.visible_devices)) {
     stacks.push_back(DeviceStack{d, hello.fingerprint});
@@ -67,9 +87,47 @@ StatusOr<std::vector<DeviceStack>> AskWorkers(const ProbeOptions& options) {
   for (auto& [index, w] : asked) {
     CG_RETURN_IF_ERROR(w->AwaitHello(startup_ms));
     stacks[index].stack = w->hello().fingerprint;
+    out.files.insert(w->hello().mapped_files.begin(), w->hello().mapped_files.end());
     SendAway(*w, grace_ms);
   }
+  return out;
+}
+
+// What the remembered answer depends on besides files: the options, the rules' text (a
+// rules file edited in place keeps its path), this executable, and the machine.
+std::string PersistentKey(const ProbeOptions& options) {
+  std::string key = "stacks\n" + CacheKey(options) + "\n";
+  if (!options.fault_rules_path.empty()) {
+    std::ifstream in(options.fault_rules_path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    key += "rules " + inject::Fnv1a64Hex(text.str()) + "\n";
+  }
+  StatusOr<std::string> self = os::SelfExecutablePath();
+  key += "self " + (self.ok() ? *self : std::string("?")) + "\n";
+  return key + probe::MachineKey();
+}
+
+std::optional<std::vector<DeviceStack>> StacksFromJson(const nlohmann::json& value) {
+  if (!value.is_array() || value.empty()) return std::nullopt;
+  std::vector<DeviceStack> stacks;
+  for (const nlohmann::json& entry : value) {
+    if (!entry.is_object() || !entry.contains("device") || !entry["device"].is_number_integer() ||
+        !entry.contains("stack")) {
+      return std::nullopt;
+    }
+    StatusOr<StackFingerprint> fp = StackFromJson(entry["stack"]);
+    if (!fp.ok()) return std::nullopt;
+    stacks.push_back(DeviceStack{entry["device"].get<int>(), *std::move(fp)});
+  }
   return stacks;
+}
+
+nlohmann::json StacksToJson(const std::vector<DeviceStack>& stacks) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const DeviceStack& d : stacks)
+    out.push_back({{"device", d.device}, {"stack", ToJson(d.stack)}});
+  return out;
 }
 
 }  // namespace
@@ -83,7 +141,8 @@ void RememberStacks(const ProbeOptions& options, const std::vector<DeviceStack>&
 
 }  // namespace probe
 
-StatusOr<std::vector<DeviceStack>> IdentifyStacks(const ProbeOptions& options, Store* store) {
+StatusOr<std::vector<DeviceStack>> IdentifyStacks(const ProbeOptions& options, Store* store,
+                                                  std::string* how) {
   if (options.backend.empty()) return Status::InvalidArgument("no backend named");
   const std::string key = CacheKey(options);
   std::vector<DeviceStack> stacks;
@@ -91,8 +150,42 @@ StatusOr<std::vector<DeviceStack>> IdentifyStacks(const ProbeOptions& options, S
     std::lock_guard<std::mutex> lock(cache_mutex);
     if (auto it = Cache().find(key); it != Cache().end()) stacks = it->second;
   }
-  if (stacks.empty()) {
-    CG_ASSIGN_OR_RETURN(stacks, AskWorkers(options));
+  if (!stacks.empty()) {
+    if (how != nullptr) *how = "known in this process";
+  } else {
+    const probe::IdentityCache remembered(options.identity_cache_dir);
+    std::string persistent_key;
+    std::string why_not;
+    if (remembered.enabled()) {
+      persistent_key = PersistentKey(options);
+      if (auto value = remembered.Find("stacks", persistent_key, &why_not)) {
+        if (auto from_cache = StacksFromJson(*value)) {
+          stacks = *std::move(from_cache);
+          if (how != nullptr)
+            *how = "remembered in " + remembered.EntryPath("stacks", persistent_key);
+        } else {
+          why_not = "the remembered entry is damaged";
+        }
+      }
+    } else {
+      why_not = "the identity cache is off";
+    }
+    if (stacks.empty()) {
+      CG_ASSIGN_OR_RETURN(Asked asked, AskWorkers(options));
+      stacks = std::move(asked.stacks);
+      std::string note;
+      if (remembered.enabled()) {
+        std::vector<std::string> files(asked.files.begin(), asked.files.end());
+        if (StatusOr<std::string> self = os::SelfExecutablePath(); self.ok())
+          files.push_back(*self);
+        if (!options.fault_rules_path.empty()) files.push_back(options.fault_rules_path);
+        if (Status s = remembered.Remember("stacks", persistent_key, StacksToJson(stacks), files);
+            !s.ok()) {
+          note = "; not remembered: " + s.message();
+        }
+      }
+      if (how != nullptr) *how = "asked a worker (" + why_not + ")" + note;
+    }
     std::lock_guard<std::mutex> lock(cache_mutex);
     Cache()[key] = stacks;
   }

@@ -15,6 +15,7 @@
 #include "os/pipe_io.h"
 #include "os/process.h"
 #include "os/system.h"
+#include "probe/identity_cache.h"
 
 #ifndef CONVGUARD_PYTHON_DIR
 #error "CONVGUARD_PYTHON_DIR must be defined (src/capi/capi.cmake sets it)"
@@ -31,8 +32,8 @@ namespace fs = std::filesystem;
 constexpr auto kImportTimeout = std::chrono::seconds(60);
 constexpr size_t kMaxCapturedBytes = 16 * 1024;
 
-// Prints "OK <version>" or "ERR <exception>: <text>" as its last line. Warnings and
-// whatever torch writes to stdout at import come before it; stderr goes to /dev/null.
+// Prints "OK <version> <torch/__init__.py path>" or "ERR <exception>: <text>" as its last line.
+// Warnings and whatever torch writes to stdout at import come before it; stderr goes to /dev/null.
 constexpr const char* kImportCheck =
     "import sys\n"
     "try:\n"
@@ -40,7 +41,7 @@ constexpr const char* kImportCheck =
     "except BaseException as e:\n"
     "    sys.stdout.write('\\nERR %s: %s\\n' % (type(e).__name__, e))\n"
     "    sys.exit(1)\n"
-    "sys.stdout.write('\\nOK %s\\n' % torch.__version__)\n";
+    "sys.stdout.write('\\nOK %s %s\\n' % (torch.__version__, torch.__file__))\n";
 
 std::string EnvOr(const char* name, const std::string& fallback) {
   std::optional<std::string> v = os::GetEnv(name);
@@ -90,7 +91,8 @@ std::string LastLine(const std::string& text) {
                      end + 1 - (begin == std::string::npos ? 0 : begin + 1));
 }
 
-// Runs `python -c "import torch"`; OK with torch's version, or the reason it failed.
+// Runs `python -c "import torch"`; OK with "<torch's version> <its __init__.py>", or the
+// reason it failed.
 StatusOr<std::string> CheckTorchImport(const std::string& python) {
   os::SpawnOptions options;
   options.argv = {python, "-c", kImportCheck};
@@ -140,8 +142,9 @@ std::vector<std::string> CandidateNames(const std::string& python_override) {
 }
 
 struct SearchResult {
-  std::string python;  // empty when none was found
-  std::string tried;   // "PY (reason); PY (reason)"
+  std::string python;      // empty when none was found
+  std::string tried;       // "PY (reason); PY (reason)"
+  std::string torch_init;  // torch/__init__.py of the one found
 };
 
 SearchResult Search(const std::string& python_override) {
@@ -164,6 +167,9 @@ SearchResult Search(const std::string& python_override) {
     StatusOr<std::string> version = CheckTorchImport(*path);
     if (version.ok()) {
       result.python = *path;
+      if (size_t space = version->find(' '); space != std::string::npos) {
+        result.torch_init = version->substr(space + 1);
+      }
       return result;
     }
     result.tried += sep + *path + " (" + version.status().message() + ")";
@@ -171,15 +177,41 @@ SearchResult Search(const std::string& python_override) {
   return result;
 }
 
+// A search that found an interpreter, remembered across processes in the identity cache:
+// valid while the interpreter (and what its path resolves to) and torch's __init__.py and
+// version.py are unchanged, on this boot with this environment ($PATH and
+// $CONVGUARD_PYTHON among it). A failed search is not remembered: installing torch is
+// then noticed at once.
+SearchResult RememberedSearch(const std::string& python_override, const std::string& cache_dir) {
+  const probe::IdentityCache remembered(cache_dir);
+  const std::string key = "override " + python_override + "\n" + probe::MachineKey();
+  if (auto value = remembered.Find("torch-python", key);
+      value && value->is_object() && (*value)["python"].is_string()) {
+    return SearchResult{(*value)["python"].get<std::string>(), "", ""};
+  }
+  SearchResult found = Search(python_override);
+  if (!found.python.empty() && !found.torch_init.empty()) {
+    std::error_code ec;
+    const fs::path torch_dir = fs::path(found.torch_init).parent_path();
+    std::vector<std::string> files = {found.python, (torch_dir / "__init__.py").string(),
+                                      (torch_dir / "version.py").string()};
+    const fs::path real = fs::canonical(found.python, ec);
+    if (!ec) files.push_back(real.string());
+    (void)remembered.Remember("torch-python", key, nlohmann::json{{"python", found.python}}, files);
+  }
+  return found;
+}
+
 // The search result per (override, $CONVGUARD_PYTHON, $PATH), for the life of the process.
-const SearchResult& CachedSearch(const std::string& python_override) {
+const SearchResult& CachedSearch(const std::string& python_override, const std::string& cache_dir) {
   static std::mutex mu;
   static std::map<std::tuple<std::string, std::string, std::string>, SearchResult> cache;
   const auto key =
       std::make_tuple(python_override, EnvOr("CONVGUARD_PYTHON", ""), EnvOr("PATH", ""));
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
-  if (it == cache.end()) it = cache.emplace(key, Search(python_override)).first;
+  if (it == cache.end())
+    it = cache.emplace(key, RememberedSearch(python_override, cache_dir)).first;
   return it->second;
 }
 
@@ -200,8 +232,9 @@ std::string TorchWorkerScriptPath() {
 
 std::string CheckLibraryPath() { return EnvOr("CONVGUARD_CHECKLIB_PATH", CONVGUARD_CHECKLIB_PATH); }
 
-StatusOr<std::string> FindTorchPython(const std::string& python_override) {
-  const SearchResult& found = CachedSearch(python_override);
+StatusOr<std::string> FindTorchPython(const std::string& python_override,
+                                      const std::string& identity_cache_dir) {
+  const SearchResult& found = CachedSearch(python_override, identity_cache_dir);
   if (!found.python.empty()) return found.python;
   return Status::NotFound("PyTorch is not importable by any of: " + found.tried +
                           (python_override.empty()
@@ -210,11 +243,12 @@ StatusOr<std::string> FindTorchPython(const std::string& python_override) {
                                : ""));
 }
 
-bool TorchAvailable(const std::string& python_override) {
-  return FindTorchPython(python_override).ok();
+bool TorchAvailable(const std::string& python_override, const std::string& identity_cache_dir) {
+  return FindTorchPython(python_override, identity_cache_dir).ok();
 }
 
-StatusOr<std::vector<std::string>> TorchWorkerCommand(const std::string& python_override) {
+StatusOr<std::vector<std::string>> TorchWorkerCommand(const std::string& python_override,
+                                                      const std::string& identity_cache_dir) {
   const std::string script = TorchWorkerScriptPath();
   const std::string checklib = CheckLibraryPath();
   std::error_code ec;
@@ -228,7 +262,7 @@ StatusOr<std::vector<std::string>> TorchWorkerCommand(const std::string& python_
                             "' the PyTorch worker needs is missing (build the "
                             "convguard_check target, or set CONVGUARD_CHECKLIB_PATH)");
   }
-  CG_ASSIGN_OR_RETURN(std::string python, FindTorchPython(python_override));
+  CG_ASSIGN_OR_RETURN(std::string python, FindTorchPython(python_override, identity_cache_dir));
   return std::vector<std::string>{python, "-B", script, "--checklib", checklib};
 }
 

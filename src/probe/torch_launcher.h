@@ -39,13 +39,22 @@ namespace convguard {
 // Errors: kNotFound when no candidate interpreter can import torch (the message names
 // every interpreter tried and why it failed), or when the script or the library is
 // missing (the message says how to build or point at it).
-StatusOr<std::vector<std::string>> TorchWorkerCommand(const std::string& python_override);
+//
+// With `identity_cache_dir` set, a successful search is also remembered there
+// (probe/identity_cache.h) and reused by later processes while the interpreter, torch's
+// __init__.py and version.py, the boot and the environment ($PATH, $CONVGUARD_PYTHON,
+// PYTHON*) are unchanged. Known limit: torch newly installed into an interpreter that
+// comes earlier in the search is not noticed until one of those changes (or
+// CONVGUARD_CACHE_DIR=off for one run).
+StatusOr<std::vector<std::string>> TorchWorkerCommand(const std::string& python_override,
+                                                      const std::string& identity_cache_dir = "");
 
 // Whether some candidate interpreter can import torch (TorchWorkerCommand's search).
-bool TorchAvailable(const std::string& python_override);
+bool TorchAvailable(const std::string& python_override, const std::string& identity_cache_dir = "");
 
 // The interpreter TorchWorkerCommand would use (absolute path), or kNotFound as above.
-StatusOr<std::string> FindTorchPython(const std::string& python_override);
+StatusOr<std::string> FindTorchPython(const std::string& python_override,
+                                      const std::string& identity_cache_dir = "");
 
 // The candidate interpreters in search order, resolved to paths where they exist
 // (duplicates removed); names that cannot be resolved are kept as given, so that an

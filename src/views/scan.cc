@@ -196,8 +196,10 @@ StatusOr<ScanReport> ScanModel(const ModelConvs& model, const ScanOptions& optio
   r.format = model.format;
   r.training = options.training;
   r.notes = model.notes;
+  std::string how;
   CG_ASSIGN_OR_RETURN(std::vector<DeviceStack> stacks,
-                      IdentifyStacks(options.probe_options, &store));
+                      IdentifyStacks(options.probe_options, &store, &how));
+  if (callbacks.on_event) callbacks.on_event("stack identity: " + how);
   const StackFingerprint& fp = stacks.front().stack;
   r.stack = StackChoice{options.probe_options.backend, fp.Id(), fp.Summary(), /*fallback=*/false};
   r.emulated = fp.is_emulated();

@@ -79,6 +79,7 @@ std::string EncodeHello(const Hello& h) {
   j["first_call_allowance_ms"] = h.first_call_allowance_ms;
   j["shares_device"] = h.shares_device;
   j["visible_devices"] = h.visible_devices;
+  if (!h.mapped_files.empty()) j["mapped_files"] = h.mapped_files;
   return j.dump();
 }
 
@@ -169,6 +170,7 @@ StatusOr<Message> DecodeMessage(std::string_view payload, bool from_worker) {
     CG_RETURN_IF_ERROR(GetOptional(j, "first_call_allowance_ms", h.first_call_allowance_ms));
     CG_RETURN_IF_ERROR(GetOptional(j, "shares_device", h.shares_device));
     CG_RETURN_IF_ERROR(GetOptional(j, "visible_devices", h.visible_devices));
+    CG_RETURN_IF_ERROR(GetOptional(j, "mapped_files", h.mapped_files));
     m.hello = std::move(h);
   } else if (m.type == "fatal" && from_worker) {
     std::string message;

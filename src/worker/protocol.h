@@ -35,6 +35,10 @@ struct Hello {
   double first_call_allowance_ms = 0.0;
   bool shares_device = false;  // probes of other workers on the same device contend
   int visible_devices = 0;     // GPUs this worker can see (0: a CPU backend)
+  // The files the worker had mapped once its backend was up (its executable, the vendor
+  // and driver libraries, the interpreter): the stack stays what it is while none of
+  // them changes (probe/identity_cache.h). Optional; empty when the worker cannot say.
+  std::vector<std::string> mapped_files;
 };
 
 struct ProbeRequest {

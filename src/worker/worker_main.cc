@@ -250,6 +250,9 @@ int WorkerMain(const std::vector<std::string>& args) {
   hello.first_call_allowance_ms = backend->first_call_allowance_ms();
   hello.shares_device = backend->runs_on_shared_device();
   hello.visible_devices = backend->visible_devices();
+  if (StatusOr<std::vector<std::string>> files = os::MappedFiles(); files.ok()) {
+    hello.mapped_files = *std::move(files);
+  }
   if (!channel.Send(EncodeHello(hello)).ok()) return kExitWorkerProtocolBroken;
 
   for (;;) {

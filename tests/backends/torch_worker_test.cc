@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>  // sysconf(_SC_CLK_TCK), to read /proc/<pid>/stat in one test
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -623,6 +624,17 @@ TEST(TorchWorkerProtocol, SpeaksTheProtocolThroughJunkAndSplitFrames) {
   EXPECT_EQ(hello->hello->fingerprint.tool_version, CONVGUARD_VERSION);
   EXPECT_FALSE(hello->hello->fingerprint.device.empty());
   EXPECT_GT(hello->hello->fingerprint.compute_units, 0);
+  // What the stack depends on: the interpreter and torch's own library are mapped, the
+  // worker's modules are listed (the identity cache validates these files).
+  const std::vector<std::string>& files = hello->hello->mapped_files;
+  const auto listed = [&](const std::string& part) {
+    return std::any_of(files.begin(), files.end(),
+                       [&](const std::string& f) { return f.find(part) != std::string::npos; });
+  };
+  EXPECT_TRUE(listed("/libtorch")) << "torch's shared library";
+  EXPECT_TRUE(listed("/python3")) << "the interpreter";
+  EXPECT_TRUE(listed("/convguard/worker/main.py")) << "the worker's own code";
+  EXPECT_TRUE(listed("/torch/version.py"));
 
   // Junk, then an algorithms request fed one byte at a time.
   ASSERT_TRUE(os::WriteAll(w->child.stdin_fd(), std::string("not a frame CGW"),

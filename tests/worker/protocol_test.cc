@@ -65,12 +65,28 @@ TEST(Protocol, HelloCarriesTheFingerprint) {
   h.fingerprint.knobs["MIOPEN_FIND_MODE"] = "1";
   h.shares_device = true;
   h.visible_devices = 2;
+  h.mapped_files = {"/usr/lib/libvendor.so.1", "/opt/convguard/bin/convguard"};
   StatusOr<Message> m = DecodeMessage(EncodeHello(h), /*from_worker=*/true);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   ASSERT_TRUE(m->hello.has_value());
   EXPECT_EQ(m->hello->fingerprint, h.fingerprint);
   EXPECT_TRUE(m->hello->shares_device);
   EXPECT_EQ(m->hello->visible_devices, 2);
+  EXPECT_EQ(m->hello->mapped_files, h.mapped_files);
+}
+
+TEST(Protocol, AHelloWithoutMappedFilesIsStillAHello) {
+  // Workers of other builds may not say which files they mapped.
+  StatusOr<Message> m = DecodeMessage(
+      R"({"v":1,"type":"hello","pid":7,"backend":"reference","fingerprint":{"backend":"reference"}})",
+      /*from_worker=*/true);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->hello.has_value());
+  EXPECT_TRUE(m->hello->mapped_files.empty());
+  StatusOr<Message> bad = DecodeMessage(
+      R"({"v":1,"type":"hello","pid":7,"backend":"reference","fingerprint":{"backend":"reference"},"mapped_files":"x"})",
+      /*from_worker=*/true);
+  EXPECT_FALSE(bad.ok());
 }
 
 struct BadPayload {

@@ -48,6 +48,36 @@ EXIT_PROTOCOL_BROKEN = 4
 EXIT_DEVICE_BROKEN = 5
 
 
+def mapped_files():
+    """The files this process has mapped (/proc/self/maps: the interpreter, torch's and the
+    vendors' shared libraries), and the worker's own modules and torch's version file,
+    which are read rather than mapped: the stack stays what it says while none of them
+    changes. Empty where /proc cannot be read."""
+    files = set()
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                slash = line.find("/")
+                if slash < 0:
+                    continue
+                path = line[slash:].rstrip("\n")
+                if path.startswith("/dev/") or path.endswith(" (deleted)") or "memfd:" in path:
+                    continue
+                files.add(path)
+    except OSError:
+        return []
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in sorted(os.listdir(here)):
+        if name.endswith(".py"):
+            files.add(os.path.join(here, name))
+    torch = sys.modules.get("torch")
+    if torch is not None and getattr(torch, "__file__", None):
+        torch_dir = os.path.dirname(os.path.abspath(torch.__file__))
+        for name in ("__init__.py", "version.py"):
+            files.add(os.path.join(torch_dir, name))
+    return sorted(files)
+
+
 class Worker:
     """Answers requests: hello, probe and algorithms, through `channel`."""
 
@@ -75,6 +105,7 @@ class Worker:
             "first_call_allowance_ms": self.backend.first_call_allowance_ms(),
             "shares_device": self.backend.gpu,
             "visible_devices": self.backend.visible_devices(),
+            "mapped_files": mapped_files(),
         })
 
     def serve(self):
