@@ -133,6 +133,13 @@ struct PlannerOptions {
   // cannot make that choice: there, a problem any of whose algorithms misbehaves needs a
   // rewrite, and only "native" leaves (no bad verdict at all) are used.
   bool allow_algorithm_choice = true;
+  // Training through a rewritten forward problem: a framework differentiates each leaf of
+  // the forward plan, running the leaf's own backward-data and backward-weights problems
+  // with algorithms it picks. So every forward leaf must also have both backward problems
+  // OK on its stack with no misbehaving verdict (probed with probe_missing when unknown),
+  // and plan and native times include the backward problems. Backward problems are
+  // planned as themselves.
+  bool backward_too = false;
 };
 
 // Probes `jobs` on `stack` and records the verdicts in the store the planner reads.

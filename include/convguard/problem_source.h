@@ -231,4 +231,28 @@ bool LooksLikeMiopenLog(std::string_view text);
 // commands and the skipped lines.
 ModelConvs ModelConvsFromLog(const MiopenLog& log);
 
+// ---- convolution layers as a framework saw them ----
+//
+// A JSON file listing a model's convolutions, for tools that see a model from inside a
+// framework (convguard.torch writes one from forward hooks):
+//   {"convguard_layers": 1,
+//    "origin": "torchvision.models.resnet18",          (optional; default: the path)
+//    "notes": ["batch 2 from the example inputs"],      (optional)
+//    "layers": [
+//      {"name": "conv1", "op": "Conv2d", "problem":
+//      "n1_c3_h224_w224_k64_r7_s7_p3_u2_d1_g1_f32_nchw_fwd",
+//       "calls": 1},                                    (calls optional, default 1)
+//      {"name": "up", "op": "ConvTranspose2d", "unsupported": "why"}]}
+// A problem is in any text form ParseProblem reads. Each layer has exactly one of
+// "problem" and "unsupported"; names need not be unique. The format field must be 1.
+// Errors (kInvalidArgument, one line naming the file and the layer's index): not JSON,
+// another version, a missing or mistyped field, a problem that does not parse or
+// validate. kNotFound for a missing file, kIOError when it cannot be read.
+StatusOr<ModelConvs> ReadLayersFile(const std::string& path);
+StatusOr<ModelConvs> ParseLayers(std::string_view text, const std::string& origin);
+
+// Whether `bytes` (a file's first bytes) look like a layers file: a JSON object whose
+// text names "convguard_layers". A heuristic for choosing a reader.
+bool LooksLikeLayers(std::string_view bytes);
+
 }  // namespace convguard

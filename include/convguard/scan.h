@@ -35,15 +35,18 @@ namespace convguard {
 
 // ---- reading a model ----
 
-enum class ModelFormat { kAuto, kOnnx, kMiopenLog };
+enum class ModelFormat { kAuto, kOnnx, kMiopenLog, kLayers };
 
 struct ModelReadOptions {
-  ModelFormat format = ModelFormat::kAuto;  // kAuto: an ONNX model by its first bytes, else a log
-  OnnxReadOptions onnx;                     // shapes of dynamic ONNX inputs
+  // kAuto: an ONNX model or a layers file (convguard/problem_source.h) by its first
+  // bytes, else a log.
+  ModelFormat format = ModelFormat::kAuto;
+  OnnxReadOptions onnx;  // shapes of dynamic ONNX inputs
 };
 
-// A model's convolutions from an ONNX file or a MIOpen log. Errors: as ReadOnnxModel
-// and ReadMiopenLog; with kAuto, a file that is neither says what each reader expected.
+// A model's convolutions from an ONNX file, a MIOpen log or a layers file. Errors: as
+// ReadOnnxModel, ReadMiopenLog and ReadLayersFile; with kAuto, a file that is none of
+// them says what each reader expected.
 StatusOr<ModelConvs> ReadModel(const std::string& path, const ModelReadOptions& options = {});
 
 // ---- scanning ----
@@ -70,15 +73,24 @@ struct ScannedProblem {
   LayerState state = LayerState::kUnknown;
   std::string verdict;  // the worst verdict's name ("HANG"), "OK", or "" when none
   std::string detail;   // the worst verdict's message, first line
-  // BAD: the exact plan that runs it anyway, or why there is none.
+  // BAD: the exact plan that runs it anyway, or why there is none. With training, a
+  // layer's plan is its forward problem's, planned so that every leaf is OK in all three
+  // directions (PlannerOptions::backward_too): a framework differentiates the forward
+  // plan, so its backward problems are the leaves' own. The forward problem then carries
+  // the plan whenever the layer is BAD, even when the forward problem itself is OK, and a
+  // bad backward problem has none of its own (by_forward_plan says so).
   std::optional<Plan> plan;
   std::string no_plan;
+  bool by_forward_plan = false;
 };
 
 struct ScannedLayer {
   ModelConv conv;
   std::vector<ScannedProblem> problems;         // forward first; then backward-data, -weights
   LayerState state = LayerState::kUnsupported;  // the worst of its problems
+  // The layer's plan when it is BAD (or nullptr when it has none): the plan of its bad
+  // problem, or with training of its forward problem.
+  const ScannedProblem* fix() const;
 };
 
 enum class ModelOutcome { kWorks, kWorksWithRewrites, kBlocked, kUnknown };

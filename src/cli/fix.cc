@@ -15,6 +15,9 @@ std::vector<FlagSpec> FixFlagSpecs() {
   specs.push_back({"--output", "FILE",
                    "where the fixed model goes (required; never the model itself)", false, "-o"});
   specs.push_back({"--force", "", "replace FILE when it exists"});
+  specs.push_back({"--training", "",
+                   "fix for training too: every plan's leaves also run backward-data and "
+                   "backward-weights"});
   return specs;
 }
 
@@ -27,7 +30,9 @@ std::string Usage(const FlagParser& flags) {
          "tiles are Slices with explicit halos, so a runtime's pad fusion cannot undo them.\n"
          "The fixed model computes the same function and passes the ONNX checker; every\n"
          "change is listed. When every layer runs as is, nothing is written. When some\n"
-         "layer is blocked or unknown, nothing is written either.\n"
+         "layer is blocked or unknown, nothing is written either. With --training, a layer\n"
+         "whose backward problems misbehave is fixed too, and every plan's leaves run in all\n"
+         "three directions, so the fixed model also trains.\n"
          "\n" +
          ModelFlagsHelp() + "\noptions:\n" + flags.OptionsHelp() +
          "\nexit status: 0 fixed (or nothing to fix), 22 blocked, 23 some layer has no verdict\n"
@@ -71,6 +76,7 @@ int FixMain(const Args& args) {
         "convguard fix: --output names the model itself; the original is never overwritten\n");
     return kExitBadInput;
   }
+  setup->scan.training = flags.Has("--training");
   StatusOr<ScanReport> report = RunScan(*setup, 0, flags);
   if (!report.ok()) {
     std::fprintf(stderr, "convguard fix: %s\n", report.status().message().c_str());
@@ -90,8 +96,11 @@ int FixMain(const Args& args) {
   }
   std::vector<OnnxConvFix> fixes;
   for (const ScannedLayer& layer : report->layers) {
-    if (layer.problems.empty() || layer.problems.front().state != LayerState::kBad) continue;
-    fixes.push_back(OnnxConvFix{layer.conv.node, *layer.problems.front().plan});
+    // With --training the plan is the forward problem's, whose leaves are OK in all
+    // three directions, also where only a backward problem was bad.
+    const ScannedProblem* fix = layer.fix();
+    if (fix == nullptr || !fix->plan) continue;
+    fixes.push_back(OnnxConvFix{layer.conv.node, *fix->plan});
   }
   OnnxReadOptions read;
   for (const std::string& text : flags.GetAll("--input"))

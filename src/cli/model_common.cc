@@ -13,7 +13,8 @@ std::vector<FlagSpec> ModelFlagSpecs() {
       {"--input", "NAME=DIMS",
        "shape of an ONNX input with dynamic dimensions, e.g. input=1x3x224x224", true},
       {"--format", "FORMAT",
-       "auto (default: ONNX by its first bytes, else a MIOpen log), onnx or log"},
+       "auto (default: ONNX or a layers file by its first bytes, else a MIOpen log), onnx, "
+       "log or layers (JSON from a framework, as convguard.torch writes)"},
       {"--probe", "", "probe what the store does not know now, in workers under the watchdog"},
       {"--quiet", "", "no progress output while probing"},
       {"--verbose", "",
@@ -39,7 +40,7 @@ std::string ModelFlagsHelp() {
 StatusOr<ModelSetup> ModelSetupFromFlags(const FlagParser& flags, const std::string& command) {
   ModelSetup setup;
   if (flags.positionals().empty())
-    return Status::InvalidArgument("no MODEL given (an ONNX file or a MIOpen log)");
+    return Status::InvalidArgument("no MODEL given (an ONNX file, a MIOpen log or a layers file)");
   if (command == "fix" && flags.positionals().size() > 1)
     return Status::InvalidArgument("fix takes one MODEL");
   setup.paths = flags.positionals();
@@ -49,9 +50,11 @@ StatusOr<ModelSetup> ModelSetupFromFlags(const FlagParser& flags, const std::str
     read.format = ModelFormat::kOnnx;
   } else if (format == "log") {
     read.format = ModelFormat::kMiopenLog;
+  } else if (format == "layers") {
+    read.format = ModelFormat::kLayers;
   } else if (format != "auto") {
     return Status::InvalidArgument("--format '" + format +
-                                   "' is unknown (allowed: auto, onnx, log)");
+                                   "' is unknown (allowed: auto, onnx, log, layers)");
   }
   for (const std::string& text : flags.GetAll("--input")) {
     CG_ASSIGN_OR_RETURN(OnnxInputShape shape, ParseOnnxInputShape(text));

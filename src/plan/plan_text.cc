@@ -6,6 +6,7 @@
 
 #include "convguard/plan.h"
 #include "convguard/text_forms.h"
+#include "rewrite/rewrite.h"
 
 namespace convguard {
 namespace {
@@ -54,6 +55,36 @@ void StepText(const PlanStep& step, int indent, int64_t runs, std::ostringstream
   }
 }
 
+nlohmann::json SpanJson(const rewrite::Span& s) { return nlohmann::json::array({s.begin, s.end}); }
+
+// A forward rewrite's pieces (rewrite/rewrite.h, ForwardPiece): how a program that is not
+// convguard (an ONNX writer, a framework's guard) runs the step with its own operators.
+// Empty for a backward problem, whose rewrites have no forward pieces.
+nlohmann::json PiecesJson(const PlanStep& step) {
+  nlohmann::json out = nlohmann::json::array();
+  const rewrite::Rewrite* r = rewrite::FindRewrite(step.rewrite);
+  if (r == nullptr || step.problem.direction != Direction::kForward) return out;
+  rewrite::Application app;
+  app.rewrite = step.rewrite;
+  app.parameters = step.parameters;
+  app.runs = step.runs;
+  for (const PlanStep& child : step.children) app.children.push_back(child.problem);
+  StatusOr<std::vector<rewrite::ForwardPiece>> pieces = r->ForwardPieces(step.problem, app);
+  if (!pieces.ok()) return out;
+  for (const rewrite::ForwardPiece& piece : *pieces) {
+    out.push_back({{"slot", piece.slot},
+                   {"n", SpanJson(piece.n)},
+                   {"c", SpanJson(piece.c)},
+                   {"h", SpanJson(piece.h)},
+                   {"w", SpanJson(piece.w)},
+                   {"k", SpanJson(piece.k)},
+                   {"out_n", SpanJson(piece.out_n)},
+                   {"out_h", SpanJson(piece.out_h)},
+                   {"out_w", SpanJson(piece.out_w)}});
+  }
+  return out;
+}
+
 nlohmann::json StepJson(const PlanStep& step) {
   nlohmann::json j;
   j["kind"] = StepKindName(step);
@@ -77,6 +108,7 @@ nlohmann::json StepJson(const PlanStep& step) {
       children.push_back(std::move(c));
     }
     j["children"] = std::move(children);
+    if (step.problem.direction == Direction::kForward) j["pieces"] = PiecesJson(step);
   }
   return j;
 }

@@ -36,8 +36,22 @@ using plan::LeafOption;
 
 struct Option {
   PlanStep step;
-  bool has_unknown = false;
+  // What the option needs a verdict for before it can run, as (stack id, problem): an
+  // unknown leaf, or with PlannerOptions::backward_too a leaf's unknown backward problems.
+  std::vector<std::pair<std::string, Problem>> unknowns;
+  bool has_unknown() const { return !unknowns.empty(); }
 };
+
+// The backward problems a forward problem's leaf runs when a framework differentiates it.
+std::vector<Problem> BackwardProblems(const Problem& forward) {
+  std::vector<Problem> out;
+  for (Direction d : {Direction::kBackwardData, Direction::kBackwardWeights}) {
+    Problem q = forward;
+    q.direction = d;
+    out.push_back(q);
+  }
+  return out;
+}
 
 // The verdicts of (stack, problem), each read from the store once per planning (and
 // again after a probe may have added some).
@@ -112,6 +126,43 @@ class Search {
   }
 
  private:
+  // What differentiating a forward leaf of `p` on `stack` adds: its backward problems'
+  // time, or that it cannot be a leaf (a backward problem misbehaves, or has no usable
+  // verdict), or the backward problems still to probe.
+  struct Backward {
+    bool blocked = false;
+    double ms = 0.0;
+    std::vector<std::pair<std::string, Problem>> unknowns;
+  };
+  StatusOr<Backward> BackwardOf(const Problem& p, const StackChoice& stack,
+                                plan::LeafExactness exactness) {
+    Backward b;
+    for (const Problem& q : BackwardProblems(p)) {
+      const std::string text = ToCanonical(q);
+      CG_ASSIGN_OR_RETURN(const std::vector<Verdict>* verdicts, verdicts_.Of(stack.stack_id, text));
+      // A framework picks its own backward algorithm: any misbehaving one rules q out.
+      if (std::any_of(verdicts->begin(), verdicts->end(),
+                      [](const Verdict& v) { return plan::IsMisbehaviour(v.kind); })) {
+        b.blocked = true;
+        return b;
+      }
+      const std::vector<LeafOption> usable =
+          plan::UsableLeafOptions(*verdicts, StepKind::kNative, "", exactness);
+      if (!usable.empty()) {
+        b.ms += usable.front().measured_ms >= 0 ? usable.front().measured_ms
+                                                : cost_.EstimateMs(stack.stack_id, q);
+      } else if (verdicts->empty() && optimistic_ &&
+                 asked_.count(VerdictCache::Key(stack.stack_id, text)) == 0) {
+        b.ms += cost_.EstimateMs(stack.stack_id, q);
+        b.unknowns.emplace_back(stack.stack_id, q);
+      } else {
+        b.blocked = true;
+        return b;
+      }
+    }
+    return b;
+  }
+
   Status AddLeaves(const Problem& p, std::vector<Option>& out) {
     const std::string text = ToCanonical(p);
     for (const StackChoice* stack : stacks_) {
@@ -119,6 +170,11 @@ class Search {
                           verdicts_.Of(stack->stack_id, text));
       const plan::LeafExactness exactness =
           options_.exact_leaves ? plan::LeafExactness::kBitExactOnly : plan::LeafExactness::kAnyOk;
+      Backward backward;
+      if (options_.backward_too && p.direction == Direction::kForward) {
+        CG_ASSIGN_OR_RETURN(backward, BackwardOf(p, *stack, exactness));
+        if (backward.blocked) continue;
+      }
       std::vector<LeafOption> leaves = stack->fallback
                                            ? plan::FallbackLeafOptions(*verdicts, *stack, exactness)
                                            : plan::PrimaryLeafOptions(*verdicts, exactness);
@@ -143,8 +199,10 @@ class Search {
         o.step.tolerance = leaf.tolerance;
         o.step.modelled = leaf.measured_ms < 0;
         o.step.predicted_ms =
-            leaf.measured_ms >= 0 ? leaf.measured_ms : cost_.EstimateMs(stack->stack_id, p);
-        o.has_unknown = leaf.unknown;
+            (leaf.measured_ms >= 0 ? leaf.measured_ms : cost_.EstimateMs(stack->stack_id, p)) +
+            backward.ms;
+        if (leaf.unknown) o.unknowns.emplace_back(stack->stack_id, p);
+        o.unknowns.insert(o.unknowns.end(), backward.unknowns.begin(), backward.unknowns.end());
         out.push_back(std::move(o));
       }
     }
@@ -169,7 +227,7 @@ class Search {
       if (child->empty()) return std::optional<Option>();
       const Option& best = child->front();
       total += static_cast<double>(app.runs[i]) * best.step.predicted_ms;
-      o.has_unknown = o.has_unknown || best.has_unknown;
+      o.unknowns.insert(o.unknowns.end(), best.unknowns.begin(), best.unknowns.end());
       o.step.modelled = o.step.modelled || best.step.modelled;
       o.step.children.push_back(best.step);
     }
@@ -185,15 +243,6 @@ class Search {
   const std::set<std::string>& asked_;
   std::map<std::string, std::vector<Option>> memo_;
 };
-
-// The unknown leaves of a plan step, as (stack id, problem) pairs.
-void CollectUnknown(const PlanStep& step, std::vector<std::pair<std::string, Problem>>& out) {
-  if (step.is_leaf()) {
-    if (step.algorithm.empty()) out.emplace_back(step.stack_id, step.problem);
-    return;
-  }
-  for (const PlanStep& c : step.children) CollectUnknown(c, out);
-}
 
 void Summarise(const PlanStep& step, int depth, Plan& plan, int64_t multiplier) {
   if (step.is_leaf()) {
@@ -318,10 +367,10 @@ StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& 
     while (options.probe_missing && report.probes_run < options.probe_budget) {
       Search optimistic(in_use, verdicts, cost, options, /*optimistic=*/true, asked);
       CG_ASSIGN_OR_RETURN(const std::vector<Option>* found, optimistic.Options(p, 0));
-      if (found->empty() || !found->front().has_unknown) break;
+      if (found->empty() || !found->front().has_unknown()) break;
       // Enough: a known plan within 10% of the best the unknowns could offer.
       auto known = std::find_if(found->begin(), found->end(),
-                                [](const Option& o) { return !o.has_unknown; });
+                                [](const Option& o) { return !o.has_unknown(); });
       if (known != found->end() &&
           known->step.predicted_ms <= 1.10 * found->front().step.predicted_ms)
         break;
@@ -332,8 +381,8 @@ StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& 
       std::set<std::string> kinds;
       for (const Option& o : *found) {
         const std::string kind = o.step.is_leaf() ? "" : o.step.rewrite;
-        if (!o.has_unknown || !kinds.insert(kind).second) continue;
-        CollectUnknown(o.step, unknown);
+        if (!o.has_unknown() || !kinds.insert(kind).second) continue;
+        unknown.insert(unknown.end(), o.unknowns.begin(), o.unknowns.end());
       }
       bool probed_any = false;
       for (const StackChoice* stack : in_use) {
@@ -395,8 +444,25 @@ StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& 
         "exact leaves demanded: set aside OK algorithm(s) " + names +
         " of the problem as is, whose results round or whose exactness was not recorded");
   }
-  const bool native_measured = native_ms >= 0;
+  bool native_measured = native_ms >= 0;
   if (!native_measured) native_ms = cost.EstimateMs(primary.front()->stack_id, p);
+  if (options.backward_too && p.direction == Direction::kForward) {
+    // The plan's leaves run forward and backward: so does the problem as is.
+    for (const Problem& q : BackwardProblems(p)) {
+      CG_ASSIGN_OR_RETURN(const std::vector<Verdict>* bwd,
+                          verdicts.Of(primary.front()->stack_id, ToCanonical(q)));
+      double best = -1.0;
+      for (const Verdict& v : *bwd) {
+        if (v.time_ms_median > 0)
+          best = best < 0 ? v.time_ms_median : std::min(best, v.time_ms_median);
+      }
+      native_measured = native_measured && best >= 0;
+      native_ms += best >= 0 ? best : cost.EstimateMs(primary.front()->stack_id, q);
+    }
+    report.notes.push_back(
+        "planned for training: every leaf is OK forward, backward-data and backward-weights, "
+        "and times include all three");
+  }
 
   for (size_t i = 0; i < found.size(); ++i) {
     Plan plan = MakePlanFrom(found[i].step, native_ms, native_measured);

@@ -82,6 +82,7 @@ void Conclude(ScanReport& r) {
   double plan_ms = 0, native_ms = 0;
   const ScannedLayer* first_blocked = nullptr;
   const ScannedProblem* first_blocked_problem = nullptr;
+  std::string first_blocked_why;
   for (const ScannedLayer& layer : r.layers) {
     if (layer.state == LayerState::kUnsupported) {
       ++unsupported;
@@ -91,23 +92,24 @@ void Conclude(ScanReport& r) {
     if (layer.state == LayerState::kUnknown) ++unknown;
     if (layer.state != LayerState::kBad) continue;
     ++bad;
-    bool layer_blocked = false;
-    for (const ScannedProblem& p : layer.problems) {
-      if (p.state != LayerState::kBad) continue;
-      if (!p.plan) {
-        layer_blocked = true;
-        if (first_blocked == nullptr) {
-          first_blocked = &layer;
-          first_blocked_problem = &p;
+    const ScannedProblem* fix = layer.fix();
+    if (fix == nullptr || !fix->plan) {
+      ++blocked;
+      if (first_blocked == nullptr) {
+        first_blocked = &layer;
+        first_blocked_why = fix == nullptr ? std::string() : fix->no_plan;
+        for (const ScannedProblem& p : layer.problems) {
+          if (p.state == LayerState::kBad && first_blocked_problem == nullptr) {
+            first_blocked_problem = &p;
+          }
         }
-        continue;
       }
-      rewrites[p.plan->root.is_leaf() ? std::string(StepKindName(p.plan->root))
-                                      : p.plan->root.rewrite]++;
-      plan_ms += p.plan->predicted_ms;
-      native_ms += p.plan->native_ms;
+      continue;
     }
-    if (layer_blocked) ++blocked;
+    rewrites[fix->plan->root.is_leaf() ? std::string(StepKindName(fix->plan->root))
+                                       : fix->plan->root.rewrite]++;
+    plan_ms += fix->plan->predicted_ms;
+    native_ms += fix->plan->native_ms;
   }
   const std::string of = " of " + std::to_string(checked) + " layer" + (checked == 1 ? "" : "s");
   std::string unchecked;
@@ -120,8 +122,7 @@ void Conclude(ScanReport& r) {
     r.answer = "blocked: " + std::to_string(blocked) + of + (blocked == 1 ? " has" : " have") +
                " no exact plan on this stack (first: '" + first_blocked->conv.name + "' " +
                ToCanonical(first_blocked_problem->problem) + ": " + first_blocked_problem->verdict +
-               (first_blocked_problem->no_plan.empty() ? "" : "; ") +
-               first_blocked_problem->no_plan + ")" + unchecked;
+               (first_blocked_why.empty() ? "" : "; ") + first_blocked_why + ")" + unchecked;
     return;
   }
   if (unknown > 0) {
@@ -156,7 +157,8 @@ StatusOr<ModelConvs> ReadModel(const std::string& path, const ModelReadOptions& 
     CG_ASSIGN_OR_RETURN(MiopenLog log, ReadMiopenLog(path));
     return ModelConvsFromLog(log);
   }
-  std::string head(64, '\0');
+  if (options.format == ModelFormat::kLayers) return ReadLayersFile(path);
+  std::string head(4096, '\0');
   {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
@@ -169,14 +171,24 @@ StatusOr<ModelConvs> ReadModel(const std::string& path, const ModelReadOptions& 
     head.resize(static_cast<size_t>(in.gcount()));
   }
   if (LooksLikeOnnx(head)) return ReadOnnxModel(path, options.onnx);
+  if (LooksLikeLayers(head)) return ReadLayersFile(path);
   StatusOr<MiopenLog> log = ReadMiopenLog(path);
   if (!log.ok()) {
     if (log.status().code() != StatusCode::kInvalidArgument) return log.status();
     return Status::InvalidArgument(
-        "'" + path + "' is neither an ONNX model (it does not start like one) nor a " +
-        "MIOpen log: " + log.status().message());
+        "'" + path + "' is neither an ONNX model (it does not start like one), nor a layers " +
+        "file (a JSON object with \"convguard_layers\"), nor a MIOpen log: " +
+        log.status().message());
   }
   return ModelConvsFromLog(*log);
+}
+
+const ScannedProblem* ScannedLayer::fix() const {
+  if (state != LayerState::kBad) return nullptr;
+  for (const ScannedProblem& p : problems) {
+    if (p.plan || !p.no_plan.empty()) return &p;
+  }
+  return nullptr;
 }
 
 std::string_view LayerStateName(LayerState s) {
@@ -248,22 +260,30 @@ StatusOr<ScanReport> ScanModel(const ModelConvs& model, const ScanOptions& optio
   planner.probe_missing = options.probe;
   Prober prober;
   if (options.probe) prober = MakeEngineProber(options.probe_options, &store, callbacks);
+  // Plans per problem, once each: (plan, why none).
+  std::map<std::string, std::pair<std::optional<Plan>, std::string>> plans;
+  const auto plan_of = [&](const Problem& p, bool backward_too) -> Status {
+    const std::string key = ToCanonical(p) + (backward_too ? " training" : "");
+    if (plans.count(key) != 0) return Status::Ok();
+    PlannerOptions o = planner;
+    o.backward_too = backward_too;
+    CG_ASSIGN_OR_RETURN(PlanReport plan, MakePlan(p, {r.stack}, store, o, prober));
+    r.probed += plan.probes_run;
+    std::string why;
+    if (!plan.chosen) {
+      why = backward_too ? "no exact plan whose leaves are OK in all three directions"
+                         : "no exact plan";
+      if (!plan.suggestions.empty()) why += "; a person could " + plan.suggestions.front();
+    }
+    plans[key] = {std::move(plan.chosen), std::move(why)};
+    return Status::Ok();
+  };
   std::map<std::string, ScannedProblem> judged;
   for (const Problem& p : distinct) {
     ScannedProblem s;
     s.problem = p;
     CG_ASSIGN_OR_RETURN(std::vector<Verdict> verdicts, verdicts_of(p));
     Judge(verdicts, s);
-    if (s.state == LayerState::kBad) {
-      CG_ASSIGN_OR_RETURN(PlanReport plan, MakePlan(p, {r.stack}, store, planner, prober));
-      r.probed += plan.probes_run;
-      if (plan.chosen) {
-        s.plan = std::move(plan.chosen);
-      } else {
-        s.no_plan = "no exact plan";
-        if (!plan.suggestions.empty()) s.no_plan += "; a person could " + plan.suggestions.front();
-      }
-    }
     judged[ToCanonical(p)] = std::move(s);
   }
 
@@ -275,6 +295,24 @@ StatusOr<ScanReport> ScanModel(const ModelConvs& model, const ScanOptions& optio
       for (const Problem& p : LayerProblems(*conv.problem, options.training)) {
         layer.problems.push_back(judged.at(ToCanonical(p)));
         layer.state = Worst(layer.state, layer.problems.back().state);
+      }
+    }
+    if (layer.state == LayerState::kBad) {
+      // With training, a forward layer is fixed through its forward problem; otherwise
+      // (and for a log's backward command) each bad problem is planned as itself.
+      const bool through_forward = layer.problems.size() > 1;
+      for (ScannedProblem& s : layer.problems) {
+        const bool plan_here = through_forward ? s.problem.direction == Direction::kForward
+                                               : s.state == LayerState::kBad;
+        if (!plan_here) {
+          s.by_forward_plan = through_forward && s.state == LayerState::kBad;
+          continue;
+        }
+        CG_RETURN_IF_ERROR(plan_of(s.problem, through_forward));
+        const auto& [plan, why] =
+            plans.at(ToCanonical(s.problem) + (through_forward ? " training" : ""));
+        s.plan = plan;
+        s.no_plan = why;
       }
     }
     r.layers.push_back(std::move(layer));

@@ -29,13 +29,15 @@ std::string MiopenKey(const Problem& p) {
 
 // What a problem's row says in its last column: its verdict, and for a bad one its plan.
 std::string Outcome(const ScannedProblem& p) {
+  std::string out;
   switch (p.state) {
-    case LayerState::kOk: return "OK";
+    case LayerState::kOk: out = "OK"; break;
     case LayerState::kUnknown: return "UNKNOWN (no verdict)";
     case LayerState::kUnsupported: return "UNSUPPORTED";
-    case LayerState::kBad: break;
+    case LayerState::kBad: out = p.verdict; break;
   }
-  std::string out = p.verdict;
+  if (p.by_forward_plan) return out + " -> runs as the forward plan's leaves";
+  if (!p.plan && p.no_plan.empty()) return out;  // nothing to fix here
   if (!p.plan) return out + " -> blocked: " + p.no_plan;
   char ratio[32];
   std::snprintf(ratio, sizeof ratio, "%.2fx", p.plan->overhead());
@@ -158,6 +160,7 @@ std::string ScanReportToJson(const ScanReport& r) {
         q["plan"] = json::parse(PlanToJson(*p.plan));
       }
       if (!p.no_plan.empty()) q["no_plan"] = p.no_plan;
+      if (p.by_forward_plan) q["by_forward_plan"] = true;
       problems.push_back(std::move(q));
     }
     l["problems"] = std::move(problems);
@@ -193,12 +196,9 @@ SummaryRow Summarise(const ScanReport& r) {
       case LayerState::kUnsupported: ++unsupported; break;
       case LayerState::kBad: {
         ++bad;
-        const ScannedProblem* first_bad = nullptr;
-        for (const ScannedProblem& p : layer.problems) {
-          if (p.state == LayerState::kBad && first_bad == nullptr) first_bad = &p;
-        }
-        if (first_bad != nullptr && first_bad->plan) {
-          const PlanStep& root = first_bad->plan->root;
+        const ScannedProblem* fix = layer.fix();
+        if (fix != nullptr && fix->plan) {
+          const PlanStep& root = fix->plan->root;
           rewrites[root.is_leaf() ? std::string(StepKindName(root)) : root.rewrite]++;
         } else {
           rewrites["no exact plan"]++;

@@ -171,6 +171,40 @@ TEST(ModelCli, TrainingAddsEveryLayersBackwardProblems) {
       << scan.out;
 }
 
+// A layer whose forward runs but whose backward-data hangs: for training, the layer's plan
+// is a forward plan whose leaves' backward problems run too, and the fixed model is the
+// one that trains (a rewrite of the forward is differentiated into rewrites of both
+// backward problems).
+TEST(ModelCli, ForTrainingABackwardHangIsFixedThroughTheForwardPlan) {
+  const std::string dir = MakeTempDir("model-train");
+  const std::string rules =
+      WriteFile(dir + "/bwd.rules", "spin when direction == bwd_data && c == 16 && k == 32\n");
+  const std::string model = SeedLayerModel();
+  const std::vector<std::string> stack = {"--backend", "reference", "--inject",
+                                          rules,       "--db",      dir + "/v.sqlite"};
+  CliResult scan =
+      RunConvguard(Args(Args({"scan", model, "--training", "--probe", "--json"}, stack)));
+  EXPECT_EQ(scan.exit_code, 21) << scan.out << scan.err;
+  EXPECT_NE(scan.out.find("\"by_forward_plan\": true"), std::string::npos) << scan.out;
+
+  CliResult text = RunConvguard(Args(Args({"scan", model, "--training"}, stack)));
+  EXPECT_EQ(text.exit_code, 21) << text.out << text.err;
+  EXPECT_NE(text.out.find("HANG -> runs as the forward plan's leaves"), std::string::npos)
+      << text.out;
+
+  // Without --training nothing is wrong: the forward runs as is.
+  CliResult inference = RunConvguard(Args(Args({"scan", model, "--probe"}, stack)));
+  EXPECT_EQ(inference.exit_code, 0) << inference.out << inference.err;
+
+  const std::string fixed = dir + "/fixed.onnx";
+  CliResult fix = RunConvguard(Args(Args({"fix", model, "-o", fixed, "--training"}, stack)));
+  ASSERT_EQ(fix.exit_code, 0) << fix.out << fix.err;
+  ASSERT_TRUE(fs::exists(fixed));
+  CliResult rescan = RunConvguard(Args(Args({"scan", fixed, "--training", "--probe"}, stack)));
+  EXPECT_EQ(rescan.exit_code, 0) << rescan.out << rescan.err;
+  EXPECT_EQ(rescan.out.find("HANG"), std::string::npos) << rescan.out;
+}
+
 TEST(ModelCli, AnApplicationsLogIsScannedLayerByLayer) {
   const std::string log = SourceDir() + "/tests/inputs/miopen/pytorch_tinynet_train.log";
   CliResult scan = RunConvguard(
@@ -228,7 +262,7 @@ TEST(ModelCli, BadInputIsOneLineExitTwoAndNothingWritten) {
       {{"scan", small, "--input", "input=4x3"}, "has 2 dimensions"},
       {{"scan", small, "--input", "input=4xx3"}, "is not a dimension"},
       {{"scan", small, "--format", "tflite"},
-       "--format 'tflite' is unknown (allowed: auto, onnx, log)"},
+       "--format 'tflite' is unknown (allowed: auto, onnx, log, layers)"},
       {{"fix", log, "-o", out}, "fix writes ONNX models"},
       {{"fix", small}, "no --output FILE given"},
       {{"scan", small, "--json", "--markdown"}, "exclude each other"},

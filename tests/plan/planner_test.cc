@@ -3,6 +3,8 @@
 // probes is in guard_test.cc and cli/plan_run_test.cc.)
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -313,6 +315,97 @@ TEST_F(PlannerTest, ProbeMissingAsksTheProberAndPlansWithWhatItLearned) {
   EXPECT_EQ(PlanToText(*again->chosen), PlanToText(*r->chosen));
 }
 
+Problem Dir(Problem p, Direction d) {
+  p.direction = d;
+  return p;
+}
+
+TEST_F(PlannerTest, ForTrainingALeafNeedsItsBackwardProblemsOkToo) {
+  // The forward problem runs, but its backward-data problem hangs: inference may run it
+  // as is, training may not; padded input channels are OK in every direction.
+  const Problem p = With(SeedHang(), &Problem::h, 32);
+  const Problem padded = With(p, &Problem::c, 17);
+  Put(primary_, p, "direct", VerdictKind::kOk, 1.0);
+  Put(primary_, Dir(p, Direction::kBackwardData), "direct", VerdictKind::kHang);
+  Put(primary_, Dir(p, Direction::kBackwardWeights), "direct", VerdictKind::kOk, 1.0);
+  for (Direction d : {Direction::kForward, Direction::kBackwardData, Direction::kBackwardWeights})
+    Put(primary_, Dir(padded, d), "direct", VerdictKind::kOk, 1.5);
+
+  StatusOr<PlanReport> inference = PlanOf(p);
+  ASSERT_TRUE(inference.ok() && inference->chosen.has_value());
+  EXPECT_EQ(inference->chosen->root.kind, StepKind::kNative);
+
+  PlannerOptions training;
+  training.backward_too = true;
+  StatusOr<PlanReport> r = PlanOf(p, training);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(r->chosen.has_value()) << PlanReportToText(*r);
+  EXPECT_EQ(r->chosen->root.rewrite, "pad-input-channels");
+  EXPECT_EQ(r->chosen->root.parameters, "c=16->17");
+  // Times count all three directions: the leaf's 3 x 1.5 ms; the problem as is 1 ms
+  // forward, 1 ms backward-weights and an estimate for the hanging backward-data.
+  EXPECT_DOUBLE_EQ(r->chosen->root.children[0].predicted_ms, 4.5);
+  EXPECT_FALSE(r->chosen->native_measured);
+  EXPECT_GT(r->chosen->native_ms, 2.0);
+  EXPECT_NE(PlanReportToText(*r).find("planned for training"), std::string::npos);
+
+  // A padded problem whose backward-weights problem has no verdict cannot be a leaf
+  // without probing.
+  Put(primary_, Dir(padded, Direction::kBackwardWeights), "direct", VerdictKind::kWrong);
+  StatusOr<PlanReport> blocked = PlanOf(p, training);
+  ASSERT_TRUE(blocked.ok());
+  EXPECT_FALSE(blocked->chosen.has_value()) << PlanReportToText(*blocked);
+}
+
+TEST_F(PlannerTest, ForTrainingUnknownBackwardProblemsAreProbed) {
+  const Problem p = SeedHang();
+  Put(primary_, p, "direct", VerdictKind::kHang);
+  // The stand-in stack: forward problems with 16 input channels hang, every backward-data
+  // problem with 17 hangs, everything else is OK.
+  std::vector<std::string> asked;
+  Prober prober = [&](const StackChoice&, const std::vector<ProbeJob>& jobs) -> StatusOr<int64_t> {
+    for (const ProbeJob& job : jobs) {
+      asked.push_back(ToCanonical(job.problem));
+      const Problem& q = job.problem;
+      const bool hangs = (q.direction == Direction::kForward && q.c == 16) ||
+                         (q.direction == Direction::kBackwardData && q.c == 17);
+      Put(primary_, q, "direct", hangs ? VerdictKind::kHang : VerdictKind::kOk, 1.0);
+    }
+    return static_cast<int64_t>(jobs.size());
+  };
+  PlannerOptions o;
+  o.probe_missing = true;
+  o.backward_too = true;
+  o.probe_budget = 200;
+  StatusOr<PlanReport> r = PlanOf(p, o, prober);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(r->chosen.has_value()) << PlanReportToText(*r);
+  const auto was_asked = [&](const Problem& q) {
+    return std::find(asked.begin(), asked.end(), ToCanonical(q)) != asked.end();
+  };
+  EXPECT_TRUE(was_asked(Dir(With(p, &Problem::c, 17), Direction::kBackwardData)));
+  // Every leaf is OK in every direction now, and none has 17 input channels.
+  std::vector<const PlanStep*> todo = {&r->chosen->root};
+  while (!todo.empty()) {
+    const PlanStep* s = todo.back();
+    todo.pop_back();
+    for (const PlanStep& c : s->children) todo.push_back(&c);
+    if (!s->is_leaf()) continue;
+    EXPECT_NE(s->problem.c, 17) << ToCanonical(s->problem);
+    for (Direction d :
+         {Direction::kForward, Direction::kBackwardData, Direction::kBackwardWeights}) {
+      const std::string text = ToCanonical(Dir(s->problem, d));
+      VerdictFilter f;
+      f.stack_id = primary_.Id();
+      f.problem = text;
+      StatusOr<std::vector<Verdict>> v = store_->ListVerdicts(f);
+      ASSERT_TRUE(v.ok());
+      ASSERT_FALSE(v->empty()) << text;
+      for (const Verdict& verdict : *v) EXPECT_EQ(verdict.kind, VerdictKind::kOk) << text;
+    }
+  }
+}
+
 TEST_F(PlannerTest, TheProbeBudgetIsRespectedAndSaid) {
   const Problem p = SeedHang();
   int64_t probes = 0;
@@ -362,6 +455,18 @@ TEST_F(PlannerTest, TheJsonReportCarriesThePlanTree) {
   EXPECT_NE(json.find("\"kind\": \"pad-output-channels\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"parameters\": \"k=32->33\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"measured_ms\": 3.0"), std::string::npos) << json;
+
+  // The step carries its forward pieces, so that a program that is not convguard (the
+  // ONNX writer, the PyTorch guard) can run it: one piece, the child's first 32 output
+  // channels are P's output.
+  const nlohmann::json step = nlohmann::json::parse(json)["plan"]["root"];
+  ASSERT_TRUE(step.contains("pieces")) << step.dump(2);
+  ASSERT_EQ(step["pieces"].size(), 1u) << step.dump(2);
+  const nlohmann::json& piece = step["pieces"][0];
+  EXPECT_EQ(piece["slot"], 0);
+  EXPECT_EQ(piece["k"], nlohmann::json::array({0, 32}));
+  EXPECT_EQ(piece["c"], nlohmann::json::array({0, p.c}));
+  EXPECT_EQ(piece["out_h"], nlohmann::json::array({0, p.h}));
 }
 
 }  // namespace
