@@ -65,6 +65,10 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--db", default=None)
+    parser.add_argument("--option", action="append", default=[],
+                        help="a further `convguard scan` flag (repeat), e.g. "
+                             "--option=--confirm-floor --option=800")
+    parser.add_argument("--quiet", action="store_true", help="no probing progress")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -79,7 +83,8 @@ def main():
     reference = copy.deepcopy(model)
 
     start = time.perf_counter()
-    report = cgt.scan(model, x, backend="torch", db=db, inject=rules, quiet=True)
+    report = cgt.scan(model, x, backend="torch", db=db, inject=rules, quiet=args.quiet,
+                      options=args.option)
     scanned = time.perf_counter() - start
     model, changes = cgt.guard(model, x, report=report)
     guarded = [str(c) for c in changes if c.action == "guarded"]

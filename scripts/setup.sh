@@ -3,7 +3,8 @@
 # then runs the main job or the whole test suite.
 #
 #   bash scripts/setup.sh main    # install + build + the main job (the default)
-#   bash scripts/setup.sh test    # install + build + format check + every ctest test + fuzzing
+#   bash scripts/setup.sh test    # install + build + format check + every ctest test
+#                                 # + the pip package, installed and tested + fuzzing
 #   bash scripts/setup.sh build   # install + build only
 #
 # Between the packages and configuring, onnxruntime (the runtime that verifies fixed
@@ -16,6 +17,15 @@
 # once and only when something is missing, the venv is made only when it is missing (or
 # was not made from /usr/bin/python3), pip runs only when the installed onnxruntime is not
 # the pinned version, and the build directory is reused.
+#
+# In test mode, after ctest, the pip package (pyproject.toml) is checked the way a user
+# gets it: `pip install .` into the virtual environment $BUILD_DIR/pip-venv, made afresh
+# from /usr/bin/python3 with --system-site-packages (Debian's python3-torch), compiling in
+# $BUILD_DIR/pip/setup-test (kept, so a second run compiles nothing; hence without pip's
+# build isolation, the build backend scikit-build-core being pip-installed from PyPI into
+# the venv, pinned by pyproject.toml); then tests/python run from a scratch folder outside
+# the source tree with CONVGUARD_TEST_INSTALLED=1, so that `import convguard` is the
+# installed copy.
 # Environment: BUILD_DIR (default: build), JOBS (default: nproc),
 # ONNXRUNTIME_VERSION (default: 1.32.0).
 set -euo pipefail
@@ -24,7 +34,7 @@ mode=${1:-main}
 case "$mode" in
   main|test|build) ;;
   -h|--help)
-    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
     exit 0 ;;
   *)
     echo "setup.sh: unknown mode '$mode' (allowed: main, test, build)" >&2
@@ -122,6 +132,38 @@ case "$mode" in
     fi
     echo "== running every test"
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
+    # The pip package as a user installs it (README.md, "Installing with pip"), tested from
+    # a scratch folder: from inside the source tree, `import convguard` could find
+    # python/convguard instead of the installed copy. The venv is made afresh every run.
+    # Its CMake build folder is kept, and is its own (a user's build/pip/<tag> may have
+    # cached another venv's interpreter), so that a repeated run compiles nothing; that needs
+    # pip's build isolation off: an isolated build runs scikit-build-core from a new
+    # temporary folder every time, and scikit-build-core then deletes the CMake cache and
+    # every object file. So the build backend, pinned by pyproject.toml, is installed into
+    # the venv first.
+    # CUDA stays on as in a user's build, where the toolkit is present: it costs a cold build
+    # about 4 s of configuring and 4 s of compiling (of about 85 s on 2 cores), and it
+    # checks that the installed binary, linked to the CUDA runtime and cuDNN, finds them
+    # through its install RPATH and starts without a GPU.
+    echo "== pip install . into a fresh venv and test the installed package"
+    pip_venv="$BUILD_DIR/pip-venv"
+    /usr/bin/python3 -m venv --clear --system-site-packages "$pip_venv"
+    pip_venv=$(cd "$pip_venv" && pwd)
+    pip_build=$(cd "$BUILD_DIR" && pwd)/pip/setup-test
+    build_requires=$("$pip_venv/bin/python" -c \
+      'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))')
+    mapfile -t build_requires <<<"$build_requires"
+    "$pip_venv/bin/pip" install --quiet --no-cache-dir --disable-pip-version-check \
+      "${build_requires[@]}"
+    CMAKE_BUILD_PARALLEL_LEVEL="$JOBS" "$pip_venv/bin/pip" install --no-cache-dir \
+      --disable-pip-version-check --no-build-isolation --config-settings=build-dir="$pip_build" .
+    repo=$(pwd)
+    scratch=$(mktemp -d)
+    pip_tests=0
+    (cd "$scratch" && CONVGUARD_TEST_INSTALLED=1 "$pip_venv/bin/python" -m unittest discover \
+      -s "$repo/tests/python" -t "$repo/tests/python" -v) || pip_tests=$?
+    rm -rf "$scratch"
+    if [ "$pip_tests" -ne 0 ]; then exit "$pip_tests"; fi
     # The parsers of files users hand over (MIOpen logs, ONNX models) under libFuzzer with
     # sanitizers: the same 500000 inputs per target every run (scripts/fuzz.sh).
     echo "== fuzzing the parsers"

@@ -15,7 +15,8 @@
 #   2. the environment's CUDNN_ROOT
 #   3. a PyTorch install: the folder of python3's `nvidia.cudnn` package
 #      (<site-packages>/nvidia/cudnn/{include,lib}); -DCONVGUARD_CUDNN_PYTHON=... picks
-#      the interpreter
+#      the interpreter. In a wheel build (`pip install .`) it defaults to the interpreter
+#      pip runs, asked without pip's build isolation (see below)
 #   4. the system: /usr/include, /usr/lib/x86_64-linux-gnu, the CUDA toolkit's folders
 #      and CMake's default paths
 # -DCUDNN_INCLUDE_DIR=... and -DCUDNN_LIBRARY=... override the search entirely.
@@ -77,12 +78,25 @@ endif()
 if(DEFINED ENV{CUDNN_ROOT} AND NOT "$ENV{CUDNN_ROOT}" STREQUAL "")
   list(APPEND _cg_cudnn_roots "$ENV{CUDNN_ROOT}")
 endif()
+# In a wheel build (scikit-build-core sets SKBUILD and Python_EXECUTABLE) the PyTorch whose
+# cuDNN should be used is the one of the environment pip installs into, so its interpreter
+# is asked rather than the first python3 on PATH. pip's build isolation hides every
+# site-packages folder from every interpreter it starts (PYTHONPATH with its own
+# sitecustomize, PYTHONNOUSERSITE), so the question is asked without those variables.
+set(_cg_cudnn_python_env "")
+if(SKBUILD)
+  if(Python_EXECUTABLE AND NOT DEFINED CACHE{CONVGUARD_CUDNN_PYTHON})
+    set(CONVGUARD_CUDNN_PYTHON "${Python_EXECUTABLE}" CACHE FILEPATH
+        "Python interpreter asked where PyTorch's nvidia.cudnn package lives")
+  endif()
+  set(_cg_cudnn_python_env ${CMAKE_COMMAND} -E env --unset=PYTHONPATH --unset=PYTHONNOUSERSITE)
+endif()
 find_program(CONVGUARD_CUDNN_PYTHON NAMES python3 python
              DOC "Python interpreter asked where PyTorch's nvidia.cudnn package lives")
 set(_cg_cudnn_python_root "")
 if(CONVGUARD_CUDNN_PYTHON)
   execute_process(
-    COMMAND "${CONVGUARD_CUDNN_PYTHON}" -c
+    COMMAND ${_cg_cudnn_python_env} "${CONVGUARD_CUDNN_PYTHON}" -c
             "import os, nvidia.cudnn as m; f = getattr(m, '__file__', None); print(os.path.dirname(f) if f else list(m.__path__)[0])"
     OUTPUT_VARIABLE _cg_cudnn_python_root
     RESULT_VARIABLE _cg_cudnn_python_rc
