@@ -176,12 +176,14 @@ class SeedLayerTest(TorchTestCase):
         xg, xr = x.clone().requires_grad_(), x.clone().requires_grad_()
         y, yr = model(xg), reference(xr)
         self.assertEqual(len(calls), 1, "the module's own hooks still run")
-        torch.testing.assert_close(y, yr)
+        # float32: a plan's child sums in another order (the bit-exact check is in float64,
+        # test_plans_are_exact_in_float64_on_exact_data); weight gradients sum 4096 terms.
+        torch.testing.assert_close(y, yr, rtol=1e-4, atol=1e-5)
         y.square().sum().backward()
         yr.square().sum().backward()
-        torch.testing.assert_close(xg.grad, xr.grad)
+        torch.testing.assert_close(xg.grad, xr.grad, rtol=1e-4, atol=1e-4)
         for p, q in zip(model.parameters(), reference.parameters()):
-            torch.testing.assert_close(p.grad, q.grad)
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-4)
         self.assert_only_ok_problems_reach_torch(model, (x,))
 
         self.assertEqual(cgt.unguard(model), ["0"])
@@ -282,11 +284,11 @@ class TorchvisionTest(TorchTestCase):
         out.square().mean().backward()
         out_ref.square().mean().backward()
         for (n, p), q in zip(model.named_parameters(), reference.parameters()):
-            torch.testing.assert_close(p.grad, q.grad, rtol=1e-3, atol=1e-6, msg=n)
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-3, atol=1e-5, msg=n)
         optimizer.step()
         optimizer_ref.step()
         for (n, p), q in zip(model.named_parameters(), reference.parameters()):
-            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6, msg=n)
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5, msg=n)
 
         # The state dict round-trips: same keys, loads into a plain model and back.
         state = model.state_dict()
