@@ -19,5 +19,6 @@ int PlanMain(const Args& args);
 int RunMain(const Args& args);
 int ScanMain(const Args& args);
 int FixMain(const Args& args);
+int PatternMain(const Args& args);
 
 }  // namespace convguard::cli

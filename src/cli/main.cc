@@ -35,6 +35,8 @@ constexpr const char* kUsage =
     "                        verdict on the stack and, for a bad one, its exact plan; one\n"
     "                        answer per model: works / works with rewrites / blocked.\n"
     "  fix MODEL -o OUT      write the ONNX model with every bad Conv replaced by its plan.\n"
+    "  pattern               where a stack's failures live, learned from its verdicts and\n"
+    "                        printed as fault rules (with the errors they make).\n"
     "  db                    show, export or import the verdict store.\n"
     "  worker                (internal) the worker process the probe engine starts.\n"
     "\n"
@@ -75,9 +77,11 @@ int main(int argc, char** argv) {
   if (command == "run") return RunMain(rest);
   if (command == "scan") return ScanMain(rest);
   if (command == "fix") return FixMain(rest);
+  if (command == "pattern") return PatternMain(rest);
   std::fprintf(
       stderr,
-      "convguard: unknown command '%s' (allowed: describe, probe, sweep, plan, run, scan, fix, db, "
+      "convguard: unknown command '%s' (allowed: describe, probe, sweep, plan, run, scan, fix, "
+      "pattern, db, "
       "worker); "
       "see 'convguard --help'\n",
       argv[1]);

@@ -1,0 +1,103 @@
+// `convguard pattern` end to end: a real sweep on the emulated RDNA1 stack fills a store,
+// the learned rules are written to a file, and the same grid swept on the reference
+// backend with those rules injected gives the same verdicts: the round trip.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/cli_runner.h"
+
+namespace convguard {
+namespace {
+
+using namespace testing_support;
+
+const std::vector<std::string> kQuick = {"--deadline-floor", "300", "--confirm-floor", "800"};
+
+std::vector<std::string> With(std::vector<std::string> head) {
+  head.insert(head.end(), kQuick.begin(), kQuick.end());
+  return head;
+}
+
+// The sweep table's rows without their timings: "| c | k | size | VERDICT |".
+std::vector<std::string> TableRows(const std::string& out) {
+  std::vector<std::string> rows;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("| ", 0) == 0 && line.find("x") != std::string::npos &&
+        line.find("---") == std::string::npos && line.find("| c |") == std::string::npos) {
+      size_t end = 0;
+      for (int bars = 0; bars < 5 && end != std::string::npos; ++bars)
+        end = line.find('|', end + (bars == 0 ? 0 : 1));
+      rows.push_back(line.substr(0, end == std::string::npos ? line.size() : end + 1));
+    }
+  return rows;
+}
+
+TEST(PatternCli, LearnedRulesInjectedOnTheReferenceReproduceTheSweep) {
+  const std::string dir = MakeTempDir("pattern");
+  const std::string db = dir + "/emulated.sqlite";
+  const std::string grid = "c=8,16,32 k=16,24,32 hw=24,40 r=3 p=same";
+  CliResult sweep =
+      RunConvguard(With({"sweep", "--backend", "emulated-rdna1", "--db", db, "--grid", grid}));
+  ASSERT_EQ(sweep.exit_code, 0) << sweep.err;
+  const std::vector<std::string> truth = TableRows(sweep.out);
+  ASSERT_EQ(truth.size(), 18u) << sweep.out;
+
+  const std::string rules = dir + "/learned.rules";
+  CliResult learned = RunConvguard({"pattern", "--db", db, "--held-out", "0", "-o", rules});
+  ASSERT_EQ(learned.exit_code, 0) << learned.err;
+  EXPECT_NE(learned.out.find("spin when"), std::string::npos) << learned.out;
+  EXPECT_NE(learned.out.find("errors of these rules: training 0 of 18"), std::string::npos)
+      << learned.out;
+  ASSERT_TRUE(std::filesystem::exists(rules));
+
+  CliResult replay = RunConvguard(With({"sweep", "--backend", "reference", "--inject", rules,
+                                        "--db", dir + "/replay.sqlite", "--grid", grid}));
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  EXPECT_EQ(TableRows(replay.out), truth) << replay.out;
+
+  // JSON carries the same rules and counts.
+  CliResult json = RunConvguard({"pattern", "--db", db, "--held-out", "0", "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_NE(json.out.find("\"train_verdicts\": 18"), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find("\"fault\": \"spin\""), std::string::npos) << json.out;
+
+  // Nothing is overwritten: the rules file exists now.
+  CliResult again = RunConvguard({"pattern", "--db", db, "-o", rules});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("exists"), std::string::npos) << again.err;
+}
+
+TEST(PatternCli, BadInputIsOneLineAndExitTwo) {
+  const std::string dir = MakeTempDir("pattern-bad");
+  const std::string one = dir + "/one.sqlite";
+  CliResult probe = RunConvguard(
+      With({"probe", "n1_c4_h8_w8_k4_r3_s3_p1", "--backend", "reference", "--db", one}));
+  ASSERT_EQ(probe.exit_code, 0) << probe.err;
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"pattern", "--db", dir + "/missing.sqlite"}, "no store at"},
+           {{"pattern", "--db", one}, "1 usable verdict(s) of stack"},
+           {{"pattern", "--db", one, "--stack", "0123456789abcdef"}, "has no verdict of stack"},
+           {{"pattern", "--db", one, "--depth", "0"}, "--depth"},
+           {{"pattern", "--db", one, "--held-out", "95"}, "--held-out"},
+       }) {
+    CliResult r = RunConvguard(c.args);
+    EXPECT_EQ(r.exit_code, 2) << c.says << ": " << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir + "/missing.sqlite"));
+}
+
+}  // namespace
+}  // namespace convguard
