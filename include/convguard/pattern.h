@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "convguard/problem.h"
 #include "convguard/status.h"
 #include "convguard/verdict.h"
 
@@ -66,6 +67,23 @@ struct Pattern {
   std::string RulesText() const;
   std::string ToJson() const;
 };
+
+// What a pattern predicts for a problem not yet probed. A prediction is never a verdict:
+// it is shown as PREDICTED and never stored.
+struct Prediction {
+  VerdictKind kind = VerdictKind::kOk;
+  // The share of the training verdicts that the same rule (or "no rule") got right, with
+  // one right and one wrong added (Laplace), so a rule learned from 3 verdicts says 0.80,
+  // not 1.00.
+  double confidence = 0.0;
+  int64_t support = 0;  // training verdicts behind it
+  std::string rule;     // the matching rule's text, or "" when no rule matches
+};
+
+// Predicts (p, algorithm) from `pattern`'s rules. Errors: kInternal if the rules text does
+// not parse (it always does for a Pattern from LearnPattern).
+StatusOr<Prediction> Predict(const Pattern& pattern, const Problem& p,
+                             const std::string& algorithm = "");
 
 // Learns the pattern of `verdicts`, which must all be of one stack. Verdicts whose kind
 // no fault produces (MISTRUSTED, OOM) are left out with a note.

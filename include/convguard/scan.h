@@ -82,6 +82,12 @@ struct ScannedProblem {
   std::optional<Plan> plan;
   std::string no_plan;
   bool by_forward_plan = false;
+  // UNKNOWN: what the stack's learned pattern (convguard/pattern.h) predicts, when the
+  // store holds enough verdicts of the stack to learn one. Never stored, never a verdict:
+  // the state stays UNKNOWN.
+  std::string predicted;  // a verdict name ("HANG"), or "" when none
+  double predicted_confidence = 0.0;
+  std::string predicted_rule;  // the rule that matched, or "" (predicted OK: no rule)
 };
 
 struct ScannedLayer {

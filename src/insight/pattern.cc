@@ -527,4 +527,25 @@ StatusOr<Pattern> LearnPattern(const std::vector<Verdict>& verdicts,
   return pattern;
 }
 
+StatusOr<Prediction> Predict(const Pattern& pattern, const Problem& p,
+                             const std::string& algorithm) {
+  std::string text;
+  for (const LearnedRule& r : pattern.rules) text += r.fault + " when " + r.predicate + "\n";
+  StatusOr<inject::FaultRules> parsed = inject::ParseFaultRules(text, "learned pattern");
+  if (!parsed.ok())
+    return Status::Internal("the learned rules do not parse: " + parsed.status().message());
+  Prediction out;
+  int64_t covered = pattern.unmatched_train, wrong = pattern.unmatched_train_wrong;
+  if (const inject::FaultRule* rule = parsed->Match(p, algorithm); rule != nullptr) {
+    const LearnedRule& r = pattern.rules[static_cast<size_t>(rule - parsed->rules.data())];
+    out.kind = r.kind;
+    out.rule = r.fault + " when " + r.predicate;
+    covered = r.train_covered;
+    wrong = r.train_wrong;
+  }
+  out.support = covered;
+  out.confidence = static_cast<double>(covered - wrong + 1) / static_cast<double>(covered + 2);
+  return out;
+}
+
 }  // namespace convguard

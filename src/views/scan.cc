@@ -2,12 +2,14 @@
 #include "convguard/scan.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <set>
 
+#include "convguard/pattern.h"
 #include "convguard/problem_source.h"
 #include "convguard/text_forms.h"
 
@@ -54,6 +56,70 @@ void Judge(const std::vector<Verdict>& verdicts, ScannedProblem& out) {
   out.state = worst->kind == VerdictKind::kOk ? LayerState::kOk : LayerState::kBad;
   if (out.state == LayerState::kBad)
     out.detail = "'" + worst->algorithm + "': " + FirstLine(worst->message);
+}
+
+// Problems still without a verdict get the prediction of the stack's learned pattern:
+// one label per problem (its worst verdict, as a layer is judged), no algorithm, since a
+// framework picks its own. Too few verdicts to learn from: no prediction, and a note.
+Status PredictUnknown(Store& store, ScanReport& r, std::map<std::string, ScannedProblem>& judged) {
+  bool any_unknown = false;
+  for (const auto& [key, s] : judged) any_unknown = any_unknown || s.state == LayerState::kUnknown;
+  if (!any_unknown) return Status::Ok();
+  VerdictFilter filter;
+  filter.stack_id = r.stack.stack_id;
+  CG_ASSIGN_OR_RETURN(std::vector<Verdict> all, store.ListVerdicts(filter));
+  std::map<std::string, Verdict> worst;
+  for (Verdict& v : all) {
+    auto it = worst.find(v.problem);
+    if (it == worst.end() || Severity(v.kind) < Severity(it->second.kind)) {
+      v.algorithm.clear();
+      worst[v.problem] = std::move(v);
+    }
+  }
+  std::vector<Verdict> per_problem;
+  for (auto& [problem, v] : worst) per_problem.push_back(std::move(v));
+  PatternOptions options;
+  options.use_algorithm = false;
+  StatusOr<Pattern> pattern = LearnPattern(per_problem, options);
+  if (!pattern.ok()) {
+    r.notes.push_back("no predictions for the unknown layers: " + pattern.status().message());
+    return Status::Ok();
+  }
+  // A direction, data type or layout that no verdict has is beyond what the pattern
+  // learned from: no prediction there, rather than an extrapolation with a confidence.
+  const auto kind_of = [](const Problem& p) {
+    return std::string(DirectionName(p.direction)) + " " + std::string(DataTypeName(p.dtype)) +
+           " " + std::string(LayoutName(p.layout));
+  };
+  std::set<std::string> learned_kinds;
+  for (const Verdict& v : per_problem) {
+    if (StatusOr<Problem> p = ParseProblem(v.problem); p.ok()) learned_kinds.insert(kind_of(*p));
+  }
+  int64_t beyond = 0;
+  for (auto& [key, s] : judged) {
+    if (s.state != LayerState::kUnknown) continue;
+    if (learned_kinds.count(kind_of(s.problem)) == 0) {
+      ++beyond;
+      continue;
+    }
+    CG_ASSIGN_OR_RETURN(Prediction p, Predict(*pattern, s.problem));
+    s.predicted = std::string(VerdictName(p.kind));
+    s.predicted_confidence = p.confidence;
+    s.predicted_rule = p.rule;
+  }
+  char held[64];
+  std::snprintf(held, sizeof held, "%lld of %lld", static_cast<long long>(pattern->held_out_errors),
+                static_cast<long long>(pattern->held_out_verdicts));
+  r.notes.push_back("PREDICTED verdicts come from the pattern learned from " +
+                    std::to_string(pattern->train_verdicts) +
+                    " problems' verdicts of this stack (convguard pattern; wrong on " + held +
+                    " held-out problems); they are not verdicts and are not stored");
+  if (beyond > 0) {
+    r.notes.push_back("no prediction for " + std::to_string(beyond) +
+                      " unknown problem(s) whose direction, data type and layout no verdict "
+                      "of this stack has");
+  }
+  return Status::Ok();
 }
 
 LayerState Worst(LayerState a, LayerState b) {
@@ -286,6 +352,8 @@ StatusOr<ScanReport> ScanModel(const ModelConvs& model, const ScanOptions& optio
     Judge(verdicts, s);
     judged[ToCanonical(p)] = std::move(s);
   }
+
+  CG_RETURN_IF_ERROR(PredictUnknown(store, r, judged));
 
   for (const ModelConv& conv : model.convs) {
     ScannedLayer layer;

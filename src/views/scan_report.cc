@@ -32,7 +32,12 @@ std::string Outcome(const ScannedProblem& p) {
   std::string out;
   switch (p.state) {
     case LayerState::kOk: out = "OK"; break;
-    case LayerState::kUnknown: return "UNKNOWN (no verdict)";
+    case LayerState::kUnknown: {
+      if (p.predicted.empty()) return "UNKNOWN (no verdict)";
+      char confidence[32];
+      std::snprintf(confidence, sizeof confidence, "%.2f", p.predicted_confidence);
+      return "UNKNOWN (no verdict; PREDICTED " + p.predicted + ", confidence " + confidence + ")";
+    }
     case LayerState::kUnsupported: return "UNSUPPORTED";
     case LayerState::kBad: out = p.verdict; break;
   }
@@ -161,6 +166,11 @@ std::string ScanReportToJson(const ScanReport& r) {
       }
       if (!p.no_plan.empty()) q["no_plan"] = p.no_plan;
       if (p.by_forward_plan) q["by_forward_plan"] = true;
+      if (!p.predicted.empty()) {
+        q["predicted"] = {{"verdict", p.predicted},
+                          {"confidence", p.predicted_confidence},
+                          {"rule", p.predicted_rule}};
+      }
       problems.push_back(std::move(q));
     }
     l["problems"] = std::move(problems);

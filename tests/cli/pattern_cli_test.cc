@@ -67,6 +67,29 @@ TEST(PatternCli, LearnedRulesInjectedOnTheReferenceReproduceTheSweep) {
   EXPECT_NE(json.out.find("\"train_verdicts\": 18"), std::string::npos) << json.out;
   EXPECT_NE(json.out.find("\"fault\": \"spin\""), std::string::npos) << json.out;
 
+  // A scan of layers the store does not know: UNKNOWN, with the pattern's prediction,
+  // which is not stored.
+  const std::string layers =
+      WriteFile(dir + "/layers.json",
+                R"({"convguard_layers": 1, "origin": "two layers", "layers": [
+           {"name": "seed", "op": "Conv2d", "problem": "n1_c16_h64_w64_k32_r3_s3_p1"},
+           {"name": "small", "op": "Conv2d", "problem": "n1_c8_h20_w20_k8_r3_s3_p1"}]})");
+  CliResult scan = RunConvguard({"scan", layers, "--backend", "emulated-rdna1", "--db", db});
+  EXPECT_EQ(scan.exit_code, 23) << scan.out << scan.err;
+  EXPECT_NE(scan.out.find("UNKNOWN (no verdict; PREDICTED HANG, confidence 0."), std::string::npos)
+      << scan.out;
+  EXPECT_NE(scan.out.find("UNKNOWN (no verdict; PREDICTED OK, confidence 0."), std::string::npos)
+      << scan.out;
+  EXPECT_NE(scan.out.find("they are not verdicts and are not stored"), std::string::npos)
+      << scan.out;
+  CliResult scan_json =
+      RunConvguard({"scan", layers, "--backend", "emulated-rdna1", "--db", db, "--json"});
+  EXPECT_NE(scan_json.out.find("\"predicted\": {"), std::string::npos) << scan_json.out;
+  CliResult stored =
+      RunConvguard({"db", "show", "--db", db, "--problem", "n1_c16_h64_w64_k32_r3_s3_p1"});
+  EXPECT_EQ(stored.exit_code, 0) << stored.err;
+  EXPECT_NE(stored.err.find("0 verdicts"), std::string::npos) << stored.out << stored.err;
+
   // Nothing is overwritten: the rules file exists now.
   CliResult again = RunConvguard({"pattern", "--db", db, "-o", rules});
   EXPECT_EQ(again.exit_code, 2);
