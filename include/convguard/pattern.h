@@ -85,6 +85,19 @@ struct Prediction {
 StatusOr<Prediction> Predict(const Pattern& pattern, const Problem& p,
                              const std::string& algorithm = "");
 
+// The pattern of problems rather than (problem, algorithm) pairs: each problem labelled
+// with its most severe verdict (HANG, CRASH, WRONG, OOM, ERROR, MISTRUSTED, SLOW,
+// UNSUPPORTED, OK), no algorithm feature: what a framework that picks its own algorithm
+// meets. What scan predictions and informative sweeps use.
+StatusOr<Pattern> LearnProblemPattern(const std::vector<Verdict>& verdicts,
+                                      PatternOptions options = {});
+
+// The indices of `candidates` ordered from the least certain prediction to the most
+// (ties: in their given order), for probing first what teaches the pattern most.
+// Errors as Predict.
+StatusOr<std::vector<size_t>> LeastCertainFirst(const Pattern& pattern,
+                                                const std::vector<Problem>& candidates);
+
 // Learns the pattern of `verdicts`, which must all be of one stack. Verdicts whose kind
 // no fault produces (MISTRUSTED, OOM) are left out with a note.
 // Errors: kInvalidArgument when fewer than options.min_verdicts usable verdicts remain,

@@ -1,7 +1,10 @@
 // convguard sweep: probes a grid or problem lists, remembering every verdict.
 #include <algorithm>
+#include <climits>
 #include <cstdio>
+#include <iterator>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
@@ -12,6 +15,7 @@
 #include "cli/probe_common.h"
 #include "cli/progress.h"
 #include "convguard/exit_status.h"
+#include "convguard/pattern.h"
 #include "convguard/probe.h"
 #include "convguard/problem_source.h"
 #include "convguard/text_forms.h"
@@ -32,6 +36,10 @@ std::vector<FlagSpec> SweepFlagSpecs() {
       {"--quiet", "", "no progress output"},
       {"--verbose", "", "print worker and calibration events"},
       {"--table", "FORMAT", "final table: markdown (default), csv, or none"},
+      {"--order", "ORDER",
+       "given (default: as listed) or informative (least certain prediction of the learned "
+       "pattern first)"},
+      {"--budget", "N", "probe at most N problems; the rest are reported as predicted"},
   };
   for (FlagSpec& s : EngineFlagSpecs()) specs.push_back(std::move(s));
   return specs;
@@ -54,6 +62,12 @@ std::string Usage(const FlagParser& flags) {
          "\n"
          "options:\n" +
          flags.OptionsHelp() + "\n" + EngineFlagsHelp() +
+         "\n"
+         "--order informative probes a spread sample first, then in rounds the problems\n"
+         "whose verdict the pattern learned so far (convguard pattern) predicts least surely,\n"
+         "so a grid's failure region is mapped with few probes. --budget N stops after N\n"
+         "probes; the problems not probed are listed with their PREDICTED verdicts, which\n"
+         "are not verdicts and are never stored.\n"
          "\n"
          "exit status: 0 when the sweep completed (whatever the verdicts), 1 failure,\n"
          "2 bad input, 130 interrupted.\n";
@@ -196,6 +210,142 @@ StatusOr<MiopenLog> ReadLogInsteadOfList(const std::string& path, const Status& 
   return ReadMiopenLog(path);
 }
 
+// A problem a budgeted sweep did not probe, with what the learned pattern predicts.
+struct PredictedRow {
+  Problem problem;
+  std::string verdict;  // "" when no pattern could be learned
+  double confidence = 0.0;
+};
+
+// Up to `n` of `pending`, spread evenly over it (every k-th): a first sample that covers
+// the grid rather than its first corner.
+std::vector<size_t> Spread(size_t pending, size_t n) {
+  std::vector<size_t> out;
+  if (pending == 0 || n == 0) return out;
+  n = std::min(n, pending);
+  for (size_t i = 0; i < n; ++i) out.push_back(i * pending / n);
+  return out;
+}
+
+// Probes `jobs` in rounds: with `informative`, a spread sample first, then each round the
+// problems the pattern learned so far predicts least surely; else in the given order. At
+// most `budget` probes (< 0: no limit; known verdicts are free). The problems not probed
+// go to `predicted` with the last pattern's prediction.
+StatusOr<ProbeRunResult> RunInRounds(ProbeEngine& engine, Store* store, const std::string& stack,
+                                     const std::vector<ProbeJob>& jobs, bool informative,
+                                     int64_t budget, std::vector<PredictedRow>& predicted) {
+  constexpr size_t kFirstSample = 8;  // LearnPattern's minimum
+  constexpr size_t kRound = 4;
+  ProbeRunResult total;
+  std::vector<ProbeJob> pending = jobs;
+  std::optional<Pattern> pattern;
+  const auto learn = [&]() -> Status {
+    if (store == nullptr) return Status::Ok();
+    VerdictFilter filter;
+    filter.stack_id = stack;
+    CG_ASSIGN_OR_RETURN(std::vector<Verdict> all, store->ListVerdicts(filter));
+    PatternOptions options;
+    options.held_out_percent = 0;  // every verdict teaches while the budget is spent
+    StatusOr<Pattern> learned = LearnProblemPattern(all, options);
+    if (learned.ok()) pattern = std::move(*learned);
+    return Status::Ok();
+  };
+  int64_t probes = 0;
+  bool first = true;
+  while (!pending.empty() && (budget < 0 || probes < budget)) {
+    const auto left = static_cast<size_t>(budget < 0 ? INT64_MAX : budget - probes);
+    std::vector<size_t> pick;
+    if (!informative) {
+      for (size_t i = 0; i < std::min(left, pending.size()); ++i) pick.push_back(i);
+    } else if (first || !pattern) {
+      pick = Spread(pending.size(), std::min(first ? kFirstSample : kRound, left));
+    } else {
+      std::vector<Problem> problems;
+      for (const ProbeJob& j : pending) problems.push_back(j.problem);
+      CG_ASSIGN_OR_RETURN(std::vector<size_t> ranked, LeastCertainFirst(*pattern, problems));
+      const size_t n = std::min({ranked.size(), kRound, left});
+      // Ties at the last place taken (while the pattern has no rule, every prediction
+      // ties) are broken by spreading over the tied problems, so that the rounds explore
+      // the grid instead of walking through one corner of it.
+      std::vector<double> confidence(problems.size());
+      for (size_t i : ranked) {
+        CG_ASSIGN_OR_RETURN(Prediction pr, Predict(*pattern, problems[i]));
+        confidence[i] = pr.confidence;
+      }
+      const double edge = confidence[ranked[n - 1]];
+      std::vector<size_t> tied;
+      for (size_t i : ranked) {
+        if (confidence[i] < edge) {
+          pick.push_back(i);
+        } else if (confidence[i] == edge) {
+          tied.push_back(i);
+        }
+      }
+      std::sort(tied.begin(), tied.end());  // the given order, to spread over
+      for (size_t j : Spread(tied.size(), n - pick.size())) pick.push_back(tied[j]);
+    }
+    first = false;
+    std::vector<ProbeJob> batch;
+    std::set<size_t> taken(pick.begin(), pick.end());
+    for (size_t i : taken) batch.push_back(pending[i]);
+    std::vector<ProbeJob> rest;
+    for (size_t i = 0; i < pending.size(); ++i)
+      if (taken.count(i) == 0) rest.push_back(std::move(pending[i]));
+    pending = std::move(rest);
+    CG_ASSIGN_OR_RETURN(ProbeRunResult ran, engine.Run(batch));
+    probes += static_cast<int64_t>(ran.verdicts.size());
+    total.verdicts.insert(total.verdicts.end(), ran.verdicts.begin(), ran.verdicts.end());
+    total.known.insert(total.known.end(), ran.known.begin(), ran.known.end());
+    total.progress.done += ran.progress.done;
+    total.progress.total += ran.progress.total;
+    total.progress.elapsed_s += ran.progress.elapsed_s;
+    total.progress.skipped_known += ran.progress.skipped_known;
+    for (size_t k = 0; k < std::size(total.progress.by_kind); ++k)
+      total.progress.by_kind[k] += ran.progress.by_kind[k];
+    if (ran.interrupted) {
+      total.interrupted = true;
+      return total;
+    }
+    if (informative) CG_RETURN_IF_ERROR(learn());
+  }
+  if (!pending.empty()) {
+    CG_RETURN_IF_ERROR(learn());
+    for (const ProbeJob& j : pending) {
+      PredictedRow row{j.problem, "", 0.0};
+      if (pattern) {
+        CG_ASSIGN_OR_RETURN(Prediction p, Predict(*pattern, j.problem));
+        row.verdict = std::string(VerdictName(p.kind));
+        row.confidence = p.confidence;
+      }
+      predicted.push_back(std::move(row));
+    }
+  }
+  return total;
+}
+
+// The problems a budget left unprobed, after the table: PREDICTED, never stored.
+void PrintPredicted(const std::vector<PredictedRow>& rows, const std::string& format) {
+  if (rows.empty() || format == "none") return;
+  std::printf(
+      "\nNot probed (budget reached): %zu problem(s), with the learned pattern's "
+      "prediction (not verdicts, not stored):\n\n",
+      rows.size());
+  const bool csv = format == "csv";
+  std::printf(csv ? "Input Channels,Output Channels,Input Size,Predicted,Confidence,Problem\n"
+                  : "| Input Channels | Output Channels | Input Size | Predicted | Confidence | "
+                    "Problem |\n| --- | --- | --- | --- | --- | --- |\n");
+  for (const PredictedRow& r : rows) {
+    char confidence[16] = "-";
+    if (!r.verdict.empty()) std::snprintf(confidence, sizeof confidence, "%.2f", r.confidence);
+    const std::string verdict = r.verdict.empty() ? "no pattern yet" : "PREDICTED " + r.verdict;
+    std::printf(
+        csv ? "%lld,%lld,%lldx%lld,%s,%s,%s\n" : "| %lld | %lld | %lldx%lld | %s | %s | %s |\n",
+        static_cast<long long>(r.problem.c), static_cast<long long>(r.problem.k),
+        static_cast<long long>(r.problem.h), static_cast<long long>(r.problem.w), verdict.c_str(),
+        confidence, ToCanonical(r.problem).c_str());
+  }
+}
+
 }  // namespace
 
 int SweepMain(const Args& args) {
@@ -223,6 +373,22 @@ int SweepMain(const Args& args) {
     return kExitBadInput;
   }
   // Every problem is read and validated before anything starts.
+  const std::string order = flags.Get("--order", "given");
+  if (order != "given" && order != "informative") {
+    std::fprintf(stderr, "convguard sweep: --order '%s' is unknown (allowed: given, informative)\n",
+                 order.c_str());
+    return kExitBadInput;
+  }
+  int64_t budget = -1;
+  if (flags.Has("--budget")) {
+    StatusOr<int64_t> b = ParseIntFlag("--budget", flags.Get("--budget"), 1, INT64_MAX);
+    if (!b.ok()) {
+      std::fprintf(stderr, "convguard sweep: %s\n", b.status().message().c_str());
+      return kExitBadInput;
+    }
+    budget = *b;
+  }
+  std::vector<PredictedRow> predicted;
   std::vector<ProbeJob> jobs;
   const std::string algo = flags.Get("--algo");
   for (const std::string& spec : flags.GetAll("--grid")) {
@@ -319,7 +485,10 @@ int SweepMain(const Args& args) {
   if (stack.is_emulated()) {
     std::fprintf(stderr, "convguard sweep: EMULATED STACK: %s\n", stack.emulation.c_str());
   }
-  StatusOr<ProbeRunResult> result = (*engine)->Run(jobs);
+  StatusOr<ProbeRunResult> result = order == "given" && budget < 0
+                                        ? (*engine)->Run(jobs)
+                                        : RunInRounds(**engine, store->get(), stack.Id(), jobs,
+                                                      order == "informative", budget, predicted);
   view.Finish();
   if (!result.ok()) {
     std::fprintf(stderr, "convguard sweep: %s\n", result.status().message().c_str());
@@ -331,10 +500,17 @@ int SweepMain(const Args& args) {
     std::printf("EMULATED STACK (not real hardware): %s\n\n", stack.emulation.c_str());
   }
   PrintTable(all, table, devices_by_stack);
+  PrintPredicted(predicted, table);
   const ProbeProgress& p = result->progress;
   std::fprintf(stderr, "convguard sweep: %s %lld/%lld in %.1f s:%s\n",
                result->interrupted ? "interrupted after" : "done,", static_cast<long long>(p.done),
                static_cast<long long>(p.total), p.elapsed_s, CountsByKind(p).c_str());
+  if (!predicted.empty()) {
+    std::fprintf(stderr,
+                 "convguard sweep: budget of %lld probes reached: %zu problem(s) not probed, "
+                 "listed with their predicted verdicts (not stored)\n",
+                 static_cast<long long>(budget), predicted.size());
+  }
   if (store->get() != nullptr) {
     std::fprintf(stderr, "convguard sweep: verdicts are in %s\n",
                  StorePathFromFlags(flags).c_str());

@@ -548,4 +548,45 @@ StatusOr<Prediction> Predict(const Pattern& pattern, const Problem& p,
   return out;
 }
 
+StatusOr<Pattern> LearnProblemPattern(const std::vector<Verdict>& verdicts,
+                                      PatternOptions options) {
+  static constexpr VerdictKind kSeverity[] = {
+      VerdictKind::kHang, VerdictKind::kCrash,       VerdictKind::kWrong,
+      VerdictKind::kOom,  VerdictKind::kError,       VerdictKind::kMistrusted,
+      VerdictKind::kSlow, VerdictKind::kUnsupported, VerdictKind::kOk};
+  const auto severity = [](VerdictKind k) {
+    return std::find(std::begin(kSeverity), std::end(kSeverity), k) - std::begin(kSeverity);
+  };
+  std::map<std::string, Verdict> worst;
+  for (const Verdict& v : verdicts) {
+    auto it = worst.find(v.problem);
+    if (it == worst.end() || severity(v.kind) < severity(it->second.kind)) {
+      Verdict copy = v;
+      copy.algorithm.clear();
+      worst[v.problem] = std::move(copy);
+    }
+  }
+  std::vector<Verdict> per_problem;
+  per_problem.reserve(worst.size());
+  for (auto& [problem, v] : worst) per_problem.push_back(std::move(v));
+  options.use_algorithm = false;
+  return LearnPattern(per_problem, options);
+}
+
+StatusOr<std::vector<size_t>> LeastCertainFirst(const Pattern& pattern,
+                                                const std::vector<Problem>& candidates) {
+  std::vector<std::pair<double, size_t>> ranked;
+  ranked.reserve(candidates.size());
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    CG_ASSIGN_OR_RETURN(Prediction p, Predict(pattern, candidates[i]));
+    ranked.emplace_back(p.confidence, i);
+  }
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<size_t> out;
+  out.reserve(ranked.size());
+  for (const auto& [confidence, i] : ranked) out.push_back(i);
+  return out;
+}
+
 }  // namespace convguard

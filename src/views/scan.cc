@@ -68,19 +68,7 @@ Status PredictUnknown(Store& store, ScanReport& r, std::map<std::string, Scanned
   VerdictFilter filter;
   filter.stack_id = r.stack.stack_id;
   CG_ASSIGN_OR_RETURN(std::vector<Verdict> all, store.ListVerdicts(filter));
-  std::map<std::string, Verdict> worst;
-  for (Verdict& v : all) {
-    auto it = worst.find(v.problem);
-    if (it == worst.end() || Severity(v.kind) < Severity(it->second.kind)) {
-      v.algorithm.clear();
-      worst[v.problem] = std::move(v);
-    }
-  }
-  std::vector<Verdict> per_problem;
-  for (auto& [problem, v] : worst) per_problem.push_back(std::move(v));
-  PatternOptions options;
-  options.use_algorithm = false;
-  StatusOr<Pattern> pattern = LearnPattern(per_problem, options);
+  StatusOr<Pattern> pattern = LearnProblemPattern(all);
   if (!pattern.ok()) {
     r.notes.push_back("no predictions for the unknown layers: " + pattern.status().message());
     return Status::Ok();
@@ -92,7 +80,7 @@ Status PredictUnknown(Store& store, ScanReport& r, std::map<std::string, Scanned
            " " + std::string(LayoutName(p.layout));
   };
   std::set<std::string> learned_kinds;
-  for (const Verdict& v : per_problem) {
+  for (const Verdict& v : all) {
     if (StatusOr<Problem> p = ParseProblem(v.problem); p.ok()) learned_kinds.insert(kind_of(*p));
   }
   int64_t beyond = 0;

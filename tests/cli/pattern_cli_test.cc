@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "support/cli_runner.h"
@@ -94,6 +95,37 @@ TEST(PatternCli, LearnedRulesInjectedOnTheReferenceReproduceTheSweep) {
   CliResult again = RunConvguard({"pattern", "--db", db, "-o", rules});
   EXPECT_EQ(again.exit_code, 2);
   EXPECT_NE(again.err.find("exists"), std::string::npos) << again.err;
+}
+
+TEST(PatternCli, AnInformativeSweepStopsAtItsBudgetAndPredictsTheRest) {
+  const std::string dir = MakeTempDir("informative");
+  const std::string db = dir + "/v.sqlite";
+  CliResult sweep = RunConvguard(With({"sweep", "--backend", "emulated-rdna1", "--db", db, "--grid",
+                                       "c=8,16,32 k=16,24,32 hw=24,40 r=3 p=same", "--order",
+                                       "informative", "--budget", "10"}));
+  ASSERT_EQ(sweep.exit_code, 0) << sweep.err;
+  EXPECT_NE(sweep.err.find("budget of 10 probes reached: 8 problem(s) not probed"),
+            std::string::npos)
+      << sweep.err;
+  const std::vector<std::string> rows = TableRows(sweep.out);
+  const auto predicted = std::count_if(rows.begin(), rows.end(), [](const std::string& row) {
+    return row.find("| PREDICTED ") != std::string::npos;
+  });
+  EXPECT_EQ(predicted, 8) << sweep.out;
+  EXPECT_EQ(rows.size(), 18u) << sweep.out;  // 10 verdicts, then 8 predictions
+  // Only the probes are stored; predictions never are.
+  CliResult shown = RunConvguard({"db", "show", "--db", db});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_NE(shown.err.find("10 verdicts"), std::string::npos) << shown.err;
+
+  for (const auto& [flag, value, says] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"--order", "random", "--order 'random' is unknown"}, {"--budget", "0", "--budget"}}) {
+    CliResult bad = RunConvguard(
+        {"sweep", "--backend", "reference", "--db", db, "--grid", "c=8 k=8 hw=8 r=3", flag, value});
+    EXPECT_EQ(bad.exit_code, 2) << bad.err;
+    EXPECT_NE(bad.err.find(says), std::string::npos) << bad.err;
+  }
 }
 
 TEST(PatternCli, BadInputIsOneLineAndExitTwo) {

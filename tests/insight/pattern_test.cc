@@ -131,6 +131,36 @@ TEST(PatternTest, OnRulesItHasNoFeatureForItStatesItsRealError) {
   EXPECT_TRUE(crash_rule) << pattern->RulesText();
 }
 
+TEST(PatternTest, PredictionsAndTheLeastCertainFirst) {
+  StatusOr<inject::FaultRules> truth =
+      inject::ParseFaultRules(EmulatedRdna1Rules(), "builtin:emulated-rdna1");
+  ASSERT_TRUE(truth.ok());
+  const Grid g = Label(*truth, /*backward=*/false);
+  // Learn from a third of the grid: every third problem.
+  std::vector<Verdict> some;
+  for (size_t i = 0; i < g.verdicts.size(); i += 3) some.push_back(g.verdicts[i]);
+  StatusOr<Pattern> pattern = LearnProblemPattern(some);
+  ASSERT_TRUE(pattern.ok()) << pattern.status().message();
+  int64_t right = 0;
+  for (size_t i = 0; i < g.problems.size(); ++i) {
+    StatusOr<Prediction> p = Predict(*pattern, g.problems[i]);
+    ASSERT_TRUE(p.ok());
+    EXPECT_GT(p->confidence, 0.0);
+    EXPECT_LT(p->confidence, 1.0);  // add-one smoothing: never certain
+    right += p->kind == g.verdicts[i].kind ? 1 : 0;
+  }
+  EXPECT_GT(right, static_cast<int64_t>(g.problems.size() * 9 / 10));
+  StatusOr<std::vector<size_t>> order = LeastCertainFirst(*pattern, g.problems);
+  ASSERT_TRUE(order.ok());
+  ASSERT_EQ(order->size(), g.problems.size());
+  double last = 0.0;
+  for (size_t i : *order) {
+    const double c = Predict(*pattern, g.problems[i])->confidence;
+    EXPECT_GE(c, last);
+    last = c;
+  }
+}
+
 TEST(PatternTest, WhatCannotBeLearnedIsSaid) {
   std::vector<Verdict> few(3);
   for (Verdict& v : few) {
