@@ -28,6 +28,7 @@
 #include "convguard/onnx.h"
 #include "convguard/text_forms.h"
 #include "onnx/onnx_model.h"
+#include "plan/internal.h"
 #include "rewrite/rewrite.h"
 
 namespace convguard {
@@ -123,16 +124,7 @@ class Emitter {
   StatusOr<std::string> Step(const PlanStep& step, const std::string& x, const Filters& f,
                              std::string into) {
     if (step.is_leaf()) return Leaf(step.problem, x, f, std::move(into));
-    const rewrite::Rewrite* r = rewrite::FindRewrite(step.rewrite);
-    if (r == nullptr)
-      return Status::Internal("the plan names an unknown rewrite '" + step.rewrite + "'");
-    rewrite::Application app;
-    app.rewrite = step.rewrite;
-    app.parameters = step.parameters;
-    app.runs = step.runs;
-    for (const PlanStep& child : step.children) app.children.push_back(child.problem);
-    CG_ASSIGN_OR_RETURN(std::vector<rewrite::ForwardPiece> pieces,
-                        r->ForwardPieces(step.problem, app));
+    CG_ASSIGN_OR_RETURN(std::vector<rewrite::ForwardPiece> pieces, plan::ForwardPiecesOf(step));
     const Problem& p = step.problem;
     std::vector<std::pair<rewrite::ForwardPiece, std::string>> outputs;
     for (const rewrite::ForwardPiece& piece : pieces) {

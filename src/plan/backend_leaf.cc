@@ -57,20 +57,31 @@ StatusOr<std::unique_ptr<rewrite::ExecNode>> BuildExecTree(
   const rewrite::Rewrite* r = rewrite::FindRewrite(step.rewrite);
   if (r == nullptr)
     return Status::Internal("the plan names an unknown rewrite '" + step.rewrite + "'");
+  std::vector<std::unique_ptr<rewrite::ExecNode>> children;
+  for (const PlanStep& child : step.children) {
+    CG_ASSIGN_OR_RETURN(std::unique_ptr<rewrite::ExecNode> node,
+                        BuildExecTree(child, backends, exact_sink));
+    children.push_back(std::move(node));
+  }
+  return r->Build(step.problem, ApplicationOf(step), std::move(children));
+}
+
+rewrite::Application ApplicationOf(const PlanStep& step) {
   rewrite::Application app;
   app.rewrite = step.rewrite;
   app.parameters = step.parameters;
   app.runs = step.runs;
   app.bytes_per_call = step.bytes_per_call;
   app.bytes_per_weight_load = step.bytes_per_weight_load;
-  std::vector<std::unique_ptr<rewrite::ExecNode>> children;
-  for (const PlanStep& child : step.children) {
-    app.children.push_back(child.problem);
-    CG_ASSIGN_OR_RETURN(std::unique_ptr<rewrite::ExecNode> node,
-                        BuildExecTree(child, backends, exact_sink));
-    children.push_back(std::move(node));
-  }
-  return r->Build(step.problem, app, std::move(children));
+  for (const PlanStep& child : step.children) app.children.push_back(child.problem);
+  return app;
+}
+
+StatusOr<std::vector<rewrite::ForwardPiece>> ForwardPiecesOf(const PlanStep& step) {
+  const rewrite::Rewrite* r = rewrite::FindRewrite(step.rewrite);
+  if (r == nullptr)
+    return Status::Internal("the plan names an unknown rewrite '" + step.rewrite + "'");
+  return r->ForwardPieces(step.problem, ApplicationOf(step));
 }
 
 }  // namespace convguard::plan

@@ -47,6 +47,15 @@ std::vector<LeafOption> FallbackLeafOptions(const std::vector<Verdict>& verdicts
 std::vector<LeafOption> UsableLeafOptions(const std::vector<Verdict>& verdicts, StepKind kind,
                                           const std::string& reason, LeafExactness exactness);
 
+// The rewrite application a plan step records (its rewrite, parameters, runs, byte
+// counts and child problems), as rewrite::Rewrite::Build and ForwardPieces take it.
+rewrite::Application ApplicationOf(const PlanStep& step);
+
+// The forward pieces of a rewrite step (rewrite/rewrite.h, ForwardPiece): how a program
+// that is not convguard runs the step with its own operators. Errors: kInternal for an
+// unknown rewrite; kInvalidArgument as ForwardPieces (not a forward rewrite step).
+StatusOr<std::vector<rewrite::ForwardPiece>> ForwardPiecesOf(const PlanStep& step);
+
 // Whether a verdict says the problem misbehaved (anything but OK and UNSUPPORTED).
 bool IsMisbehaviour(VerdictKind kind);
 

@@ -6,6 +6,7 @@
 
 #include "convguard/plan.h"
 #include "convguard/text_forms.h"
+#include "plan/internal.h"
 #include "rewrite/rewrite.h"
 
 namespace convguard {
@@ -62,14 +63,8 @@ nlohmann::json SpanJson(const rewrite::Span& s) { return nlohmann::json::array({
 // Empty for a backward problem, whose rewrites have no forward pieces.
 nlohmann::json PiecesJson(const PlanStep& step) {
   nlohmann::json out = nlohmann::json::array();
-  const rewrite::Rewrite* r = rewrite::FindRewrite(step.rewrite);
-  if (r == nullptr || step.problem.direction != Direction::kForward) return out;
-  rewrite::Application app;
-  app.rewrite = step.rewrite;
-  app.parameters = step.parameters;
-  app.runs = step.runs;
-  for (const PlanStep& child : step.children) app.children.push_back(child.problem);
-  StatusOr<std::vector<rewrite::ForwardPiece>> pieces = r->ForwardPieces(step.problem, app);
+  if (step.problem.direction != Direction::kForward) return out;
+  StatusOr<std::vector<rewrite::ForwardPiece>> pieces = plan::ForwardPiecesOf(step);
   if (!pieces.ok()) return out;
   for (const rewrite::ForwardPiece& piece : *pieces) {
     out.push_back({{"slot", piece.slot},
