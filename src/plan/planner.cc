@@ -116,6 +116,7 @@ class Search {
     std::stable_sort(options.begin(), options.end(), [](const Option& a, const Option& b) {
       return a.step.predicted_ms < b.step.predicted_ms;
     });
+    PreferSimpleWithinNoise(options);
     // Children use only the best option. The root keeps a few for the report, and every
     // one while probing (the probe loop looks at the best of each kind).
     const size_t keep = depth > 0     ? 1
@@ -126,6 +127,38 @@ class Search {
   }
 
  private:
+  // Measured times carry noise: an option with more steps (extra rewrites) must beat a
+  // simpler one by more than kNoiseShare of the simpler one's time and more than
+  // kNoiseMs to come first, so plans do not add a channel padding to a tile because it
+  // measured 0.05 ms faster once. Moves the simplest option within that margin of the
+  // fastest to the front; the rest keep their order.
+  static constexpr double kNoiseShare = 0.10;
+  static constexpr double kNoiseMs = 0.05;
+
+  static int64_t Steps(const PlanStep& s) {
+    int64_t n = 1;
+    for (const PlanStep& c : s.children) n += Steps(c);
+    return n;
+  }
+
+  static void PreferSimpleWithinNoise(std::vector<Option>& options) {
+    if (options.size() < 2) return;
+    const double fastest = options.front().step.predicted_ms;
+    size_t chosen = 0;
+    int64_t chosen_steps = Steps(options.front().step);
+    for (size_t i = 1; i < options.size(); ++i) {
+      const double ms = options[i].step.predicted_ms;
+      if (ms - fastest > std::max(kNoiseShare * ms, kNoiseMs)) break;  // sorted: none later
+      const int64_t steps = Steps(options[i].step);
+      if (steps < chosen_steps) {
+        chosen = i;
+        chosen_steps = steps;
+      }
+    }
+    std::rotate(options.begin(), options.begin() + static_cast<std::ptrdiff_t>(chosen),
+                options.begin() + static_cast<std::ptrdiff_t>(chosen) + 1);
+  }
+
   // What differentiating a forward leaf of `p` on `stack` adds: its backward problems'
   // time, or that it cannot be a leaf (a backward problem misbehaves, or has no usable
   // verdict), or the backward problems still to probe.
