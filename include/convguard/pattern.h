@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,18 @@ StatusOr<Prediction> Predict(const Pattern& pattern, const Problem& p,
 // meets. What scan predictions and informative sweeps use.
 StatusOr<Pattern> LearnProblemPattern(const std::vector<Verdict>& verdicts,
                                       PatternOptions options = {});
+
+// What a pattern learned from may be predicted: problems whose direction, data type and
+// layout some verdict has. Beyond that a prediction would be an extrapolation with a
+// confidence it has not earned, so callers show none.
+class LearnedScope {
+ public:
+  explicit LearnedScope(const std::vector<Verdict>& verdicts);
+  bool Covers(const Problem& p) const;
+
+ private:
+  std::set<std::string> kinds_;
+};
 
 // The indices of `candidates` ordered from the least certain prediction to the most
 // (ties: in their given order), for probing first what teaches the pattern most.

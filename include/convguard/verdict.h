@@ -32,6 +32,11 @@ enum class VerdictKind {
 std::string_view VerdictName(VerdictKind kind);
 StatusOr<VerdictKind> ParseVerdictName(std::string_view name);  // case-insensitive
 
+// How bad a verdict is: 0 for the worst (HANG), then CRASH, WRONG, OOM, ERROR,
+// MISTRUSTED, SLOW, UNSUPPORTED, and 8 for OK. A problem probed with several algorithms
+// is as bad as its worst verdict: a framework that picks its own algorithm may meet it.
+int VerdictSeverity(VerdictKind kind);
+
 // Whether a problem with this verdict may be run as is by a plan.
 inline bool IsUsable(VerdictKind k) { return k == VerdictKind::kOk; }
 

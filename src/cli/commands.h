@@ -20,5 +20,6 @@ int RunMain(const Args& args);
 int ScanMain(const Args& args);
 int FixMain(const Args& args);
 int PatternMain(const Args& args);
+int ReportMain(const Args& args);
 
 }  // namespace convguard::cli

@@ -37,6 +37,9 @@ constexpr const char* kUsage =
     "  fix MODEL -o OUT      write the ONNX model with every bad Conv replaced by its plan.\n"
     "  pattern               where a stack's failures live, learned from its verdicts and\n"
     "                        printed as fault rules (with the errors they make).\n"
+    "  report                the store for people: a terminal summary, Markdown in the\n"
+    "                        seed report's sections, JSON, CSV, or one HTML page with\n"
+    "                        heat maps, model strips, the pattern and recommendations.\n"
     "  db                    show, export or import the verdict store.\n"
     "  worker                (internal) the worker process the probe engine starts.\n"
     "\n"
@@ -78,10 +81,11 @@ int main(int argc, char** argv) {
   if (command == "scan") return ScanMain(rest);
   if (command == "fix") return FixMain(rest);
   if (command == "pattern") return PatternMain(rest);
+  if (command == "report") return ReportMain(rest);
   std::fprintf(
       stderr,
       "convguard: unknown command '%s' (allowed: describe, probe, sweep, plan, run, scan, fix, "
-      "pattern, db, "
+      "pattern, report, db, "
       "worker); "
       "see 'convguard --help'\n",
       argv[1]);

@@ -44,6 +44,16 @@ std::string_view VerdictName(VerdictKind kind) {
   return "?";
 }
 
+int VerdictSeverity(VerdictKind kind) {
+  static constexpr VerdictKind kMostSevereFirst[] = {
+      VerdictKind::kHang, VerdictKind::kCrash,       VerdictKind::kWrong,
+      VerdictKind::kOom,  VerdictKind::kError,       VerdictKind::kMistrusted,
+      VerdictKind::kSlow, VerdictKind::kUnsupported, VerdictKind::kOk};
+  for (int i = 0; i < static_cast<int>(std::size(kMostSevereFirst)); ++i)
+    if (kMostSevereFirst[i] == kind) return i;
+  return static_cast<int>(std::size(kMostSevereFirst));
+}
+
 StatusOr<VerdictKind> ParseVerdictName(std::string_view name) {
   for (VerdictKind kind : kAllKinds) {
     if (EqualsIgnoringAsciiCase(name, VerdictName(kind))) return kind;

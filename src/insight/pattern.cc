@@ -548,15 +548,23 @@ StatusOr<Prediction> Predict(const Pattern& pattern, const Problem& p,
   return out;
 }
 
+namespace {
+std::string ScopeKind(const Problem& p) {
+  return std::string(DirectionName(p.direction)) + " " + std::string(DataTypeName(p.dtype)) + " " +
+         std::string(LayoutName(p.layout));
+}
+}  // namespace
+
+LearnedScope::LearnedScope(const std::vector<Verdict>& verdicts) {
+  for (const Verdict& v : verdicts)
+    if (StatusOr<Problem> p = ParseProblem(v.problem); p.ok()) kinds_.insert(ScopeKind(*p));
+}
+
+bool LearnedScope::Covers(const Problem& p) const { return kinds_.count(ScopeKind(p)) > 0; }
+
 StatusOr<Pattern> LearnProblemPattern(const std::vector<Verdict>& verdicts,
                                       PatternOptions options) {
-  static constexpr VerdictKind kSeverity[] = {
-      VerdictKind::kHang, VerdictKind::kCrash,       VerdictKind::kWrong,
-      VerdictKind::kOom,  VerdictKind::kError,       VerdictKind::kMistrusted,
-      VerdictKind::kSlow, VerdictKind::kUnsupported, VerdictKind::kOk};
-  const auto severity = [](VerdictKind k) {
-    return std::find(std::begin(kSeverity), std::end(kSeverity), k) - std::begin(kSeverity);
-  };
+  const auto severity = [](VerdictKind k) { return VerdictSeverity(k); };
   std::map<std::string, Verdict> worst;
   for (const Verdict& v : verdicts) {
     auto it = worst.find(v.problem);

@@ -17,15 +17,7 @@ namespace convguard {
 namespace {
 
 // Most severe first: what the layer's state names.
-constexpr VerdictKind kSeverity[] = {
-    VerdictKind::kHang, VerdictKind::kCrash,       VerdictKind::kWrong,
-    VerdictKind::kOom,  VerdictKind::kError,       VerdictKind::kMistrusted,
-    VerdictKind::kSlow, VerdictKind::kUnsupported, VerdictKind::kOk};
-
-int Severity(VerdictKind k) {
-  return static_cast<int>(std::find(std::begin(kSeverity), std::end(kSeverity), k) -
-                          std::begin(kSeverity));
-}
+int Severity(VerdictKind k) { return VerdictSeverity(k); }
 
 std::string FirstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
 
@@ -73,20 +65,11 @@ Status PredictUnknown(Store& store, ScanReport& r, std::map<std::string, Scanned
     r.notes.push_back("no predictions for the unknown layers: " + pattern.status().message());
     return Status::Ok();
   }
-  // A direction, data type or layout that no verdict has is beyond what the pattern
-  // learned from: no prediction there, rather than an extrapolation with a confidence.
-  const auto kind_of = [](const Problem& p) {
-    return std::string(DirectionName(p.direction)) + " " + std::string(DataTypeName(p.dtype)) +
-           " " + std::string(LayoutName(p.layout));
-  };
-  std::set<std::string> learned_kinds;
-  for (const Verdict& v : all) {
-    if (StatusOr<Problem> p = ParseProblem(v.problem); p.ok()) learned_kinds.insert(kind_of(*p));
-  }
+  const LearnedScope scope(all);
   int64_t beyond = 0;
   for (auto& [key, s] : judged) {
     if (s.state != LayerState::kUnknown) continue;
-    if (learned_kinds.count(kind_of(s.problem)) == 0) {
+    if (!scope.Covers(s.problem)) {
       ++beyond;
       continue;
     }
