@@ -1,4 +1,5 @@
 // convguard db: look at, export and import the verdict store.
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include "convguard/exit_status.h"
 #include "convguard/store.h"
 #include "convguard/text_forms.h"
+#include "probe/deadline_policy.h"
 
 namespace convguard::cli {
 namespace {
@@ -110,8 +112,30 @@ int DbMain(const Args& args) {
   if (action == "stacks") {
     StatusOr<std::vector<StackFingerprint>> stacks = db.ListStacks();
     if (!stacks.ok()) return Fail(action, stacks.status());
-    for (const StackFingerprint& s : *stacks)
+    for (const StackFingerprint& s : *stacks) {
       std::printf("%s  %s\n", s.Id().c_str(), s.Summary().c_str());
+      // The deadline model a sweep of this stack learns, from the stack's OK verdicts in
+      // the order they were recorded (probe/deadline_policy.h).
+      VerdictFilter ok;
+      ok.stack_id = s.Id();
+      ok.kind = VerdictKind::kOk;
+      StatusOr<std::vector<Verdict>> verdicts = db.ListVerdicts(ok);
+      if (!verdicts.ok()) return Fail(action, verdicts.status());
+      std::stable_sort(verdicts->begin(), verdicts->end(), [](const Verdict& a, const Verdict& b) {
+        return a.recorded_at < b.recorded_at;
+      });
+      probe::DeadlinePolicy model{DeadlineOptions{}};
+      int64_t observed = 0;
+      for (const Verdict& v : *verdicts) {
+        StatusOr<Problem> p = ParseProblem(v.problem);
+        if (!p.ok() || v.time_ms_median <= 0) continue;
+        model.Observe(*p, v.algorithm, v.time_ms_median);
+        ++observed;
+      }
+      if (observed > 0)
+        std::printf("  deadline model, learned from %lld OK verdicts:\n%s",
+                    static_cast<long long>(observed), model.Describe(false).c_str());
+    }
     return kExitOk;
   }
   if (action == "show") {

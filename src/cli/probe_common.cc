@@ -5,7 +5,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
+#include "backends/inject/fault_rules.h"
 #include "convguard/backend.h"
 #include "convguard/exit_status.h"
 #include "os/system.h"
@@ -111,6 +114,16 @@ StatusOr<ProbeOptions> ProbeOptionsFromFlags(const FlagParser& f) {
                                      "' is not a readable file");
     }
     o.fault_rules_path = std::filesystem::absolute(o.fault_rules_path).string();
+    // Checked here, before any worker starts: a rules file with an error is bad input
+    // (exit 2 with the parser's message), not a worker that cannot start its backend.
+    std::ifstream file(o.fault_rules_path, std::ios::binary);
+    std::ostringstream text;
+    text << file.rdbuf();
+    if (!file.good() && !file.eof())
+      return Status::InvalidArgument("--inject '" + o.fault_rules_path + "' cannot be read");
+    if (StatusOr<inject::FaultRules> rules = inject::ParseFaultRules(text.str(), f.Get("--inject"));
+        !rules.ok())
+      return Status::InvalidArgument("--inject: " + rules.status().message());
   }
   int64_t v = 0;
   if (f.Has("--workers")) {

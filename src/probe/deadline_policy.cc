@@ -1,6 +1,7 @@
 #include "probe/deadline_policy.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <vector>
 
 namespace convguard::probe {
@@ -20,46 +21,101 @@ constexpr double kOwnStageFloorMs = 5000.0;
 }  // namespace
 
 DeadlinePolicy::DeadlinePolicy(const DeadlineOptions& options)
-    : options_(options), throughput_gflops_(options.assumed_gflops) {}
+    : options_(options), calibrated_gflops_(options.assumed_gflops) {}
+
+std::string DeadlinePolicy::FamilyOf(const Problem& p, const std::string& algorithm) {
+  return std::string(DirectionName(p.direction)) + " " + std::string(DataTypeName(p.dtype)) + " " +
+         std::string(LayoutName(p.layout)) + " " +
+         (algorithm.empty() || algorithm == "default" ? std::string("default") : algorithm);
+}
+
+double DeadlinePolicy::Median(const std::deque<double>& values) {
+  std::vector<double> sorted(values.begin(), values.end());
+  std::sort(sorted.begin(), sorted.end());
+  const size_t n = sorted.size();
+  return n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+}
 
 void DeadlinePolicy::Calibrate(int64_t flops, double ms_per_run) {
   if (ms_per_run <= 0.0 || flops <= 0) return;
-  calibrated_ = true;
-  recent_gflops_.clear();
-  recent_gflops_.push_back(static_cast<double>(flops) / (ms_per_run * 1e6));
+  calibrated_gflops_ = static_cast<double>(flops) / (ms_per_run * 1e6);
+  family_gflops_.clear();
+  all_gflops_.clear();
   overhead_ms_ = 0.0;
-  Recompute();
 }
 
-void DeadlinePolicy::Observe(int64_t flops, double median_ms_per_run) {
+void DeadlinePolicy::Observe(const Problem& p, const std::string& algorithm,
+                             double median_ms_per_run) {
+  const int64_t flops = p.flops();
   if (median_ms_per_run <= 0.0 || flops <= 0) return;
-  recent_gflops_.push_back(static_cast<double>(flops) / (median_ms_per_run * 1e6));
-  if (recent_gflops_.size() > kWindow) recent_gflops_.pop_front();
+  const double gflops = static_cast<double>(flops) / (median_ms_per_run * 1e6);
+  std::deque<double>& family = family_gflops_[FamilyOf(p, algorithm)];
+  family.push_back(gflops);
+  if (family.size() > kWindow) family.pop_front();
+  all_gflops_.push_back(gflops);
+  if (all_gflops_.size() > kWindow) all_gflops_.pop_front();
   // The overhead is learned from the fastest run seen: a floor no problem beats.
   if (overhead_ms_ == 0.0 || median_ms_per_run < overhead_ms_) overhead_ms_ = median_ms_per_run;
-  calibrated_ = true;
-  Recompute();
 }
 
-void DeadlinePolicy::Recompute() {
-  if (recent_gflops_.empty()) return;
-  std::vector<double> sorted(recent_gflops_.begin(), recent_gflops_.end());
-  std::sort(sorted.begin(), sorted.end());
-  // The 10th percentile: small problems run far below peak, and a deadline built on the
-  // median would be too tight for them.
-  throughput_gflops_ = sorted[sorted.size() / 10];
+double DeadlinePolicy::throughput_gflops(const Problem& p, const std::string& algorithm) const {
+  auto it = family_gflops_.find(FamilyOf(p, algorithm));
+  if (it != family_gflops_.end() && it->second.size() >= kMinFamily) return Median(it->second);
+  return throughput_gflops();
 }
 
-double DeadlinePolicy::ExpectedRunMs(const Problem& p, int runs) const {
-  const double per_run = overhead_ms_ + static_cast<double>(p.flops()) / (throughput_gflops_ * 1e6);
+double DeadlinePolicy::throughput_gflops() const {
+  return all_gflops_.empty() ? calibrated_gflops_ : Median(all_gflops_);
+}
+
+double DeadlinePolicy::ExpectedRunMs(const Problem& p, int runs,
+                                     const std::string& algorithm) const {
+  const double per_run =
+      overhead_ms_ + static_cast<double>(p.flops()) / (throughput_gflops(p, algorithm) * 1e6);
   return std::max(1, runs) * per_run;
 }
 
-double DeadlinePolicy::RunDeadlineMs(const Problem& p, int runs) const {
+double DeadlinePolicy::RunDeadlineMs(const Problem& p, int runs,
+                                     const std::string& algorithm) const {
   const double allowance =
       options_.compile_allowance_ms >= 0.0 ? options_.compile_allowance_ms : backend_allowance_ms_;
-  const double d = options_.floor_ms + allowance + options_.factor * ExpectedRunMs(p, runs);
+  const double d =
+      options_.floor_ms + allowance + options_.factor * ExpectedRunMs(p, runs, algorithm);
   return std::clamp(d, options_.floor_ms, std::max(options_.floor_ms, options_.cap_ms));
+}
+
+std::string DeadlinePolicy::Describe(bool deadlines) const {
+  const auto gflops = [](double g) {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%.3g GFLOP/s", g);
+    return std::string(buf);
+  };
+  std::string out;
+  for (const auto& [family, values] : family_gflops_) {
+    out += "  " + family + ": " + gflops(Median(values)) + ", median of " +
+           std::to_string(values.size()) + " OK probe" + (values.size() == 1 ? "" : "s");
+    if (values.size() < kMinFamily) out += " (too few; uses the estimate over every family)";
+    out += "\n";
+  }
+  out += "  every family: " + gflops(throughput_gflops()) +
+         (all_gflops_.empty() ? std::string(" (calibration or assumed; nothing observed yet)")
+                              : ", median of the last " + std::to_string(all_gflops_.size())) +
+         "\n";
+  char tail[200];
+  if (!deadlines) {
+    std::snprintf(tail, sizeof tail, "  overhead %.3g ms per run\n", overhead_ms_);
+    return out + tail;
+  }
+  const double allowance =
+      options_.compile_allowance_ms >= 0.0 ? options_.compile_allowance_ms : backend_allowance_ms_;
+  const double one_gflop_ms = options_.floor_ms + allowance +
+                              options_.factor * (overhead_ms_ + 1e9 / (throughput_gflops() * 1e6));
+  std::snprintf(tail, sizeof tail,
+                "  overhead %.3g ms per run; run deadline = %.0f ms + %.0f ms first-call allowance"
+                " + %.0fx the expected time (a 1 GFLOP run: %.0f ms)\n",
+                overhead_ms_, options_.floor_ms, allowance, options_.factor,
+                std::min(one_gflop_ms, std::max(options_.floor_ms, options_.cap_ms)));
+  return out + tail;
 }
 
 double DeadlinePolicy::ConfirmDeadlineMs(double first_run_deadline_ms) const {

@@ -89,6 +89,7 @@ struct Pool {
   // After a hang or crash on a shared device (a GPU), the next fresh worker first runs a
   // small known-good probe: the device must prove usable before it judges anything else.
   bool needs_health_check = false;
+  int64_t ok_observed = 0;  // OK probes the policy learned from (for --verbose)
 };
 
 struct Slot {
@@ -510,7 +511,8 @@ Status EngineImpl::Dispatch(Slot& slot, Task task) {
   Flight f;
   f.task = task;
   f.request_id = r.id;
-  f.run_deadline_ms = pool.policy->RunDeadlineMs(job.problem, options_.warmup + options_.repeats);
+  f.run_deadline_ms =
+      pool.policy->RunDeadlineMs(job.problem, options_.warmup + options_.repeats, job.algorithm);
   if (task.kind == TaskKind::kConfirm) {
     f.run_deadline_ms = pool.policy->ConfirmDeadlineMs(job.first_deadline_ms);
   }
@@ -584,7 +586,15 @@ void EngineImpl::OnMessage(Slot& slot, worker::Message& m) {
             job.first_miss + "; finished in a fresh worker under the confirmation deadline" + notes;
       } else {
         v.kind = VerdictKind::kOk;
-        pool.policy->Observe(job.problem.flops(), v.time_ms_median);
+        pool.policy->Observe(job.problem, job.algorithm, v.time_ms_median);
+        // The learned model, now and then, for --verbose: after 8 and 64 OK probes, then
+        // every 256.
+        if (const int64_t n = ++pool.ok_observed; n == 8 || n == 64 || n % 256 == 0) {
+          std::string model = pool.policy->Describe();
+          if (!model.empty() && model.back() == '\n') model.pop_back();
+          Event("deadline model of stack " + pool.stack_id + " after " + std::to_string(n) +
+                " OK probes:\n" + model);
+        }
       }
       break;
     case worker::ProbeOutcome::kWrong: v.kind = VerdictKind::kWrong; break;

@@ -5,9 +5,11 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -84,6 +86,53 @@ TEST(SweepCli, ProbeCommandTakesTheSeedVocabularyAndExitsWithTheVerdict) {
   EXPECT_NE(known.out.find("from the store"), std::string::npos) << known.out;
 }
 
+// A group of problems that are slow but OK (each run sleeps 150 ms before computing) must
+// not stretch the deadlines of the hangs that follow: they are decided with the deadlines
+// of a sweep without the slow ones (within 20 %). Before the deadline model learned a
+// median per family it took the 10th percentile of recent throughputs, and 8 slow
+// problems in 32 made every later deadline about 100 times longer.
+TEST(SweepCli, SlowProblemsDoNotStretchTheDeadlinesOfLaterHangs) {
+  const std::string dir = MakeTempDir("inflation");
+  std::string list;
+  for (int k = 4; k <= 96; k += 4) list += "n1_c4_h16_w16_k" + std::to_string(k) + "_r3_s3_p1\n";
+  for (int k = 8; k <= 64; k += 8) list += "n1_c8_h16_w16_k" + std::to_string(k) + "_r3_s3_p1\n";
+  for (int k : {8, 16, 24, 32}) list += "n1_c24_h16_w16_k" + std::to_string(k) + "_r3_s3_p1\n";
+  WriteFile(dir + "/problems.list", list);
+  const std::string with_slow =
+      WriteFile(dir + "/slow.rules", "slow(150) when c == 8\nspin when c == 24\n");
+  const std::string without = WriteFile(dir + "/plain.rules", "spin when c == 24\n");
+  std::vector<double> deadlines[2];
+  for (int run = 0; run < 2; ++run) {
+    const std::string db = dir + "/run" + std::to_string(run) + ".sqlite";
+    CliResult sweep =
+        RunConvguard({"sweep", "--backend", "reference", "--inject", run == 0 ? with_slow : without,
+                      "--list", dir + "/problems.list", "--db", db, "--deadline-floor", "1000",
+                      "--confirm-floor", "1", "--quiet"},
+                     600.0);
+    ASSERT_EQ(sweep.exit_code, 0) << sweep.out << sweep.err;
+    CliResult report = RunConvguard({"report", "--db", db, "--format", "json"});
+    ASSERT_EQ(report.exit_code, 0) << report.err;
+    const nlohmann::json j = nlohmann::json::parse(report.out);
+    int slow_ok = 0;
+    for (const nlohmann::json& v : j["stacks"][0]["verdicts"]) {
+      const std::string problem = v["problem"];
+      if (v["kind"] == "HANG") deadlines[run].push_back(v["deadline_ms"].get<double>());
+      if (problem.find("_c8_") != std::string::npos && v["kind"] == "OK" &&
+          v["time_ms_median"].get<double>() >= 150.0)
+        ++slow_ok;
+    }
+    // The scenario happened: the slow problems were OK (learned from), and 4 hangs.
+    if (run == 0) EXPECT_EQ(slow_ok, 8) << report.out;
+    ASSERT_EQ(deadlines[run].size(), 4u) << report.out;
+  }
+  const auto [lo, hi] = std::minmax_element(deadlines[1].begin(), deadlines[1].end());
+  for (double d : deadlines[0]) {
+    EXPECT_LE(d, 1.2 * *hi) << "with slow problems: " << ::testing::PrintToString(deadlines[0])
+                            << ", without: " << ::testing::PrintToString(deadlines[1]);
+    EXPECT_GE(d, 0.8 * *lo);
+  }
+}
+
 struct BadSweep {
   std::string name;
   std::vector<std::string> args;
@@ -95,6 +144,8 @@ class SweepBadInput : public ::testing::TestWithParam<BadSweep> {};
 TEST_P(SweepBadInput, ExitsTwoBeforeStartingAnything) {
   const std::string dir = MakeTempDir("bad");
   WriteFile(dir + "/bad.list", "# a list\nc16_h32_k32_r3\nthis is not a problem\n");
+  WriteFile(dir + "/typo.rules", "spin when c == 16 && hh > 32\n");
+  WriteFile(dir + "/dangling.rules", "spin when c == 16 \\\n");
   WriteFile(dir + "/trans.log",
             "MIOpen(HIP): Command [LogCmdConvolution] ./bin/MIOpenDriver conv -n 1 -c 16 -H 8 -W 8 "
             "-k 16 -y 3 -x 3 -m trans -g 1 -F 1 -t 1\n");
@@ -134,7 +185,17 @@ INSTANTIATE_TEST_SUITE_P(
         BadSweep{"BadCheck", {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--check", "most"}, "most"},
         BadSweep{"MissingRules",
                  {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--inject", "DIR/none.rules"},
-                 "none.rules"}),
+                 "none.rules"},
+        // Fault rules are parsed before any worker starts: the parser's message, exit 2.
+        BadSweep{"RulesWithAnUnknownField",
+                 {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--inject", "DIR/typo.rules"},
+                 "typo.rules:1:22: "},
+        BadSweep{"ProbeWithBadRules",
+                 {"probe", "c16_h32_k32_r3", "--inject", "DIR/typo.rules"},
+                 "typo.rules:1:22: "},
+        BadSweep{"RulesEndingInADanglingBackslash",
+                 {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--inject", "DIR/dangling.rules"},
+                 "the next line is blank or a comment"}),
     [](const ::testing::TestParamInfo<BadSweep>& info) { return info.param.name; });
 
 // A PyTorch run's output with MIOPEN_ENABLE_LOGGING_CMD=1 (tests/inputs/README.md).

@@ -46,13 +46,44 @@ TEST(DeadlinePolicy, ConfirmationIsGenerousButCapped) {
   EXPECT_GT(policy.ConfirmDeadlineMs(o.floor_ms), 2000.0);
 }
 
-TEST(DeadlinePolicy, LearnsALowPercentileSoSlowProblemsKeepRoom) {
+TEST(DeadlinePolicy, AHandfulOfSlowProblemsDoesNotStretchLaterDeadlines) {
   DeadlineOptions o;
   DeadlinePolicy policy(o);
-  for (int i = 0; i < 50; ++i) policy.Observe(1'000'000'000, 100.0);   // 10 GFLOP/s
-  for (int i = 0; i < 10; ++i) policy.Observe(1'000'000'000, 1000.0);  // 1 GFLOP/s
-  // 10 of 60 observations are slow: the 10th percentile is the slow rate.
-  EXPECT_NEAR(policy.throughput_gflops(), 1.0, 1e-9);
+  const Problem p = P("n8_c64_h56_k64_r3_p1");  // 3.7 GFLOP
+  const double gflop = static_cast<double>(p.flops()) / 1e9;
+  for (int i = 0; i < 40; ++i) policy.Observe(p, "direct", gflop * 100.0);  // 10 GFLOP/s
+  const double before = policy.RunDeadlineMs(p, 4, "direct");
+  // Problems that each sleep before computing: OK, but ten times slower.
+  for (int i = 0; i < 15; ++i) policy.Observe(p, "direct", gflop * 1000.0);
+  EXPECT_NEAR(policy.throughput_gflops(p, "direct"), 10.0, 1e-9);
+  EXPECT_NEAR(policy.RunDeadlineMs(p, 4, "direct"), before, 0.2 * before);
+  // Once most recent problems are that slow, the stack IS that slow.
+  for (int i = 0; i < 60; ++i) policy.Observe(p, "direct", gflop * 1000.0);
+  EXPECT_NEAR(policy.throughput_gflops(p, "direct"), 1.0, 1e-9);
+}
+
+TEST(DeadlinePolicy, LearnsPerFamilyAndPoolsSmallFamilies) {
+  DeadlinePolicy policy(DeadlineOptions{});
+  const Problem fwd = P("n8_c64_h56_k64_r3_p1");
+  Problem wgrad = fwd;
+  wgrad.direction = Direction::kBackwardWeights;
+  const double gflop = static_cast<double>(fwd.flops()) / 1e9;
+  for (int i = 0; i < 10; ++i) policy.Observe(fwd, "", gflop * 100.0);    // 10 GFLOP/s
+  for (int i = 0; i < 3; ++i) policy.Observe(wgrad, "", gflop * 1000.0);  // 1 GFLOP/s
+  EXPECT_NEAR(policy.throughput_gflops(fwd), 10.0, 1e-9);
+  // Three observations are too few for a family of its own: the estimate over every
+  // family (the median of 13: 10 GFLOP/s).
+  EXPECT_NEAR(policy.throughput_gflops(wgrad), 10.0, 1e-9);
+  for (int i = 0; i < 2; ++i) policy.Observe(wgrad, "default", gflop * 1000.0);
+  EXPECT_NEAR(policy.throughput_gflops(wgrad), 1.0, 1e-9);  // "" and "default" are one
+  EXPECT_NEAR(policy.throughput_gflops(fwd, "winograd"), policy.throughput_gflops(), 1e-9);
+  const std::string text = policy.Describe();
+  EXPECT_NE(text.find("fwd f32 nchw default: 10 GFLOP/s, median of 10 OK probes"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("bwd-weights f32 nchw default: 1 GFLOP/s, median of 5 OK probes"),
+            std::string::npos)
+      << text;
 }
 
 TEST(DeadlinePolicy, CompileAllowanceFromBackendUnlessOverridden) {

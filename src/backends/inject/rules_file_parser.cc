@@ -218,8 +218,15 @@ class FileParser {
         return Error(static_cast<int>(next), lines_[next - 1].size(),
                      "the line ends with '\\' but no line follows");
       }
+      const size_t before = tokens.size();
       CG_RETURN_IF_ERROR(TokenizeLine(lines_[next], static_cast<int>(next) + 1, rules_.origin,
                                       &tokens, &continued));
+      // A continuation into a blank or comment-only line (the file's last newline, say)
+      // would end the rule silently where its author meant it to go on.
+      if (next > i && tokens.size() == before) {
+        return Error(static_cast<int>(next), lines_[next - 1].size(),
+                     "the line ends with '\\' but the next line is blank or a comment");
+      }
       ++next;
     }
     const std::string_view last_line = lines_[next - 1];
