@@ -61,7 +61,11 @@ struct ProbeOptions {
   std::string worker_executable;  // empty: this executable (must have `worker` command)
   std::string python;             // interpreter for the PyTorch worker; empty: auto-detect
   int workers_per_device = 0;     // 0: one per CPU core for CPU backends, one per GPU
-  std::vector<int> devices;       // GPU indices to use; empty: every visible one
+  // Workers each device pool keeps started (spawned, hello pending or read) beside the
+  // busy ones, so that a worker killed for a hang or a crash is replaced by a swap, not
+  // a start (a PyTorch worker's start is seconds: importing torch). 0: none.
+  int standby_workers = 1;
+  std::vector<int> devices;  // GPU indices to use; empty: every visible one
   int warmup = 1;
   int repeats = 3;
   CheckMode check = CheckMode::kSampled;

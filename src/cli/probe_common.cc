@@ -33,6 +33,9 @@ std::vector<FlagSpec> EngineFlagSpecs() {
       {"--no-store", "", "do not read or write a store"},
       {"--redo", "", "probe again even when the store already has a verdict"},
       {"--workers", "N", "workers per device (default: one per CPU core, or one per GPU)"},
+      {"--standby", "N",
+       "workers per device kept started beside the busy ones, so a killed worker is swapped, "
+       "not restarted (default 1; 0: none)"},
       {"--devices", "LIST", "GPU indices to use, e.g. 0,1 (default: every visible GPU)"},
       {"--check", "MODE", "none, sampled (default) or full comparison against float64"},
       {"--samples", "N", "random interior points of a sampled check (default 256)"},
@@ -126,6 +129,10 @@ StatusOr<ProbeOptions> ProbeOptionsFromFlags(const FlagParser& f) {
       return Status::InvalidArgument("--inject: " + rules.status().message());
   }
   int64_t v = 0;
+  if (f.Has("--standby")) {
+    CG_RETURN_IF_ERROR(SetInt(f, "--standby", 0, 16, v));
+    o.standby_workers = static_cast<int>(v);
+  }
   if (f.Has("--workers")) {
     CG_RETURN_IF_ERROR(SetInt(f, "--workers", 1, 256, v));
     o.workers_per_device = static_cast<int>(v);

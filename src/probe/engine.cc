@@ -90,6 +90,9 @@ struct Pool {
   // small known-good probe: the device must prove usable before it judges anything else.
   bool needs_health_check = false;
   int64_t ok_observed = 0;  // OK probes the policy learned from (for --verbose)
+  // Started workers waiting to replace one that is killed (ProbeOptions::standby_workers),
+  // oldest first; their hello is read when one is taken.
+  std::deque<std::unique_ptr<WorkerClient>> standby;
 };
 
 struct Slot {
@@ -128,7 +131,11 @@ class EngineImpl final : public ProbeEngine {
   void Event(const std::string& text) {
     if (callbacks_.on_event) callbacks_.on_event(text);
   }
+  // Puts a started worker into `slot`: a standby one if the pool has one, else a new one;
+  // then tops up the pool's standby workers.
   Status StartWorker(Slot& slot);
+  // Spawns standby workers until the pool has ProbeOptions::standby_workers of them.
+  void RefillStandby(Pool& pool);
   // Puts a worker that said hello into `slot`, checking that it reports the pool's stack.
   Status AdoptWorker(Slot& slot, std::unique_ptr<WorkerClient> worker);
   Status Calibrate(Pool& pool, Slot& slot);
@@ -255,15 +262,41 @@ Status EngineImpl::Init() {
     Event("stack " + pool.stack_id + ": " + pool.stack.Summary());
     CG_RETURN_IF_ERROR(Calibrate(pool, slot));
   }
+  for (Pool& pool : pools_) RefillStandby(pool);
   probe::RememberStacks(options_, stacks());
   return Status::Ok();
 }
 
 Status EngineImpl::StartWorker(Slot& slot) {
-  const Pool& pool = pools_[slot.pool];
-  CG_ASSIGN_OR_RETURN(std::unique_ptr<WorkerClient> w,
-                      WorkerClient::Start(pool.spec, pool.policy->StartupDeadlineMs()));
-  return AdoptWorker(slot, std::move(w));
+  Pool& pool = pools_[slot.pool];
+  std::unique_ptr<WorkerClient> w;
+  // A standby worker has usually said hello long ago: taking it costs a read, not a start.
+  while (!w && !pool.standby.empty()) {
+    std::unique_ptr<WorkerClient> candidate = std::move(pool.standby.front());
+    pool.standby.pop_front();
+    if (Status s = candidate->AwaitHello(pool.policy->StartupDeadlineMs()); s.ok()) {
+      w = std::move(candidate);
+    } else {
+      Event("a standby worker did not start (" + s.message() + "); starting another");
+    }
+  }
+  if (!w) {
+    CG_ASSIGN_OR_RETURN(w, WorkerClient::Start(pool.spec, pool.policy->StartupDeadlineMs()));
+  }
+  CG_RETURN_IF_ERROR(AdoptWorker(slot, std::move(w)));
+  RefillStandby(pool);
+  return Status::Ok();
+}
+
+void EngineImpl::RefillStandby(Pool& pool) {
+  while (static_cast<int>(pool.standby.size()) < options_.standby_workers) {
+    StatusOr<std::unique_ptr<WorkerClient>> spawned = WorkerClient::Spawn(pool.spec);
+    if (!spawned.ok()) {
+      Event("could not start a standby worker: " + spawned.status().message());
+      return;
+    }
+    pool.standby.push_back(std::move(*spawned));
+  }
 }
 
 Status EngineImpl::AdoptWorker(Slot& slot, std::unique_ptr<WorkerClient> worker) {

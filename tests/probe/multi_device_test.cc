@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -471,8 +472,12 @@ TEST_F(MultiDevice, FirstWorkerServesDeviceZeroAndTheOthersStartTogether) {
                          [&](const Event& e) { return e.what == what && e.device == device; });
   };
 
+  // Without standby workers (counted in the test after this one), so that every start is
+  // a pool's first worker.
+  ProbeOptions no_standby = FakeGpuOptions();
+  no_standby.standby_workers = 0;
   {
-    auto engine = ProbeEngine::Start(FakeGpuOptions(), store_.get());
+    auto engine = ProbeEngine::Start(no_standby, store_.get());
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
   }
   std::vector<Event> events = read_log();
@@ -492,7 +497,7 @@ TEST_F(MultiDevice, FirstWorkerServesDeviceZeroAndTheOthersStartTogether) {
   EXPECT_LT(time_of("start", 1), time_of("hello", 2));
 
   // Device 0 not selected: the first worker is not kept, and the selected ones start.
-  ProbeOptions selected = FakeGpuOptions();
+  ProbeOptions selected = no_standby;
   selected.devices = {1, 2};
   {
     auto engine = ProbeEngine::Start(selected, store_.get());
@@ -502,6 +507,55 @@ TEST_F(MultiDevice, FirstWorkerServesDeviceZeroAndTheOthersStartTogether) {
   EXPECT_EQ(count(events, "start", 0), 1);  // the first worker, which sees every device
   EXPECT_EQ(count(events, "start", 1), 1);
   EXPECT_EQ(count(events, "start", 2), 1);
+}
+
+// A worker killed for a hang is replaced by a standby worker that started while the first
+// attempt ran: the confirmation's worker said hello before the first attempt was killed,
+// so the swap waits for no start-up (here 600 ms, as importing torch takes seconds). With
+// no standby, the confirmation's worker starts only after the kill.
+TEST_F(MultiDevice, AStandbyWorkerReplacesAKilledOneWithoutWaitingForAStart) {
+  SetEnv("CONVGUARD_FAKE_GPUS", "1");
+  SetEnv("CONVGUARD_FAKE_HANG_DEVICE", "0");
+  SetEnv("CONVGUARD_FAKE_HANG_K", "7");
+  SetEnv("CONVGUARD_FAKE_START_MS", "600");
+  const std::string log_path = dir_ + "/standby.log";
+  SetEnv("CONVGUARD_FAKE_START_LOG", log_path);
+  for (int standby : {1, 0}) {
+    std::ofstream(log_path, std::ios::trunc).flush();
+    ProbeOptions o = FakeGpuOptions();
+    o.standby_workers = standby;
+    o.redo = true;  // the second round probes the same problem again
+    int64_t first_kill_ns = -1;
+    ProbeCallbacks callbacks;
+    callbacks.on_event = [&](const std::string& e) {
+      if (first_kill_ns < 0 && e.find("missed the run-stage deadline") != std::string::npos)
+        first_kill_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    };
+    auto engine = ProbeEngine::Start(o, store_.get(), callbacks);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    auto result = (*engine)->Run({{SmallProblem(7), ""}});
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    ASSERT_EQ(result->verdicts.size(), 1u);
+    EXPECT_EQ(result->verdicts[0].kind, VerdictKind::kHang) << result->verdicts[0].message;
+    ASSERT_GT(first_kill_ns, 0);
+    // The hellos in order: the first worker's, then the one that confirmed the hang.
+    std::vector<int64_t> hellos;
+    std::ifstream in(log_path);
+    std::string what;
+    int device = 0;
+    int64_t ns = 0;
+    while (in >> what >> device >> ns)
+      if (what == "hello") hellos.push_back(ns);
+    ASSERT_GE(hellos.size(), 2u) << "standby " << standby;
+    std::sort(hellos.begin(), hellos.end());
+    if (standby == 1) {
+      EXPECT_LT(hellos[1], first_kill_ns) << "the standby was not up before the kill";
+    } else {
+      EXPECT_GT(hellos[1], first_kill_ns) << "a worker started before it was needed";
+    }
+  }
 }
 
 // Through the real binary. `convguard sweep` has no option naming a worker executable, so
