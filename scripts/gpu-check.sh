@@ -121,7 +121,7 @@ finish() {
     local r
     for r in "${rows[@]}"; do echo "| ${r%%|*} | ${r#*|} |"; done
     echo
-    echo "exit status: $status (0 passed, 1 failures, 2 cannot check); logs: $OUT_DIR"
+    echo "exit status: $status (the meanings: 0 = passed, 1 = a check failed, 2 = could not check); logs: $OUT_DIR"
   } > "$SUMMARY"
   echo
   cat "$SUMMARY"
