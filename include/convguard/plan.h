@@ -142,10 +142,15 @@ struct PlannerOptions {
   bool backward_too = false;
 };
 
-// Probes `jobs` on `stack` and records the verdicts in the store the planner reads.
-// Returns how many probes ran. Errors stop the planning.
-using Prober =
-    std::function<StatusOr<int64_t>(const StackChoice& stack, const std::vector<ProbeJob>& jobs)>;
+// Asked by a prober after each verdict it records: whether the planner now knows a plan
+// good enough to stop probing (the prober may then start no further job of the round).
+using ProbeEnough = std::function<bool(const Verdict& recorded)>;
+
+// Probes `jobs` on `stack` and records the verdicts in the store the planner reads,
+// cheapest first in the order given, and may stop early when `enough` says so (it may
+// be empty). Returns how many probes ran. Errors stop the planning.
+using Prober = std::function<StatusOr<int64_t>(
+    const StackChoice& stack, const std::vector<ProbeJob>& jobs, const ProbeEnough& enough)>;
 
 // Plans `p` on `stacks` (the primary ones first; fallback ones are marked). `prober` is
 // used only with options.probe_missing (it may be empty otherwise).

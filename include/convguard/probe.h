@@ -53,6 +53,10 @@ struct DeadlineOptions {
 struct ProbeJob {
   Problem problem;
   std::string algorithm;  // empty: the backend's default; "*": every algorithm it offers
+  // Only with Run's stop_when: decided even after the caller said enough (the problem the
+  // caller asked about, say), and confirmed at once rather than after the other jobs'
+  // first attempts.
+  bool always_decide = false;
 };
 
 struct ProbeOptions {
@@ -97,12 +101,21 @@ struct ProbeCallbacks {
   std::function<void(const ProbeProgress&)> on_progress;
   // Free-text events worth a line in a log (worker restarts, kills, calibration).
   std::function<void(const std::string&)> on_event;
+  // What a person waiting should know even without a log: a probe missed its first
+  // deadline and is being confirmed in a fresh worker (seconds during which no verdict
+  // arrives). One line, e.g. "n1_c16_... direct missed its first deadline (485 ms);
+  // confirming in a fresh worker (up to 3000 ms)".
+  std::function<void(const std::string&)> on_notice;
 };
 
 struct ProbeRunResult {
   std::vector<Verdict> verdicts;  // new verdicts, in completion order
   std::vector<Verdict> known;     // verdicts the store already had (skipped jobs)
   bool interrupted = false;       // stopped by SIGINT/SIGTERM before the end
+  // The caller's stop_when said enough: jobs not yet started were dropped (nothing is
+  // recorded for them); every probe already started was finished, confirmation included.
+  bool stopped_early = false;
+  int64_t dropped = 0;  // jobs dropped that way
   ProbeProgress progress;
 };
 
@@ -134,7 +147,17 @@ class ProbeEngine {
   // Probes every job not already known to the store (unless redo). Returns when all are
   // decided, or early when SIGINT/SIGTERM arrives (interrupted = true; claims of
   // unfinished jobs are released, workers killed).
-  virtual StatusOr<ProbeRunResult> Run(const std::vector<ProbeJob>& jobs) = 0;
+  StatusOr<ProbeRunResult> Run(const std::vector<ProbeJob>& jobs) { return Run(jobs, {}); }
+  // The same, asking `stop_when` after each new verdict whether the caller has learned
+  // enough (a planner that found a good plan). With a stop_when, hang confirmations wait
+  // until every job's first attempt has run (a first attempt is bounded by its short
+  // deadline, a confirmation takes seconds), so an OK answer is found before any
+  // confirmation is waited for. Once stop_when says enough, no further task starts (first
+  // attempts and confirmations alike; a job whose first attempt missed its deadline is then
+  // left without a verdict) except for jobs marked always_decide, the probes in flight
+  // finish, and Run returns with stopped_early set.
+  virtual StatusOr<ProbeRunResult> Run(const std::vector<ProbeJob>& jobs,
+                                       const std::function<bool(const Verdict&)>& stop_when) = 0;
 };
 
 // The claim owner of this process in a shared store ("HOST:PID:START", START the

@@ -61,6 +61,18 @@ void ProgressView::OnVerdict(const Verdict& v) {
                v.problem.c_str(), v.algorithm.c_str(), v.elapsed_ms);
 }
 
+void ProgressView::OnNotice(const std::string& text) {
+  if (quiet_) return;
+  if (terminal_) {
+    // Above the bar, which is drawn again at the next progress report.
+    std::fprintf(stderr, "\r\033[K%s\n", text.c_str());
+    OnProgress(last_);
+    return;
+  }
+  std::fprintf(stderr, "[%lld/%lld] %s\n", static_cast<long long>(last_.done),
+               static_cast<long long>(last_.total), text.c_str());
+}
+
 void ProgressView::Finish() {
   if (!quiet_ && terminal_) std::fprintf(stderr, "\n");
 }
@@ -69,6 +81,7 @@ ProbeCallbacks ProgressView::Callbacks(bool verbose) {
   ProbeCallbacks callbacks;
   callbacks.on_progress = [this](const ProbeProgress& p) { OnProgress(p); };
   callbacks.on_verdict = [this](const Verdict& v) { OnVerdict(v); };
+  callbacks.on_notice = [this](const std::string& text) { OnNotice(text); };
   if (verbose) {
     callbacks.on_event = [](const std::string& e) {
       std::fprintf(stderr, "\nconvguard: %s\n", e.c_str());

@@ -20,6 +20,8 @@ class ProgressView {
   explicit ProgressView(bool quiet);
   void OnProgress(const ProbeProgress& p);
   void OnVerdict(const Verdict& v);
+  // A line a person waiting should see (a possible hang being confirmed).
+  void OnNotice(const std::string& text);
   // Ends the bar's line.
   void Finish();
   // Callbacks that report to this view (and `events` too, when given, for --verbose).

@@ -10,7 +10,8 @@ namespace convguard {
 Prober MakeEngineProber(const ProbeOptions& base, Store* store, ProbeCallbacks callbacks) {
   auto engines = std::make_shared<std::map<std::string, std::unique_ptr<ProbeEngine>>>();
   return [base, store, callbacks, engines](const StackChoice& stack,
-                                           const std::vector<ProbeJob>& jobs) -> StatusOr<int64_t> {
+                                           const std::vector<ProbeJob>& jobs,
+                                           const ProbeEnough& enough) -> StatusOr<int64_t> {
     std::unique_ptr<ProbeEngine>& engine = (*engines)[stack.backend];
     if (!engine) {
       ProbeOptions o = base;
@@ -24,7 +25,7 @@ Prober MakeEngineProber(const ProbeOptions& base, Store* store, ProbeCallbacks c
                               stack.stack_id +
                               "; the two see different stacks (environment or fault rules differ)");
     }
-    CG_ASSIGN_OR_RETURN(ProbeRunResult run, engine->Run(jobs));
+    CG_ASSIGN_OR_RETURN(ProbeRunResult run, engine->Run(jobs, enough));
     if (run.interrupted) return Status::Internal("probing was interrupted");
     return static_cast<int64_t>(run.verdicts.size() + run.known.size());
   };

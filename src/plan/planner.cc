@@ -11,10 +11,16 @@
 //
 // Probing. With probe_missing the search runs "optimistically": a sub-problem with no
 // verdict at all counts as an unknown leaf at the cost model's estimate. When the best
-// plan contains unknown leaves, those sub-problems are probed (every algorithm) through
-// the prober and the search runs again, until the best plan is fully known or the probe
-// budget is spent; a sub-problem already asked about is never asked again. The final
-// plan always comes from a non-optimistic search: only observed OK verdicts are run.
+// plan contains unknown leaves, the unknown sub-problems of the cheapest plan of each kind
+// are probed in one round through the prober (the engine spreads them over its workers,
+// cheapest first), and the search runs again, until the best plan is fully known, a known
+// plan is within 10% of the best the unknowns could offer, or the probe budget is spent.
+// Within a round the prober asks after each verdict whether that is already so, and then
+// starts nothing more (ProbeEnough). With algorithm choice allowed (and not for
+// training), a sub-problem is first probed with the backend's default algorithm only: an
+// OK verdict makes it a leaf; after a misbehaving one, every algorithm is probed in a later
+// round. A sub-problem is never asked the same way twice. The final plan always comes
+// from a non-optimistic search: only observed OK verdicts are run.
 //
 // Fallback stacks join the search only when the primary stacks yield no plan.
 #include <algorithm>
@@ -85,7 +91,7 @@ class Search {
  public:
   Search(const std::vector<const StackChoice*>& stacks, VerdictCache& verdicts,
          const CostModel& cost, const PlannerOptions& options, bool optimistic,
-         const std::set<std::string>& asked)
+         const std::map<std::string, bool>& asked)
       : stacks_(stacks),
         verdicts_(verdicts),
         cost_(cost),
@@ -211,8 +217,12 @@ class Search {
       std::vector<LeafOption> leaves = stack->fallback
                                            ? plan::FallbackLeafOptions(*verdicts, *stack, exactness)
                                            : plan::PrimaryLeafOptions(*verdicts, exactness);
-      if (verdicts->empty() && optimistic_ &&
-          asked_.count(VerdictCache::Key(stack->stack_id, text)) == 0) {
+      // Unknown, for the optimistic search: never asked about; or asked with the backend's
+      // default algorithm only, which did not give a usable leaf (the others are untried).
+      const auto asked = asked_.find(VerdictCache::Key(stack->stack_id, text));
+      const bool never_asked = asked == asked_.end();
+      const bool default_only = !never_asked && !asked->second;
+      if (optimistic_ && ((verdicts->empty() && never_asked) || (default_only && leaves.empty()))) {
         LeafOption unknown;
         unknown.kind = stack->fallback ? StepKind::kBackendFallback : StepKind::kNative;
         unknown.unknown = true;
@@ -273,7 +283,7 @@ class Search {
   const CostModel& cost_;
   const PlannerOptions& options_;
   bool optimistic_;
-  const std::set<std::string>& asked_;
+  const std::map<std::string, bool>& asked_;  // key -> every algorithm asked (else the default)
   std::map<std::string, std::vector<Option>> memo_;
 };
 
@@ -392,24 +402,31 @@ StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& 
   };
   for (const StackChoice& s : stacks) CG_RETURN_IF_ERROR(calibrate(s));
 
-  std::set<std::string> asked;
+  // Sub-problems asked about: key -> whether every algorithm was asked (else only the
+  // backend's default: enough when it is OK, with algorithm choice allowed).
+  std::map<std::string, bool> asked;
+  const bool default_first = options.allow_algorithm_choice && !options.backward_too;
   VerdictCache verdicts(store);
+  // A plan is good enough when the best the unknowns could offer is known, or a known
+  // plan is within 10% of it.
+  auto good_enough = [](const std::vector<Option>& found) {
+    if (found.empty() || !found.front().has_unknown()) return true;
+    auto known =
+        std::find_if(found.begin(), found.end(), [](const Option& o) { return !o.has_unknown(); });
+    return known != found.end() &&
+           known->step.predicted_ms <= 1.10 * found.front().step.predicted_ms;
+  };
 
   auto run_phase =
       [&](const std::vector<const StackChoice*>& in_use) -> StatusOr<std::vector<Option>> {
     while (options.probe_missing && report.probes_run < options.probe_budget) {
       Search optimistic(in_use, verdicts, cost, options, /*optimistic=*/true, asked);
       CG_ASSIGN_OR_RETURN(const std::vector<Option>* found, optimistic.Options(p, 0));
-      if (found->empty() || !found->front().has_unknown()) break;
-      // Enough: a known plan within 10% of the best the unknowns could offer.
-      auto known = std::find_if(found->begin(), found->end(),
-                                [](const Option& o) { return !o.has_unknown(); });
-      if (known != found->end() &&
-          known->step.predicted_ms <= 1.10 * found->front().step.predicted_ms)
-        break;
+      if (good_enough(*found)) break;
       // Breadth first: the unknown leaves of the cheapest plan of each kind (as is, each
-      // rewrite), so that one family of sub-problems that all misbehave alike (tiles of
-      // a stack that hangs on every 16-channel problem) cannot spend the whole budget.
+      // rewrite), cheapest kind first, so that one family of sub-problems that all
+      // misbehave alike (tiles of a stack that hangs on every 16-channel problem) cannot
+      // spend the whole budget.
       std::vector<std::pair<std::string, Problem>> unknown;
       std::set<std::string> kinds;
       for (const Option& o : *found) {
@@ -419,18 +436,62 @@ StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& 
       }
       bool probed_any = false;
       for (const StackChoice* stack : in_use) {
+        const std::map<std::string, bool> asked_before = asked;
         std::vector<ProbeJob> jobs;
+        std::vector<std::pair<std::string, std::string>> round;  // (key, canonical)
         for (const auto& [stack_id, problem] : unknown) {
           if (stack_id != stack->stack_id) continue;
           if (static_cast<int64_t>(jobs.size()) + report.probes_run >= options.probe_budget) break;
-          const std::string key = VerdictCache::Key(stack_id, ToCanonical(problem));
-          if (!asked.insert(key).second) continue;
+          const std::string canonical = ToCanonical(problem);
+          const std::string key = VerdictCache::Key(stack_id, canonical);
+          if (std::any_of(round.begin(), round.end(),
+                          [&](const auto& r) { return r.first == key; }))
+            continue;
+          auto a = asked.find(key);
+          if (a != asked.end() && a->second) continue;  // every algorithm asked already
+          // First the backend's default algorithm: with algorithm choice allowed, an OK
+          // verdict for it is a usable leaf, and the others need not be probed; after it
+          // misbehaved, every algorithm.
+          const bool every = !default_first || a != asked.end();
+          asked[key] = every;
+          round.emplace_back(key, canonical);
           verdicts.Forget(key);
-          jobs.push_back(ProbeJob{problem, "*"});
+          // The problem asked about is always decided: its verdict as is is what the report
+          // shows first, even when a rewrite turns out good enough meanwhile.
+          jobs.push_back(ProbeJob{problem, every ? "*" : "", canonical == report.problem_text});
         }
         if (jobs.empty()) continue;
-        CG_ASSIGN_OR_RETURN(int64_t ran, prober(*stack, jobs));
-        report.probes_run += std::max<int64_t>(ran, static_cast<int64_t>(jobs.size()));
+        // After each verdict: is a plan good enough now? The round's problems that have no
+        // verdict yet count as unknown (optimistically), as before the round.
+        ProbeEnough enough = [&](const Verdict& v) -> bool {
+          verdicts.Forget(VerdictCache::Key(v.stack_id, v.problem));
+          if (!IsUsable(v.kind)) return false;
+          std::map<std::string, bool> view = asked_before;
+          for (const auto& [key, canonical] : round) {
+            StatusOr<const std::vector<Verdict>*> known = verdicts.Of(stack->stack_id, canonical);
+            if (known.ok() && !(*known)->empty()) view[key] = asked[key];
+          }
+          Search now(in_use, verdicts, cost, options, /*optimistic=*/true, view);
+          StatusOr<const std::vector<Option>*> options_now = now.Options(p, 0);
+          return options_now.ok() && good_enough(**options_now);
+        };
+        CG_ASSIGN_OR_RETURN(int64_t ran, prober(*stack, jobs, enough));
+        report.probes_run += ran;
+        // A job the prober dropped once enough was known has no verdict: it counts as never
+        // asked again, in case a later round needs it.
+        for (const auto& [key, canonical] : round) {
+          verdicts.Forget(key);
+          StatusOr<const std::vector<Verdict>*> known = verdicts.Of(stack->stack_id, canonical);
+          if (!known.ok()) return known.status();
+          if ((*known)->empty()) {
+            auto before = asked_before.find(key);
+            if (before == asked_before.end()) {
+              asked.erase(key);
+            } else {
+              asked[key] = before->second;
+            }
+          }
+        }
         probed_any = true;
         CG_RETURN_IF_ERROR(calibrate(*stack));
       }

@@ -61,6 +61,7 @@ struct Job {
   std::string first_miss;          // how it missed
   std::vector<Attempt> attempts;
   bool decided = false;
+  bool always_decide = false;  // ProbeJob::always_decide
 };
 
 struct Task {
@@ -125,7 +126,9 @@ class EngineImpl final : public ProbeEngine {
     for (const Pool& pool : pools_) out.push_back(DeviceStack{pool.device, pool.stack});
     return out;
   }
-  StatusOr<ProbeRunResult> Run(const std::vector<ProbeJob>& jobs) override;
+  using ProbeEngine::Run;
+  StatusOr<ProbeRunResult> Run(const std::vector<ProbeJob>& jobs,
+                               const std::function<bool(const Verdict&)>& stop_when) override;
 
  private:
   void Event(const std::string& text) {
@@ -174,6 +177,9 @@ class EngineImpl final : public ProbeEngine {
   std::vector<Task> deferred_;                      // held by another process
   int64_t next_request_id_ = 1;
   Status store_error_;  // the first verdict the store refused; ends the run
+  // Run's stop_when, and whether it has said enough (no further job starts).
+  std::function<bool(const Verdict&)> stop_when_;
+  bool stopping_ = false;
   ProbeRunResult result_;
   os::TimePoint run_started_;
 };
@@ -427,6 +433,7 @@ Status EngineImpl::ExpandJobs(const std::vector<ProbeJob>& input) {
         job.canonical = canonical;
         job.algorithm = name;
         job.stack_id = pool.stack_id;
+        job.always_decide = in.always_decide;
         jobs_.push_back(std::move(job));
         queues_[pool.stack_id].push_back(Task{jobs_.size() - 1, TaskKind::kFirst});
       }
@@ -493,6 +500,10 @@ void EngineImpl::Decide(Job& job, Verdict v) {
   result_.progress.by_kind[static_cast<int>(v.kind)]++;
   result_.progress.done++;
   if (callbacks_.on_verdict) callbacks_.on_verdict(v);
+  if (stop_when_ && !stopping_ && stop_when_(v)) {
+    stopping_ = true;
+    Event("enough is known: no further probe starts in this run");
+  }
   result_.verdicts.push_back(std::move(v));
   ReportProgress();
 }
@@ -672,10 +683,25 @@ void EngineImpl::OnDeadline(Slot& slot) {
     }
   }
   if (f.task.kind != TaskKind::kConfirm) {
+    if (callbacks_.on_notice) {
+      char line[96];
+      std::snprintf(line, sizeof line, " missed its first deadline (%.0f ms); confirming",
+                    timing.stage_deadline_ms);
+      callbacks_.on_notice(job.canonical + " " + job.algorithm + line +
+                           (stop_when_ && !job.always_decide
+                                ? std::string(" after the other first attempts")
+                                : std::string(" in a fresh worker")));
+    }
     job.first_deadline_ms =
         timing.stage == ProbeStage::kRun ? f.run_deadline_ms : timing.stage_deadline_ms;
     job.first_miss = how;
-    queues_[job.stack_id].push_front(Task{f.task.job, TaskKind::kConfirm});
+    // A confirmation takes seconds: while a caller may stop early (stop_when), it waits
+    // until the cheap first attempts have run, unless the job must be decided regardless.
+    if (stop_when_ && !job.always_decide) {
+      queues_[job.stack_id].push_back(Task{f.task.job, TaskKind::kConfirm});
+    } else {
+      queues_[job.stack_id].push_front(Task{f.task.job, TaskKind::kConfirm});
+    }
     return;
   }
   Verdict v = BaseVerdict(job, pool);
@@ -725,9 +751,12 @@ Flight EngineImpl::Land(Slot& slot) {
   return f;
 }
 
-StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs) {
+StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs,
+                                         const std::function<bool(const Verdict&)>& stop_when) {
   run_started_ = clock_.Now();
   result_ = ProbeRunResult{};
+  stop_when_ = stop_when;
+  stopping_ = false;
   store_error_ = Status::Ok();
   jobs_.clear();
   queues_.clear();
@@ -760,6 +789,14 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs) {
         Task task = queue.front();
         queue.pop_front();
         Job& job = jobs_[task.job];
+        if (stopping_ && !job.always_decide) {
+          // Nothing is recorded for it; a claim taken by its first attempt is released.
+          if (job.claimed && store_ != nullptr)
+            (void)store_->Release(owner_, VerdictKey{job.stack_id, job.canonical, job.algorithm});
+          result_.dropped++;
+          result_.progress.done++;
+          continue;
+        }
         if (task.kind == TaskKind::kFirst && !job.claimed && store_ != nullptr) {
           StatusOr<ClaimResult> claim =
               store_->Claim(VerdictKey{job.stack_id, job.canonical, job.algorithm}, owner_,
@@ -798,6 +835,11 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs) {
     bool any_queued = false;
     for (const auto& [id, q] : queues_) any_queued |= !q.empty();
     if (!any_in_flight && !any_queued) {
+      if (stopping_) {
+        result_.dropped += static_cast<int64_t>(deferred_.size());
+        result_.progress.done += static_cast<int64_t>(deferred_.size());
+        deferred_.clear();
+      }
       if (deferred_.empty()) break;
       // Only work another process holds is left: look again shortly.
       if (clock_.Now() >= next_deferred_check) {
@@ -853,6 +895,8 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs) {
     }
     if (store_ != nullptr) (void)store_->Release(owner_, std::nullopt);
   }
+  result_.stopped_early = stopping_;
+  stop_when_ = nullptr;
   ReportProgress();
   if (!store_error_.ok()) return store_error_;
   return result_;

@@ -267,29 +267,55 @@ TEST_F(PlannerTest, BackendFallbackIsTheLastResort) {
 TEST_F(PlannerTest, ProbeMissingAsksTheProberAndPlansWithWhatItLearned) {
   const Problem p = SeedHang();
   // A stand-in stack for the prober: power-of-two input channels hang, others are OK,
-  // and the time grows with the channels.
-  std::vector<std::string> asked;
-  Prober prober = [&](const StackChoice& stack,
-                      const std::vector<ProbeJob>& jobs) -> StatusOr<int64_t> {
+  // and the time grows with the channels. It has two algorithms: "direct" (the default)
+  // and "gemm", which hangs too on power-of-two channels. It asks `enough` after each
+  // verdict, as the engine does, and starts no further job once told so.
+  std::vector<std::pair<std::string, std::string>> asked;  // (problem, algorithm asked)
+  int64_t stopped_rounds = 0;
+  Prober prober = [&](const StackChoice& stack, const std::vector<ProbeJob>& jobs,
+                      const ProbeEnough& enough) -> StatusOr<int64_t> {
+    int64_t ran = 0;
     for (const ProbeJob& job : jobs) {
       EXPECT_EQ(stack.stack_id, primary_.Id());
-      EXPECT_EQ(job.algorithm, "*");
-      asked.push_back(ToCanonical(job.problem));
+      asked.emplace_back(ToCanonical(job.problem), job.algorithm);
       const bool pow2 = (job.problem.c & (job.problem.c - 1)) == 0;
-      Put(primary_, job.problem, "direct", pow2 ? VerdictKind::kHang : VerdictKind::kOk,
-          static_cast<double>(job.problem.c));
+      const VerdictKind kind = pow2 ? VerdictKind::kHang : VerdictKind::kOk;
+      const std::vector<std::string> algos = job.algorithm.empty()
+                                                 ? std::vector<std::string>{"direct"}
+                                                 : std::vector<std::string>{"direct", "gemm"};
+      bool stop = false;
+      for (const std::string& algo : algos) {
+        Put(primary_, job.problem, algo, kind, static_cast<double>(job.problem.c));
+        ++ran;
+        StatusOr<std::optional<Verdict>> v =
+            store_->GetVerdict({primary_.Id(), ToCanonical(job.problem), algo});
+        if (enough && v.ok() && v->has_value() && enough(**v)) stop = true;
+      }
+      if (stop) {
+        ++stopped_rounds;
+        break;
+      }
     }
-    return static_cast<int64_t>(jobs.size());
+    return ran;
   };
   PlannerOptions o;
   o.probe_missing = true;
   StatusOr<PlanReport> r = PlanOf(p, o, prober);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  ASSERT_TRUE(r->chosen.has_value())
-      << PlanReportToText(*r) << "asked: " << ::testing::PrintToString(asked);
+  ASSERT_TRUE(r->chosen.has_value()) << PlanReportToText(*r);
   EXPECT_GE(r->probes_run, 2);  // the problem itself first, then a candidate
   ASSERT_FALSE(asked.empty());
-  EXPECT_EQ(asked.front(), ToCanonical(p));
+  // The problem itself first, with the backend's default algorithm.
+  EXPECT_EQ(asked.front(), std::make_pair(ToCanonical(p), std::string()));
+  // A problem is asked for every algorithm ("*") only after its default misbehaved.
+  for (const auto& [problem, algorithm] : asked) {
+    if (algorithm != "*") continue;
+    StatusOr<std::optional<Verdict>> d = store_->GetVerdict({primary_.Id(), problem, "direct"});
+    ASSERT_TRUE(d.ok() && d->has_value()) << problem;
+    EXPECT_NE((*d)->kind, VerdictKind::kOk) << problem;
+  }
+  // The round stopped as soon as an OK candidate made a plan good enough.
+  EXPECT_GE(stopped_rounds, 1);
   // Every leaf of the chosen plan has an OK verdict now.
   std::vector<const PlanStep*> todo = {&r->chosen->root};
   while (!todo.empty()) {
@@ -303,8 +329,8 @@ TEST_F(PlannerTest, ProbeMissingAsksTheProberAndPlansWithWhatItLearned) {
     }
     for (const PlanStep& c : s->children) todo.push_back(&c);
   }
-  // Nothing is asked twice, and planning again asks nothing more.
-  std::vector<std::string> sorted = asked;
+  // Nothing is asked twice the same way, and planning again asks nothing more.
+  std::vector<std::pair<std::string, std::string>> sorted = asked;
   std::sort(sorted.begin(), sorted.end());
   EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end());
   const size_t before = asked.size();
@@ -313,6 +339,29 @@ TEST_F(PlannerTest, ProbeMissingAsksTheProberAndPlansWithWhatItLearned) {
   EXPECT_EQ(asked.size(), before);
   ASSERT_TRUE(again->chosen.has_value());
   EXPECT_EQ(PlanToText(*again->chosen), PlanToText(*r->chosen));
+}
+
+TEST_F(PlannerTest, WithoutAlgorithmChoiceEveryAlgorithmIsProbedAtOnce) {
+  // A model (a framework picks its own algorithm) needs every algorithm's verdict: no
+  // default-first round.
+  const Problem p = SeedHang();
+  std::vector<std::string> algorithms;
+  Prober prober = [&](const StackChoice&, const std::vector<ProbeJob>& jobs,
+                      const ProbeEnough&) -> StatusOr<int64_t> {
+    for (const ProbeJob& job : jobs) {
+      algorithms.push_back(job.algorithm);
+      const bool pow2 = (job.problem.c & (job.problem.c - 1)) == 0;
+      Put(primary_, job.problem, "direct", pow2 ? VerdictKind::kHang : VerdictKind::kOk, 1.0);
+    }
+    return static_cast<int64_t>(jobs.size());
+  };
+  PlannerOptions o;
+  o.probe_missing = true;
+  o.allow_algorithm_choice = false;
+  StatusOr<PlanReport> r = PlanOf(p, o, prober);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_FALSE(algorithms.empty());
+  for (const std::string& a : algorithms) EXPECT_EQ(a, "*");
 }
 
 Problem Dir(Problem p, Direction d) {
@@ -363,7 +412,8 @@ TEST_F(PlannerTest, ForTrainingUnknownBackwardProblemsAreProbed) {
   // The stand-in stack: forward problems with 16 input channels hang, every backward-data
   // problem with 17 hangs, everything else is OK.
   std::vector<std::string> asked;
-  Prober prober = [&](const StackChoice&, const std::vector<ProbeJob>& jobs) -> StatusOr<int64_t> {
+  Prober prober = [&](const StackChoice&, const std::vector<ProbeJob>& jobs,
+                      const ProbeEnough&) -> StatusOr<int64_t> {
     for (const ProbeJob& job : jobs) {
       asked.push_back(ToCanonical(job.problem));
       const Problem& q = job.problem;
@@ -409,7 +459,8 @@ TEST_F(PlannerTest, ForTrainingUnknownBackwardProblemsAreProbed) {
 TEST_F(PlannerTest, TheProbeBudgetIsRespectedAndSaid) {
   const Problem p = SeedHang();
   int64_t probes = 0;
-  Prober prober = [&](const StackChoice&, const std::vector<ProbeJob>& jobs) -> StatusOr<int64_t> {
+  Prober prober = [&](const StackChoice&, const std::vector<ProbeJob>& jobs,
+                      const ProbeEnough&) -> StatusOr<int64_t> {
     for (const ProbeJob& job : jobs) Put(primary_, job.problem, "direct", VerdictKind::kHang);
     probes += static_cast<int64_t>(jobs.size());
     return static_cast<int64_t>(jobs.size());
