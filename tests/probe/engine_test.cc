@@ -12,6 +12,7 @@
 #include <string>
 
 #include "convguard/probe.h"
+#include "convguard/store.h"
 #include "convguard/text_forms.h"
 #include "support/cli_runner.h"
 
@@ -91,6 +92,55 @@ TEST(ProbeEngine, EveryFaultKindGivesItsVerdict) {
     EXPECT_FALSE(v.recorded_at.empty());
     EXPECT_EQ(v.tool_version, CONVGUARD_VERSION);
   }
+}
+
+// A caller that learns enough mid-run (the planner) stops it: with one worker the order
+// is fixed. The job marked always_decide (k 3, spins) is confirmed at once; the other
+// hanging job's (k 5, blocks) confirmation waits behind the first attempts and is dropped
+// when the OK job (k 4) says enough; the jobs after it never start. Nothing is recorded
+// for a dropped job, and its claim is released.
+TEST(ProbeEngine, StopWhenEnoughDropsWhatHasNotStartedAndDecidesWhatMust) {
+  ProbeOptions o = FaultOptions();
+  o.workers_per_device = 1;
+  o.deadlines.confirm_floor_ms = 700;
+  const std::string db = testing_support::MakeTempDir("stop-when") + "/v.sqlite";
+  StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(db);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto engine = ProbeEngine::Start(o, store->get());
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  std::vector<ProbeJob> jobs = {{SmallProblem(4, 3), "", true},
+                                {SmallProblem(4, 5), ""},
+                                {SmallProblem(4, 4), ""},
+                                {SmallProblem(4, 8), ""},
+                                {SmallProblem(4, 16), ""}};
+  std::vector<int64_t> asked;
+  auto result = (*engine)->Run(jobs, [&](const Verdict& v) {
+    asked.push_back(ByOutputChannels({v}).begin()->first);
+    return v.kind == VerdictKind::kOk;
+  });
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_TRUE(result->stopped_early);
+  const std::map<int64_t, Verdict> by_k = ByOutputChannels(result->verdicts);
+  ASSERT_EQ(by_k.size(), 2u) << ::testing::PrintToString(asked);
+  EXPECT_EQ(by_k.at(3).kind, VerdictKind::kHang);
+  EXPECT_EQ(by_k.at(4).kind, VerdictKind::kOk);
+  EXPECT_EQ(asked, (std::vector<int64_t>{3, 4}));  // k 3's confirmation came first
+  EXPECT_EQ(result->dropped, 3);                   // k 5's confirmation, k 8 and k 16
+  StatusOr<std::vector<Verdict>> stored = (*store)->ListVerdicts(VerdictFilter{});
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->size(), 2u);
+  // k 5 was claimed by its first attempt; the claim is gone, so another owner may take it.
+  StatusOr<ClaimResult> claim =
+      (*store)->Claim({(*engine)->stack().Id(), ToCanonical(SmallProblem(4, 5)), "direct"},
+                      "someone else", false, 3600.0);
+  ASSERT_TRUE(claim.ok());
+  EXPECT_EQ(*claim, ClaimResult::kClaimed);
+  ASSERT_TRUE((*store)->Release("someone else", std::nullopt).ok());
+  // Without stop_when, a run decides everything again (k 5 confirmed now, at once).
+  auto all = (*engine)->Run(jobs);
+  ASSERT_TRUE(all.ok());
+  EXPECT_FALSE(all->stopped_early);
+  EXPECT_EQ(all->verdicts.size() + all->known.size(), 5u);
 }
 
 TEST(ProbeEngine, HangOfAMillisecondProblemIsDecidedQuickly) {
