@@ -180,6 +180,15 @@ int PlanMain(const Args& args) {
     };
   }
   StatusOr<std::vector<StackChoice>> identified = StacksFromWorkers(*setup, callbacks);
+  // While the planner probes, a line per verdict and per possible hang being confirmed, so
+  // that seconds of probing are not silence.
+  callbacks.on_verdict = [](const Verdict& v) {
+    std::fprintf(stderr, "convguard plan: probed %s %s: %s (%.0f ms)\n", v.problem.c_str(),
+                 v.algorithm.c_str(), std::string(VerdictName(v.kind)).c_str(), v.elapsed_ms);
+  };
+  callbacks.on_notice = [](const std::string& text) {
+    std::fprintf(stderr, "convguard plan: %s\n", text.c_str());
+  };
   if (!identified.ok()) {
     std::fprintf(stderr, "convguard plan: %s\n", identified.status().message().c_str());
     return kExitFailure;

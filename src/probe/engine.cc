@@ -503,6 +503,10 @@ void EngineImpl::Decide(Job& job, Verdict v) {
   if (stop_when_ && !stopping_ && stop_when_(v)) {
     stopping_ = true;
     Event("enough is known: no further probe starts in this run");
+    if (callbacks_.on_notice)
+      callbacks_.on_notice(
+          "enough is known: no further probe starts (pending confirmations are "
+          "dropped, probes in flight finish)");
   }
   result_.verdicts.push_back(std::move(v));
   ReportProgress();
