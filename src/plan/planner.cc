@@ -15,12 +15,13 @@
 // are probed in one round through the prober (the engine spreads them over its workers,
 // cheapest first), and the search runs again, until the best plan is fully known, a known
 // plan is within 10% of the best the unknowns could offer, or the probe budget is spent.
-// Within a round the prober asks after each verdict whether that is already so, and then
-// starts nothing more (ProbeEnough). With algorithm choice allowed (and not for
-// training), a sub-problem is first probed with the backend's default algorithm only: an
-// OK verdict makes it a leaf; after a misbehaving one, every algorithm is probed in a later
-// round. A sub-problem is never asked the same way twice. The final plan always comes
-// from a non-optimistic search: only observed OK verdicts are run.
+// With algorithm choice allowed (and not for training: plan, run, the Guard API), within a
+// round the prober asks after each verdict whether that is already so and then starts
+// nothing more (ProbeEnough), and a sub-problem is first probed with the backend's default
+// algorithm only: an OK verdict makes it a leaf; after a misbehaving one, every algorithm
+// is probed in a later round. A model's plans probe each round whole, so that the same
+// store always gives the same plan. A sub-problem is never asked the same way twice. The final plan
+// always comes from a non-optimistic search: only observed OK verdicts are run.
 //
 // Fallback stacks join the search only when the primary stacks yield no plan.
 #include <algorithm>
@@ -475,7 +476,12 @@ StatusOr<PlanReport> MakePlan(const Problem& p, const std::vector<StackChoice>& 
           StatusOr<const std::vector<Option>*> options_now = now.Options(p, 0);
           return options_now.ok() && good_enough(**options_now);
         };
-        CG_ASSIGN_OR_RETURN(int64_t ran, prober(*stack, jobs, enough));
+        // Stopping a round early makes the choice among plans within 10% of each other
+        // depend on which verdict arrives first. Where the plan may choose its algorithm
+        // (plan, run, Guard) speed to a plan wins; a model's plans (scan, fix, training)
+        // keep every candidate of the round, so the same store gives the same fixed model.
+        CG_ASSIGN_OR_RETURN(int64_t ran,
+                            prober(*stack, jobs, default_first ? enough : ProbeEnough()));
         report.probes_run += ran;
         // A job the prober dropped once enough was known has no verdict: it counts as never
         // asked again, in case a later round needs it.

@@ -343,11 +343,13 @@ TEST_F(PlannerTest, ProbeMissingAsksTheProberAndPlansWithWhatItLearned) {
 
 TEST_F(PlannerTest, WithoutAlgorithmChoiceEveryAlgorithmIsProbedAtOnce) {
   // A model (a framework picks its own algorithm) needs every algorithm's verdict: no
-  // default-first round.
+  // default-first round, and no round stopped early (the same store, the same plan).
   const Problem p = SeedHang();
   std::vector<std::string> algorithms;
   Prober prober = [&](const StackChoice&, const std::vector<ProbeJob>& jobs,
-                      const ProbeEnough&) -> StatusOr<int64_t> {
+                      const ProbeEnough& enough) -> StatusOr<int64_t> {
+    // A model's rounds are probed whole: no early stop.
+    EXPECT_FALSE(enough);
     for (const ProbeJob& job : jobs) {
       algorithms.push_back(job.algorithm);
       const bool pow2 = (job.problem.c & (job.problem.c - 1)) == 0;
