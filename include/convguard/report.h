@@ -66,15 +66,21 @@ struct ReportLayer {
   std::string predicted;  // UNKNOWN: the pattern's PREDICTED verdict, or ""
   double predicted_confidence = 0.0;
   int64_t calls = 1;
+  // A misbehaving layer: the exact plan the store's verdicts give it (as `convguard scan`
+  // plans a model: no algorithm choice; with training, leaves OK in all three directions),
+  // e.g. "pad-output-channels k=64->65", or "" when the stored verdicts give none.
+  std::string plan;
 };
 
 struct ReportModel {
   std::string origin, format;
   std::vector<ReportLayer> layers;
-  // "works" (every layer OK), "fails" (some layer misbehaves: scan --probe / fix plans
-  // exact rewrites), "unknown" (no misbehaviour, some layer UNKNOWN), "unsupported".
+  // The seed report's words: "works" (every layer OK), "works with exact rewrites"
+  // (every misbehaving layer has a plan from stored verdicts), "blocked" (some
+  // misbehaving layer has none yet: `convguard scan --probe` probes for one), "unknown"
+  // (no misbehaviour, some layer UNKNOWN), "unsupported" (no layer convguard can express).
   std::string status;
-  std::string notes;  // "12 layers: 10 OK, 2 HANG"
+  std::string notes;  // "12 layers: 10 OK, 2 HANG; rewrites: 2 x pad-output-channels"
 };
 
 struct StackReport {

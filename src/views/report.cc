@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "convguard/plan.h"
 #include "convguard/text_forms.h"
 #include "core/json_records.h"
 #include "views/report_labels.h"
@@ -140,14 +141,46 @@ std::string TimeRange(const SizeGroup& g) {
 // A model's layers against the stack's verdicts (`own`, by problem). An UNKNOWN layer
 // gets a PREDICTED verdict when every problem it lacks is within what the pattern learned
 // from: the most severe prediction, with the lowest confidence among them.
+// Plans a misbehaving layer's forward problem from stored verdicts only (nothing is
+// probed), as a model scan does; memoised per problem. "" when there is no plan.
+class StoredPlans {
+ public:
+  StoredPlans(Store& store, const StackFingerprint& stack, bool training)
+      : store_(store), stack_(stack), training_(training) {}
+  std::string Of(const Problem& p) {
+    const std::string key = ToCanonical(p);
+    if (auto it = memo_.find(key); it != memo_.end()) return it->second;
+    PlannerOptions options;
+    options.allow_algorithm_choice = false;
+    options.backward_too = training_;
+    StatusOr<PlanReport> r = MakePlan(
+        p, {StackChoice{stack_.backend, stack_.Id(), stack_.Summary(), false}}, store_, options);
+    std::string text;
+    if (r.ok() && r->chosen) {
+      const PlanStep& root = r->chosen->root;
+      text =
+          root.is_leaf() ? std::string(StepKindName(root)) : root.rewrite + " " + root.parameters;
+    }
+    return memo_[key] = text;
+  }
+
+ private:
+  Store& store_;
+  const StackFingerprint& stack_;
+  bool training_;
+  std::map<std::string, std::string> memo_;
+};
+
 ReportModel JudgeModel(const ModelConvs& model, bool training,
                        const std::map<std::string, std::vector<const Verdict*>>& own,
-                       const std::optional<Pattern>& problem_pattern, const LearnedScope& scope) {
+                       const std::optional<Pattern>& problem_pattern, const LearnedScope& scope,
+                       StoredPlans& plans) {
   ReportModel m;
   m.origin = model.origin;
   m.format = model.format;
   std::map<std::string, int64_t> by_state;
-  bool bad = false, unknown = false, supported = false;
+  bool bad = false, unknown = false, supported = false, blocked = false;
+  std::map<std::string, int64_t> rewrites;  // rewrite name -> layers
   for (const ModelConv& conv : model.convs) {
     ReportLayer layer;
     layer.name = conv.name;
@@ -172,7 +205,10 @@ ReportModel JudgeModel(const ModelConvs& model, bool training,
       if (worst && Misbehaves(worst->kind)) {
         layer.state = std::string(VerdictName(worst->kind));
         layer.detail = FirstLine(worst->message);
+        layer.plan = plans.Of(*conv.problem);
         bad = true;
+        blocked = blocked || layer.plan.empty();
+        if (!layer.plan.empty()) ++rewrites[layer.plan.substr(0, layer.plan.find(' '))];
       } else if (!missing.empty() || !worst) {
         layer.state = "UNKNOWN";
         unknown = true;
@@ -204,7 +240,14 @@ ReportModel JudgeModel(const ModelConvs& model, bool training,
     ++by_state[layer.state];
     m.layers.push_back(std::move(layer));
   }
-  m.status = bad ? "fails" : unknown ? "unknown" : supported ? "works" : "unsupported";
+  if (blocked) {
+    m.status = "blocked";
+  } else if (bad) {
+    m.status =
+        unknown ? "unknown (its bad layers have exact rewrites)" : "works with exact rewrites";
+  } else {
+    m.status = unknown ? "unknown" : supported ? "works" : "unsupported";
+  }
   if (!bad && !unknown && supported)
     for (const auto& [state, n] : by_state)
       if (state == "UNSUPPORTED") m.status = "works (" + std::to_string(n) + " unsupported)";
@@ -212,6 +255,11 @@ ReportModel JudgeModel(const ModelConvs& model, bool training,
   std::vector<std::pair<std::string, int64_t>> ordered(by_state.begin(), by_state.end());
   for (const auto& [state, n] : ordered) m.notes += " " + std::to_string(n) + " " + state + ",";
   if (!m.notes.empty() && m.notes.back() == ',') m.notes.pop_back();
+  if (!rewrites.empty()) {
+    m.notes += "; rewrites:";
+    for (const auto& [name, n] : rewrites) m.notes += " " + std::to_string(n) + " x " + name + ",";
+    m.notes.pop_back();
+  }
   return m;
 }
 
@@ -369,9 +417,10 @@ StatusOr<Report> BuildReport(Store& store, const ReportOptions& options) {
       if (StatusOr<Pattern> pp = LearnProblemPattern(own, options.pattern); pp.ok())
         problem_pattern = std::move(*pp);
       const LearnedScope scope(own);
+      StoredPlans plans(store, *s, options.training);
       for (const ModelConvs& m : options.models)
         sr.models.push_back(
-            JudgeModel(m, options.training, own_by_problem, problem_pattern, scope));
+            JudgeModel(m, options.training, own_by_problem, problem_pattern, scope, plans));
     }
     std::vector<StackVerdicts> others;
     for (const StackVerdicts& sv : everything)
@@ -436,7 +485,8 @@ std::string ReportToText(const Report& report) {
                 << (l.predicted.empty() ? ""
                                         : " (PREDICTED " + l.predicted + ", confidence " +
                                               Fixed(l.predicted_confidence, 2) + ")")
-                << (l.problem.empty() ? "" : "  " + l.problem) << "\n";
+                << (l.problem.empty() ? "" : "  " + l.problem)
+                << (l.plan.empty() ? "" : "  -> " + l.plan) << "\n";
       }
     }
     out << "  recommendation:\n";
@@ -570,11 +620,8 @@ std::string ReportToJson(const Report& report) {
                  {"notes", m.notes},
                  {"layers", json::array()}};
       for (const ReportLayer& l : m.layers) {
-        json jl = {{"name", l.name},
-                   {"problem", l.problem},
-                   {"state", l.state},
-                   {"detail", l.detail},
-                   {"calls", l.calls}};
+        json jl = {{"name", l.name}, {"problem", l.problem}, {"state", l.state},
+                   {"plan", l.plan}, {"detail", l.detail},   {"calls", l.calls}};
         if (!l.predicted.empty()) {
           jl["predicted"] = l.predicted;
           jl["predicted_confidence"] = l.predicted_confidence;

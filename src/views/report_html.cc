@@ -280,7 +280,8 @@ void Models(std::ostringstream& out, const StackReport& s, const std::string& an
     bool any = false;
     for (const ReportLayer& l : m.layers) any = any || l.state != "OK";
     if (!any) continue;
-    out << "<table><tr><th>layer</th><th>state</th><th>problem</th><th>detail</th></tr>";
+    out << "<table><tr><th>layer</th><th>state</th><th>problem</th><th>exact plan</th>"
+           "<th>detail</th></tr>";
     for (const ReportLayer& l : m.layers) {
       if (l.state == "OK") continue;
       std::string state = l.state;
@@ -288,8 +289,12 @@ void Models(std::ostringstream& out, const StackReport& s, const std::string& an
         state +=
             " (PREDICTED " + l.predicted + ", confidence " + Fixed(l.predicted_confidence, 2) + ")";
       out << "<tr><td>" << Escape(l.name) << "</td><td>" << Swatch(l.state) << Escape(state)
-          << "</td><td><code>" << Escape(l.problem) << "</code></td><td>" << Escape(l.detail)
-          << "</td></tr>";
+          << "</td><td><code>" << Escape(l.problem) << "</code></td><td>"
+          << Escape(!l.plan.empty() ? l.plan
+                    : l.state == "UNKNOWN" || l.state == "UNSUPPORTED"
+                        ? std::string("-")
+                        : "none from stored verdicts")
+          << "</td><td>" << Escape(l.detail) << "</td></tr>";
     }
     out << "</table>";
   }

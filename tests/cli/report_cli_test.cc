@@ -180,16 +180,33 @@ TEST_F(ReportCli, ModelLayersWithVerdictsAndPredictions) {
   EXPECT_EQ(s["verdicts"].size(), 2u);
   ASSERT_EQ(s["models"].size(), 1u);
   const nlohmann::json& m = s["models"][0];
-  EXPECT_EQ(m["status"], "fails");
+  // The hanging layer has no exact plan from stored verdicts yet (no candidate probed).
+  EXPECT_EQ(m["status"], "blocked");
   ASSERT_EQ(m["layers"].size(), 3u);
   EXPECT_EQ(m["layers"][0]["state"], "OK");
   EXPECT_EQ(m["layers"][1]["state"], "HANG");
+  EXPECT_EQ(m["layers"][1]["plan"], "");
   EXPECT_EQ(m["layers"][2]["state"], "UNKNOWN");
   EXPECT_EQ(m["layers"][2]["predicted"], "HANG");
   // A prediction is never a verdict: the store still has none for that problem.
   CliResult show =
       RunConvguard({"db", "show", "--db", *db_, "--problem", "n1_c16_h64_w64_k32_r3_s3_p1"});
   EXPECT_EQ(show.out.find("HANG"), std::string::npos) << show.out;
+
+  // In a copy of the store, one more verdict: 17 input channels are OK on this stack. The
+  // hanging layer now has an exact plan, planned from stored verdicts as a scan would.
+  const std::string copy = *dir_ + "/copy.sqlite";
+  ASSERT_EQ(RunConvguard({"db", "export", *dir_ + "/all.jsonl", "--db", *db_}).exit_code, 0);
+  ASSERT_EQ(RunConvguard({"db", "import", *dir_ + "/all.jsonl", "--db", copy}).exit_code, 0);
+  CliResult padded = RunConvguard({"probe", "n1_c17_h40_w40_k32_r3_s3_p1", "--backend", "reference",
+                                   "--inject", *dir_ + "/base.rules", "--db", copy});
+  ASSERT_EQ(padded.exit_code, 0) << padded.out << padded.err;
+  CliResult fixed = RunConvguard({"report", "--db", copy, "--stack", *base_id_, "--model", layers,
+                                  "--format", "json", "--held-out", "0"});
+  ASSERT_EQ(fixed.exit_code, 0) << fixed.err;
+  const nlohmann::json fm = nlohmann::json::parse(fixed.out)["stacks"][0]["models"][0];
+  EXPECT_EQ(fm["layers"][1]["plan"], "pad-input-channels c=16->17") << fm.dump();
+  EXPECT_EQ(fm["status"], "unknown (its bad layers have exact rewrites)") << fm.dump();
 
   // With training, the layers' backward problems are unknown: no layer is OK any more.
   CliResult t = Report({"--stack", *base_id_, "--model", layers, "--training"});
