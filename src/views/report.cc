@@ -3,6 +3,7 @@
 #include "convguard/report.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -126,7 +127,25 @@ std::vector<SizeGroup> GroupBySize(
   return out;
 }
 
+// "48x48, 64x64"; four or more square sizes in even steps read as a range:
+// "4x4..28x28 every 2 (13 sizes)".
 std::string SizesText(const std::vector<std::string>& sizes) {
+  std::vector<int64_t> sides;
+  for (const std::string& s : sizes) {
+    const size_t x = s.find('x');
+    if (x == std::string::npos || s.substr(0, x) != s.substr(x + 1)) break;
+    int64_t side = 0;
+    if (std::from_chars(s.data(), s.data() + x, side).ec != std::errc()) break;
+    sides.push_back(side);
+  }
+  if (sides.size() == sizes.size() && sides.size() >= 4) {
+    const int64_t step = sides[1] - sides[0];
+    bool even = step > 0;
+    for (size_t i = 2; i < sides.size() && even; ++i) even = sides[i] - sides[i - 1] == step;
+    if (even)
+      return sizes.front() + ".." + sizes.back() + " every " + std::to_string(step) + " (" +
+             std::to_string(sizes.size()) + " sizes)";
+  }
   std::string out;
   for (const std::string& s : sizes) out += (out.empty() ? "" : ", ") + s;
   return out;
