@@ -9,6 +9,8 @@
 
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cli/model_common.h"
+#include "cli/pattern_flags.h"
 #include "cli/probe_common.h"
 #include "convguard/exit_status.h"
 #include "convguard/store.h"
@@ -16,19 +18,19 @@
 namespace convguard::cli {
 namespace {
 
-std::vector<FlagSpec> PatternFlagSpecs() {
-  return {
+std::vector<FlagSpec> PatternCommandFlagSpecs() {
+  std::vector<FlagSpec> specs = {
       {"--help", "", "show this help", false, "-h"},
       {"--db", "PATH",
        "the store (default: $CONVGUARD_DB or ~/.local/share/convguard/verdicts.sqlite)"},
       {"--stack", "ID", "the stack to learn (default: the store's only stack)"},
-      {"--depth", "N", "most conditions per rule, 1 to 12 (default 6)"},
-      {"--held-out", "PERCENT", "share of problems kept out of learning, 0 to 90 (default 20)"},
       {"--no-algo", "", "do not split on the algorithm"},
       {"--json", "", "print the pattern as JSON (with the rules text)"},
       {"--output", "FILE", "also write the rules file to FILE (never over an existing one)", false,
        "-o"},
   };
+  for (FlagSpec& f : PatternFlagSpecs()) specs.push_back(std::move(f));
+  return specs;
 }
 
 std::string Usage(const FlagParser& flags) {
@@ -52,15 +54,13 @@ std::string Usage(const FlagParser& flags) {
 
 int Fail(const Status& s) {
   std::fprintf(stderr, "convguard pattern: %s\n", s.message().c_str());
-  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kNotFound
-             ? kExitBadInput
-             : kExitFailure;
+  return ExitStatusForError(s);
 }
 
 }  // namespace
 
 int PatternMain(const Args& args) {
-  FlagParser flags("pattern", PatternFlagSpecs());
+  FlagParser flags("pattern", PatternCommandFlagSpecs());
   if (Status s = flags.Parse(args); !s.ok()) return Fail(s);
   if (flags.Has("--help")) {
     std::fputs(Usage(flags).c_str(), stdout);
@@ -70,16 +70,7 @@ int PatternMain(const Args& args) {
     return Fail(Status::InvalidArgument("unexpected argument '" + flags.positionals().front() +
                                         "' (pattern reads the store; see --help)"));
   PatternOptions options;
-  if (flags.Has("--depth")) {
-    StatusOr<int64_t> d = ParseIntFlag("--depth", flags.Get("--depth"), 1, 12);
-    if (!d.ok()) return Fail(d.status());
-    options.max_depth = static_cast<int>(*d);
-  }
-  if (flags.Has("--held-out")) {
-    StatusOr<int64_t> h = ParseIntFlag("--held-out", flags.Get("--held-out"), 0, 90);
-    if (!h.ok()) return Fail(h.status());
-    options.held_out_percent = static_cast<int>(*h);
-  }
+  if (Status st = PatternOptionsFromFlags(flags, options); !st.ok()) return Fail(st);
   options.use_algorithm = !flags.Has("--no-algo");
   const std::string out = flags.Has("--output") ? flags.Get("--output") : "";
   std::error_code ec;

@@ -9,6 +9,8 @@
 
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cli/model_common.h"
+#include "cli/pattern_flags.h"
 #include "cli/probe_common.h"
 #include "convguard/exit_status.h"
 #include "convguard/scan.h"
@@ -18,7 +20,7 @@ namespace convguard::cli {
 namespace {
 
 std::vector<FlagSpec> ReportFlagSpecs() {
-  return {
+  std::vector<FlagSpec> specs = {
       {"--help", "", "show this help", false, "-h"},
       {"--db", "PATH",
        "the store (default: $CONVGUARD_DB or ~/.local/share/convguard/verdicts.sqlite)"},
@@ -38,9 +40,9 @@ std::vector<FlagSpec> ReportFlagSpecs() {
       {"--format", "FORMAT", "text (default), markdown, json, csv or html"},
       {"--output", "FILE", "write to FILE instead of stdout (never over an existing file)", false,
        "-o"},
-      {"--depth", "N", "most conditions per learned rule, 1 to 12 (default 6)"},
-      {"--held-out", "PERCENT", "share of problems kept out of learning, 0 to 90 (default 20)"},
   };
+  for (FlagSpec& f : PatternFlagSpecs()) specs.push_back(std::move(f));
+  return specs;
 }
 
 std::string Usage(const FlagParser& flags) {
@@ -70,10 +72,7 @@ std::string Usage(const FlagParser& flags) {
 
 int Fail(const Status& s) {
   std::fprintf(stderr, "convguard report: %s\n", s.message().c_str());
-  return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kNotFound ||
-                 s.code() == StatusCode::kOutOfRange || s.code() == StatusCode::kUnsupported
-             ? kExitBadInput
-             : kExitFailure;
+  return ExitStatusForError(s);
 }
 
 }  // namespace
@@ -94,16 +93,7 @@ int ReportMain(const Args& args) {
     return Fail(Status::InvalidArgument("--format '" + format +
                                         "' is unknown (allowed: text, markdown, json, csv, html)"));
   ReportOptions options;
-  if (flags.Has("--depth")) {
-    StatusOr<int64_t> d = ParseIntFlag("--depth", flags.Get("--depth"), 1, 12);
-    if (!d.ok()) return Fail(d.status());
-    options.pattern.max_depth = static_cast<int>(*d);
-  }
-  if (flags.Has("--held-out")) {
-    StatusOr<int64_t> h = ParseIntFlag("--held-out", flags.Get("--held-out"), 0, 90);
-    if (!h.ok()) return Fail(h.status());
-    options.pattern.held_out_percent = static_cast<int>(*h);
-  }
+  if (Status st = PatternOptionsFromFlags(flags, options.pattern); !st.ok()) return Fail(st);
   if (flags.Has("--stack")) options.stack_id = flags.Get("--stack");
   if (flags.Has("--backend")) options.backend = flags.Get("--backend");
   for (const std::string& list : flags.GetAll("--verdict")) {

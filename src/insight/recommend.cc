@@ -167,6 +167,18 @@ std::optional<Recommendation> TryVariant(const StackVerdicts& target,
   return std::nullopt;
 }
 
+// An algorithm choice that fixes every one of `failing` problems, at `cost`.
+Recommendation AlgorithmChoice(RecommendationKind kind, const std::string& algorithm,
+                               int64_t failing, const MeasuredCost& cost) {
+  Recommendation r;
+  r.kind = kind;
+  r.algorithm = algorithm;
+  r.failing_problems = failing;
+  r.fixed_problems = failing;
+  r.cost = cost;
+  return r;
+}
+
 }  // namespace
 
 std::string_view RecommendationKindName(RecommendationKind k) {
@@ -240,12 +252,8 @@ std::vector<Recommendation> Recommend(const StackVerdicts& target,
         if (with && without) meter.Add(problem, *with, *without);
       }
       if (only_ok == 0) {
-        Recommendation r;
-        r.kind = RecommendationKind::kAvoidAlgorithm;
-        r.algorithm = bad;
-        r.failing_problems = failing;
-        r.fixed_problems = fixed;
-        r.cost = meter.Result();
+        Recommendation r =
+            AlgorithmChoice(RecommendationKind::kAvoidAlgorithm, bad, failing, meter.Result());
         r.headline = "avoid algorithm '" + bad + "': every misbehaving verdict is its own, and " +
                      "each of the " + Plural(failing, "failing problem") +
                      " has another algorithm that is OK; " +
@@ -295,12 +303,8 @@ std::vector<Recommendation> Recommend(const StackVerdicts& target,
       if (best && it->second->time_ms_median > 0)
         meter.Add(problem, *best, it->second->time_ms_median);
     }
-    Recommendation r;
-    r.kind = RecommendationKind::kUseAlgorithm;
-    r.algorithm = algo;
-    r.failing_problems = failing;
-    r.fixed_problems = failing;
-    r.cost = meter.Result();
+    Recommendation r =
+        AlgorithmChoice(RecommendationKind::kUseAlgorithm, algo, failing, meter.Result());
     r.headline = "use algorithm '" + algo + "' for every problem: it is OK on all " +
                  Plural(covered, "failing problem") + " and everywhere else it ran; " +
                  CostText(r.cost, "its time over the best time");
