@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "support/seed_problems.h"
+
 namespace convguard::inject {
 namespace {
 
@@ -67,16 +69,7 @@ class FakeBackend final : public Backend {
   Counts* counts_;
 };
 
-// nn.Conv2d(c, k, 3, padding=1) on an n=1 input of hw x hw, as in the seed report.
-Problem SeedConv(int64_t c, int64_t k, int64_t hw) {
-  Problem p;
-  p.c = c;
-  p.k = k;
-  p.h = p.w = hw;
-  p.r = p.s = 3;
-  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = 1;
-  return p;
-}
+using testing_support::SeedConv;
 
 // A 1x1 convolution of a 4x4 single-channel image: 16 elements in every tensor.
 Problem Tiny() {

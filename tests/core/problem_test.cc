@@ -4,19 +4,12 @@
 
 #include <string>
 
+#include "support/seed_problems.h"
+
 namespace convguard {
 namespace {
 
-// The seed report's convolution: nn.Conv2d(c, k, 3, padding=1) on an n=1 input.
-Problem SeedConv(int64_t c, int64_t k, int64_t hw) {
-  Problem p;
-  p.c = c;
-  p.k = k;
-  p.h = p.w = hw;
-  p.r = p.s = 3;
-  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = 1;
-  return p;
-}
+using testing_support::SeedConv;
 
 TEST(ProblemTest, SeedProblemsDerivedQuantities) {
   for (int64_t hw : {32, 48, 64}) {

@@ -11,6 +11,7 @@
 #include "backends/embedded_stacks.h"
 #include "backends/inject/fault_rules.h"
 #include "convguard/text_forms.h"
+#include "support/seed_problems.h"
 
 namespace convguard {
 namespace {
@@ -40,12 +41,7 @@ Grid Label(const inject::FaultRules& rules, bool backward) {
       for (int64_t hw : {16, 24, 32, 33, 40, 48, 64})
         for (Direction d : {Direction::kForward, Direction::kBackwardData}) {
           if (d == Direction::kBackwardData && !backward) continue;
-          Problem p;
-          p.c = c;
-          p.k = k;
-          p.h = p.w = hw;
-          p.r = p.s = 3;
-          p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = 1;
+          Problem p = testing_support::SeedConv(c, k, hw);
           p.direction = d;
           Verdict v;
           v.stack_id = "s1";
