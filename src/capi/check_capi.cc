@@ -142,6 +142,41 @@ int CheckDevice(int device, char* out, size_t len) {
   return CG_EINVAL;
 }
 
+// The call history of cg_rules_match_call, checked: `previous` receives the parsed
+// previous problem, which `history` points at.
+int ReadHistory(int64_t calls, const char* previous_canonical, const char* previous_algorithm,
+                Problem& previous, inject::CallHistory& history, char* out, size_t len) {
+  const bool has_previous = previous_canonical != nullptr && *previous_canonical != '\0';
+  if (calls < 1) {
+    WriteText("calls " + std::to_string(calls) +
+                  " is not a call's position (allowed: 1 for the first call, 2, 3, ...)",
+              out, len);
+    return CG_EINVAL;
+  }
+  if (has_previous != (calls > 1)) {
+    WriteText(has_previous
+                  ? "calls is 1 (the first call), yet a previous problem is given"
+                  : "calls is " + std::to_string(calls) +
+                        ", but no previous problem is given (only the first call has none)",
+              out, len);
+    return CG_EINVAL;
+  }
+  history.calls = calls;
+  if (!has_previous) return CG_OK;
+  if (previous_algorithm == nullptr || *previous_algorithm == '\0') {
+    WriteText("the previous call's algorithm is missing (give the resolved name)", out, len);
+    return CG_EINVAL;
+  }
+  char why[4096] = "";
+  if (int rc = Parse(previous_canonical, previous, why, sizeof why); rc != CG_OK) {
+    WriteText("previous call: " + std::string(why), out, len);  // which problem was bad
+    return rc;
+  }
+  history.previous = &previous;
+  history.previous_algorithm = previous_algorithm;
+  return CG_OK;
+}
+
 }  // namespace
 
 extern "C" {
@@ -361,6 +396,13 @@ int cg_rules_json(const cg_rules* rules, char* json_out, size_t json_len) {
 
 int cg_rules_match(const cg_rules* rules, const char* canonical, const char* algorithm, int device,
                    char* json_out, size_t json_len) {
+  return cg_rules_match_call(rules, canonical, algorithm, device, /*calls=*/1, nullptr, nullptr,
+                             json_out, json_len);
+}
+
+int cg_rules_match_call(const cg_rules* rules, const char* canonical, const char* algorithm,
+                        int device, int64_t calls, const char* previous_canonical,
+                        const char* previous_algorithm, char* json_out, size_t json_len) {
   return Guarded(json_out, json_len, [&]() -> int {
     if (rules == nullptr || algorithm == nullptr) {
       WriteText(rules == nullptr ? "the rules are NULL" : "the algorithm is NULL", json_out,
@@ -370,8 +412,15 @@ int cg_rules_match(const cg_rules* rules, const char* canonical, const char* alg
     if (int rc = CheckDevice(device, json_out, json_len); rc != CG_OK) return rc;
     Problem p;
     if (int rc = Parse(canonical, p, json_out, json_len); rc != CG_OK) return rc;
+    Problem previous;
+    inject::CallHistory history;
+    if (int rc = ReadHistory(calls, previous_canonical, previous_algorithm, previous, history,
+                             json_out, json_len);
+        rc != CG_OK) {
+      return rc;
+    }
     const inject::FaultRules& r = rules->rules;
-    const inject::FaultRule* rule = r.Match(p, algorithm, device);
+    const inject::FaultRule* rule = r.Match(p, algorithm, device, history);
     if (rule == nullptr) return WriteResult(DumpJson(json{{"matched", false}}), json_out, json_len);
     const inject::Fault& fault = rule->fault;
     const std::string where = r.Where(*rule);

@@ -35,8 +35,9 @@ extern "C" {
 // Bumped when a signature or the meaning of a result changes, or functions are added
 // that callers of the new version rely on; callers check it. 2: the cg_rules_* functions
 // and cg_corrupt_tail. 3: cg_rules_match and cg_rules_apply_fingerprint take the device
-// the calling worker serves (a rule's `device`).
-#define CG_CAPI_VERSION 3
+// the calling worker serves (a rule's `device`). 4: cg_rules_match_call, which also takes
+// the worker's call history (a rule's `calls` and `prev.*`).
+#define CG_CAPI_VERSION 4
 
 #define CG_OK 0
 #define CG_EINVAL 1     // bad problem text, bad argument (NULL buffer, unknown mode, ...)
@@ -135,8 +136,24 @@ int cg_rules_json(const cg_rules* rules, char* json_out, size_t json_len);
 // `algorithm` is the resolved name (never empty: a probe without one uses the backend's
 // first algorithm, as the C++ worker does). `device` is what a rule's `device` reads: the
 // index the engine gave the worker in CONVGUARD_DEVICE_INDEX (0 when unset); >= 0.
+// It matches as for the first call of a fresh process: `calls` is 1 and every `prev.*` is
+// undefined (see cg_rules_match_call).
 int cg_rules_match(const cg_rules* rules, const char* canonical, const char* algorithm, int device,
                    char* json_out, size_t json_len);
+
+// As cg_rules_match, for the call the worker is about to make, given its call history
+// (docs/fault-injection.md, "Sequence faults"): `calls` is this call's position among the
+// worker's convolution calls (the run stages it has begun), counting from 1 and including
+// this one; `previous_canonical` and `previous_algorithm` are the problem (canonical text)
+// and resolved algorithm of the call before it. NULL or "" for `previous_canonical` means
+// there is none (every `prev.*` is undefined, so a rule reading one does not match), which
+// must be so exactly when `calls` is 1; with a previous call, `previous_algorithm` must not
+// be NULL or empty. The worker itself counts: an injected `unsupported` answers before the
+// run stage, so the match for it is made with the view of the next call, and only a run
+// stage that begins counts (as InjectingBackend::Run counts).
+int cg_rules_match_call(const cg_rules* rules, const char* canonical, const char* algorithm,
+                        int device, int64_t calls, const char* previous_canonical,
+                        const char* previous_algorithm, char* json_out, size_t json_len);
 
 // Applies the rules to a stack fingerprint as InjectingBackend::Fingerprint does
 // (FaultRules::ApplyTo: `stack.*` overrides, emulation text, fault_rules_digest, chained

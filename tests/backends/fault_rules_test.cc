@@ -157,6 +157,192 @@ TEST(FaultRulesTest, DeviceRulesGiveEachDeviceItsOwnDigest) {
   EXPECT_EQ(plain->DigestOnDevice(3), plain->digest);
 }
 
+// ---- predicates: the call history (sequence faults) ---------------------------------
+
+struct HistoryCase {
+  const char* name;
+  const char* predicate;
+  int64_t calls;
+  bool has_previous;  // the previous call: Conv2d(3, 16, 3, padding=1) at 48x48, "direct"
+  bool expected;
+};
+
+// Evaluated over Conv2d(16, 32, 3, padding=1) at 48x48 with algorithm "gemm".
+const HistoryCase kHistoryCases[] = {
+    {"CallsOnTheFirstCall", "calls == 1", 1, false, true},
+    {"CallsAtTheThreshold", "calls >= 40 && c == 16", 40, true, true},
+    {"CallsPastTheThreshold", "calls >= 40 && c == 16", 41, true, true},
+    {"CallsBeforeTheThreshold", "calls >= 40 && c == 16", 39, true, false},
+    {"CallsOnAnotherProblem", "calls >= 40 && c == 8", 40, true, false},
+    {"CallsInArithmetic", "calls % 7 == 5 && calls / 7 == 5", 40, true, true},
+    {"PrevField", "prev.c == 3 && c == 16", 2, true, true},
+    {"PrevFieldOtherValue", "prev.c == 8 && c == 16", 2, true, false},
+    {"PrevComparesWithAField", "prev.k == c && prev.oh == oh && prev.w == w", 2, true, true},
+    {"PrevInArithmetic", "c / prev.c == 5 && prev.c_per_group * 2 == 6", 2, true, true},
+    {"PrevEnums", "prev.dtype == f32 && prev.layout == nchw && prev.direction == fwd", 2, true,
+     true},
+    {"PrevEnumWithField", "prev.dtype == dtype && prev.direction != bwd_data", 2, true, true},
+    {"PrevAlgo", "prev.algo == \"direct\" && algo == \"gemm\"", 2, true, true},
+    {"PrevAlgoComparesWithAlgo", "prev.algo != algo", 2, true, true},
+    // On the first call every prev.* value is undefined, and an undefined predicate does
+    // not match, whatever the operator around it.
+    {"PrevUndefinedOnTheFirstCall", "prev.c == 3 && c == 16", 1, false, false},
+    {"PrevNotEqualIsUndefinedToo", "prev.c != 3", 1, false, false},
+    {"PrevUndefinedUnderNot", "!(prev.c == 3)", 1, false, false},
+    {"PrevAlgoUndefinedOnTheFirstCall", "prev.algo != \"direct\"", 1, false, false},
+    {"UndefinedLeftOfOr", "prev.c == 3 || c == 16", 1, false, false},
+    {"OrShortCircuitsBeforePrev", "c == 16 || prev.c == 3", 1, false, true},
+    {"FirstCallGuard", "calls == 1 || prev.c == 3", 1, false, true},
+    {"FirstCallGuardOnALaterCall", "calls == 1 || prev.c == 3", 2, true, true},
+};
+
+void PrintTo(const HistoryCase& c, std::ostream* os) { *os << c.name; }
+
+class PredicateHistoryTest : public ::testing::TestWithParam<HistoryCase> {};
+
+TEST_P(PredicateHistoryTest, EvaluatesOverSeedProblemAfterItsHistory) {
+  const HistoryCase& c = GetParam();
+  StatusOr<Predicate> predicate = Predicate::Parse(c.predicate);
+  ASSERT_TRUE(predicate.ok()) << predicate.status().ToString();
+  EXPECT_TRUE(predicate->uses_history());
+  const Problem previous = SeedConv(3, 16, 48);
+  CallHistory history;
+  history.calls = c.calls;
+  if (c.has_previous) {
+    history.previous = &previous;
+    history.previous_algorithm = "direct";
+  }
+  EXPECT_EQ(predicate->Matches(SeedConv(16, 32, 48), "gemm", 0, history), c.expected)
+      << c.predicate;
+  EXPECT_EQ(predicate->text(), c.predicate);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, PredicateHistoryTest, ::testing::ValuesIn(kHistoryCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(PredicateTest, WithoutAHistoryIsTheFirstCallOfAFreshProcess) {
+  StatusOr<Predicate> first = Predicate::Parse("calls == 1 && c == 16");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(first->Matches(SeedConv(16, 32, 48), "gemm"));
+  EXPECT_TRUE(first->Matches(SeedConv(16, 32, 48), "gemm", 3));
+  StatusOr<Predicate> later = Predicate::Parse("calls > 1 || prev.c > 0");
+  ASSERT_TRUE(later.ok()) << later.status().ToString();
+  EXPECT_FALSE(later->Matches(SeedConv(16, 32, 48), "gemm"));
+  // A count without a previous problem (not what InjectingBackend gives, but allowed):
+  // calls reads the count, prev.* stays undefined.
+  CallHistory no_previous;
+  no_previous.calls = 5;
+  EXPECT_TRUE(later->Matches(SeedConv(16, 32, 48), "gemm", 0, no_previous));
+  StatusOr<Predicate> previous_only = Predicate::Parse("prev.c > 0");
+  ASSERT_TRUE(previous_only.ok());
+  EXPECT_FALSE(previous_only->Matches(SeedConv(16, 32, 48), "gemm", 0, no_previous));
+}
+
+// Every field reads the previous call's problem under prev., with the field's own type.
+TEST(PredicateTest, EveryFieldHasItsPrevForm) {
+  const std::vector<std::string> fields = {
+      "n",        "c",          "h",          "w",        "k",           "r",           "s",
+      "oh",       "ow",         "pad_top",    "pad_left", "pad_bottom",  "pad_right",   "stride_h",
+      "stride_w", "dilation_h", "dilation_w", "groups",   "c_per_group", "k_per_group", "bias",
+      "dtype",    "layout",     "direction",  "algo"};
+  const Problem current = SeedConv(16, 32, 48);
+  // Differs from `current` in every field.
+  Problem other;
+  other.n = 2;
+  other.c = 8;
+  other.h = 20;
+  other.w = 21;
+  other.k = 12;
+  other.r = 5;
+  other.s = 1;
+  other.pad_top = 2;
+  other.pad_left = 0;
+  other.pad_bottom = 0;
+  other.pad_right = 3;
+  other.stride_h = 2;
+  other.stride_w = 3;
+  other.dilation_h = 2;
+  other.dilation_w = 3;
+  other.groups = 4;
+  other.bias = true;
+  other.dtype = DataType::kF16;
+  other.layout = Layout::kNHWC;
+  other.direction = Direction::kBackwardData;
+  ASSERT_TRUE(Validate(other).ok());
+  ASSERT_NE(other.out_h(), current.out_h());
+  ASSERT_NE(other.out_w(), current.out_w());
+  for (const std::string& field : fields) {
+    SCOPED_TRACE(field);
+    StatusOr<Predicate> same = Predicate::Parse("prev." + field + " == " + field);
+    ASSERT_TRUE(same.ok()) << same.status().ToString();
+    EXPECT_TRUE(same->uses_history());
+    EXPECT_FALSE(same->uses_device());
+    StatusOr<Predicate> differs = Predicate::Parse("prev." + field + " != " + field);
+    ASSERT_TRUE(differs.ok()) << differs.status().ToString();
+    const CallHistory after_same{2, &current, "gemm"};
+    const CallHistory after_other{2, &other, "direct"};
+    EXPECT_TRUE(same->Matches(current, "gemm", 0, after_same));
+    EXPECT_FALSE(same->Matches(current, "gemm", 0, after_other));
+    EXPECT_FALSE(differs->Matches(current, "gemm", 0, after_same));
+    EXPECT_TRUE(differs->Matches(current, "gemm", 0, after_other));
+    // Undefined on the first call, whichever way it is compared.
+    EXPECT_FALSE(same->Matches(current, "gemm"));
+    EXPECT_FALSE(differs->Matches(current, "gemm"));
+  }
+}
+
+TEST(PredicateTest, UsesHistoryOnlyWhenCallsOrPrevIsRead) {
+  for (const char* reads : {"calls > 1", "prev.c == 3", "c == 1 || prev.algo == \"x\"",
+                            "min(calls, 3) == 3", "!(prev.bias)"}) {
+    StatusOr<Predicate> predicate = Predicate::Parse(reads);
+    ASSERT_TRUE(predicate.ok()) << reads << ": " << predicate.status().ToString();
+    EXPECT_TRUE(predicate->uses_history()) << reads;
+  }
+  for (const char* plain : {"c == 3", "device == 1", "algo == \"prev\"", "always"}) {
+    StatusOr<Predicate> predicate = Predicate::Parse(plain);
+    ASSERT_TRUE(predicate.ok()) << plain << ": " << predicate.status().ToString();
+    EXPECT_FALSE(predicate->uses_history()) << plain;
+  }
+  EXPECT_FALSE(Predicate().uses_history());
+}
+
+TEST(FaultRulesTest, MatchTakesTheCallHistory) {
+  constexpr char kText[] =
+      "error(\"late\") when calls >= 40 && c == 16\n"
+      "spin when prev.c == 3 && c == 16\n"
+      "error(\"x\") when c == 7\n";
+  StatusOr<FaultRules> rules = ParseFaultRules(kText, "seq.rules");
+  ASSERT_TRUE(rules.ok()) << rules.status().ToString();
+  EXPECT_TRUE(rules->UsesHistory());
+  EXPECT_FALSE(rules->UsesDevice());
+  // The history does not split stacks: the digest is the text's, on every device.
+  EXPECT_EQ(rules->DigestOnDevice(1), rules->digest);
+  const Problem seed = SeedConv(16, 32, 48);
+  const Problem c3 = SeedConv(3, 16, 48);
+  const Problem c8 = SeedConv(8, 16, 48);
+  EXPECT_EQ(rules->Match(seed, "gemm"), nullptr);  // the first call
+  EXPECT_EQ(rules->Match(seed, "gemm", 0, {2, &c8, "gemm"}), nullptr);
+  ASSERT_NE(rules->Match(seed, "gemm", 0, {2, &c3, "gemm"}), nullptr);
+  EXPECT_EQ(rules->Match(seed, "gemm", 0, {2, &c3, "gemm"})->line, 2);
+  EXPECT_EQ(rules->Match(seed, "gemm", 0, {39, &c8, "gemm"}), nullptr);
+  ASSERT_NE(rules->Match(seed, "gemm", 0, {40, &c8, "gemm"}), nullptr);
+  EXPECT_EQ(rules->Match(seed, "gemm", 0, {40, &c8, "gemm"})->fault.message, "late");
+  // First match wins: call 40 after a c == 3 call is "late", not spin.
+  EXPECT_EQ(rules->Match(seed, "gemm", 0, {40, &c3, "gemm"})->line, 1);
+  // Rules without history are untouched by it.
+  EXPECT_EQ(rules->Match(SeedConv(7, 16, 48), "gemm", 0, {2, &c3, "gemm"})->line, 3);
+
+  // The rules round-trip through their text.
+  for (const FaultRule& rule : rules->rules) {
+    StatusOr<FaultRules> again = ParseFaultRules(rule.ToString(), "again");
+    ASSERT_TRUE(again.ok()) << again.status().ToString();
+    EXPECT_EQ(again->rules[0].ToString(), rule.ToString());
+  }
+  StatusOr<FaultRules> plain = ParseFaultRules("spin when c == 3 && device == 1\n", "plain");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->UsesHistory());
+}
+
 TEST(PredicateTest, DefaultPredicateMatchesNothing) {
   EXPECT_FALSE(Predicate().Matches(SeedConv(16, 32, 48), "gemm"));
 }
@@ -179,8 +365,9 @@ const ErrorCase kPredicateErrors[] = {
     {"UnknownIdentifier",
      "chan > 3",
      {"column 1:", "unknown identifier 'chan'", "fields: n c h w k r s oh ow pad_top",
-      "dtype layout direction algo", "constants: f32 f16 bf16 nchw nhwc fwd bwd_data", "always",
-      "functions: pow2() min() max()"}},
+      "dtype layout direction algo device calls prev.<field>; constants: f32 f16 bf16 nchw nhwc "
+      "fwd bwd_data",
+      "always", "functions: pow2() min() max()"}},
     {"Misspelt", "groupz == 1", {"unknown identifier 'groupz'", "did you mean 'groups'?"}},
     {"UnquotedAlgorithm", "algo == direct", {"column 9:", "unknown identifier 'direct'"}},
     {"EnumOfOtherKind",
@@ -235,6 +422,53 @@ const ErrorCase kPredicateErrors[] = {
     {"UnterminatedString", "algo == \"gemm", {"column 9:", "unterminated string"}},
     {"BadEscape", "algo == \"a\\n\"", {"column 11:", "unknown escape"}},
     {"Continuation", "c > 1 \\", {"a lone predicate has one line"}},
+    // The call history: calls and prev.<field>.
+    {"CallsMisspelt",
+     "call > 3",
+     {"column 1:", "unknown identifier 'call'", "did you mean 'calls'?"}},
+    {"CallsIsAnInteger", "calls == \"1\"", {"cannot compare 'calls' (an integer)"}},
+    {"CallsCalled", "calls(2) > 1", {"'calls' is a field, not a function"}},
+    {"PrevAlone",
+     "prev == 3",
+     {"column 1:", "'prev' alone is not a value: write prev.<field>", "e.g. prev.c == 3",
+      "after 'prev.' comes a field of the previous call: n c h w k r s oh ow pad_top",
+      "dtype layout direction algo"}},
+    {"PrevAloneAfterAnOperator", "c == 1 && prev", {"column 11:", "'prev' alone is not a value"}},
+    {"PrevFieldMisspelt",
+     "prev.groupz == 1",
+     {"column 1:",
+      "unknown identifier 'prev.groupz' (did you mean 'prev.groups'?); after 'prev.' "
+      "comes a field of the previous call: n c"}},
+    {"PrevUnknownField",
+     "c > 1 && prev.foo == 1",
+     {"column 10:", "unknown identifier 'prev.foo'; after 'prev.' comes a field"}},
+    {"PrevConstant", "prev.f16 == dtype", {"unknown identifier 'prev.f16'; after 'prev.'"}},
+    {"PrevDevice",
+     "prev.device == 1",
+     {"column 1:", "'prev.device' is not a field: a process serves one device", "'device'"}},
+    {"PrevCalls", "prev.calls > 1", {"'prev.calls' is not a field", "'calls - 1'"}},
+    {"PrevTwice", "prev.prev.c == 1", {"unknown identifier 'prev.prev.c'"}},
+    {"PrefixMisspelt",
+     "prv.c == 3",
+     {"unknown identifier 'prv.c' (did you mean 'prev.c'?)", "calls prev.<field>"}},
+    {"PrefixWithoutDot", "prevc == 3", {"did you mean 'prev.c'?"}},
+    {"DotThenSpace",
+     "prev. c == 3",
+     {"column 6:", "expected a name after 'prev.' (as in prev.c), got a space"}},
+    {"DotAtTheEnd", "c > prev.", {"column 10:", "expected a name after 'prev.'", "end of line"}},
+    {"DotThenDigit", "prev.3 > 1", {"column 6:", "got '3'"}},
+    {"DotAfterAField", "c.h > 1", {"column 1:", "unknown identifier 'c.h'"}},
+    {"StrayDot", "c > .5", {"column 5:", "unexpected character '.'"}},
+    {"PrevEnumOfOtherKind",
+     "prev.dtype == nchw",
+     {"column 12:", "cannot compare 'prev.dtype' (a dtype) with 'nchw' (a layout)"}},
+    {"PrevAlgoIsAString",
+     "prev.algo > 1",
+     {"'>' needs integer operands, but 'prev.algo' is a string"}},
+    {"BarePrevAlgo",
+     "prev.algo",
+     {"a predicate must be a condition", "'prev.algo' is a string", "prev.algo == \"direct\""}},
+    {"PrevFieldCalled", "prev.c(1)", {"'prev.c' is a field, not a function"}},
 };
 
 void PrintTo(const ErrorCase& c, std::ostream* os) { *os << c.name; }
@@ -513,6 +747,11 @@ const ErrorCase kRulesErrors[] = {
     {"UnterminatedStringInFault",
      "error(\"oops) when always",
      {"test.rules:1:7: unterminated string"}},
+    {"PrevAloneInARule", "spin when prev == 1", {"test.rules:1:11: 'prev' alone is not a value"}},
+    {"PrevOnAContinuationLine",
+     "spin when c == 16 && \\\n    prev.zz > 1\n",
+     {"test.rules:2:5: unknown identifier 'prev.zz'"}},
+    {"DotInAFaultName", "spin.x when always", {"test.rules:1:1: unknown fault 'spin.x'"}},
 };
 
 class RulesErrorTest : public ::testing::TestWithParam<ErrorCase> {};

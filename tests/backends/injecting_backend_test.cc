@@ -12,8 +12,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <latch>
+#include <numeric>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/seed_problems.h"
@@ -320,6 +323,138 @@ TEST(InjectingBackendTest, UnsupportedAppliesToSupportsAndRun) {
   EXPECT_TRUE(backend->Supports(Tiny(), "direct").ok());  // f32 is untouched
 }
 
+// ---- sequence faults: the call history ----------------------------------------------
+
+// Runs `p` with `algorithm`; the status, for tests that only look at the outcome.
+Status RunOnce(InjectingBackend& backend, const Problem& p, std::string_view algorithm = "direct") {
+  ConvTensors<float> io = ConvTensors<float>::Allocate(p);
+  return backend.Run(p, algorithm, io, RunOptions{}).status();
+}
+
+Problem WithChannels(int64_t c) {
+  Problem p = Tiny();
+  p.c = c;
+  return p;
+}
+
+TEST(InjectingBackendTest, CallsCountsEveryRunCall) {
+  FakeBackend::Counts counts;
+  auto backend = Wrap("error(\"late\") when calls >= 3\n", &counts);
+  ASSERT_NE(backend, nullptr);
+  EXPECT_EQ(backend->run_calls(), 0);
+  EXPECT_EQ(backend->MatchFault(Tiny(), "direct"), std::nullopt);  // the next call is call 1
+  EXPECT_TRUE(RunOnce(*backend, Tiny()).ok());
+  EXPECT_TRUE(RunOnce(*backend, Tiny()).ok());
+  EXPECT_EQ(counts.runs, 2);
+  EXPECT_EQ(backend->run_calls(), 2);
+  // MatchFault answers for the next call (the 3rd) and counts nothing.
+  EXPECT_EQ(backend->MatchFault(Tiny(), "direct"), FaultKind::kError);
+  EXPECT_EQ(backend->MatchFault(Tiny(), "direct"), FaultKind::kError);
+  EXPECT_EQ(backend->run_calls(), 2);
+  const Status third = RunOnce(*backend, Tiny());
+  EXPECT_EQ(third.code(), StatusCode::kInternal);
+  EXPECT_EQ(third.message(), "late [injected by test.rules:1]");
+  EXPECT_EQ(RunOnce(*backend, Tiny()).code(), StatusCode::kInternal);  // and every call after
+  EXPECT_EQ(counts.runs, 2);
+  EXPECT_EQ(backend->run_calls(), 4);
+}
+
+// A call counts when Run begins, whatever it then does: a fault's error counts too.
+TEST(InjectingBackendTest, FailedCallsCountToo) {
+  FakeBackend::Counts counts;
+  auto backend = Wrap(
+      "error(\"first\") when calls == 1\n"
+      "oom when calls == 2\n"
+      "error(\"fourth\") when calls == 4\n",
+      &counts);
+  ASSERT_NE(backend, nullptr);
+  EXPECT_EQ(RunOnce(*backend, Tiny()).message(), "first [injected by test.rules:1]");
+  EXPECT_EQ(RunOnce(*backend, Tiny()).code(), StatusCode::kResourceExhausted);
+  EXPECT_TRUE(RunOnce(*backend, Tiny()).ok());
+  EXPECT_EQ(RunOnce(*backend, Tiny()).message(), "fourth [injected by test.rules:3]");
+  EXPECT_TRUE(RunOnce(*backend, Tiny()).ok());
+  EXPECT_EQ(counts.runs, 2);
+  EXPECT_EQ(backend->run_calls(), 5);
+}
+
+TEST(InjectingBackendTest, PrevReadsTheLastRunCall) {
+  FakeBackend::Counts counts;
+  auto backend = Wrap(
+      "error(\"after c3\") when prev.c == 3 && c == 16\n"
+      "error(\"gemm twice\") when prev.algo == algo && algo == \"gemm\"\n",
+      &counts);
+  ASSERT_NE(backend, nullptr);
+  // The first call has no previous one: prev.* is undefined, nothing matches.
+  EXPECT_TRUE(RunOnce(*backend, WithChannels(16), "gemm").ok());
+  EXPECT_TRUE(RunOnce(*backend, WithChannels(3)).ok());
+  EXPECT_EQ(backend->MatchRule(WithChannels(16), "direct"), &backend->rules().rules[0]);
+  EXPECT_EQ(backend->MatchRule(WithChannels(8), "direct"), nullptr);
+  EXPECT_EQ(RunOnce(*backend, WithChannels(16)).message(), "after c3 [injected by test.rules:1]");
+  // The failed call is the previous one now: c == 16, not 3.
+  EXPECT_TRUE(RunOnce(*backend, WithChannels(16), "gemm").ok());
+  EXPECT_EQ(RunOnce(*backend, WithChannels(16), "gemm").message(),
+            "gemm twice [injected by test.rules:2]");
+  EXPECT_TRUE(RunOnce(*backend, WithChannels(16), "direct").ok());
+  EXPECT_TRUE(RunOnce(*backend, WithChannels(16), "gemm").ok());
+  EXPECT_EQ(counts.runs, 5);
+  EXPECT_EQ(backend->run_calls(), 7);
+}
+
+// Supports() answers for the call Run would be next, and does not count.
+TEST(InjectingBackendTest, SupportsSeesTheNextCall) {
+  FakeBackend::Counts counts;
+  auto backend = Wrap("unsupported(\"not after the first\") when calls >= 2\n", &counts);
+  ASSERT_NE(backend, nullptr);
+  EXPECT_TRUE(backend->Supports(Tiny(), "direct").ok());
+  EXPECT_TRUE(backend->Supports(Tiny(), "direct").ok());
+  EXPECT_EQ(backend->run_calls(), 0);
+  EXPECT_TRUE(RunOnce(*backend, Tiny()).ok());
+  const Status supports = backend->Supports(Tiny(), "direct");
+  EXPECT_EQ(supports.code(), StatusCode::kUnsupported);
+  EXPECT_EQ(supports.message(), "not after the first [injected by test.rules:1]");
+  EXPECT_EQ(backend->run_calls(), 1);
+  EXPECT_EQ(RunOnce(*backend, Tiny()).code(), StatusCode::kUnsupported);
+  EXPECT_EQ(backend->run_calls(), 2);
+  EXPECT_EQ(counts.runs, 1);
+}
+
+// Health checks run on the backend without faults: they are not calls of the history.
+TEST(InjectingBackendTest, HealthChecksAreNotCounted) {
+  FakeBackend::Counts counts;
+  auto backend = Wrap("error(\"second\") when calls == 2\n", &counts);
+  ASSERT_NE(backend, nullptr);
+  EXPECT_TRUE(RunOnce(*backend, Tiny()).ok());
+  ConvTensors<float> io = ConvTensors<float>::Allocate(Tiny());
+  EXPECT_TRUE(backend->WithoutInjectedFaults().Run(Tiny(), "direct", io, RunOptions{}).ok());
+  EXPECT_EQ(backend->run_calls(), 1);
+  EXPECT_EQ(RunOnce(*backend, Tiny()).message(), "second [injected by test.rules:1]");
+}
+
+// Concurrent calls each get their own position: exactly half of them are odd.
+TEST(InjectingBackendTest, ConcurrentCallsGetDistinctPositions) {
+  FakeBackend::Counts counts;
+  // The inner backend never runs (it is not thread-safe); only the history is shared.
+  auto backend = Wrap("error(\"odd\") when calls % 2 == 1\nerror(\"even\") when always\n", &counts);
+  ASSERT_NE(backend, nullptr);
+  constexpr int kThreads = 4;
+  constexpr int kCallsEach = 5000;
+  std::vector<int> odd(kThreads, 0);
+  std::vector<std::thread> threads;
+  std::latch start(kThreads);  // all at once, so that their calls interleave
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int i = 0; i < kCallsEach; ++i) {
+        if (RunOnce(*backend, Tiny()).message().starts_with("odd")) ++odd[t];
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(backend->run_calls(), kThreads * kCallsEach);
+  EXPECT_EQ(std::accumulate(odd.begin(), odd.end(), 0), kThreads * kCallsEach / 2);
+  EXPECT_EQ(counts.runs, 0);
+}
+
 TEST(InjectingBackendTest, OomIsARealAllocationFailure) {
   FakeBackend::Counts counts;
   auto backend = Wrap("oom when h >= 4\n", &counts);
@@ -382,6 +517,23 @@ class InjectingBackendDeathTest : public ::testing::Test {
     std::_Exit(101);  // a fatal fault never gets here
   }
 };
+
+// A fatal sequence fault, for real: two calls run, the third ends the process.
+void RunThreeCalls() {
+  FakeBackend::Counts counts;
+  auto backend = Wrap("exit(7) when calls == 3\n", &counts);
+  if (backend == nullptr) std::_Exit(100);
+  for (int i = 0; i < 2; ++i) {
+    if (!RunOnce(*backend, Tiny()).ok() || counts.runs != i + 1) std::_Exit(102);
+  }
+  (void)RunOnce(*backend, Tiny());
+  std::_Exit(101);  // a fatal fault never gets here
+}
+
+TEST_F(InjectingBackendDeathTest, ExitOnTheThirdCall) {
+  EXPECT_EXIT(RunThreeCalls(), ::testing::ExitedWithCode(7),
+              "injected fault 'exit' by rule test.rules:1: exit\\(7\\) when calls == 3");
+}
 
 TEST_F(InjectingBackendDeathTest, SegvIsARealSegmentationFault) {
   EXPECT_EXIT(RunUnder("segv"), ::testing::KilledBySignal(SIGSEGV),

@@ -264,6 +264,16 @@ struct CapiRules {
     return j.ok() ? *j : nlohmann::json();
   }
 
+  // cg_rules_match_call; the return code goes to *rc and the text (JSON or message) back.
+  std::string MatchCall(const std::string& canonical, const std::string& algorithm, int device,
+                        int64_t calls, const char* previous_canonical,
+                        const char* previous_algorithm, int* rc) const {
+    char out[4096] = "";
+    *rc = cg_rules_match_call(rules, canonical.c_str(), algorithm.c_str(), device, calls,
+                              previous_canonical, previous_algorithm, out, sizeof out);
+    return out;
+  }
+
   // cg_rules_apply_fingerprint on `in` for `device`, read back.
   StatusOr<StackFingerprint> Apply(const StackFingerprint& in, int device) const {
     char out[4096] = "";
@@ -420,6 +430,95 @@ TEST(CheckCapi, DeviceRulesMatchAndDigestPerDevice) {
     ids.insert(got->Id());
   }
   EXPECT_EQ(ids.size(), 3u);
+}
+
+// Sequence faults: cg_rules_match_call gives the C++ matcher's answer for every history,
+// and cg_rules_match is the first call of a fresh process.
+TEST(CheckCapi, FaultRulesMatchWithTheCallHistory) {
+  const std::string text =
+      "error(\"late\") when calls >= 3\n"
+      "spin when prev.k == 3 && k == 16 && prev.algo == \"no-mkldnn\"\n"
+      "unsupported(\"first\") when calls == 1 && k == 7\n";
+  StatusOr<inject::FaultRules> cpp = inject::ParseFaultRules(text, "seq.rules");
+  ASSERT_TRUE(cpp.ok()) << cpp.status().ToString();
+  CapiRules capi(text, "seq.rules");
+  ASSERT_NE(capi.rules, nullptr);
+
+  struct History {
+    int64_t calls;
+    int64_t previous_k;  // 0: no previous call
+    const char* previous_algorithm;
+  };
+  for (const History& h :
+       {History{1, 0, ""}, History{2, 3, "no-mkldnn"}, History{2, 3, "default"},
+        History{2, 16, "no-mkldnn"}, History{3, 5, "default"}, History{40, 3, "no-mkldnn"}}) {
+    for (int64_t k : {3, 7, 16}) {
+      const std::string canonical = SmallCanonical(k);
+      const std::string previous = h.previous_k > 0 ? SmallCanonical(h.previous_k) : "";
+      SCOPED_TRACE(canonical + " at call " + std::to_string(h.calls) + " after '" + previous +
+                   "' " + h.previous_algorithm);
+      const Problem previous_problem = h.previous_k > 0 ? Parse(previous) : Problem{};
+      inject::CallHistory history;
+      history.calls = h.calls;
+      if (h.previous_k > 0) {
+        history.previous = &previous_problem;
+        history.previous_algorithm = h.previous_algorithm;
+      }
+      const inject::FaultRule* want = cpp->Match(Parse(canonical), "default", 0, history);
+      int rc = -1;
+      const std::string out =
+          capi.MatchCall(canonical, "default", 0, h.calls,
+                         h.previous_k > 0 ? previous.c_str() : nullptr, h.previous_algorithm, &rc);
+      ASSERT_EQ(rc, CG_OK) << out;
+      StatusOr<nlohmann::json> got = ParseJson(out);
+      ASSERT_TRUE(got.ok()) << out;
+      ASSERT_EQ((*got)["matched"], want != nullptr) << out;
+      if (want != nullptr) {
+        EXPECT_EQ((*got)["line"], want->line) << out;
+      }
+    }
+  }
+  // The spots the rules aim at, by name.
+  int rc = -1;
+  EXPECT_NE(capi.MatchCall(SmallCanonical(16), "default", 0, 2, SmallCanonical(3).c_str(),
+                           "no-mkldnn", &rc)
+                .find("\"kind\":\"spin\""),
+            std::string::npos);
+  EXPECT_NE(capi.MatchCall(SmallCanonical(16), "default", 0, 3, SmallCanonical(3).c_str(),
+                           "no-mkldnn", &rc)
+                .find("\"message\":\"late\""),
+            std::string::npos);
+  // "" is no previous call, as NULL is.
+  EXPECT_NE(capi.MatchCall(SmallCanonical(7), "default", 0, 1, "", "", &rc).find("\"first\""),
+            std::string::npos);
+  // cg_rules_match: the first call of a fresh process.
+  EXPECT_EQ(capi.Match(SmallCanonical(7), "default")["kind"], "unsupported");
+  EXPECT_EQ(capi.Match(SmallCanonical(16), "default")["matched"], false);
+
+  // A history that cannot be is refused, with the reason.
+  struct Bad {
+    int64_t calls;
+    const char* previous;
+    const char* previous_algorithm;
+    std::string expected;
+  };
+  const std::string c3 = SmallCanonical(3);
+  for (const Bad& b :
+       {Bad{0, nullptr, nullptr, "calls 0 is not a call's position"},
+        Bad{-4, nullptr, nullptr, "calls -4 is not a call's position"},
+        Bad{1, c3.c_str(), "default", "calls is 1 (the first call), yet a previous problem"},
+        Bad{2, nullptr, nullptr, "calls is 2, but no previous problem is given"},
+        Bad{2, "", "default", "calls is 2, but no previous problem is given"},
+        Bad{2, c3.c_str(), nullptr, "the previous call's algorithm is missing"},
+        Bad{2, c3.c_str(), "", "the previous call's algorithm is missing"},
+        Bad{2, "n1_c4_h8_w8_k3_r3_s3_p1_g2", "default", "previous call: bad problem"}}) {
+    SCOPED_TRACE(b.expected);
+    const std::string out = capi.MatchCall(SmallCanonical(16), "default", 0, b.calls, b.previous,
+                                           b.previous_algorithm, &rc);
+    EXPECT_EQ(rc, CG_EINVAL) << out;
+    EXPECT_NE(out.find(b.expected), std::string::npos) << out;
+  }
+  EXPECT_EQ(CG_CAPI_VERSION, 4);
 }
 
 TEST(CheckCapi, CorruptTailIsTheInjectingBackendsWrong) {
@@ -947,6 +1046,87 @@ TEST(TorchWorkerFaults, EveryFaultHappensForRealAndReadsLikeACppWorkers) {
     EXPECT_NE(c.f->err.find("convguard: injected fault '" + c.kind + "' by rule " + where(c.k)),
               std::string::npos)
         << c.f->err;
+  }
+}
+
+// Sends `probe` and waits for its result, skipping phase messages (nullopt: the worker
+// died, is stuck, or said something else).
+std::optional<worker::ProbeReply> ProbeAndWait(Spawned& w, const worker::ProbeRequest& probe) {
+  if (!w.Send(worker::EncodeProbeRequest(probe)).ok()) return std::nullopt;
+  for (;;) {
+    StatusOr<worker::Message> m = w.Next(60.0);
+    if (!m.ok()) return std::nullopt;
+    if (m->phase) continue;
+    if (!m->result || m->result->id != probe.id) return std::nullopt;
+    return *m->result;
+  }
+}
+
+// Sequence faults: the PyTorch worker keeps the call history a C++ worker's
+// InjectingBackend keeps. The same probes to both, under the same rules, give the same
+// outcomes and messages: a call counts when its run stage begins (a failed one too); an
+// injected `unsupported` (answered before the run stage, for the call that would come
+// next) and a health check (run without the rules) do not count.
+TEST(TorchWorkerFaults, SequenceFaultsCountCallsLikeACppWorker) {
+  REQUIRE_TORCH();
+  const std::string dir = testing_support::MakeTempDir("torch-sequence");
+  const std::string rules = testing_support::WriteFile(
+      dir + "/sequence.rules",
+      "error(\"late\") when calls >= 4\n"
+      "unsupported(\"not the second\") when calls == 2 && k == 5\n"
+      "error(\"after k3\") when prev.k == 3 && k == 4 && prev.algo == algo\n");
+  struct Step {
+    int64_t k;
+    bool health;
+    worker::ProbeOutcome outcome;
+    std::string message;  // "" for ok
+  };
+  const std::string by = " [injected by " + rules + ":";
+  const std::vector<Step> steps = {
+      {1, false, worker::ProbeOutcome::kOk, ""},                                     // call 1
+      {5, false, worker::ProbeOutcome::kUnsupported, "not the second" + by + "2]"},  // not a call
+      {1, true, worker::ProbeOutcome::kOk, ""},   // a health check: not a call
+      {3, false, worker::ProbeOutcome::kOk, ""},  // call 2
+      {4, false, worker::ProbeOutcome::kError, "after k3" + by + "3]"},  // call 3
+      {4, false, worker::ProbeOutcome::kError, "late" + by + "1]"},      // call 4
+      {1, false, worker::ProbeOutcome::kError, "late" + by + "1]"},      // call 5
+  };
+
+  std::vector<std::string> torch_argv = *TorchWorkerCommand("");
+  for (const std::string& a :
+       {std::string("--backend"), std::string("torch"), std::string("--inject"), rules}) {
+    torch_argv.push_back(a);
+  }
+  const std::vector<std::string> cpp_argv = {
+      testing_support::ConvguardBin(), "worker", "--backend", "reference", "--inject", rules};
+  for (const std::vector<std::string>& argv : {torch_argv, cpp_argv}) {
+    SCOPED_TRACE(argv[0]);
+    StatusOr<Spawned> w = SpawnWorker(argv, os::StderrMode::kDevNull,
+                                      {{"CUDA_VISIBLE_DEVICES", ""}, {"HIP_VISIBLE_DEVICES", ""}});
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    StatusOr<worker::Message> hello = w->Next();
+    ASSERT_TRUE(hello.ok()) << hello.status().ToString();
+    ASSERT_TRUE(hello->hello.has_value()) << hello->type;
+    int64_t id = 0;
+    for (const Step& step : steps) {
+      SCOPED_TRACE("probe " + std::to_string(id + 1) + ": k" + std::to_string(step.k) +
+                   (step.health ? " (health)" : ""));
+      worker::ProbeRequest probe;
+      probe.id = ++id;
+      probe.problem = SmallCanonical(step.k);
+      probe.check = CheckMode::kFull;
+      probe.health = step.health;
+      std::optional<worker::ProbeReply> r = ProbeAndWait(*w, probe);
+      ASSERT_TRUE(r.has_value());
+      EXPECT_EQ(r->outcome, step.outcome) << r->message;
+      if (!step.message.empty()) {
+        EXPECT_EQ(r->message, step.message);
+      }
+    }
+    ASSERT_TRUE(w->Send(worker::EncodeBye()).ok());
+    StatusOr<os::ExitInfo> exit = w->child.WaitExit(std::chrono::seconds(60));
+    ASSERT_TRUE(exit.ok() && exit->exited()) << (exit.ok() ? exit->ToString() : "");
+    EXPECT_EQ(exit->exit_code, 0);
   }
 }
 

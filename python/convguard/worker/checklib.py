@@ -13,7 +13,7 @@ by one thread at a time; this worker has one thread.
 import ctypes
 import json
 
-CAPI_VERSION = 3
+CAPI_VERSION = 4
 CG_OK, CG_EINVAL, CG_ENOMEM = 0, 1, 2
 
 
@@ -54,8 +54,9 @@ class CheckLib:
         lib.cg_rules_parse.restype = c_void_p
         lib.cg_rules_json.argtypes = [c_void_p, c_char_p, c_size_t]
         lib.cg_rules_json.restype = c_int
-        lib.cg_rules_match.argtypes = [c_void_p, c_char_p, c_char_p, c_int, c_char_p, c_size_t]
-        lib.cg_rules_match.restype = c_int
+        lib.cg_rules_match_call.argtypes = [c_void_p, c_char_p, c_char_p, c_int, c_int64, c_char_p,
+                                            c_char_p, c_char_p, c_size_t]
+        lib.cg_rules_match_call.restype = c_int
         lib.cg_rules_apply_fingerprint.argtypes = [c_void_p, c_char_p, c_int, c_char_p, c_size_t]
         lib.cg_rules_apply_fingerprint.restype = c_int
         lib.cg_rules_close.argtypes = [c_void_p]
@@ -124,11 +125,18 @@ class CheckLib:
             raise CheckLibError(rc, self._text(buf))
         return json.loads(self._text(buf))
 
-    def match_rule(self, handle, canonical, algorithm, device):
-        """The matched fault as a dict (cg_rules_match), or None when no rule matches."""
+    def match_rule(self, handle, canonical, algorithm, device, calls=1, previous=None):
+        """The matched fault as a dict (cg_rules_match_call), or None when no rule matches.
+
+        `calls` is the call's position among the worker's run stages, from 1; `previous` is
+        (canonical, algorithm) of the call before it, or None on the first call.
+        """
+        previous_canonical, previous_algorithm = previous if previous is not None else ("", "")
         buf = ctypes.create_string_buffer(self.BUFFER)
-        rc = self.lib.cg_rules_match(handle, canonical.encode("utf-8"), algorithm.encode("utf-8"),
-                                     device, buf, self.BUFFER)
+        rc = self.lib.cg_rules_match_call(handle, canonical.encode("utf-8"),
+                                          algorithm.encode("utf-8"), device, calls,
+                                          previous_canonical.encode("utf-8"),
+                                          previous_algorithm.encode("utf-8"), buf, self.BUFFER)
         if rc != CG_OK:
             raise CheckLibError(rc, self._text(buf))
         fault = json.loads(self._text(buf))

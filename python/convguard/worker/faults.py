@@ -26,7 +26,14 @@ FATAL_FAULTS = ("spin", "block", "segv", "abort", "exit")
 
 
 class InjectedFaults:
-    """A rules file (--inject FILE) as the check library parsed it."""
+    """A rules file (--inject FILE) as the check library parsed it, and the worker's call
+    history that its sequence faults read (`calls`, `prev.*`).
+
+    The history counts as InjectingBackend::Run counts in a C++ worker: a call counts when
+    its run stage begins (record_run), whatever happens next; an injected `unsupported`,
+    answered before the run stage, and the engine's health checks, which run without the
+    rules, do not count. match() answers for the call that would come next.
+    """
 
     def __init__(self, checklib, path, device):
         with open(path, "rb") as f:  # bytes: the digest is of the exact text
@@ -38,9 +45,18 @@ class InjectedFaults:
         # The origin is the path as given, like `convguard worker --inject FILE`.
         self.handle = checklib.parse_rules(text, path)
         self.info = checklib.rules_info(self.handle)
+        self.runs = 0  # run stages begun
+        self.previous = None  # (canonical, resolved algorithm) of the last one
 
     def match(self, canonical, algorithm):
-        return self.checklib.match_rule(self.handle, canonical, algorithm, self.device)
+        """The fault of the next call, if it is (canonical, algorithm); None if none."""
+        return self.checklib.match_rule(self.handle, canonical, algorithm, self.device,
+                                        self.runs + 1, self.previous)
+
+    def record_run(self, canonical, algorithm):
+        """A run stage begins for (canonical, algorithm): the call counts."""
+        self.runs += 1
+        self.previous = (canonical, algorithm)
 
     def apply(self, fingerprint):
         return self.checklib.apply_rules(self.handle, fingerprint, self.device)

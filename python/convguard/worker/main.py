@@ -176,6 +176,7 @@ class Worker:
         # Fault injection, in the order of the C++ worker under an InjectingBackend: an
         # injected "unsupported" answers before anything is allocated (Supports); every
         # other fault is performed in the run stage (Run), after the operands are filled.
+        # Both see the call history of the call that would come next (sequence faults).
         fault = None
         # A health check (the engine's known-good probe) asks about the device, not the
         # shape: injected faults do not apply to it, as in the C++ worker.
@@ -204,6 +205,11 @@ class Worker:
             self.backend.check_supported(p, algorithm)
             handle = self.checklib.open_probe(canonical, seed)
             host = self._host_buffers(p, handle)
+            # Where a C++ worker calls Backend::Run: the call counts from here, whatever
+            # happens next (a fault, a failure, a fatal fault that never returns). The fault
+            # matched above was matched for this call, as nothing ran in between.
+            if self.faults is not None and not request.get("health", False):
+                self.faults.record_run(canonical, algorithm)
             if fault is not None and fault["kind"] in FATAL_FAULTS + ("error", "oom"):
                 on_run_start()
                 if fault["kind"] in FATAL_FAULTS:

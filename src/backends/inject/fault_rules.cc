@@ -79,9 +79,10 @@ std::string Fault::ToString() const {
 
 std::string FaultRule::ToString() const { return fault.ToString() + " when " + when.text(); }
 
-const FaultRule* FaultRules::Match(const Problem& p, std::string_view algorithm, int device) const {
+const FaultRule* FaultRules::Match(const Problem& p, std::string_view algorithm, int device,
+                                   const CallHistory& history) const {
   for (const FaultRule& rule : rules) {
-    if (rule.when.Matches(p, algorithm, device)) return &rule;
+    if (rule.when.Matches(p, algorithm, device, history)) return &rule;
   }
   return nullptr;
 }
@@ -93,6 +94,11 @@ std::string FaultRules::Where(const FaultRule& rule) const {
 bool FaultRules::UsesDevice() const {
   return std::any_of(rules.begin(), rules.end(),
                      [](const FaultRule& r) { return r.when.uses_device(); });
+}
+
+bool FaultRules::UsesHistory() const {
+  return std::any_of(rules.begin(), rules.end(),
+                     [](const FaultRule& r) { return r.when.uses_history(); });
 }
 
 std::string FaultRules::DigestOnDevice(int device) const {

@@ -12,7 +12,13 @@
 //
 // Predicates are C-like integer expressions over the problem's fields, evaluated in
 // int64. A predicate whose value is undefined for a problem (division or remainder by
-// zero, int64 overflow) does not match it: that rule is skipped, the next one is tried.
+// zero, int64 overflow, `prev.*` on a process's first call) does not match it: that rule
+// is skipped, the next one is tried.
+//
+// Sequence faults: some real hangs only come after earlier calls in the same process, so
+// a predicate may also read the process's call history (CallHistory): `calls`, this
+// call's position among the process's convolution calls, and `prev.<field>`, the
+// previous call's problem and algorithm.
 //
 // Parsing never throws; every error is one kInvalidArgument naming origin, line and
 // column, the offending token and what was expected there.
@@ -67,6 +73,23 @@ struct Fault {
   std::string ToString() const;
 };
 
+// What a predicate may read about the calls the process made before this one (the
+// identifiers `calls` and `prev.<field>`). A value, cheap to copy; it does not own
+// `previous` or the text of `previous_algorithm`, which must outlive the match.
+// The default is the first call of a fresh process: calls == 1, no previous call.
+struct CallHistory {
+  // This call's position among the process's convolution calls (Backend::Run calls),
+  // counting from 1: the calls made so far, this one included. >= 1.
+  int64_t calls = 1;
+  // The previous call's problem; nullptr on the first call, where every `prev.*` value is
+  // undefined (a rule reading it does not match). InjectingBackend keeps previous != nullptr
+  // exactly when calls > 1.
+  const Problem* previous = nullptr;
+  // The algorithm the previous call ran with, as Run was given it (the worker resolves an
+  // empty request to the backend's first algorithm before Run). Read only with `previous`.
+  std::string_view previous_algorithm;
+};
+
 // A compiled predicate. Copies share the immutable expression tree.
 class Predicate {
  public:
@@ -80,11 +103,16 @@ class Predicate {
   // predicate; false when it does not or when its value is undefined for `p` (division
   // by zero, overflow). `device` is what the identifier `device` reads: the index of the
   // GPU among the probe engine's devices (as `--devices` numbers them), 0 in a process
-  // that serves one device or none.
-  bool Matches(const Problem& p, std::string_view algorithm, int device = 0) const;
+  // that serves one device or none. `history` is what `calls` and `prev.*` read; the
+  // default is the first call of a fresh process.
+  bool Matches(const Problem& p, std::string_view algorithm, int device = 0,
+               const CallHistory& history = {}) const;
 
   // Whether the predicate reads `device` (its answer then depends on the device).
   bool uses_device() const { return uses_device_; }
+  // Whether the predicate reads `calls` or a `prev.*` field (its answer then depends on
+  // what the process ran before).
+  bool uses_history() const { return uses_history_; }
 
   // The source text (for a rule spread over several lines: its lines joined by spaces).
   const std::string& text() const { return text_; }
@@ -98,6 +126,7 @@ class Predicate {
   std::shared_ptr<const Node> root_;
   std::string text_;
   bool uses_device_ = false;
+  bool uses_history_ = false;
 };
 
 struct FaultRule {
@@ -127,13 +156,18 @@ struct FaultRules {
   StackOverrides stack;
   std::vector<FaultRule> rules;  // in file order
 
-  // The first rule matching (p, algorithm) in a process serving `device` (see
-  // Predicate::Matches), or nullptr. The pointer lives as long as this FaultRules.
-  const FaultRule* Match(const Problem& p, std::string_view algorithm, int device = 0) const;
+  // The first rule matching (p, algorithm) in a process serving `device`, as the call
+  // `history` says it is (see Predicate::Matches), or nullptr. The pointer lives as long
+  // as this FaultRules.
+  const FaultRule* Match(const Problem& p, std::string_view algorithm, int device = 0,
+                         const CallHistory& history = {}) const;
 
   // Whether some rule reads `device`: the rules then make the devices of one machine
   // different stacks.
   bool UsesDevice() const;
+  // Whether some rule reads `calls` or `prev.*`: the fault a problem gets then depends on
+  // what the process ran before it.
+  bool UsesHistory() const;
   // The digest a stack served by `device` carries: `digest` itself when no rule reads
   // `device`, else FNV-1a of "<digest>@device <device>", so that identical cards whose
   // rules treat them differently get different stack ids (their verdicts differ).

@@ -134,6 +134,31 @@ std::vector<std::string> InjectingBackend::Algorithms(const Problem& p) const {
   return inner_->Algorithms(p);
 }
 
+CallHistory InjectingBackend::History::Next() const {
+  CallHistory view;
+  view.calls = runs + 1;
+  if (last) {
+    view.previous = &*last;
+    view.previous_algorithm = last_algorithm;
+  }
+  return view;
+}
+
+InjectingBackend::History InjectingBackend::Snapshot() const {
+  std::lock_guard<std::mutex> lock(history_mutex_);
+  return history_;
+}
+
+const FaultRule* InjectingBackend::MatchAs(const Problem& p, std::string_view algorithm,
+                                           const History& history) const {
+  return rules_.Match(p, algorithm, device_, history.Next());
+}
+
+int64_t InjectingBackend::run_calls() const {
+  std::lock_guard<std::mutex> lock(history_mutex_);
+  return history_.runs;
+}
+
 Status InjectingBackend::Supports(const Problem& p, std::string_view algorithm) const {
   const FaultRule* rule = MatchRule(p, algorithm);
   if (rule != nullptr && rule->fault.kind == FaultKind::kUnsupported) {
@@ -144,7 +169,17 @@ Status InjectingBackend::Supports(const Problem& p, std::string_view algorithm) 
 
 StatusOr<RunResult> InjectingBackend::Run(const Problem& p, std::string_view algorithm,
                                           ConvTensors<float>& io, const RunOptions& options) {
-  const FaultRule* rule = MatchRule(p, algorithm);
+  // The history before this call decides its fault; the call is counted (and becomes the
+  // previous one) before the fault is performed, as a fatal fault never returns.
+  History before;
+  {
+    std::lock_guard<std::mutex> lock(history_mutex_);
+    before = history_;
+    history_.runs++;
+    history_.last = p;
+    history_.last_algorithm = std::string(algorithm);
+  }
+  const FaultRule* rule = MatchAs(p, algorithm, before);
   if (rule == nullptr) return inner_->Run(p, algorithm, io, options);
   const Fault& fault = rule->fault;
   const std::string where = " [injected by " + rules_.Where(*rule) + "]";
@@ -201,7 +236,7 @@ std::optional<FaultKind> InjectingBackend::MatchFault(const Problem& p,
 }
 
 const FaultRule* InjectingBackend::MatchRule(const Problem& p, std::string_view algorithm) const {
-  return rules_.Match(p, algorithm, device_);
+  return MatchAs(p, algorithm, Snapshot());
 }
 
 StatusOr<std::unique_ptr<Backend>> WrapWithFaultRules(std::unique_ptr<Backend> inner,

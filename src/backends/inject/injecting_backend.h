@@ -15,10 +15,24 @@
 // Before a fatal fault, one line naming the fault and its rule goes to stderr (a worker's
 // stderr is kept as evidence).
 //
-// Ownership: owns the inner backend. Thread-safety: as the inner backend (none).
+// Sequence faults: the backend keeps the call history its rules read (`calls`,
+// `prev.<field>`; see CallHistory): how many times Run() was called, and the problem and
+// algorithm of the last Run(). A call counts when Run() begins, whatever it then does
+// (a fault, an error of the inner backend, a fatal fault that never returns), so `calls`
+// is the position of the current call among every Run() of this object, counting from 1.
+// Supports(), MatchFault() and MatchRule() count nothing: they answer for the call Run()
+// would be next (calls = Run() calls made + 1, previous = the last Run()), which is the
+// call a worker makes right after asking Supports().
+//
+// Ownership: owns the inner backend. Thread-safety: the call history is guarded by a
+// mutex, so concurrent Run()s each get a distinct `calls` (in the order they take the
+// lock); everything else is as thread-safe as the inner backend (which is to say, in
+// general, not at all).
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,7 +61,8 @@ class InjectingBackend final : public Backend {
   // kUnsupported when the first matching rule is unsupported(...); otherwise the inner
   // backend's answer.
   Status Supports(const Problem& p, std::string_view algorithm) const override;
-  // Performs the first matching rule's fault (see FaultKind), or runs the inner backend.
+  // Counts the call, then performs the first matching rule's fault (see FaultKind), or
+  // runs the inner backend.
   StatusOr<RunResult> Run(const Problem& p, std::string_view algorithm, ConvTensors<float>& io,
                           const RunOptions& options) override;
   double first_call_allowance_ms() const override;
@@ -56,19 +71,38 @@ class InjectingBackend final : public Backend {
   bool HangOnDevice() override { return inner_->HangOnDevice(); }
   Backend& WithoutInjectedFaults() override { return inner_->WithoutInjectedFaults(); }
 
-  // The fault Run() would perform for (p, algorithm), without performing it.
+  // The fault the next Run() would perform for (p, algorithm), without performing it or
+  // counting a call.
   std::optional<FaultKind> MatchFault(const Problem& p, std::string_view algorithm) const;
   // The rule behind it (nullptr when none matches), for explanations.
   const FaultRule* MatchRule(const Problem& p, std::string_view algorithm) const;
+
+  // How many times Run() has been called.
+  int64_t run_calls() const;
 
   const FaultRules& rules() const { return rules_; }
   const Backend& inner() const { return *inner_; }
 
  private:
+  // What the rules read about earlier calls; a snapshot, so that matching needs no lock.
+  struct History {
+    int64_t runs = 0;             // Run() calls made
+    std::optional<Problem> last;  // the last Run()'s problem
+    std::string last_algorithm;   // and its algorithm
+    // The view of the call that comes after these: calls = runs + 1.
+    CallHistory Next() const;
+  };
+  // The first rule matching (p, algorithm) as the call described by `history`.
+  const FaultRule* MatchAs(const Problem& p, std::string_view algorithm,
+                           const History& history) const;
+  History Snapshot() const;
+
   std::unique_ptr<Backend> inner_;
   FaultRules rules_;
   std::string registry_name_;
   int device_;
+  mutable std::mutex history_mutex_;
+  History history_;  // guarded by history_mutex_
 };
 
 // Parses `rules_text` (errors name `origin`, line and column) and wraps `inner`, for a

@@ -136,10 +136,18 @@ struct Inputs {
   const Problem& problem;
   std::string_view algorithm;
   int64_t device;  // which of the engine's devices the process serves (see FaultRules)
+  const CallHistory& history;
 };
 
-std::string_view StringValue(const Node& n, std::string_view algorithm) {
-  return n.op == Op::kAlgo ? algorithm : std::string_view(n.str);
+// A string operand's value; nullopt (undefined) for `prev.algo` on a first call.
+std::optional<std::string_view> StringValue(const Node& n, const Inputs& in) {
+  switch (n.op) {
+    case Op::kAlgo: return in.algorithm;
+    case Op::kPrevAlgo:
+      if (in.history.previous == nullptr) return std::nullopt;
+      return in.history.previous_algorithm;
+    default: return std::string_view(n.str);
+  }
 }
 
 Int Evaluate(const Node& n, const Inputs& in) {
@@ -147,7 +155,12 @@ Int Evaluate(const Node& n, const Inputs& in) {
     case Op::kConst: return n.value;
     case Op::kField: return n.get(in.problem);
     case Op::kDevice: return in.device;
+    case Op::kCalls: return in.history.calls;
+    case Op::kPrevField:
+      if (in.history.previous == nullptr) return std::nullopt;  // the first call
+      return n.get(*in.history.previous);
     case Op::kAlgo:
+    case Op::kPrevAlgo:
     case Op::kString: return std::nullopt;  // never evaluated as an integer (typed out)
     case Op::kNot: {
       const Int v = Evaluate(*n.a, in);
@@ -164,7 +177,10 @@ Int Evaluate(const Node& n, const Inputs& in) {
     case Op::kNe: {
       bool equal;
       if (n.a->type == Type::kString) {
-        equal = StringValue(*n.a, in.algorithm) == StringValue(*n.b, in.algorithm);
+        const std::optional<std::string_view> x = StringValue(*n.a, in);
+        const std::optional<std::string_view> y = StringValue(*n.b, in);
+        if (!x || !y) return std::nullopt;
+        equal = *x == *y;
       } else {
         const Int x = Evaluate(*n.a, in);
         const Int y = Evaluate(*n.b, in);
@@ -219,9 +235,21 @@ Int Evaluate(const Node& n, const Inputs& in) {
   return std::nullopt;
 }
 
-bool ReadsDevice(const Node* n) {
+// Whether some node of the tree under `n` satisfies `leaf`.
+template <typename Leaf>
+bool Reads(const Node* n, Leaf leaf) {
   if (n == nullptr) return false;
-  return n->op == Op::kDevice || ReadsDevice(n->a.get()) || ReadsDevice(n->b.get());
+  return leaf(*n) || Reads(n->a.get(), leaf) || Reads(n->b.get(), leaf);
+}
+
+bool ReadsDevice(const Node* n) {
+  return Reads(n, [](const Node& x) { return x.op == Op::kDevice; });
+}
+
+bool ReadsHistory(const Node* n) {
+  return Reads(n, [](const Node& x) {
+    return x.op == Op::kCalls || x.op == Op::kPrevField || x.op == Op::kPrevAlgo;
+  });
 }
 
 }  // namespace
@@ -235,11 +263,13 @@ std::span<const FunctionInfo> Functions() { return kFunctions; }
 Predicate::Predicate(std::shared_ptr<const Node> root, std::string text)
     : root_(std::move(root)),
       text_(std::move(text)),
-      uses_device_(rules_internal::ReadsDevice(root_.get())) {}
+      uses_device_(rules_internal::ReadsDevice(root_.get())),
+      uses_history_(rules_internal::ReadsHistory(root_.get())) {}
 
-bool Predicate::Matches(const Problem& p, std::string_view algorithm, int device) const {
+bool Predicate::Matches(const Problem& p, std::string_view algorithm, int device,
+                        const CallHistory& history) const {
   if (root_ == nullptr) return false;
-  const rules_internal::Int v = rules_internal::Evaluate(*root_, {p, algorithm, device});
+  const rules_internal::Int v = rules_internal::Evaluate(*root_, {p, algorithm, device, history});
   return v.has_value() && *v != 0;
 }
 

@@ -5,9 +5,11 @@
 // The parser (rules_parser.h) builds the tree and checks its types; rules_expression.cc
 // evaluates it in int64, where division by zero and overflow give an undefined value
 // rather than a wrong one (a predicate that is undefined for a problem does not match it).
-// Identifiers that read something other than the problem itself (`algo`, `device`) are
-// leaves of their own, filled at evaluation from the inputs Predicate::Matches gets, so
-// that a new kind of input adds a leaf and an input, not a new evaluator.
+// Identifiers that read something other than the problem itself (`algo`, `device`,
+// `calls`, `prev.<field>`) are leaves of their own, filled at evaluation from the inputs
+// Predicate::Matches gets, so that a new kind of input adds a leaf and an input, not a
+// new evaluator. A `prev.<field>` leaf reuses the field's getter on the previous call's
+// problem, so every field reads the same way, with the same type, in both forms.
 //
 // Private to src/backends/inject: nothing here is part of the library API.
 //
@@ -41,6 +43,7 @@ std::string_view TypeValues(Type t);
 // clang-format off
 enum class Op {
   kConst, kField, kAlgo, kString, kDevice,             // leaves
+  kCalls, kPrevField, kPrevAlgo,                       // leaves: the call history
   kNot, kNeg,                                          // unary
   kAdd, kSub, kMul, kDiv, kMod,                        // arithmetic
   kEq, kNe, kLt, kLe, kGt, kGe,                        // comparisons
@@ -81,6 +84,11 @@ std::span<const FunctionInfo> Functions();
 
 inline constexpr std::string_view kAlgoName = "algo";
 inline constexpr std::string_view kDeviceName = "device";
+inline constexpr std::string_view kCallsName = "calls";
+// `prev.<field>`: the lexer keeps a dotted name as one identifier token, and the parser
+// splits off this prefix.
+inline constexpr std::string_view kPrevName = "prev";
+inline constexpr std::string_view kPrevPrefix = "prev.";
 
 }  // namespace rules_internal
 
@@ -88,7 +96,7 @@ struct Predicate::Node {
   rules_internal::Op op = rules_internal::Op::kConst;
   rules_internal::Type type = rules_internal::Type::kInt;
   int64_t value = 0;                     // kConst
-  rules_internal::Getter get = nullptr;  // kField
+  rules_internal::Getter get = nullptr;  // kField, kPrevField
   std::string str;                       // kString
   std::unique_ptr<const Node> a, b;
   // Parse-time only: written inside parentheses, and the tokens it spans (for messages).

@@ -87,6 +87,22 @@ Status TokenizeLine(std::string_view text, int line, std::string_view origin,
     }
     if (IsIdentStart(ch)) {
       while (i < text.size() && IsIdentChar(text[i])) ++i;
+      // A dotted name (prev.c) is one identifier. Which prefixes exist is the parser's
+      // business, so that 'prev.groupz' or 'prv.c' get its "unknown identifier" message
+      // with a suggestion, like any other misspelt name.
+      while (i < text.size() && text[i] == '.') {
+        if (i + 1 >= text.size() || !IsIdentStart(text[i + 1])) {
+          const std::string got = i + 1 >= text.size()   ? "end of line"
+                                  : IsSpace(text[i + 1]) ? "a space"
+                                                         : "'" + std::string(1, text[i + 1]) + "'";
+          return ErrorAt(origin, line, i + 1,
+                         "expected a name after '" +
+                             std::string(text.substr(t.begin, i + 1 - t.begin)) +
+                             "' (as in prev.c), got " + got);
+        }
+        ++i;
+        while (i < text.size() && IsIdentChar(text[i])) ++i;
+      }
       t.kind = Tok::kIdent;
       t.text = std::string(text.substr(t.begin, i - t.begin));
     } else if (IsDigit(ch)) {

@@ -52,6 +52,7 @@ Status DecodeString(std::string_view text, size_t* pos, std::string* out, std::s
 // Splits one physical line into tokens, appended to *out, stopping at a '#' comment. A '\'
 // as the last token means the rule continues on the next line (*continued); it is not a
 // token.
+// An identifier may be dotted (prev.c): one kIdent token spelling the whole name.
 Status TokenizeLine(std::string_view text, int line, std::string_view origin,
                     std::vector<Token>* out, bool* continued);
 

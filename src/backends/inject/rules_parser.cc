@@ -17,11 +17,18 @@ namespace {
 std::string AllowedIdentifiers() {
   std::string out = "fields:";
   for (const auto& f : Fields()) out += " " + std::string(f.name);
-  out += " algo device; constants:";
+  out += " algo device calls prev.<field>; constants:";
   for (const auto& c : Constants()) out += " " + std::string(c.name);
   out += "; functions:";
   for (const auto& f : Functions()) out += " " + std::string(f.name) + "()";
   return out;
+}
+
+// What may follow 'prev.': every field that reads the problem, and algo.
+std::string PreviousFields() {
+  std::string out = "after 'prev.' comes a field of the previous call:";
+  for (const auto& f : Fields()) out += " " + std::string(f.name);
+  return out + " " + std::string(kAlgoName);
 }
 
 // Edit distance, for "did you mean" suggestions.
@@ -40,23 +47,54 @@ size_t EditDistance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-std::string Suggestion(std::string_view word) {
-  std::string_view best;
+// The closest of `candidates` to `word`, if it is a close misspelling; "" otherwise.
+std::string Closest(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string best;
   size_t best_distance = 3;  // suggest only close misspellings
-  auto consider = [&](std::string_view candidate) {
+  for (const std::string& candidate : candidates) {
     const size_t d = EditDistance(word, candidate);
     if (d < best_distance && d < candidate.size()) {
       best_distance = d;
       best = candidate;
     }
-  };
-  for (const auto& f : Fields()) consider(f.name);
-  consider(kAlgoName);
-  consider(kDeviceName);
-  for (const auto& c : Constants()) consider(c.name);
-  for (const auto& f : Functions()) consider(f.name);
+  }
+  return best;
+}
+
+std::string Suggestion(std::string_view word) {
+  std::string best;
+  if (word.starts_with(kPrevPrefix)) {
+    // prev.groupz: the field part is what is misspelt; comparing it alone keeps short
+    // fields (prev.oh) from being suggested for unrelated words.
+    std::vector<std::string> fields;
+    for (const auto& f : Fields()) fields.emplace_back(f.name);
+    fields.emplace_back(kAlgoName);
+    best = Closest(word.substr(kPrevPrefix.size()), fields);
+    if (!best.empty()) best = std::string(kPrevPrefix) + best;
+  } else {
+    std::vector<std::string> names;
+    for (const auto& f : Fields()) {
+      names.emplace_back(f.name);
+      names.push_back(std::string(kPrevPrefix) + std::string(f.name));  // prv.c, prevc
+    }
+    names.emplace_back(kAlgoName);
+    names.push_back(std::string(kPrevPrefix) + std::string(kAlgoName));
+    names.emplace_back(kDeviceName);
+    names.emplace_back(kCallsName);
+    for (const auto& c : Constants()) names.emplace_back(c.name);
+    for (const auto& f : Functions()) names.emplace_back(f.name);
+    best = Closest(word, names);
+  }
   if (best.empty()) return "";
-  return " (did you mean '" + std::string(best) + "'?)";
+  return " (did you mean '" + best + "'?)";
+}
+
+// Whether `name` reads a value (a field, algo, device, calls, prev.<field>): for the
+// message about calling one like a function.
+bool IsValueName(std::string_view name) {
+  if (name.starts_with(kPrevPrefix)) name.remove_prefix(kPrevPrefix.size());
+  return name == kAlgoName || name == kDeviceName || name == kCallsName ||
+         std::ranges::any_of(Fields(), [&](const FieldInfo& f) { return f.name == name; });
 }
 
 }  // namespace
@@ -346,6 +384,12 @@ RulesParser::NodeOr RulesParser::ParseIdentifier(size_t at) {
   }
   if (t.text == kAlgoName) return Make(Op::kAlgo, Type::kString, at, at);
   if (t.text == kDeviceName) return Make(Op::kDevice, Type::kInt, at, at);
+  if (t.text == kCallsName) return Make(Op::kCalls, Type::kInt, at, at);
+  if (t.text.starts_with(kPrevPrefix)) return ParsePrevious(at);
+  if (t.text == kPrevName) {
+    return ErrorAt(t, "'prev' alone is not a value: write prev.<field>, e.g. prev.c == 3; " +
+                          PreviousFields());
+  }
   for (const auto& c : Constants()) {
     if (c.name == t.text) {
       auto n = Make(Op::kConst, c.type, at, at);
@@ -363,6 +407,33 @@ RulesParser::NodeOr RulesParser::ParseIdentifier(size_t at) {
       t, "unknown identifier '" + t.text + "'" + Suggestion(t.text) + "; " + AllowedIdentifiers());
 }
 
+RulesParser::NodeOr RulesParser::ParsePrevious(size_t at) {
+  const Token& t = tokens_[at];
+  const std::string_view field = std::string_view(t.text).substr(kPrevPrefix.size());
+  for (const auto& f : Fields()) {
+    if (f.name == field) {
+      auto n = Make(Op::kPrevField, f.type, at, at);
+      n->get = f.get;
+      return n;
+    }
+  }
+  if (field == kAlgoName) return Make(Op::kPrevAlgo, Type::kString, at, at);
+  if (field == kDeviceName) {
+    return ErrorAt(t, "'" + t.text +
+                          "' is not a field: a process serves one device, so the previous "
+                          "call's device is 'device'; " +
+                          PreviousFields());
+  }
+  if (field == kCallsName) {
+    return ErrorAt(t, "'" + t.text +
+                          "' is not a field: the previous call's position is "
+                          "'calls - 1'; " +
+                          PreviousFields());
+  }
+  return ErrorAt(
+      t, "unknown identifier '" + t.text + "'" + Suggestion(t.text) + "; " + PreviousFields());
+}
+
 RulesParser::NodeOr RulesParser::ParseCall(size_t at) {
   const Token& name = tokens_[at];
   const FunctionInfo* function = nullptr;
@@ -371,7 +442,7 @@ RulesParser::NodeOr RulesParser::ParseCall(size_t at) {
   }
   if (function == nullptr) {
     std::string message = "unknown function '" + name.text + "'";
-    if (std::ranges::any_of(Fields(), [&](const FieldInfo& f) { return f.name == name.text; })) {
+    if (IsValueName(name.text)) {
       message = "'" + name.text + "' is a field, not a function";
     } else {
       message += Suggestion(name.text);

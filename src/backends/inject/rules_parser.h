@@ -87,6 +87,7 @@ class RulesParser {
   NodeOr ParseUnary();
   NodeOr ParsePrimary();
   NodeOr ParseIdentifier(size_t at);
+  NodeOr ParsePrevious(size_t at);  // prev.<field>
   NodeOr ParseCall(size_t at);
 
   std::vector<Token> tokens_;
