@@ -10,6 +10,8 @@
 //             worker, and the first verdict including worker start-up.
 // Run with --help for the options. Prints Markdown tables; bench/RESULTS.md keeps the
 // numbers with the machine they ran on.
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -46,7 +48,7 @@ constexpr const char* kUsage = R"(usage: probe_bench PATH/TO/convguard [options]
 Measures the probe engine's costs and prints Markdown tables (stdout). Every number of a
 table is measured in this one run, side by side; compare ratios, not machines.
 
-Sections (--sections; default: all four, in this order):
+Sections (--sections; default: the first four, in this order):
   overhead  80 tiny problems on the reference backend: per probe in-process, through one
             warm worker, and as a fresh `convguard probe` process (20 probes; --quick 5).
   hang      start to HANG on the emulated RDNA1 stack (16->16 at 34x34 and the seed's
@@ -79,9 +81,15 @@ Sections (--sections; default: all four, in this order):
             problem (first-call compilation); N is --count-small / --count-medium.
             Unavailable backends are listed as skipped, with the reason. A GPU backend
             starts one worker per visible GPU: set CUDA_VISIBLE_DEVICES=0 to measure one.
+  replay    (only when named) a list of 10,000 calls (--quick 2,000) cycling over 20 tiny
+            problems, and one of 2,000 (--quick 500) over 8 small ones (0.3 to 2.4 MFLOP),
+            on the reference backend: `convguard replay LIST --no-alone
+            --no-store` (its whole wall time, and the run of the calls alone as the verdict
+            reports it) against the same calls in-process (each run once, no warm-up,
+            sampled check: what a replayed call does). Alternated, 3 rounds, medians.
 
 Options:
-  --sections LIST     comma-separated subset of overhead,hang,sweep,backends
+  --sections LIST     comma-separated subset of overhead,hang,sweep,backends,replay
   --backends LIST     backends for the per-backend table (default: every available one of
                       cudnn, torch, onednn, reference; any registered name is allowed:
                       emulated-rdna1 hangs, by design, on the default medium problem)
@@ -139,7 +147,7 @@ std::vector<std::string> SplitList(const std::string& list) {
 // process: allocate, fill exactly, poison the result, run, sampled check. False when the
 // probe did not end OK (the message says why).
 bool ProbeInProcess(Backend& backend, const Problem& p, const std::string& algorithm,
-                    std::string* why) {
+                    std::string* why, int warmup = 1, int repeats = 3) {
   if (Status s = backend.Supports(p, algorithm); !s.ok()) {
     *why = s.message();
     return false;
@@ -148,7 +156,9 @@ bool ProbeInProcess(Backend& backend, const Problem& p, const std::string& algor
   FillExact(p, 1, exact);
   ConvTensors<float> io;
   ToFloatOperands(p, exact, io);
-  RunOptions o;  // warm-up 1, repeats 3: the engine's defaults
+  RunOptions o;  // by default warm-up 1, repeats 3: the engine's defaults
+  o.warmup = warmup;
+  o.repeats = repeats;
   StatusOr<RunResult> r = backend.Run(p, algorithm, io, o);
   if (!r.ok()) {
     *why = r.status().ToString();
@@ -248,6 +258,94 @@ void OverheadSection(const std::string& exe, bool quick) {
   std::printf("| warm worker (1), per probe | %.3f ms |\n", 1e3 * warm.seconds / tiny.size());
   std::printf("| fresh process per probe (%zu probes) | %.1f ms |\n", fresh_n,
               1e3 * fresh_total / fresh_n);
+}
+
+// A replay of `calls` calls cycling over the problems of `grid`, in one worker, against
+// the same calls in this process; one table row group.
+void ReplayRows(const std::string& exe, const std::string& grid, size_t calls);
+
+void ReplaySection(const std::string& exe, bool quick) {
+  std::printf("| measurement | value |\n| --- | --- |\n");
+  ReplayRows(exe, "c=2,4 k=2,4 hw=4..8 r=3 p=same", quick ? 2000 : 10000);
+  ReplayRows(exe, "c=8,16 k=8,16 hw=16,32 r=3 p=same", quick ? 500 : 2000);
+}
+
+void ReplayRows(const std::string& exe, const std::string& grid, size_t calls) {
+  const std::vector<Problem> tiny = Grid(grid);
+  std::vector<Problem> sequence;
+  std::string list;
+  for (size_t i = 0; i < calls; ++i) {
+    sequence.push_back(tiny[(i * 7) % tiny.size()]);
+    list += ToCanonical(sequence.back()) + "\n";
+  }
+  char dir_template[] = "/tmp/probe_bench_replay_XXXXXX";
+  const char* dir = mkdtemp(dir_template);
+  if (dir == nullptr) Die("cannot make a temporary folder");
+  const std::string path = std::string(dir) + "/sequence.list";
+  if (FILE* f = std::fopen(path.c_str(), "w")) {
+    std::fwrite(list.data(), 1, list.size(), f);
+    std::fclose(f);
+  } else {
+    Die("cannot write " + path);
+  }
+  std::unique_ptr<Backend> backend = MakeReferenceBackend();
+  (void)backend->Init();
+  std::vector<double> in_process, replay_wall, replay_run;
+  for (int round = 0; round < 3; ++round) {
+    const auto start = Clock::now();
+    for (const Problem& p : sequence) {
+      std::string why;
+      if (!ProbeInProcess(*backend, p, "direct", &why, /*warmup=*/0, /*repeats=*/1))
+        Die("in-process call failed: " + why);
+    }
+    in_process.push_back(Seconds(start, Clock::now()));
+
+    os::SpawnOptions s;
+    s.argv = {exe,          "replay",     path,       "--backend", "reference",
+              "--no-store", "--no-alone", "--format", "json",      "--quiet"};
+    s.stderr_mode = os::StderrMode::kDevNull;
+    const auto spawned = Clock::now();
+    auto child = os::SpawnChild(s);
+    if (!child.ok()) Die("replay: " + child.status().ToString());
+    child->CloseStdin();
+    std::string out;
+    std::vector<uint8_t> buffer(1 << 16);
+    for (;;) {
+      StatusOr<os::IoResult> got = os::ReadSome(child->stdout_fd(), buffer, os::Deadline::Never());
+      if (!got.ok() || !got->data()) break;
+      out.append(reinterpret_cast<const char*>(buffer.data()), got->bytes);
+    }
+    auto exit = child->WaitExit(std::chrono::minutes(10));
+    replay_wall.push_back(Seconds(spawned, Clock::now()));
+    if (!exit.ok() || !exit->exited() || exit->exit_code != 0) {
+      Die("replay did not end OK: " + (exit.ok() ? exit->ToString() : exit.status().ToString()));
+    }
+    const nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
+    if (!j.is_object() || !j.contains("elapsed_ms") || j["calls_run"] != calls) {
+      Die("replay printed no verdict of " + std::to_string(calls) + " calls");
+    }
+    replay_run.push_back(j["elapsed_ms"].get<double>() / 1000.0);
+  }
+  std::remove(path.c_str());
+  rmdir(dir);
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  const double ip = median(in_process), wall = median(replay_wall), run = median(replay_run);
+  double flops = 0;
+  for (const Problem& p : sequence) flops += static_cast<double>(p.flops());
+  std::printf("| calls (%zu problems of `%s`, cycled; %.2f MFLOP per call) | %zu |\n", tiny.size(),
+              grid.c_str(), flops / calls / 1e6, calls);
+  std::printf("| in-process: each call once + sampled check | %.2f s (%.3f ms per call) |\n", ip,
+              1e3 * ip / calls);
+  std::printf(
+      "| replay, the calls in one worker (the verdict's elapsed) | %.2f s (%.3f ms per "
+      "call) |\n",
+      run, 1e3 * run / calls);
+  std::printf("| replay, whole command (start, calibration, reading the list) | %.2f s |\n", wall);
+  std::printf("| replay / in-process (calls) | %.2fx |\n", run / ip);
+  std::printf("| replay / in-process (whole command) | %.2fx |\n", wall / ip);
 }
 
 void HangSection(const std::string& exe) {
@@ -638,9 +736,9 @@ int main(int argc, char** argv) {
     } else if (a == "--sections") {
       sections = SplitList(text_arg(i, a));
       for (const std::string& s : sections) {
-        if (s != "overhead" && s != "hang" && s != "sweep" && s != "backends") {
+        if (s != "overhead" && s != "hang" && s != "sweep" && s != "backends" && s != "replay") {
           Usage("--sections: unknown section '" + s +
-                "' (allowed: overhead, hang, sweep, backends)");
+                "' (allowed: overhead, hang, sweep, backends, replay)");
         }
       }
     } else if (a == "--backends") {
@@ -685,6 +783,10 @@ int main(int argc, char** argv) {
   if (wanted("backends")) {
     std::printf("\n## Per backend: in-process vs warm worker vs first verdict\n\n");
     BackendsSection(c);
+  }
+  if (wanted("replay")) {
+    std::printf("\n## Replay: a long sequence in one worker vs in-process\n\n");
+    ReplaySection(c.exe, quick);
   }
   return 0;
 }

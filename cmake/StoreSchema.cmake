@@ -1,6 +1,7 @@
 # ---- store schema: every src/store/schema/NNN_name.sql, listed in version order ----
 set(CONVGUARD_SCHEMA_FILES
   src/store/schema/001_initial.sql
+  src/store/schema/002_sequence_verdicts.sql
 )
 set(CONVGUARD_SCHEMA_SOURCE ${PROJECT_BINARY_DIR}/generated/store_schema.cc)
 set(_cg_schema_entries "")

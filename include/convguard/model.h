@@ -36,6 +36,9 @@ struct ModelConvs {
   // What the reader assumed or skipped, for the report (e.g. "input 'x': batch 1 assumed
   // for the dynamic dimension 'batch'", "1234 lines without a convolution skipped").
   std::vector<std::string> notes;
+  // An MIOpen log: the SequenceDigest (convguard/sequence.h) of its calls in log order,
+  // which names the sequence `convguard replay` ran for it; "" for other formats.
+  std::string sequence_digest;
 };
 
 }  // namespace convguard

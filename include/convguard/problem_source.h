@@ -107,6 +107,8 @@ struct ListedProblem {
   Problem problem;
   std::string source;  // "FILE:LINE" of the line it came from (the included file's own)
   std::string text;    // the problem text parsed, without comment or log prefix
+  // The algorithm the line names with a trailing `algo=NAME`; "" when it names none.
+  std::string algorithm;
 };
 
 // Reads a problem list. Line by line:
@@ -119,7 +121,9 @@ struct ListedProblem {
 //     -n 1 ...`) is parsed from `conv` on; `MIOpenDriver` lines of other commands (bnorm,
 //     pool, ...) and other `MIOpen(...)` / `MIOpen:` log lines are skipped, so a raw log
 //     is a valid list;
-//   - any other line is one problem, parsed with ParseProblem(text) (form detected).
+//   - any other line is one problem, parsed with ParseProblem(text) (form detected);
+//     it may end with `algo=NAME` (letters, digits, `_ - . :`), the algorithm to run it
+//     with (ListedProblem::algorithm), as `convguard replay` writes its sequences.
 // Problems are returned in file order, includes expanded in place, duplicates kept.
 //
 // Fails with kNotFound naming the path when a list (top-level or included) does not

@@ -28,6 +28,7 @@
 #include "convguard/onnx.h"
 #include "convguard/plan.h"
 #include "convguard/probe.h"
+#include "convguard/sequence_verdict.h"
 #include "convguard/status.h"
 #include "convguard/store.h"
 
@@ -113,6 +114,12 @@ struct ScanReport {
   std::vector<std::string> notes;
   ModelOutcome outcome = ModelOutcome::kUnknown;
   std::string answer;  // one line, e.g. "works with exact rewrites: 2 of 7 layers ..."
+  // An MIOpen log: the stack's sequence verdicts (convguard/replay.h) about it. `replayed`:
+  // the latest replay of exactly this log's calls (none: never replayed); `related`:
+  // failing sequences replayed from elsewhere whose minimal failing sequence uses only
+  // problems this log runs too, so it may fail the same way.
+  std::optional<SequenceVerdict> replayed;
+  std::vector<SequenceVerdict> related;
 };
 
 // Scans `model` on the stack of options.probe_options.backend. Errors: the stack cannot

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "convguard/sequence_verdict.h"
 #include "convguard/stack.h"
 #include "convguard/status.h"
 #include "convguard/verdict.h"
@@ -91,6 +92,13 @@ class Store {
                                       double stale_after_s) = 0;
   // Releases claims held by `owner` (all keys when `key` is empty).
   virtual Status Release(const std::string& owner, const std::optional<VerdictKey>& key) = 0;
+
+  // Appends a sequence verdict (every replay is kept; none is replaced) and returns the
+  // id the store gave it. Its stack must be in the store (PutStack first).
+  virtual StatusOr<int64_t> AddSequenceVerdict(const SequenceVerdict& v) = 0;
+  // Sequence verdicts, oldest first; only those of `stack_id` when given.
+  virtual StatusOr<std::vector<SequenceVerdict>> ListSequenceVerdicts(
+      const std::optional<std::string>& stack_id) = 0;
 
   // JSON Lines: one object per line, stacks first ({"type":"stack",...}) then verdicts
   // ({"type":"verdict",...}); format in docs/store.md.

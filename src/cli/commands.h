@@ -21,5 +21,6 @@ int ScanMain(const Args& args);
 int FixMain(const Args& args);
 int PatternMain(const Args& args);
 int ReportMain(const Args& args);
+int ReplayMain(const Args& args);
 
 }  // namespace convguard::cli

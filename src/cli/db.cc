@@ -21,6 +21,7 @@ namespace {
 constexpr const char* kDbUsage =
     "usage: convguard db show [--stack ID] [--verdict KIND] [--problem P] [--limit N] [--long]\n"
     "       convguard db stacks\n"
+    "       convguard db sequences [--stack ID] [--long]   (what 'convguard replay' found)\n"
     "       convguard db export [FILE]      (JSON Lines; '-' or nothing: stdout)\n"
     "       convguard db import FILE [--replace]\n"
     "\n"
@@ -77,9 +78,11 @@ int DbMain(const Args& args) {
   }
   const std::string action = flags.positionals().front();
   const std::vector<std::string> rest(flags.positionals().begin() + 1, flags.positionals().end());
-  if (action != "show" && action != "stacks" && action != "export" && action != "import") {
+  if (action != "show" && action != "stacks" && action != "sequences" && action != "export" &&
+      action != "import") {
     std::fprintf(stderr,
-                 "convguard db: unknown action '%s' (allowed: show, stacks, export, import)\n",
+                 "convguard db: unknown action '%s' (allowed: show, stacks, sequences, export, "
+                 "import)\n",
                  action.c_str());
     return kExitBadInput;
   }
@@ -136,6 +139,37 @@ int DbMain(const Args& args) {
         std::printf("  deadline model, learned from %lld OK verdicts:\n%s",
                     static_cast<long long>(observed), model.Describe(false).c_str());
     }
+    return kExitOk;
+  }
+  if (action == "sequences") {
+    StatusOr<std::vector<SequenceVerdict>> sequences = db.ListSequenceVerdicts(filter->stack_id);
+    if (!sequences.ok()) return Fail(action, sequences.status());
+    for (const SequenceVerdict& v : *sequences) {
+      std::printf("#%-4lld %-11s %s %lld/%lld calls  %s", static_cast<long long>(v.id),
+                  std::string(VerdictName(v.kind)).c_str(), v.stack_id.c_str(),
+                  static_cast<long long>(v.calls_run), static_cast<long long>(v.calls),
+                  v.source.c_str());
+      if (v.failed_at >= 0) {
+        std::printf("  at call %lld: %s '%s'", static_cast<long long>(v.failed_at + 1),
+                    v.failed_problem.c_str(), v.failed_algorithm.c_str());
+      }
+      if (!v.minimal.empty()) std::printf("  minimal: %zu calls", v.minimal.size());
+      std::printf("%s\n", v.emulated ? " (emulated)" : "");
+      if (!flags.Has("--long")) continue;
+      std::printf("  recorded %s by convguard %s; %.2f s\n", v.recorded_at.c_str(),
+                  v.tool_version.c_str(), v.elapsed_ms / 1000.0);
+      if (!v.message.empty()) std::printf("  evidence: %s\n", v.message.c_str());
+      for (const ProblemAlone& a : v.alone) {
+        std::printf("  alone: %-11s %s '%s'\n", std::string(VerdictName(a.kind)).c_str(),
+                    a.problem.c_str(), a.algorithm.c_str());
+      }
+      if (!v.minimal.empty()) {
+        std::printf("  minimal sequence (%s):\n", v.minimal_note.c_str());
+        for (const std::string& call : v.minimal) std::printf("    %s\n", call.c_str());
+      }
+      std::printf("  repro: %s\n", v.repro.c_str());
+    }
+    std::fprintf(stderr, "%zu sequence verdicts\n", sequences->size());
     return kExitOk;
   }
   if (action == "show") {

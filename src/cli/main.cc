@@ -35,6 +35,9 @@ constexpr const char* kUsage =
     "                        verdict on the stack and, for a bad one, its exact plan; one\n"
     "                        answer per model: works / works with rewrites / blocked.\n"
     "  fix MODEL -o OUT      write the ONNX model with every bad Conv replaced by its plan.\n"
+    "  replay LOG|LIST       run what an application ran, in order, in one worker: finds\n"
+    "                        hangs that need the calls before them; --minimise shrinks\n"
+    "                        a failing sequence to a minimal repro.\n"
     "  pattern               where a stack's failures live, learned from its verdicts and\n"
     "                        printed as fault rules (with the errors they make).\n"
     "  report                the store for people: a terminal summary, Markdown in the\n"
@@ -82,10 +85,11 @@ int main(int argc, char** argv) {
   if (command == "fix") return FixMain(rest);
   if (command == "pattern") return PatternMain(rest);
   if (command == "report") return ReportMain(rest);
+  if (command == "replay") return ReplayMain(rest);
   std::fprintf(
       stderr,
       "convguard: unknown command '%s' (allowed: describe, probe, sweep, plan, run, scan, fix, "
-      "pattern, report, db, "
+      "pattern, report, replay, db, "
       "worker); "
       "see 'convguard --help'\n",
       argv[1]);

@@ -424,7 +424,10 @@ int SweepMain(const Args& args) {
       std::fprintf(stderr, "convguard sweep: --list: %s\n", list.status().message().c_str());
       return kExitBadInput;
     }
-    for (const ListedProblem& lp : *list) jobs.push_back({lp.problem, algo});
+    // A line's own `algo=NAME` wins over --algo: the list says what each problem runs with.
+    for (const ListedProblem& lp : *list) {
+      jobs.push_back({lp.problem, lp.algorithm.empty() ? algo : lp.algorithm});
+    }
   }
   for (const std::string& path : flags.GetAll("--log")) {
     StatusOr<MiopenLog> log = ReadMiopenLog(path);

@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace convguard {
 namespace {
@@ -107,6 +108,35 @@ class FieldReader {
     out = std::move(result);
   }
 
+  void StringList(const char* name, std::vector<std::string>& out) {
+    const json* v = Find(name, false);
+    if (v == nullptr) return;
+    if (!v->is_array()) return TypeError(name, "an array of strings", *v);
+    std::vector<std::string> result;
+    for (const json& item : *v) {
+      if (!item.is_string()) {
+        return Fail(name, "expected an array of strings, got an element of type " +
+                              std::string(TypeName(item)));
+      }
+      result.push_back(item.get<std::string>());
+    }
+    out = std::move(result);
+  }
+
+  // Each element of the array `name` (absent: none), read by `read_one`, which returns
+  // a Status; the first error names the element.
+  template <typename ReadOne>
+  void Array(const char* name, ReadOne&& read_one) {
+    const json* v = Find(name, false);
+    if (v == nullptr) return;
+    if (!v->is_array()) return TypeError(name, "an array", *v);
+    for (size_t i = 0; i < v->size(); ++i) {
+      if (Status s = read_one((*v)[i]); !s.ok()) {
+        return Fail(name, "element " + std::to_string(i) + ": " + s.message());
+      }
+    }
+  }
+
   // Reports the first error, else the first field that no reader call consumed.
   Status Finish() {
     if (!status_.ok()) return status_;
@@ -161,6 +191,7 @@ class FieldWriter {
     for (const auto& [key, value] : m) object[key] = value;
     j_[name] = std::move(object);
   }
+  void StringList(const char* name, const std::vector<std::string>& v) { j_[name] = v; }
   json Take() { return std::move(j_); }
 
  private:
@@ -212,7 +243,75 @@ void VerdictFields(Fields& f, V& v) {
   f.Bool("emulated", v.emulated);
 }
 
+// Every scalar or list field of a SequenceVerdict (not its kind or `alone`), in reading
+// order.
+template <typename Fields, typename V>
+void SequenceVerdictFields(Fields& f, V& v) {
+  f.Int64("id", v.id);
+  f.String("stack_id", v.stack_id, /*required=*/true);
+  f.String("digest", v.digest, /*required=*/true);
+  f.String("source", v.source);
+  f.Int64("calls", v.calls);
+  f.Int64("calls_run", v.calls_run);
+  f.Int64("failed_at", v.failed_at);
+  f.String("failed_problem", v.failed_problem);
+  f.String("failed_algorithm", v.failed_algorithm);
+  f.String("failed_origin", v.failed_origin);
+  f.Int64("slow_calls", v.slow_calls);
+  f.Int64("unsupported_calls", v.unsupported_calls);
+  f.String("message", v.message);
+  f.Double("elapsed_ms", v.elapsed_ms);
+  f.StringList("minimal", v.minimal);
+  f.String("minimal_note", v.minimal_note);
+  f.String("repro", v.repro);
+  f.String("tool_version", v.tool_version);
+  f.String("recorded_at", v.recorded_at);
+  f.Bool("emulated", v.emulated);
+}
+
 }  // namespace
+
+json ToJson(const SequenceVerdict& v) {
+  FieldWriter w;
+  w.String("kind", std::string(VerdictName(v.kind)));
+  SequenceVerdictFields(w, v);
+  json j = w.Take();
+  json alone = json::array();
+  for (const ProblemAlone& a : v.alone) {
+    alone.push_back(json{{"problem", a.problem},
+                         {"algorithm", a.algorithm},
+                         {"kind", std::string(VerdictName(a.kind))}});
+  }
+  j["alone"] = std::move(alone);
+  return j;
+}
+
+StatusOr<SequenceVerdict> SequenceVerdictFromJson(const json& j) {
+  SequenceVerdict v;
+  FieldReader r(j);
+  std::string kind;
+  r.String("kind", kind, /*required=*/true);
+  if (r.ok()) {
+    StatusOr<VerdictKind> parsed = ParseVerdictName(kind);
+    if (!parsed.ok()) return parsed.status().WithContext("sequence verdict: field 'kind'");
+    v.kind = *parsed;
+  }
+  SequenceVerdictFields(r, v);
+  r.Array("alone", [&](const json& item) -> Status {
+    ProblemAlone a;
+    FieldReader ar(item);
+    std::string alone_kind;
+    ar.String("problem", a.problem, /*required=*/true);
+    ar.String("algorithm", a.algorithm, /*required=*/true);
+    ar.String("kind", alone_kind, /*required=*/true);
+    CG_RETURN_IF_ERROR(ar.Finish());
+    CG_ASSIGN_OR_RETURN(a.kind, ParseVerdictName(alone_kind));
+    v.alone.push_back(std::move(a));
+    return Status::Ok();
+  });
+  CG_RETURN_IF_ERROR(r.Finish().WithContext("sequence verdict"));
+  return v;
+}
 
 json ToJson(const StackFingerprint& s) {
   FieldWriter w;

@@ -28,6 +28,7 @@
 #include <string>
 #include <string_view>
 
+#include "convguard/sequence_verdict.h"
 #include "convguard/stack.h"
 #include "convguard/status.h"
 #include "convguard/verdict.h"
@@ -39,6 +40,11 @@ StatusOr<StackFingerprint> StackFromJson(const nlohmann::json& j);
 
 nlohmann::json ToJson(const Verdict& verdict);
 StatusOr<Verdict> VerdictFromJson(const nlohmann::json& j);
+
+// A SequenceVerdict: its fields under their names, the kind by name, `alone` an array of
+// {"problem", "algorithm", "kind"}. Required when reading: "kind", "stack_id", "digest".
+nlohmann::json ToJson(const SequenceVerdict& verdict);
+StatusOr<SequenceVerdict> SequenceVerdictFromJson(const nlohmann::json& j);
 
 // Compact one-line text of `j` (keys sorted, no spaces, no newline). Never throws.
 std::string DumpJson(const nlohmann::json& j);

@@ -29,6 +29,7 @@
 
 #include "convguard/problem.h"
 #include "convguard/problem_source.h"
+#include "convguard/sequence.h"
 #include "convguard/status.h"
 #include "convguard/text_forms.h"
 
@@ -330,6 +331,15 @@ ModelConvs ModelConvsFromLog(const MiopenLog& log) {
     conv.unsupported = u.reason;
     out.convs.push_back(std::move(conv));
   }
+  std::vector<SequenceCall> calls;
+  calls.reserve(log.calls.size());
+  for (const LoggedCall& c : log.calls) {
+    SequenceCall call;
+    call.problem = log.problems[c.problem].problem;
+    call.find = c.find;
+    calls.push_back(std::move(call));
+  }
+  out.sequence_digest = SequenceDigest(calls);
   out.notes.push_back(std::to_string(log.calls.size()) + " convolution commands (" +
                       std::to_string(find) + " from Find, " + std::to_string(run) +
                       " executions) of " + std::to_string(log.problems.size()) +

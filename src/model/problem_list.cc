@@ -1,5 +1,6 @@
 // Problem lists: one problem per line in any text form, with comments, includes and
 // MIOpen command-log lines. Grammar in convguard/problem_source.h.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -22,6 +23,11 @@ constexpr std::string_view kDriverMarker = "MIOpenDriver";
 
 bool IsSpace(char ch) {
   return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\f' || ch == '\v';
+}
+
+bool IsAlgorithmChar(char ch) {
+  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+         ch == '_' || ch == '-' || ch == '.' || ch == ':';
 }
 
 std::string_view Trim(std::string_view s) {
@@ -113,9 +119,22 @@ class ListReader {
       return Status::Ok();  // log chatter around the commands
     }
 
+    // An optional trailing `algo=NAME` names the algorithm the line asks for.
+    std::string algorithm;
+    if (size_t space = problem_text.find_last_of(" \t");
+        space != std::string_view::npos && problem_text.substr(space + 1).starts_with("algo=")) {
+      algorithm = std::string(problem_text.substr(space + 1 + 5));
+      problem_text = Trim(problem_text.substr(0, space));
+      if (algorithm.empty() || !std::all_of(algorithm.begin(), algorithm.end(), IsAlgorithmChar)) {
+        return Status::InvalidArgument(where +
+                                       ": algo= needs an algorithm name (letters, digits, "
+                                       "'_', '-', '.', ':'), got '" +
+                                       algorithm + "'");
+      }
+    }
     StatusOr<Problem> problem = ParseProblem(problem_text);
     if (!problem.ok()) return problem.status().WithContext(where);
-    problems_.push_back({*problem, where, std::string(problem_text)});
+    problems_.push_back({*problem, where, std::string(problem_text), std::move(algorithm)});
     return Status::Ok();
   }
 

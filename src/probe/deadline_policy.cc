@@ -5,6 +5,17 @@
 #include <vector>
 
 namespace convguard::probe {
+
+Problem CalibrationProblem() {
+  Problem p;
+  p.c = 16;
+  p.k = 16;
+  p.h = p.w = 32;
+  p.r = p.s = 3;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = 1;
+  return p;
+}
+
 namespace {
 
 // Rates of convguard's own work (allocation, filling, float64 reference), deliberately

@@ -34,6 +34,10 @@
 
 namespace convguard::probe {
 
+// The calibration problem (the engine's known-good probe): small enough for any backend,
+// large enough to time.
+Problem CalibrationProblem();
+
 class DeadlinePolicy {
  public:
   explicit DeadlinePolicy(const DeadlineOptions& options);

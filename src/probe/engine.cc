@@ -24,6 +24,7 @@
 namespace convguard {
 namespace {
 
+using probe::CalibrationProblem;
 using probe::DeadlinePolicy;
 using probe::MillisBetween;
 using probe::PlusMillis;
@@ -36,17 +37,6 @@ double Median(std::vector<double> v) {
   if (v.empty()) return 0.0;
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
-}
-
-// The calibration problem: small enough for any backend, large enough to time.
-Problem CalibrationProblem() {
-  Problem p;
-  p.c = 16;
-  p.k = 16;
-  p.h = p.w = 32;
-  p.r = p.s = 3;
-  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = 1;
-  return p;
 }
 
 enum class TaskKind { kFirst, kConfirm, kRerun };

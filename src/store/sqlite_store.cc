@@ -107,6 +107,13 @@ class SqliteStore final : public Store, private JsonLinesStorage {
   Status Release(const std::string& owner, const std::optional<VerdictKey>& key) override {
     return Guarded("Release", [&] { return ReleaseImpl(owner, key); });
   }
+  StatusOr<int64_t> AddSequenceVerdict(const SequenceVerdict& v) override {
+    return Guarded("AddSequenceVerdict", [&] { return AddSequenceVerdictImpl(v); });
+  }
+  StatusOr<std::vector<SequenceVerdict>> ListSequenceVerdicts(
+      const std::optional<std::string>& stack_id) override {
+    return Guarded("ListSequenceVerdicts", [&] { return ListSequenceVerdictsImpl(stack_id); });
+  }
   StatusOr<std::string> ExportJsonLines(const VerdictFilter& filter) override {
     return Guarded("ExportJsonLines", [&] { return ExportImpl(filter); });
   }
@@ -216,6 +223,53 @@ class SqliteStore final : public Store, private JsonLinesStorage {
                               " (PutStack it first)");
     }
     return Status::Ok();
+  }
+
+  // -- sequence verdicts --
+
+  StatusOr<int64_t> AddSequenceVerdictImpl(const SequenceVerdict& v) {
+    if (v.stack_id.empty()) return Status::InvalidArgument("sequence verdict: stack_id is empty");
+    if (v.digest.empty()) return Status::InvalidArgument("sequence verdict: digest is empty");
+    Transaction tx(*conn_);
+    CG_RETURN_IF_ERROR(tx.Begin());
+    CG_RETURN_IF_ERROR(RequireStack(v.stack_id));
+    // The id is the next row's, so that the stored record carries it too.
+    CG_ASSIGN_OR_RETURN(int64_t id,
+                        conn_->QueryInt("SELECT coalesce(max(id), 0) + 1 FROM sequence_verdicts"));
+    SequenceVerdict stored = v;
+    stored.id = id;
+    CG_RETURN_IF_ERROR(conn_->Exec(
+        "INSERT INTO sequence_verdicts (id, stack_id, digest, source, kind, calls, calls_run,"
+        " failed_at, failed_problem, minimal_calls, recorded_at, record, stored_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        {Int(id), Text(v.stack_id), Text(v.digest), Text(v.source), Text(VerdictName(v.kind)),
+         Int(v.calls), Int(v.calls_run), Int(v.failed_at), Text(v.failed_problem),
+         Int(static_cast<int64_t>(v.minimal.size())), Text(v.recorded_at),
+         Text(DumpJson(ToJson(stored))), Text(os::UtcNowIso8601())}));
+    CG_RETURN_IF_ERROR(tx.Commit());
+    return id;
+  }
+
+  StatusOr<std::vector<SequenceVerdict>> ListSequenceVerdictsImpl(
+      const std::optional<std::string>& stack_id) {
+    std::string sql = "SELECT record FROM sequence_verdicts WHERE 1";
+    if (stack_id) sql += " AND stack_id = ?1";
+    sql += " ORDER BY id";
+    CG_ASSIGN_OR_RETURN(Statement stmt, conn_->Prepare(sql));
+    if (stack_id) CG_RETURN_IF_ERROR(stmt.Bind({Text(*stack_id)}));
+    std::vector<SequenceVerdict> out;
+    while (true) {
+      CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) return out;
+      StatusOr<nlohmann::json> j = ParseJson(stmt.ColumnText(0));
+      StatusOr<SequenceVerdict> v =
+          j.ok() ? SequenceVerdictFromJson(*j) : StatusOr<SequenceVerdict>(j.status());
+      if (!v.ok()) {
+        return Status::Internal("store " + path() + ": a stored sequence verdict is unreadable: " +
+                                v.status().message());
+      }
+      out.push_back(std::move(*v));
+    }
   }
 
   // -- verdicts --

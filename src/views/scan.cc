@@ -186,6 +186,53 @@ void Conclude(ScanReport& r) {
                  : "works: all " + std::to_string(checked) + " layers run as is" + unchecked;
 }
 
+// A log is an application's calls in order: what `convguard replay` found for exactly
+// these calls, or for a failing sequence made only of problems this log runs too.
+Status AddSequenceVerdicts(const ModelConvs& model, Store& store,
+                           const std::set<std::string>& problems, ScanReport& r) {
+  CG_ASSIGN_OR_RETURN(std::vector<SequenceVerdict> sequences,
+                      store.ListSequenceVerdicts(r.stack.stack_id));
+  for (SequenceVerdict& v : sequences) {
+    if (v.digest == model.sequence_digest) {
+      r.replayed = std::move(v);  // oldest first: the last one is the latest
+      continue;
+    }
+    if (v.kind == VerdictKind::kOk || v.minimal.empty()) continue;
+    bool all_here = true;
+    for (const std::string& call : v.minimal) {
+      all_here = all_here && problems.contains(call.substr(0, call.find(' ')));
+    }
+    if (all_here) r.related.push_back(std::move(v));
+  }
+  if (!r.replayed) {
+    r.notes.push_back(
+        "layers were judged one problem at a time, not in the log's order; 'convguard replay " +
+        model.origin +
+        "' runs the log's calls in order in one worker (hangs that need the "
+        "calls before them)");
+  } else if (r.replayed->kind == VerdictKind::kOk) {
+    r.notes.push_back("its calls replayed in order in one worker: OK (sequence verdict #" +
+                      std::to_string(r.replayed->id) + ", " + r.replayed->recorded_at + ")");
+  } else {
+    // The application's own sequence failed: whatever its layers do alone, it does not run.
+    const SequenceVerdict& v = *r.replayed;
+    r.outcome = ModelOutcome::kBlocked;
+    r.answer = "blocked: its calls, replayed in order in one worker, gave " +
+               std::string(VerdictName(v.kind)) + " at call " + std::to_string(v.failed_at + 1) +
+               " of " + std::to_string(v.calls) + " (" + v.failed_problem + "; sequence verdict #" +
+               std::to_string(v.id) +
+               ": convguard db sequences --long); layer by layer: " + r.answer;
+  }
+  for (const SequenceVerdict& v : r.related) {
+    r.notes.push_back("runs every problem of the minimal failing sequence of sequence verdict #" +
+                      std::to_string(v.id) + " (" + std::string(VerdictName(v.kind)) + " after " +
+                      std::to_string(v.minimal.size()) + " calls, replayed from " + v.source +
+                      "): it may fail the same way; 'convguard replay " + model.origin +
+                      "' checks");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 StatusOr<ModelConvs> ReadModel(const std::string& path, const ModelReadOptions& options) {
@@ -357,6 +404,8 @@ StatusOr<ScanReport> ScanModel(const ModelConvs& model, const ScanOptions& optio
     r.layers.push_back(std::move(layer));
   }
   Conclude(r);
+  if (!model.sequence_digest.empty())
+    CG_RETURN_IF_ERROR(AddSequenceVerdicts(model, store, seen, r));
   return r;
 }
 

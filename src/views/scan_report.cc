@@ -9,6 +9,7 @@
 
 #include "convguard/scan.h"
 #include "convguard/text_forms.h"
+#include "core/json_records.h"
 
 namespace convguard {
 namespace {
@@ -146,6 +147,10 @@ std::string ScanReportToJson(const ScanReport& r) {
   const char* outcomes[] = {"works", "works-with-rewrites", "blocked", "unknown"};
   j["outcome"] = outcomes[static_cast<int>(r.outcome)];
   j["answer"] = r.answer;
+  if (r.replayed) j["replayed"] = ToJson(*r.replayed);
+  json related = json::array();
+  for (const SequenceVerdict& v : r.related) related.push_back(ToJson(v));
+  j["related_sequences"] = std::move(related);
   json layers = json::array();
   for (const ScannedLayer& layer : r.layers) {
     json l = {{"name", layer.conv.name},

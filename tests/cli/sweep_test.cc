@@ -122,7 +122,9 @@ TEST(SweepCli, SlowProblemsDoNotStretchTheDeadlinesOfLaterHangs) {
         ++slow_ok;
     }
     // The scenario happened: the slow problems were OK (learned from), and 4 hangs.
-    if (run == 0) EXPECT_EQ(slow_ok, 8) << report.out;
+    if (run == 0) {
+      EXPECT_EQ(slow_ok, 8) << report.out;
+    }
     ASSERT_EQ(deadlines[run].size(), 4u) << report.out;
   }
   const auto [lo, hi] = std::minmax_element(deadlines[1].begin(), deadlines[1].end());
@@ -226,6 +228,22 @@ void ExpectTrainingLogSwept(const CliResult& r) {
   // The channels_last eval convolution: -H 48 -W 64 read as height 48, width 64.
   EXPECT_NE(r.out.find("n8_c3_h48_w64_k16_r3_s3_p1_u1_d1_g1_f16_nhwc_fwd"), std::string::npos)
       << r.out;
+}
+
+// A list line's `algo=NAME` is the algorithm that line is probed with.
+TEST(SweepCli, AListLineNamesItsAlgorithm) {
+  const std::string dir = MakeTempDir("sweep-algo");
+  const std::string list = WriteFile(
+      dir + "/a.list", "n1_c3_h8_w8_k4_r3_s3_p1 algo=no-such-algorithm\nn1_c4_h8_w8_k4_r3_s3_p1\n");
+  CliResult r = RunConvguard({"sweep", "--list", list, "--backend", "reference", "--no-store"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("UNSUPPORTED n1_c3_h8_w8_k4_r3_s3_p1_u1_d1_g1_f32_nchw_fwd "
+                       "no-such-algorithm"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("OK n1_c4_h8_w8_k4_r3_s3_p1_u1_d1_g1_f32_nchw_fwd direct"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST(SweepCli, LogProbesItsDistinctProblemsAndReportsUnreadLines) {

@@ -321,6 +321,13 @@ class RefusingStore final : public Store {
   Status Release(const std::string& owner, const std::optional<VerdictKey>& k) override {
     return inner_->Release(owner, k);
   }
+  StatusOr<int64_t> AddSequenceVerdict(const SequenceVerdict& v) override {
+    return inner_->AddSequenceVerdict(v);
+  }
+  StatusOr<std::vector<SequenceVerdict>> ListSequenceVerdicts(
+      const std::optional<std::string>& stack_id) override {
+    return inner_->ListSequenceVerdicts(stack_id);
+  }
   StatusOr<std::string> ExportJsonLines(const VerdictFilter& f) override {
     return inner_->ExportJsonLines(f);
   }

@@ -341,10 +341,12 @@ TEST_F(SqliteStoreTest, RefusesANewerSchema) {
   StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(path);
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), StatusCode::kUnsupported);
-  EXPECT_EQ(store.status().message(),
-            "store " + path +
-                " has schema version 99; this build of convguard knows version 1 "
-                "(open it with a newer convguard)");
+  const int newest = EmbeddedMigrations().back().version;
+  EXPECT_EQ(
+      store.status().message(),
+      "store " + path + " has schema version 99; this build of convguard knows " +
+          (newest == 1 ? std::string("version 1") : "versions 1 to " + std::to_string(newest)) +
+          " (open it with a newer convguard)");
   RawDb raw(path);
   EXPECT_EQ(raw.Int("SELECT count(*) FROM stacks"), 1);
   EXPECT_EQ(raw.Int("PRAGMA user_version"), 99);
@@ -461,7 +463,7 @@ TEST_F(SqliteStoreTest, AFailingMigrationChangesNothing) {
             std::string::npos)
       << store.status().message();
   RawDb raw(path);
-  EXPECT_EQ(raw.Int("PRAGMA user_version"), 1);
+  EXPECT_EQ(raw.Int("PRAGMA user_version"), EmbeddedMigrations().back().version);
   EXPECT_EQ(raw.Int("SELECT count(*) FROM sqlite_master WHERE name = 'half_done'"), 0);
   EXPECT_EQ(raw.Int("SELECT count(*) FROM stacks"), 1);
   EXPECT_NE(MustOpen(path), nullptr);
@@ -477,7 +479,7 @@ TEST_F(SqliteStoreTest, AMigrationMustNotEndTheTransaction) {
   EXPECT_NE(store.status().message().find("must not BEGIN, COMMIT or ROLLBACK"), std::string::npos)
       << store.status().message();
   RawDb raw(path);
-  EXPECT_EQ(raw.Int("PRAGMA user_version"), 1);
+  EXPECT_EQ(raw.Int("PRAGMA user_version"), EmbeddedMigrations().back().version);
 }
 
 TEST_F(SqliteStoreTest, AMigrationMustKeepForeignKeys) {
@@ -1191,6 +1193,129 @@ TEST_F(SqliteStoreTest, TwoProcessesNeverClaimTheSameKeyTwice) {
   for (const Verdict& v : *verdicts) EXPECT_EQ(v.message, winner[v.problem]) << v.problem;
   RawDb raw(path);
   EXPECT_EQ(raw.Text("PRAGMA integrity_check"), "ok");
+}
+
+// ---- sequence verdicts (convguard replay) ----
+
+SequenceVerdict MakeSequenceVerdict(const StackFingerprint& stack, VerdictKind kind) {
+  SequenceVerdict v;
+  v.stack_id = stack.Id();
+  v.digest = "0123456789abcdef";
+  v.source = "app.log";
+  v.calls = 60;
+  v.calls_run = 40;
+  v.kind = kind;
+  v.failed_at = 39;
+  v.failed_problem = "n1_c16_h64_w64_k32_r3_s3_p1_u1_d1_g1_f32_nchw_fwd";
+  v.failed_algorithm = "direct";
+  v.failed_origin = "app.log:812";
+  v.slow_calls = 1;
+  v.unsupported_calls = 2;
+  v.message = "call 40 of 60 ... missed the run-stage deadline";
+  v.elapsed_ms = 3512.5;
+  v.alone = {{v.failed_problem, "direct", VerdictKind::kOk},
+             {"n1_c3_h8_w8_k4_r3_s3_p1_u1_d1_g1_f32_nchw_fwd", "direct", VerdictKind::kWrong}};
+  v.minimal = {"n1_c3_h8_w8_k4_r3_s3_p1_u1_d1_g1_f32_nchw_fwd direct",
+               v.failed_problem + " direct"};
+  v.minimal_note = "minimal: removing any one call makes it pass (9 tests, 4.2 s)";
+  v.repro = "convguard replay min.list --backend reference";
+  v.tool_version = "0.1.0";
+  v.recorded_at = "2026-12-06T08:00:00Z";
+  v.emulated = true;
+  return v;
+}
+
+TEST_F(SqliteStoreTest, SequenceVerdictsAreAppendedAndReadBackWhole) {
+  const std::string path = Path("store.db");
+  auto store = MustOpen(path);
+  const StackFingerprint a = MakeStack("CPU A"), b = MakeStack("CPU B");
+  ASSERT_TRUE(store->PutStack(a).ok());
+  ASSERT_TRUE(store->PutStack(b).ok());
+  const SequenceVerdict hang = MakeSequenceVerdict(a, VerdictKind::kHang);
+  StatusOr<int64_t> first = store->AddSequenceVerdict(hang);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  // The same sequence again: a second row, the first one kept.
+  SequenceVerdict ok = MakeSequenceVerdict(a, VerdictKind::kOk);
+  ok.failed_at = -1;
+  ok.minimal.clear();
+  StatusOr<int64_t> second = store->AddSequenceVerdict(ok);
+  ASSERT_TRUE(second.ok());
+  EXPECT_GT(*second, *first);
+  ASSERT_TRUE(store->AddSequenceVerdict(MakeSequenceVerdict(b, VerdictKind::kCrash)).ok());
+
+  StatusOr<std::vector<SequenceVerdict>> of_a = store->ListSequenceVerdicts(a.Id());
+  ASSERT_TRUE(of_a.ok()) << of_a.status().ToString();
+  ASSERT_EQ(of_a->size(), 2u);
+  const SequenceVerdict& got = (*of_a)[0];
+  EXPECT_EQ(got.id, *first);
+  EXPECT_EQ(got.kind, VerdictKind::kHang);
+  EXPECT_EQ(got.digest, hang.digest);
+  EXPECT_EQ(got.calls, 60);
+  EXPECT_EQ(got.calls_run, 40);
+  EXPECT_EQ(got.failed_at, 39);
+  EXPECT_EQ(got.failed_origin, "app.log:812");
+  EXPECT_EQ(got.slow_calls, 1);
+  EXPECT_EQ(got.unsupported_calls, 2);
+  EXPECT_DOUBLE_EQ(got.elapsed_ms, 3512.5);
+  ASSERT_EQ(got.alone.size(), 2u);
+  EXPECT_EQ(got.alone[1].kind, VerdictKind::kWrong);
+  EXPECT_EQ(got.minimal, hang.minimal);
+  EXPECT_EQ(got.minimal_note, hang.minimal_note);
+  EXPECT_EQ(got.repro, hang.repro);
+  EXPECT_TRUE(got.emulated);
+  EXPECT_EQ((*of_a)[1].kind, VerdictKind::kOk);
+  StatusOr<std::vector<SequenceVerdict>> all = store->ListSequenceVerdicts(std::nullopt);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 3u);
+  RawDb raw(path);
+  EXPECT_EQ(raw.Int("SELECT minimal_calls FROM sequence_verdicts ORDER BY id LIMIT 1"), 2);
+  EXPECT_EQ(raw.Text("SELECT kind FROM sequence_verdicts ORDER BY id LIMIT 1"), "HANG");
+}
+
+TEST_F(SqliteStoreTest, ASequenceVerdictNeedsItsStackADigestAndAReadableRecord) {
+  auto store = MustOpen(Path("store.db"));
+  const StackFingerprint a = MakeStack("CPU A");
+  StatusOr<int64_t> no_stack = store->AddSequenceVerdict(MakeSequenceVerdict(a, VerdictKind::kOk));
+  ASSERT_FALSE(no_stack.ok());
+  EXPECT_NE(no_stack.status().message().find("PutStack it first"), std::string::npos);
+  ASSERT_TRUE(store->PutStack(a).ok());
+  SequenceVerdict no_digest = MakeSequenceVerdict(a, VerdictKind::kOk);
+  no_digest.digest.clear();
+  EXPECT_EQ(store->AddSequenceVerdict(no_digest).status().code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(store->AddSequenceVerdict(MakeSequenceVerdict(a, VerdictKind::kOk)).ok());
+  {
+    RawDb raw(Path("store.db"));
+    raw.Exec("UPDATE sequence_verdicts SET record = '{\"kind\":\"OK\"}'");
+  }
+  StatusOr<std::vector<SequenceVerdict>> listed = store->ListSequenceVerdicts(std::nullopt);
+  ASSERT_FALSE(listed.ok());
+  EXPECT_NE(listed.status().message().find("unreadable"), std::string::npos)
+      << listed.status().message();
+}
+
+TEST_F(SqliteStoreTest, AVersionOneStoreGainsSequenceVerdictsAndKeepsItsVerdicts) {
+  const std::string path = Path("store.db");
+  const StackFingerprint stack = MakeStack("CPU A");
+  const Verdict v = MakeVerdict(stack, "p1", "direct", VerdictKind::kOk);
+  {
+    const std::vector<SchemaMigration> v1 = {EmbeddedMigrations().front()};
+    StatusOr<std::unique_ptr<Store>> old = OpenSqliteStoreWithMigrations(path, {}, v1);
+    ASSERT_TRUE(old.ok()) << old.status().ToString();
+    ASSERT_TRUE((*old)->PutStack(stack).ok());
+    ASSERT_TRUE((*old)->PutVerdict(v).ok());
+  }
+  {
+    RawDb raw(path);
+    EXPECT_EQ(raw.Int("PRAGMA user_version"), 1);
+    EXPECT_EQ(raw.Int("SELECT count(*) FROM sqlite_master WHERE name = 'sequence_verdicts'"), 0);
+  }
+  auto store = MustOpen(path);
+  StatusOr<std::optional<Verdict>> got = store->GetVerdict(KeyOf(v));
+  ASSERT_TRUE(got.ok() && got->has_value());
+  ExpectSameVerdict(**got, v);
+  EXPECT_TRUE(store->AddSequenceVerdict(MakeSequenceVerdict(stack, VerdictKind::kHang)).ok());
+  RawDb raw(path);
+  EXPECT_EQ(raw.Int("PRAGMA user_version"), 2);
 }
 
 }  // namespace
