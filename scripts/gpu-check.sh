@@ -31,7 +31,7 @@
 #   CUDA_ARCHS      CMAKE_CUDA_ARCHITECTURES (default: the project's "80-real;90")
 #   PROBE_BENCH_ARGS  extra arguments for probe_bench (default none; e.g. "--quick")
 #   GPU_CHECK_SKIP  steps to leave out: any of "seed-sweep probe-bench rewrite-bench
-#                   hang-sweep guarded-run multi-gpu" (default none)
+#                   hang-sweep guarded-run replay multi-gpu" (default none)
 #   GPU_CHECK_LABELS  test labels to run, in order (default "gpu integration unit"); e.g.
 #                   "gpu" when the CPU tests already passed elsewhere and time is short
 #   CUDA_VISIBLE_DEVICES  honoured; probe_bench runs with 0 when it is unset (one GPU)
@@ -433,7 +433,35 @@ if [ "$gpu" != none ] && ! skip guarded-run; then
   fi
 fi
 
-# 8e. Several GPUs: ResNet-50 x every cuDNN algorithm on one GPU and on all, with and
+# 8e. Replay on the GPU: a sequence whose 16-channel calls hang (a real spinning kernel)
+# only from the 6th call of a process on; found in one worker, each problem OK alone,
+# minimised to 6 calls (docs/replay.md).
+if [ "$gpu" != none ] && ! skip replay; then
+  say "convguard replay (12 calls, hang from the 6th call on c == 16) --backend cudnn --minimise"
+  rules="$OUT_DIR/hang-late-c16.rules"
+  printf 'emulation: cuDNN with a spinning kernel on 16-channel calls from the 6th call of a process\nspin when calls >= 6 && c == 16\n' > "$rules"
+  list="$OUT_DIR/replay.list"
+  : > "$list"
+  for c in 8 3 16 4 8 3 4 8 3 16 4 8; do
+    echo "n2_c${c}_h32_w32_k16_r3_s3_p1_u1_d1_g1_f32_nchw_fwd" >> "$list"
+  done
+  rm -f "$OUT_DIR/replay.sqlite" "$OUT_DIR/replay-min.list" "$OUT_DIR/replay-min.driver.txt"
+  t0=$(date +%s)
+  "$BIN" replay "$list" --backend cudnn --inject "$rules" --db "$OUT_DIR/replay.sqlite" --minimise \
+    --budget 120 --minimal-out "$OUT_DIR/replay-min" --confirm-floor 1500 > "$OUT_DIR/replay.txt" 2> "$OUT_DIR/replay.log"
+  rc=$?
+  secs=$(( $(date +%s) - t0 ))
+  stage_times+=", replay $secs s"
+  if [ "$rc" = 11 ] && grep -q 'HANG at call 10 of 12' "$OUT_DIR/replay.txt" &&
+     grep -q 'minimal failing sequence: 6 of 10 calls' "$OUT_DIR/replay.txt"; then
+    row "replay on cuDNN (hang from the 6th call injected)" "$(grep -E '^  HANG|^each problem alone|^minimal failing' "$OUT_DIR/replay.txt" | tr '\n' ';' | cut -c1-400) in $secs s"
+  else
+    row "replay on cuDNN" "FAILED with status $rc (expected 11, HANG at call 10, 6 minimal calls; see replay.txt/.log)"
+    [ $status -lt 1 ] && status=1
+  fi
+fi
+
+# 8f. Several GPUs: ResNet-50 x every cuDNN algorithm on one GPU and on all, with and
 # without a hang injected, and with a hang on card 1 only (scripts/multi-gpu-sweep.sh).
 if [ "$gpu" != none ] && ! skip multi-gpu; then
   if [ "${n_gpus:-1}" -ge 2 ]; then
