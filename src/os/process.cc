@@ -271,6 +271,8 @@ void Abandon(pid_t pid) {
 
 }  // namespace
 
+bool ExitInfo::killed_by_sigkill() const { return state == kSignaled && signal == SIGKILL; }
+
 std::string ExitInfo::ToString() const {
   switch (state) {
     case kRunning: return "still running";

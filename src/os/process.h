@@ -119,6 +119,9 @@ struct ExitInfo {
   bool running() const { return state == kRunning; }
   bool exited() const { return state == kExited; }
   bool signaled() const { return state == kSignaled; }
+  // Killed by SIGKILL: what an outside hand (a person, the kernel's OOM killer) sends; a
+  // process that crashes on its own dies of SIGSEGV, SIGBUS, SIGABRT, ... or exits.
+  bool killed_by_sigkill() const;
 
   // "still running", "exited with code 3", "killed by signal 9 (SIGKILL)",
   // "killed by signal 11 (SIGSEGV), core dumped".

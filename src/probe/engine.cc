@@ -52,7 +52,12 @@ struct Job {
   std::vector<Attempt> attempts;
   bool decided = false;
   bool always_decide = false;  // ProbeJob::always_decide
+  int outside_kills = 0;       // its worker was SIGKILLed by someone else (re-run each time)
 };
+
+// How often a probe whose worker something outside convguard SIGKILLed is run again
+// before the death stands as its CRASH verdict.
+constexpr int kMaxOutsideKills = 3;
 
 struct Task {
   size_t job = 0;
@@ -473,6 +478,11 @@ void EngineImpl::RecordAttempt(Job& job, const Slot& slot, const std::string& ou
 void EngineImpl::Decide(Job& job, Verdict v) {
   job.decided = true;
   v.attempts = static_cast<int>(job.attempts.size());
+  if (job.outside_kills > 0) {
+    v.message += std::string(v.message.empty() ? "" : "; ") + "its worker was SIGKILLed from " +
+                 "outside " + std::to_string(job.outside_kills) +
+                 (job.outside_kills == 1 ? " time" : " times") + " and the probe run again";
+  }
   if (store_ != nullptr && store_error_.ok()) {
     // A verdict the store did not take is not silently dropped: the run stops and the
     // caller sees what could not be recorded (the verdict is also in the event log).
@@ -721,11 +731,25 @@ void EngineImpl::OnWorkerGone(Slot& slot) {
   if (const std::string tail = slot.worker->TakeStderrTail(); !tail.empty()) {
     detail += "; worker stderr: " + tail;
   }
-  RecordAttempt(job, slot, "crash", detail + slot.flight->notes);
+  // convguard ends workers only through Kill (a deadline), never here: a worker that died
+  // of SIGKILL was killed from outside (a person, the kernel's OOM killer, a chaos test),
+  // which says nothing about the problem. It is run again in a fresh worker, and only a
+  // probe whose worker keeps being killed gets that death as its verdict.
+  const bool outside_kill = exit.ok() && exit->killed_by_sigkill() &&
+                            job.outside_kills < kMaxOutsideKills;
+  RecordAttempt(job, slot, outside_kill ? "killed from outside" : "crash",
+                detail + slot.flight->notes);
   const double elapsed_total = watchdog_.ElapsedMs(index);
   const Flight f = Land(slot);
   slot.worker.reset();
   if (pool.shares_device) pool.needs_health_check = true;
+  if (outside_kill) {
+    ++job.outside_kills;
+    Event(detail + " (" + job.canonical + "): the SIGKILL did not come from convguard; " +
+          "probing again in a fresh worker");
+    queues_[job.stack_id].push_front(Task{f.task.job, f.task.kind});
+    return;
+  }
 
   Verdict v = BaseVerdict(job, pool);
   v.kind = VerdictKind::kCrash;

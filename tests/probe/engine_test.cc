@@ -1,6 +1,8 @@
 // The probe engine with real worker processes, real faults and real kills.
 #include <gtest/gtest.h>
+#include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -10,6 +12,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "convguard/probe.h"
 #include "convguard/store.h"
@@ -397,6 +400,89 @@ TEST(ClaimOwner, ThisProcessIsAliveAndAGoneOneIsNot) {
   // Owners on other hosts, and strings that are not owners, cannot be checked from here.
   EXPECT_TRUE(alive("some-other-host:1:1"));
   EXPECT_TRUE(alive("not an owner"));
+}
+
+}  // namespace
+}  // namespace convguard
+
+namespace convguard {
+namespace {
+
+int OpenDescriptors() {
+  int n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+// SIGKILLs every worker of `needle` that has been running `problem_marker` for a while,
+// `times` times, from a thread: an outside hand, as the kernel's OOM killer would be.
+void KillWorkersRunning(const std::string& needle, int times, std::atomic<int>& killed) {
+  for (int i = 0; i < 400 && killed < times; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int pid : testing_support::FindProcesses(needle).live) {
+      if (::kill(pid, SIGKILL) == 0) {
+        ++killed;
+        std::this_thread::sleep_for(std::chrono::milliseconds(600));  // the next attempt
+        break;
+      }
+    }
+  }
+}
+
+ProbeOptions SlowOptions(const std::string& rules) {
+  ProbeOptions o;
+  o.backend = "reference";
+  o.fault_rules_path = rules;
+  o.worker_executable = testing_support::ConvguardBin();
+  o.workers_per_device = 1;
+  o.standby_workers = 0;  // only the worker that probes is there to be killed
+  o.warmup = 0;
+  o.repeats = 1;
+  o.deadlines.floor_ms = 10000.0;  // the 1.5 s of slow(1500) is far inside every deadline
+  return o;
+}
+
+// A worker SIGKILLed by someone else says nothing about its problem: the probe runs again
+// in a fresh worker. Only a probe whose workers keep being killed (a 4th time) gets the
+// death as its verdict. Nothing leaks: the engine's descriptors are back where they were.
+TEST(ProbeEngine, AWorkerKilledFromOutsideIsProbedAgainAndOnlyAPersistentKillDecides) {
+  const std::string dir = testing_support::MakeTempDir("outside-kill");
+  const std::string rules =
+      testing_support::WriteFile(dir + "/slow-marker.rules", "slow(1500) when k == 5\n");
+  const std::string needle = "worker --backend reference --inject " + rules;
+  const int fds_before = OpenDescriptors();
+  {
+    auto engine = ProbeEngine::Start(SlowOptions(rules), nullptr);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    std::atomic<int> killed{0};
+    std::thread killer(KillWorkersRunning, needle, 1, std::ref(killed));
+    auto once = (*engine)->Run({ProbeJob{SmallProblem(4, 5), ""}});
+    killer.join();
+    ASSERT_TRUE(once.ok()) << once.status().ToString();
+    ASSERT_EQ(killed.load(), 1);
+    ASSERT_EQ(once->verdicts.size(), 1u);
+    const Verdict& v = once->verdicts.front();
+    EXPECT_EQ(v.kind, VerdictKind::kOk) << v.message;
+    EXPECT_EQ(v.attempts, 2);
+    EXPECT_NE(v.message.find("SIGKILLed from outside 1 time and the probe run again"),
+              std::string::npos)
+        << v.message;
+
+    std::atomic<int> killed_again{0};
+    std::thread persistent(KillWorkersRunning, needle, 4, std::ref(killed_again));
+    auto four = (*engine)->Run({ProbeJob{SmallProblem(6, 5), ""}});
+    persistent.join();
+    ASSERT_TRUE(four.ok()) << four.status().ToString();
+    ASSERT_EQ(four->verdicts.size(), 1u);
+    const Verdict& crash = four->verdicts.front();
+    EXPECT_EQ(crash.kind, VerdictKind::kCrash) << crash.message;
+    EXPECT_EQ(crash.crash_signal, SIGKILL) << crash.message;
+    EXPECT_EQ(crash.attempts, 4);
+    EXPECT_NE(crash.message.find("SIGKILLed from outside 3 times"), std::string::npos)
+        << crash.message;
+  }
+  EXPECT_EQ(OpenDescriptors(), fds_before);
+  EXPECT_TRUE(testing_support::FindProcesses(needle).live.empty());
 }
 
 }  // namespace
