@@ -129,6 +129,9 @@ struct BackendDescriptor {
   // are part of its stack (StackFingerprint::knobs). A trailing '*' means a prefix.
   std::vector<std::string> knobs;
   bool emulation = false;  // an emulation: never a default, always labelled
+  // Runs on the CPU only (no device memory, no driver reserving address space): its
+  // workers get a default address-space cap (ProbeOptions::worker_memory_limit_bytes).
+  bool cpu_only = false;
 };
 
 // The descriptors of the backends this build offers on this machine, best real backend

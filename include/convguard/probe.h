@@ -81,6 +81,15 @@ struct ProbeOptions {
   double claim_stale_after_s = 3600.0;
   // How the repro line starts (the command a person would type).
   std::string repro_command = "convguard";
+  // Caps of every worker process, so that a runaway allocation is an OOM verdict, not a
+  // host brought down, and a runaway computation ends. The address space (bytes; RLIMIT_AS):
+  // -1 is the default, the machine's physical memory for backends that run on the CPU only
+  // (reference, onednn, emulations) and none for the others (a GPU driver reserves address
+  // space far beyond what it uses; PyTorch's interpreter too); 0 is none. CPU seconds a
+  // worker may use in all (RLIMIT_CPU; SIGXCPU ends it): 0 is none (the default; the
+  // watchdog's deadlines already end a probe that runs too long).
+  int64_t worker_memory_limit_bytes = -1;
+  int64_t worker_cpu_seconds = 0;
   // Where IdentifyStacks remembers stacks across processes (see IdentifyStacks); empty:
   // not remembered. The command line uses the default folder (DefaultIdentityCacheDir).
   std::string identity_cache_dir;

@@ -65,7 +65,7 @@ const std::vector<Entry>& Entries() {
 #ifdef CONVGUARD_HAVE_ONEDNN
     e.push_back(
         {{"onednn", "oneDNN on the CPU", WorkerKind::kNative, /*in_process=*/true, OneDnnKnobs(),
-          /*emulation=*/false},
+          /*emulation=*/false, /*cpu_only=*/true},
          [] { return StatusOr<std::unique_ptr<Backend>>(MakeOneDnnBackend()); },
          always});
 #endif
@@ -74,7 +74,8 @@ const std::vector<Entry>& Entries() {
                   WorkerKind::kNative,
                   /*in_process=*/true,
                   {},
-                  /*emulation=*/false},
+                  /*emulation=*/false,
+                  /*cpu_only=*/true},
                  [] { return StatusOr<std::unique_ptr<Backend>>(MakeReferenceBackend()); },
                  always});
     e.push_back(
@@ -83,7 +84,8 @@ const std::vector<Entry>& Entries() {
           WorkerKind::kNative,
           /*in_process=*/true,
           {},
-          /*emulation=*/true},
+          /*emulation=*/true,
+          /*cpu_only=*/true},
          [] {
            return inject::WrapWithFaultRules(MakeReferenceBackend(), EmulatedRdna1Rules(),
                                              "builtin:emulated-rdna1.rules", "emulated-rdna1");

@@ -50,6 +50,10 @@ std::vector<FlagSpec> EngineFlagSpecs() {
       {"--confirm-floor", "MS", "smallest deadline of the hang confirmation (default 3000)"},
       {"--confirm-factor", "X", "confirmation deadline as a multiple of the first (default 3)"},
       {"--startup-deadline", "MS", "worker start-up until ready (default 60000)"},
+      {"--worker-memory", "SIZE",
+       "address-space cap of each worker, e.g. 8G or 512M; 'none' (default: the machine's "
+       "memory for CPU backends, none for GPU and PyTorch workers)"},
+      {"--worker-cpu-seconds", "N", "CPU seconds each worker may use in all (default: no cap)"},
   };
 }
 
@@ -93,6 +97,38 @@ Status SetInt(const FlagParser& f, const std::string& flag, int64_t lo, int64_t 
   if (!f.Has(flag)) return Status::Ok();
   CG_ASSIGN_OR_RETURN(out, ParseIntFlag(flag, f.Get(flag), lo, hi));
   return Status::Ok();
+}
+
+// --worker-memory: "none" (0: no cap), or a size with an optional binary suffix K, M, G, T
+// (no suffix: bytes), at least 64M: less than that cannot even load a backend.
+StatusOr<int64_t> ParseWorkerMemory(const std::string& text) {
+  if (text == "none") return int64_t{0};
+  const auto bad = [&] {
+    return Status::InvalidArgument("--worker-memory '" + text +
+                                   "' is not a size; allowed: a number with K, M, G or T "
+                                   "(e.g. 8G, 512M), at least 64M, or 'none'");
+  };
+  if (text.empty() || text.size() > 20) return bad();
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 19) return bad();  // 19 digits always fit unsigned 64 bits
+  const std::string suffix = text.substr(digits);
+  int shift = 0;
+  if (suffix == "K" || suffix == "k")
+    shift = 10;
+  else if (suffix == "M" || suffix == "m")
+    shift = 20;
+  else if (suffix == "G" || suffix == "g")
+    shift = 30;
+  else if (suffix == "T" || suffix == "t")
+    shift = 40;
+  else if (!suffix.empty())
+    return bad();
+  const unsigned long long number = std::stoull(text.substr(0, digits));
+  if (number > (static_cast<unsigned long long>(INT64_MAX) >> shift)) return bad();
+  const int64_t bytes = static_cast<int64_t>(number << shift);
+  if (bytes < (int64_t{64} << 20)) return bad();
+  return bytes;
 }
 
 }  // namespace
@@ -179,6 +215,10 @@ StatusOr<ProbeOptions> ProbeOptionsFromFlags(const FlagParser& f) {
   if (d.cap_ms < d.floor_ms) {
     return Status::InvalidArgument("--deadline-cap must not be below --deadline-floor");
   }
+  if (f.Has("--worker-memory")) {
+    CG_ASSIGN_OR_RETURN(o.worker_memory_limit_bytes, ParseWorkerMemory(f.Get("--worker-memory")));
+  }
+  CG_RETURN_IF_ERROR(SetInt(f, "--worker-cpu-seconds", 1, 86400 * 365, o.worker_cpu_seconds));
   o.redo = f.Has("--redo");
   return o;
 }

@@ -35,6 +35,7 @@ enum ChildStage : int32_t {
   kStageChdir = 3,
   kStageCloseFds = 4,
   kStageExec = 5,
+  kStageRlimit = 6,
 };
 
 struct ChildReport {
@@ -54,6 +55,8 @@ struct ChildPlan {
   int error_fd;
   bool die_with_parent;
   pid_t parent_pid;
+  uint64_t address_space_limit_bytes;  // 0: unchanged
+  uint64_t cpu_time_limit_s;           // 0: unchanged
 };
 
 [[noreturn]] void ChildFail(int error_fd, ChildStage stage) {
@@ -108,6 +111,18 @@ bool CloseRange(unsigned first, unsigned last) {
   }
 
   if (plan.working_dir != nullptr && chdir(plan.working_dir) != 0) ChildFail(err, kStageChdir);
+
+  // Caps that outlive execve: a runaway allocation fails (the program sees ENOMEM /
+  // bad_alloc) instead of taking the host's memory; CPU time past the soft cap raises
+  // SIGXCPU, and a few seconds more the kernel's SIGKILL.
+  if (plan.address_space_limit_bytes > 0) {
+    const struct rlimit as = {plan.address_space_limit_bytes, plan.address_space_limit_bytes};
+    if (setrlimit(RLIMIT_AS, &as) != 0) ChildFail(err, kStageRlimit);
+  }
+  if (plan.cpu_time_limit_s > 0) {
+    const struct rlimit cpu = {plan.cpu_time_limit_s, plan.cpu_time_limit_s + 5};
+    if (setrlimit(RLIMIT_CPU, &cpu) != 0) ChildFail(err, kStageRlimit);
+  }
 
   // Close everything but 0, 1, 2 and the error pipe (which execve closes: O_CLOEXEC), so that
   // even descriptors opened elsewhere without O_CLOEXEC do not reach the program.
@@ -272,6 +287,7 @@ void Abandon(pid_t pid) {
 }  // namespace
 
 bool ExitInfo::killed_by_sigkill() const { return state == kSignaled && signal == SIGKILL; }
+bool ExitInfo::cpu_limit_reached() const { return state == kSignaled && signal == SIGXCPU; }
 
 std::string ExitInfo::ToString() const {
   switch (state) {
@@ -361,6 +377,8 @@ StatusOr<ChildProcess> SpawnChild(const SpawnOptions& options) {
       errpipe.write.get(),
       options.die_with_parent,
       getpid(),
+      options.address_space_limit_bytes,
+      options.cpu_time_limit_s,
   };
 
   // No handler of ours may run in the child before it resets dispositions.
@@ -408,6 +426,7 @@ StatusOr<ChildProcess> SpawnChild(const SpawnOptions& options) {
       case kStageChdir: context += "chdir '" + options.working_dir + "'"; break;
       case kStageCloseFds: context += "closing inherited descriptors in the child"; break;
       case kStageExec: context += "execve '" + path + "'"; break;
+      case kStageRlimit: context += "setrlimit (address space or CPU time) in the child"; break;
       default: context += "unknown step " + std::to_string(report.stage); break;
     }
     return ErrnoToStatus(context, report.err);

@@ -97,6 +97,13 @@ struct SpawnOptions {
   // nobody does.
   bool die_with_parent = false;
 
+  // Resource caps set in the child before execve (setrlimit); 0 leaves the inherited one.
+  // The address space cap (RLIMIT_AS, bytes) makes allocations beyond it fail; the CPU
+  // time cap (RLIMIT_CPU, seconds of CPU the process may use in all) sends SIGXCPU when
+  // reached and SIGKILL 5 s of CPU later.
+  uint64_t address_space_limit_bytes = 0;
+  uint64_t cpu_time_limit_s = 0;
+
   // How long the ChildProcess destructor waits for the group leader to die after SIGKILL.
   // If it does not (a process stuck in an uninterruptible driver call), the pid is put on a
   // process-wide list that later SpawnChild calls (and ReapAbandonedChildren) retry without
@@ -122,6 +129,8 @@ struct ExitInfo {
   // Killed by SIGKILL: what an outside hand (a person, the kernel's OOM killer) sends; a
   // process that crashes on its own dies of SIGSEGV, SIGBUS, SIGABRT, ... or exits.
   bool killed_by_sigkill() const;
+  // Ended by SIGXCPU: the CPU time cap (SpawnOptions::cpu_time_limit_s) was reached.
+  bool cpu_limit_reached() const;
 
   // "still running", "exited with code 3", "killed by signal 9 (SIGKILL)",
   // "killed by signal 11 (SIGSEGV), core dumped".

@@ -145,6 +145,13 @@ StatusOr<std::vector<int>> PollReadable(std::span<const int> fds, Deadline deadl
   return ready;
 }
 
+uint64_t PhysicalMemoryBytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return 0;
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page);
+}
+
 std::string UtcNowIso8601() {
   const std::time_t now = std::time(nullptr);
   std::tm tm{};

@@ -56,6 +56,9 @@ void ClearInterrupt();
 // (empty on timeout or interruption). Negative entries are ignored.
 StatusOr<std::vector<int>> PollReadable(std::span<const int> fds, Deadline deadline);
 
+// The machine's physical memory in bytes (0 when it cannot be read).
+uint64_t PhysicalMemoryBytes();
+
 // The current UTC time as ISO 8601, e.g. "2026-11-25T15:10:57Z".
 std::string UtcNowIso8601();
 

@@ -55,6 +55,17 @@ struct Job {
   int outside_kills = 0;       // its worker was SIGKILLed by someone else (re-run each time)
 };
 
+// "12.0 GiB", "512 MiB": a worker's address-space cap, for evidence.
+std::string BytesText(uint64_t bytes) {
+  char text[32];
+  if (bytes >= (uint64_t{1} << 30)) {
+    std::snprintf(text, sizeof text, "%.1f GiB", static_cast<double>(bytes) / (1 << 30));
+  } else {
+    std::snprintf(text, sizeof text, "%.0f MiB", static_cast<double>(bytes) / (1 << 20));
+  }
+  return text;
+}
+
 // How often a probe whose worker something outside convguard SIGKILLed is run again
 // before the death stands as its CRASH verdict.
 constexpr int kMaxOutsideKills = 3;
@@ -649,7 +660,14 @@ void EngineImpl::OnMessage(Slot& slot, worker::Message& m) {
     case worker::ProbeOutcome::kMistrusted: v.kind = VerdictKind::kMistrusted; break;
     case worker::ProbeOutcome::kError: v.kind = VerdictKind::kError; break;
     case worker::ProbeOutcome::kUnsupported: v.kind = VerdictKind::kUnsupported; break;
-    case worker::ProbeOutcome::kOom: v.kind = VerdictKind::kOom; break;
+    case worker::ProbeOutcome::kOom:
+      v.kind = VerdictKind::kOom;
+      if (pool.spec.memory_limit_bytes > 0) {
+        // Which limit was hit: the worker's own cap, or the machine (or device) itself.
+        v.message += "; the worker's address space is capped at " +
+                     BytesText(pool.spec.memory_limit_bytes) + " (RLIMIT_AS, --worker-memory)";
+      }
+      break;
   }
   if (task.kind == TaskKind::kConfirm && reply.outcome != worker::ProbeOutcome::kOk) {
     v.message = job.first_miss + "; then: " + v.message;
@@ -728,6 +746,10 @@ void EngineImpl::OnWorkerGone(Slot& slot) {
   std::string detail = "worker " + how + " during the " +
                        std::string(worker::ProbeStageName(timing.stage)) + " stage";
   if (mid_frame) detail += ", in the middle of a reply";
+  if (exit.ok() && exit->cpu_limit_reached()) {
+    detail += ": it used up its CPU time cap of " + std::to_string(pool.spec.cpu_limit_s) +
+              " s (RLIMIT_CPU, --worker-cpu-seconds)";
+  }
   if (const std::string tail = slot.worker->TakeStderrTail(); !tail.empty()) {
     detail += "; worker stderr: " + tail;
   }
@@ -735,8 +757,8 @@ void EngineImpl::OnWorkerGone(Slot& slot) {
   // of SIGKILL was killed from outside (a person, the kernel's OOM killer, a chaos test),
   // which says nothing about the problem. It is run again in a fresh worker, and only a
   // probe whose worker keeps being killed gets that death as its verdict.
-  const bool outside_kill = exit.ok() && exit->killed_by_sigkill() &&
-                            job.outside_kills < kMaxOutsideKills;
+  const bool outside_kill =
+      exit.ok() && exit->killed_by_sigkill() && job.outside_kills < kMaxOutsideKills;
   RecordAttempt(job, slot, outside_kill ? "killed from outside" : "crash",
                 detail + slot.flight->notes);
   const double elapsed_total = watchdog_.ElapsedMs(index);

@@ -53,6 +53,14 @@ StatusOr<WorkerSpec> BaseWorkerSpec(const ProbeOptions& options) {
   }
   spec.backend = options.backend;
   spec.fault_rules_path = options.fault_rules_path;
+  if (options.worker_memory_limit_bytes > 0) {
+    spec.memory_limit_bytes = static_cast<uint64_t>(options.worker_memory_limit_bytes);
+  } else if (options.worker_memory_limit_bytes < 0 && described.ok() && described->cpu_only) {
+    spec.memory_limit_bytes = os::PhysicalMemoryBytes();
+  }
+  if (options.worker_cpu_seconds > 0) {
+    spec.cpu_limit_s = static_cast<uint64_t>(options.worker_cpu_seconds);
+  }
   return spec;
 }
 

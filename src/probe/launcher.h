@@ -25,6 +25,9 @@ namespace convguard::probe {
 // `worker`; or the torch worker under options.python), the backend and the fault rules.
 // A backend this build does not describe goes to the worker executable, whose hello or
 // fatal message says whether it knows it.
+// The worker's caps come from ProbeOptions::worker_memory_limit_bytes (its default of -1:
+// the machine's physical memory for a CPU-only backend, none otherwise) and
+// worker_cpu_seconds.
 // Errors: a missing runtime (no interpreter imports torch), no executable path.
 StatusOr<WorkerSpec> BaseWorkerSpec(const ProbeOptions& options);
 

@@ -33,6 +33,8 @@ StatusOr<std::unique_ptr<WorkerClient>> WorkerClient::Spawn(const WorkerSpec& sp
   options.env_set = spec.env;
   options.stderr_mode = os::StderrMode::kPipe;
   options.die_with_parent = true;
+  options.address_space_limit_bytes = spec.memory_limit_bytes;
+  options.cpu_time_limit_s = spec.cpu_limit_s;
   std::unique_ptr<WorkerClient> client(new WorkerClient());
   CG_ASSIGN_OR_RETURN(client->child_, os::SpawnChild(options));
   return client;

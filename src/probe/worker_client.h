@@ -27,6 +27,9 @@ struct WorkerSpec {
   std::string backend;
   std::string fault_rules_path;
   std::vector<std::pair<std::string, std::string>> env;  // e.g. CUDA_VISIBLE_DEVICES
+  // Caps of the worker process (os::SpawnOptions); 0: none.
+  uint64_t memory_limit_bytes = 0;
+  uint64_t cpu_limit_s = 0;
 };
 
 class WorkerClient {

@@ -197,7 +197,20 @@ INSTANTIATE_TEST_SUITE_P(
                  "typo.rules:1:22: "},
         BadSweep{"RulesEndingInADanglingBackslash",
                  {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--inject", "DIR/dangling.rules"},
-                 "the next line is blank or a comment"}),
+                 "the next line is blank or a comment"},
+        BadSweep{"WorkerMemoryWithoutAUnit",
+                 {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--worker-memory", "8Q"},
+                 "--worker-memory '8Q' is not a size; allowed: a number with K, M, G or T"},
+        BadSweep{"WorkerMemoryTooSmall",
+                 {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--worker-memory", "1M"},
+                 "at least 64M"},
+        BadSweep{"WorkerMemoryTooLong",
+                 {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--worker-memory",
+                  "99999999999999999999999G"},
+                 "is not a size"},
+        BadSweep{"WorkerCpuZero",
+                 {"sweep", "--grid", "c=16 k=32 hw=32 r=3", "--worker-cpu-seconds", "0"},
+                 "--worker-cpu-seconds"}),
     [](const ::testing::TestParamInfo<BadSweep>& info) { return info.param.name; });
 
 // A PyTorch run's output with MIOPEN_ENABLE_LOGGING_CMD=1 (tests/inputs/README.md).

@@ -487,3 +487,45 @@ TEST(ProbeEngine, AWorkerKilledFromOutsideIsProbedAgainAndOnlyAPersistentKillDec
 
 }  // namespace
 }  // namespace convguard
+
+namespace convguard {
+namespace {
+
+// Bounded workers: a problem too large for the worker's address-space cap is an OOM
+// verdict that names the cap (a small one is OK under the same cap); a worker that uses
+// up its CPU-time cap is ended by SIGXCPU and the CRASH verdict says which cap it was.
+TEST(ProbeEngine, WorkerCapsTurnRunawaysIntoVerdictsThatNameTheCap) {
+  const std::string dir = testing_support::MakeTempDir("caps");
+  const std::string rules =
+      testing_support::WriteFile(dir + "/caps-marker.rules", "spin when k == 9\n");
+  ProbeOptions o;
+  o.backend = "reference";
+  o.fault_rules_path = rules;
+  o.worker_executable = testing_support::ConvguardBin();
+  o.workers_per_device = 1;
+  o.worker_memory_limit_bytes = int64_t{256} << 20;
+  o.worker_cpu_seconds = 1;
+  o.deadlines.floor_ms = 30000.0;  // the CPU cap, not the watchdog, ends the spin
+  auto engine = ProbeEngine::Start(o, nullptr);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  StatusOr<Problem> big = ParseProblem("n1_c64_h512_w512_k64_r3_s3_p1");  // ~400 MiB of tensors
+  ASSERT_TRUE(big.ok());
+  auto result = (*engine)->Run(
+      {ProbeJob{*big, ""}, ProbeJob{SmallProblem(4, 4), ""}, ProbeJob{SmallProblem(4, 9), ""}});
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  std::map<int64_t, Verdict> by_k = ByOutputChannels(result->verdicts);
+  ASSERT_EQ(by_k.size(), 3u);
+  EXPECT_EQ(by_k[64].kind, VerdictKind::kOom) << by_k[64].message;
+  EXPECT_NE(by_k[64].message.find("capped at 256 MiB (RLIMIT_AS, --worker-memory)"),
+            std::string::npos)
+      << by_k[64].message;
+  EXPECT_EQ(by_k[4].kind, VerdictKind::kOk) << by_k[4].message;
+  EXPECT_EQ(by_k[9].kind, VerdictKind::kCrash) << by_k[9].message;
+  EXPECT_EQ(by_k[9].crash_signal, SIGXCPU) << by_k[9].message;
+  EXPECT_NE(by_k[9].message.find("CPU time cap of 1 s (RLIMIT_CPU, --worker-cpu-seconds)"),
+            std::string::npos)
+      << by_k[9].message;
+}
+
+}  // namespace
+}  // namespace convguard
