@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "convguard/stack.h"
+#include "core/hash.h"
 
 namespace convguard {
 namespace {
@@ -43,15 +44,6 @@ std::string CanonicalIdentity(const StackFingerprint& s) {
   AppendField(out, "emulation", s.emulation);
   AppendField(out, "fault_rules_digest", s.fault_rules_digest);
   return out;
-}
-
-uint64_t Fnv1a64(std::string_view bytes) {
-  uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : bytes) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  return hash;
 }
 
 // "SMs" on NVIDIA architectures, "cores" on CPUs, "CUs" otherwise (AMD and unknown).

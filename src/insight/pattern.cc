@@ -27,6 +27,7 @@
 #include "backends/inject/fault_rules.h"
 #include "convguard/problem.h"
 #include "convguard/text_forms.h"
+#include "core/hash.h"
 
 namespace convguard {
 namespace {
@@ -49,23 +50,6 @@ std::string FaultFor(VerdictKind kind, double slow_ms) {
       return "slow(" + std::to_string(std::max<int64_t>(1000, std::llround(slow_ms))) + ")";
     default: return "";
   }
-}
-
-// What a matched rule's fault makes the verdict.
-VerdictKind KindOfFault(inject::FaultKind f) {
-  switch (f) {
-    case inject::FaultKind::kSpin:
-    case inject::FaultKind::kBlock: return VerdictKind::kHang;
-    case inject::FaultKind::kSegv:
-    case inject::FaultKind::kAbort:
-    case inject::FaultKind::kExit: return VerdictKind::kCrash;
-    case inject::FaultKind::kWrong: return VerdictKind::kWrong;
-    case inject::FaultKind::kError: return VerdictKind::kError;
-    case inject::FaultKind::kSlow: return VerdictKind::kSlow;
-    case inject::FaultKind::kOom: return VerdictKind::kOom;
-    case inject::FaultKind::kUnsupported: return VerdictKind::kUnsupported;
-  }
-  return VerdictKind::kError;
 }
 
 struct Sample {
@@ -454,10 +438,9 @@ StatusOr<Pattern> LearnPattern(const std::vector<Verdict>& verdicts,
     s.algorithm = v.algorithm;
     s.kind = v.kind;
     s.elapsed_ms = v.elapsed_ms;
-    s.held_out =
-        options.held_out_percent > 0 &&
-        static_cast<int>(std::strtoull(inject::Fnv1a64Hex(v.problem).c_str(), nullptr, 16) % 100) <
-            options.held_out_percent;
+    s.held_out = options.held_out_percent > 0 &&
+                 static_cast<int>(std::strtoull(Fnv1a64Hex(v.problem).c_str(), nullptr, 16) % 100) <
+                     options.held_out_percent;
     samples.push_back(std::move(s));
   }
   for (const auto& [what, count] : left_out)
@@ -508,7 +491,8 @@ StatusOr<Pattern> LearnPattern(const std::vector<Verdict>& verdicts,
     return Status::Internal("the learned rules do not parse: " + parsed.status().message());
   for (const Sample& s : samples) {
     const inject::FaultRule* rule = parsed->Match(s.problem, s.algorithm);
-    const VerdictKind predicted = rule ? KindOfFault(rule->fault.kind) : VerdictKind::kOk;
+    const VerdictKind predicted =
+        rule ? inject::VerdictOfFault(rule->fault.kind) : VerdictKind::kOk;
     const bool wrong = predicted != s.kind;
     (s.held_out ? pattern.held_out_verdicts : pattern.train_verdicts) += 1;
     (s.held_out ? pattern.held_out_errors : pattern.train_errors) += wrong ? 1 : 0;

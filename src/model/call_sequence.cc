@@ -10,21 +10,12 @@
 #include "convguard/problem_source.h"
 #include "convguard/sequence.h"
 #include "convguard/text_forms.h"
+#include "core/hash.h"
 
 namespace convguard {
 namespace {
 
 namespace fs = std::filesystem;
-
-// 64-bit FNV-1a, the hash every digest of the project uses.
-uint64_t Fnv1a64(std::string_view bytes) {
-  uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : bytes) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  return hash;
-}
 
 Status TooMany(const std::string& path, int64_t max_calls) {
   return Status::OutOfRange("'" + path + "' holds more than " + std::to_string(max_calls) +
@@ -125,9 +116,7 @@ std::string SequenceDigest(const std::vector<SequenceCall>& calls) {
     joined += SequenceCallKey(c);
     joined += '\n';
   }
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(Fnv1a64(joined)));
-  return hex;
+  return Fnv1a64Hex(joined);
 }
 
 std::string FormatSequenceList(const std::vector<SequenceCall>& calls,

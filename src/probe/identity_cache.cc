@@ -11,6 +11,7 @@
 
 #include "backends/inject/fault_rules.h"
 #include "convguard/probe.h"
+#include "core/hash.h"
 #include "os/system.h"
 
 namespace convguard::probe {
@@ -72,7 +73,7 @@ std::string MachineKey() {
 }
 
 std::string IdentityCache::EntryPath(const std::string& kind, const std::string& key) const {
-  return dir_ + "/" + kind + "-" + inject::Fnv1a64Hex(key) + ".json";
+  return dir_ + "/" + kind + "-" + Fnv1a64Hex(key) + ".json";
 }
 
 std::optional<json> IdentityCache::Find(const std::string& kind, const std::string& key,

@@ -23,6 +23,7 @@
 
 #include "backends/inject/fault_rules.h"
 #include "convguard/probe.h"
+#include "core/hash.h"
 #include "core/json_records.h"
 #include "os/system.h"
 #include "probe/identity_cache.h"
@@ -101,7 +102,7 @@ std::string PersistentKey(const ProbeOptions& options) {
     std::ifstream in(options.fault_rules_path, std::ios::binary);
     std::ostringstream text;
     text << in.rdbuf();
-    key += "rules " + inject::Fnv1a64Hex(text.str()) + "\n";
+    key += "rules " + Fnv1a64Hex(text.str()) + "\n";
   }
   StatusOr<std::string> self = os::SelfExecutablePath();
   key += "self " + (self.ok() ? *self : std::string("?")) + "\n";

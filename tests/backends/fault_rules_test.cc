@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/hash.h"
 #include "support/seed_problems.h"
 
 namespace convguard::inject {
@@ -488,6 +489,51 @@ TEST_P(PredicateErrorTest, NamesColumnTokenAndExpectation) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, PredicateErrorTest, ::testing::ValuesIn(kPredicateErrors),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// Found by fault_rules_fuzz (tests/fuzz/corpus/fault_rules/regression-deep-nesting): a
+// thousand '(' overflowed the stack of the recursive-descent parser. Nesting and the
+// height of the tree (which evaluation and destruction recurse over) are now bounded, and
+// passing a bound is an error at the token that does.
+TEST(PredicateTest, DeepNestingIsAnErrorNotACrash) {
+  auto nested = [](size_t levels) {
+    return std::string(levels, '(') + "c > 1" + std::string(levels, ')');
+  };
+  const Problem seed = SeedConv(16, 32, 48);
+  StatusOr<Predicate> within = Predicate::Parse(nested(99));
+  ASSERT_TRUE(within.ok()) << within.status().ToString();
+  EXPECT_TRUE(within->Matches(seed, "gemm"));
+
+  for (const std::string& text : {nested(100), nested(5000), std::string(5000, '!') + "c"}) {
+    StatusOr<Predicate> deep = Predicate::Parse(text);
+    ASSERT_FALSE(deep.ok());
+    EXPECT_EQ(deep.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(deep.status().message().find("column 101: the predicate nests more than 100 "
+                                           "levels deep here"),
+              std::string::npos)
+        << deep.status().message();
+  }
+
+  // A chain of binary operators is parsed by loops but is as tall as it is long.
+  auto chain = [](int terms) {
+    std::string text = "c";
+    for (int i = 1; i < terms; ++i) text += " + c";
+    return text + " > 0";
+  };
+  StatusOr<Predicate> long_chain = Predicate::Parse(chain(999));
+  ASSERT_TRUE(long_chain.ok()) << long_chain.status().ToString();
+  EXPECT_TRUE(long_chain->Matches(seed, "gemm"));
+  StatusOr<Predicate> too_long = Predicate::Parse(chain(5000));
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_NE(too_long.status().message().find("more than 1000 operators deep here; split it"),
+            std::string::npos)
+      << too_long.status().message();
+
+  StatusOr<FaultRules> file = ParseFaultRules("spin when " + nested(5000) + "\n", "deep.rules");
+  ASSERT_FALSE(file.ok());
+  EXPECT_NE(file.status().message().find("deep.rules:1:111: the predicate nests"),
+            std::string::npos)
+      << file.status().message();
+}
 
 // ---- rules files -------------------------------------------------------------------
 

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/hash.h"
 #include "support/seed_problems.h"
 
 namespace convguard::inject {

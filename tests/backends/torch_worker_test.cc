@@ -27,6 +27,7 @@
 #include "convguard/problem_source.h"
 #include "convguard/reference.h"
 #include "convguard/text_forms.h"
+#include "core/hash.h"
 #include "core/json_records.h"
 #include "os/pipe_io.h"
 #include "os/process.h"
@@ -298,7 +299,7 @@ TEST(CheckCapi, FaultRulesParseAndMatchWithTheCppMatcher) {
   ASSERT_EQ(cg_rules_json(capi.rules, info, sizeof info), CG_OK) << info;
   StatusOr<nlohmann::json> j = ParseJson(info);
   ASSERT_TRUE(j.ok()) << info;
-  EXPECT_EQ((*j)["digest"], inject::Fnv1a64Hex(kTorchRules));
+  EXPECT_EQ((*j)["digest"], Fnv1a64Hex(kTorchRules));
   EXPECT_EQ((*j)["digest"], cpp->digest);
   EXPECT_EQ((*j)["origin"], origin);
   EXPECT_EQ((*j)["emulation"], "test stack for the torch worker (faults injected)");
@@ -398,9 +399,8 @@ TEST(CheckCapi, FingerprintGetsWhatAnInjectingBackendGives) {
     EXPECT_EQ(got->Id(), want.Id());
     EXPECT_EQ(got->knobs.at("CONVGUARD_TEST_KNOB"), "on");
     EXPECT_TRUE(got->is_emulated());
-    EXPECT_EQ(got->fault_rules_digest, already_injected
-                                           ? inject::Fnv1a64Hex("0123456789abcdef+" + cpp->digest)
-                                           : cpp->digest);
+    EXPECT_EQ(got->fault_rules_digest,
+              already_injected ? Fnv1a64Hex("0123456789abcdef+" + cpp->digest) : cpp->digest);
   }
 }
 
@@ -426,7 +426,7 @@ TEST(CheckCapi, DeviceRulesMatchAndDigestPerDevice) {
     ASSERT_TRUE(got.ok()) << got.status().ToString();
     EXPECT_EQ(*got, want);
     EXPECT_EQ(got->fault_rules_digest,
-              inject::Fnv1a64Hex(cpp->digest + "@device " + std::to_string(device)));
+              Fnv1a64Hex(cpp->digest + "@device " + std::to_string(device)));
     ids.insert(got->Id());
   }
   EXPECT_EQ(ids.size(), 3u);
@@ -911,7 +911,7 @@ TEST(TorchWorkerFaults, EveryFaultHappensForRealAndReadsLikeACppWorkers) {
     // them: the digest of the file's text, its emulation text and its knob.
     const StackFingerprint& fp = hello->hello->fingerprint;
     EXPECT_EQ(fp.backend, "torch");
-    EXPECT_EQ(fp.fault_rules_digest, inject::Fnv1a64Hex(kTorchRules));
+    EXPECT_EQ(fp.fault_rules_digest, Fnv1a64Hex(kTorchRules));
     EXPECT_EQ(fp.emulation, cpp->emulation);
     EXPECT_EQ(fp.knobs.at("CONVGUARD_TEST_KNOB"), "on");
     StackFingerprint plain = fp;
@@ -1241,7 +1241,7 @@ TEST(TorchBackendEngine, InjectedFaultsGiveTheirVerdicts) {
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
   const StackFingerprint& stack = (*engine)->stack();
   EXPECT_EQ(stack.backend, "torch");
-  EXPECT_EQ(stack.fault_rules_digest, inject::Fnv1a64Hex(kTorchRules));
+  EXPECT_EQ(stack.fault_rules_digest, Fnv1a64Hex(kTorchRules));
   EXPECT_TRUE(stack.is_emulated());
   auto result = (*engine)->Run(jobs);
   const double seconds =
@@ -1327,7 +1327,7 @@ TEST(TorchBackendEngine, DeviceIndexReachesTheRules) {
   for (const DeviceStack& d : (*engine)->stacks()) {
     const int index = d.device >= 0 ? d.device : kInheritedIndex;
     EXPECT_EQ(d.stack.fault_rules_digest,
-              inject::Fnv1a64Hex(inject::Fnv1a64Hex(text) + "@device " + std::to_string(index)))
+              Fnv1a64Hex(Fnv1a64Hex(text) + "@device " + std::to_string(index)))
         << "device " << d.device;
     index_of_stack[d.stack.Id()] = index;
   }

@@ -45,22 +45,11 @@ constexpr const char* kRules =
     "unsupported(\"chaos\") when k % 19 == 9\n";
 constexpr const char* kGrid = "c=1..40 k=1..50 hw=4 r=1";
 
+// What the rules make of `p`: no rule, OK; else its fault's verdict (this file has no
+// `slow`, whose verdict depends on the deadline).
 VerdictKind Truth(const inject::FaultRules& rules, const Problem& p) {
   const inject::FaultRule* rule = rules.Match(p, "direct");
-  if (rule == nullptr) return VerdictKind::kOk;
-  switch (rule->fault.kind) {
-    case inject::FaultKind::kSpin:
-    case inject::FaultKind::kBlock: return VerdictKind::kHang;
-    case inject::FaultKind::kSegv:
-    case inject::FaultKind::kAbort:
-    case inject::FaultKind::kExit: return VerdictKind::kCrash;
-    case inject::FaultKind::kWrong: return VerdictKind::kWrong;
-    case inject::FaultKind::kError: return VerdictKind::kError;
-    case inject::FaultKind::kSlow: return VerdictKind::kOk;
-    case inject::FaultKind::kOom: return VerdictKind::kOom;
-    case inject::FaultKind::kUnsupported: return VerdictKind::kUnsupported;
-  }
-  return VerdictKind::kError;
+  return rule == nullptr ? VerdictKind::kOk : inject::VerdictOfFault(rule->fault.kind);
 }
 
 int64_t QueryInt(const std::string& db, const std::string& sql) {

@@ -20,6 +20,7 @@
 #include "convguard/probe.h"
 #include "convguard/store.h"
 #include "convguard/text_forms.h"
+#include "core/hash.h"
 #include "os/system.h"
 #include "support/cli_runner.h"
 
@@ -399,10 +400,8 @@ TEST_F(MultiDevice, DeviceRulesHangOneCardAndSplitIdenticalCards) {
   ASSERT_EQ(stacks.size(), 2u);
   EXPECT_EQ(stacks[0].device, 0);
   EXPECT_EQ(stacks[1].device, 1);
-  EXPECT_EQ(stacks[0].stack.fault_rules_digest,
-            inject::Fnv1a64Hex(inject::Fnv1a64Hex(rules_text) + "@device 0"));
-  EXPECT_EQ(stacks[1].stack.fault_rules_digest,
-            inject::Fnv1a64Hex(inject::Fnv1a64Hex(rules_text) + "@device 1"));
+  EXPECT_EQ(stacks[0].stack.fault_rules_digest, Fnv1a64Hex(Fnv1a64Hex(rules_text) + "@device 0"));
+  EXPECT_EQ(stacks[1].stack.fault_rules_digest, Fnv1a64Hex(Fnv1a64Hex(rules_text) + "@device 1"));
   EXPECT_NE(stacks[0].stack.Id(), stacks[1].stack.Id());
 
   std::vector<ProbeJob> jobs;

@@ -13,6 +13,8 @@
 #include <cstdio>
 #include <utility>
 
+#include "core/hash.h"
+
 namespace convguard::inject {
 
 std::string_view FaultKindName(FaultKind kind) {
@@ -29,6 +31,22 @@ std::string_view FaultKindName(FaultKind kind) {
     case FaultKind::kUnsupported: return "unsupported";
   }
   return "?";
+}
+
+VerdictKind VerdictOfFault(FaultKind kind) {
+  switch (kind) {
+    case FaultKind::kSpin:
+    case FaultKind::kBlock: return VerdictKind::kHang;
+    case FaultKind::kSegv:
+    case FaultKind::kAbort:
+    case FaultKind::kExit: return VerdictKind::kCrash;
+    case FaultKind::kWrong: return VerdictKind::kWrong;
+    case FaultKind::kError: return VerdictKind::kError;
+    case FaultKind::kSlow: return VerdictKind::kSlow;
+    case FaultKind::kOom: return VerdictKind::kOom;
+    case FaultKind::kUnsupported: return VerdictKind::kUnsupported;
+  }
+  return VerdictKind::kError;
 }
 
 bool IsFatal(FaultKind kind) {
@@ -119,21 +137,6 @@ void FaultRules::ApplyTo(StackFingerprint& fp, int device) const {
   }
   fp.fault_rules_digest =
       fp.fault_rules_digest.empty() ? own : Fnv1a64Hex(fp.fault_rules_digest + "+" + own);
-}
-
-std::string Fnv1a64Hex(std::string_view bytes) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  for (unsigned char byte : bytes) {
-    hash ^= byte;
-    hash *= 0x100000001b3ULL;
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i) {
-    out[static_cast<size_t>(i)] = kHex[hash & 0xf];
-    hash >>= 4;
-  }
-  return out;
 }
 
 }  // namespace convguard::inject

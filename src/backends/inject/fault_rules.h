@@ -38,6 +38,7 @@
 #include "convguard/backend.h"
 #include "convguard/problem.h"
 #include "convguard/status.h"
+#include "convguard/verdict.h"
 
 namespace convguard::inject {
 
@@ -59,6 +60,10 @@ std::string_view FaultKindName(FaultKind kind);
 // True for the faults that stall or end the process (spin, block, segv, abort, exit):
 // performing one never returns.
 bool IsFatal(FaultKind kind);
+// The verdict a probe gets when the fault is performed: HANG for spin and block, CRASH for
+// segv, abort and exit, WRONG, ERROR, OOM, UNSUPPORTED for their faults, and SLOW for slow
+// (which is OK instead when the added time stays within the first deadline).
+VerdictKind VerdictOfFault(FaultKind kind);
 
 struct Fault {
   FaultKind kind = FaultKind::kError;
@@ -184,8 +189,5 @@ struct FaultRules {
 
 // Parses a rules file. `origin` names it in errors: "<origin>:<line>:<column>: ...".
 StatusOr<FaultRules> ParseFaultRules(std::string_view text, std::string origin);
-
-// 64-bit FNV-1a of `bytes` as 16 lower-case hex digits.
-std::string Fnv1a64Hex(std::string_view bytes);
 
 }  // namespace convguard::inject

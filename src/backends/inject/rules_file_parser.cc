@@ -17,6 +17,7 @@
 #include "backends/inject/fault_rules.h"
 #include "backends/inject/rules_lexer.h"
 #include "backends/inject/rules_parser.h"
+#include "core/hash.h"
 
 namespace convguard::inject {
 
