@@ -6,6 +6,11 @@
 #                                        # test command runs: the same inputs every time)
 #   bash scripts/fuzz.sh --seconds 600   # an exploratory run (random seed, by time)
 #   bash scripts/fuzz.sh --target onnx_fuzz --seconds 3600
+#   bash scripts/fuzz.sh --runs 20000    # a quick by-count run: 20000 inputs per target
+#
+# A target registered with its own run count (tests/fuzz/CMakeLists.txt: a target whose
+# inputs cost more) gets that many inputs in a by-count run instead of 500000, unless
+# --runs is given.
 #
 # Needs clang and its libFuzzer runtime (Debian: clang, libclang-rt-14-dev; setup.sh
 # installs them). The build goes to $FUZZ_BUILD_DIR (default build-fuzz); new inputs that
@@ -13,31 +18,24 @@
 # are); a crash is written as $FUZZ_BUILD_DIR/findings/<target>/crash-* and fails the run.
 # A by-count run reads the committed seeds and writes nothing new; an exploratory run also
 # grows $FUZZ_BUILD_DIR/corpus/<target>. A finding worth keeping is fixed and its input
-# committed to tests/fuzz/corpus/<target>/ as regression-*.
+# committed to its seed folder (tests/fuzz/corpus/<corpus>/) as regression-*.
 # Exit status: 0 no finding, 1 a finding (or a build failure), 2 bad arguments.
 set -euo pipefail
 
 seconds=""
 runs=500000
+runs_given=""
 only=""
 while (($#)); do
   case "$1" in
     --seconds) seconds=${2:?--seconds needs a number}; shift 2 ;;
-    --runs) runs=${2:?--runs needs a number}; shift 2 ;;
+    --runs) runs=${2:?--runs needs a number}; runs_given=1; shift 2 ;;
     --target) only=${2:?--target needs a name}; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "fuzz.sh: unknown argument '$1' (allowed: --seconds N, --runs N, --target NAME)" >&2; exit 2 ;;
   esac
 done
 [[ "$seconds" =~ ^[0-9]*$ && "$runs" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: --seconds and --runs take numbers" >&2; exit 2; }
-# By time: a random seed, to explore; by count: seed 1, so a run is the same every time.
-if [ -n "$seconds" ]; then
-  budget=(-max_total_time="$seconds")
-  what="$seconds s"
-else
-  budget=(-runs="$runs" -seed=1)
-  what="$runs inputs from seed 1"
-fi
 
 cd "$(dirname "$0")/.."
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
@@ -62,9 +60,19 @@ cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}"
 
 status=0
 for e in "${entries[@]}"; do
-  name=${e%%|*}
-  seeds=${e#*|}
+  # "name|seeds|runs"; runs is empty for the default.
+  IFS='|' read -r name seeds own_runs <<< "$e"
   [[ " ${targets[*]} " == *" $name "* ]] || continue
+  # By time: a random seed, to explore; by count: seed 1, so a run is the same every time.
+  if [ -n "$seconds" ]; then
+    budget=(-max_total_time="$seconds")
+    what="$seconds s"
+  else
+    n=$runs
+    [ -n "$runs_given" ] || [ -z "${own_runs:-}" ] || n=$own_runs
+    budget=(-runs="$n" -seed=1)
+    what="$n inputs from seed 1"
+  fi
   corpus="$BUILD/corpus/$name"
   findings="$BUILD/findings/$name"
   mkdir -p "$corpus" "$findings"

@@ -477,6 +477,7 @@ StatusOr<Problem> ParseBenchdnn(std::string_view input) {
 StatusOr<std::string> ToBenchdnn(const Problem& p) {
   using namespace text_internal;
   CG_RETURN_IF_ERROR(ValidateFor(kForm, p));
+  CG_RETURN_IF_ERROR(RequireReadableOutputSize(kForm, p));
   std::string dir;
   switch (p.direction) {
     case Direction::kForward: dir = p.bias ? "FWD_B" : "FWD_D"; break;

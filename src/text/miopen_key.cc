@@ -227,6 +227,7 @@ StatusOr<std::string> ToMiopenKey(const Problem& p) {
   using namespace text_internal;
   CG_RETURN_IF_ERROR(ValidateFor(kForm, p));
   CG_RETURN_IF_ERROR(RequireSymmetricPads(kForm, p));
+  CG_RETURN_IF_ERROR(RequireReadableOutputSize(kForm, p));
   const bool forward = p.direction == Direction::kForward;
   auto num = [](int64_t v) { return std::to_string(v); };
   // MIOpen's "in" and "out" tensors: swapped for backward directions (file comment).

@@ -185,6 +185,19 @@ inline Status RequireSymmetricPads(std::string_view form, const Problem& p) {
                          " are asymmetric");
 }
 
+// The forms that write the output size (MIOpen key, benchdnn) must not print one that
+// their parser refuses: an output size is derived, not a field, and padding can make it
+// exceed kMaxNumber (up to about 3 * 2^31) for a problem that passes Validate. Such a
+// problem is one the form cannot express.
+inline Status RequireReadableOutputSize(std::string_view form, const Problem& p) {
+  if (p.out_h() <= kMaxNumber && p.out_w() <= kMaxNumber) return Status::Ok();
+  return Unsupported(form, "output size " + std::to_string(p.out_h()) + "x" +
+                               std::to_string(p.out_w()) + " exceeds " +
+                               std::to_string(kMaxNumber) +
+                               ", the largest number this form's text may hold (the canonical "
+                               "form does not write output sizes)");
+}
+
 // The per-form parsers behind ParseProblem(text, form). Each returns errors whose message
 // starts with the form name (see TextFormName).
 StatusOr<Problem> ParseCanonical(std::string_view text);

@@ -1,7 +1,14 @@
 #include "worker/protocol.h"
 
 #include <cmath>
+#include <concepts>
+#include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "core/json_records.h"
 
@@ -17,15 +24,73 @@ json Envelope(std::string_view type) {
   return j;
 }
 
-// Reads a required field of a given JSON type; the message names the field.
+// Reading one value is strict: json::get<T>() would convert between JSON types (true
+// reads as 1, 2.9 as 2) and cast a number that T cannot hold, which for a floating-point
+// number is undefined behaviour (a "seed" of 1e20). A value must have the JSON type of its
+// field, and an integer must fit the field's type.
+Status ReadValue(const json& v, std::string& out) {
+  if (!v.is_string()) return Status::InvalidArgument("has the wrong type (expected a string)");
+  out = v.get<std::string>();
+  return Status::Ok();
+}
+
+Status ReadValue(const json& v, bool& out) {
+  if (!v.is_boolean())
+    return Status::InvalidArgument("has the wrong type (expected true or false)");
+  out = v.get<bool>();
+  return Status::Ok();
+}
+
+Status ReadValue(const json& v, double& out) {
+  // JSON numbers are finite (the parser refuses 1e400), and every one is a double.
+  if (!v.is_number()) return Status::InvalidArgument("has the wrong type (expected a number)");
+  out = v.get<double>();
+  return Status::Ok();
+}
+
+// Integers of every width; bool, also integral, has its own overload above, which
+// overload resolution prefers to this template.
+template <std::integral T>
+Status ReadValue(const json& v, T& out) {
+  std::optional<T> value;
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (std::in_range<T>(u)) value = static_cast<T>(u);
+  } else if (v.is_number_integer()) {
+    const int64_t i = v.get<int64_t>();
+    if (std::in_range<T>(i)) value = static_cast<T>(i);
+  } else {
+    return Status::InvalidArgument("has the wrong type (expected an integer)");
+  }
+  if (!value) {
+    return Status::InvalidArgument("is out of range: " + v.dump() + " (allowed " +
+                                   std::to_string(std::numeric_limits<T>::min()) + ".." +
+                                   std::to_string(std::numeric_limits<T>::max()) + ")");
+  }
+  out = *value;
+  return Status::Ok();
+}
+
+template <typename T>
+Status ReadValue(const json& v, std::vector<T>& out) {
+  if (!v.is_array()) return Status::InvalidArgument("has the wrong type (expected an array)");
+  std::vector<T> values(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (Status s = ReadValue(v[i], values[i]); !s.ok()) {
+      return Status::InvalidArgument("element " + std::to_string(i) + " " + s.message());
+    }
+  }
+  out = std::move(values);
+  return Status::Ok();
+}
+
+// Reads a required field; the message names the field.
 template <typename T>
 Status Get(const json& j, const char* field, T& out) {
   auto it = j.find(field);
   if (it == j.end()) return Status::InvalidArgument(std::string("missing field '") + field + "'");
-  try {
-    out = it->get<T>();
-  } catch (const json::exception&) {
-    return Status::InvalidArgument(std::string("field '") + field + "' has the wrong type");
+  if (Status s = ReadValue(*it, out); !s.ok()) {
+    return Status::InvalidArgument(std::string("field '") + field + "' " + s.message());
   }
   return Status::Ok();
 }
@@ -71,6 +136,9 @@ StatusOr<ProbeOutcome> ParseProbeOutcome(std::string_view name) {
   return Status::InvalidArgument("unknown outcome '" + std::string(name) + "'");
 }
 
+// Every encoder writes with DumpJson: strings reach them from vendor libraries, the file
+// system and error messages and need not be UTF-8, and DumpJson writes an invalid byte as
+// U+FFFD where json::dump would throw out of the encoder (and out of the worker).
 std::string EncodeHello(const Hello& h) {
   json j = Envelope("hello");
   j["pid"] = h.pid;
@@ -80,13 +148,13 @@ std::string EncodeHello(const Hello& h) {
   j["shares_device"] = h.shares_device;
   j["visible_devices"] = h.visible_devices;
   if (!h.mapped_files.empty()) j["mapped_files"] = h.mapped_files;
-  return j.dump();
+  return DumpJson(j);
 }
 
 std::string EncodeFatal(const std::string& message) {
   json j = Envelope("fatal");
   j["message"] = message;
-  return j.dump();
+  return DumpJson(j);
 }
 
 std::string EncodeProbeRequest(const ProbeRequest& r) {
@@ -100,14 +168,14 @@ std::string EncodeProbeRequest(const ProbeRequest& r) {
   j["check"] = CheckModeName(r.check);
   j["sample_points"] = r.sample_points;
   if (r.health) j["health"] = true;
-  return j.dump();
+  return DumpJson(j);
 }
 
 std::string EncodePhase(const PhaseNotice& p) {
   json j = Envelope("phase");
   j["id"] = p.id;
   j["phase"] = ProbeStageName(p.phase);
-  return j.dump();
+  return DumpJson(j);
 }
 
 std::string EncodeProbeReply(const ProbeReply& r) {
@@ -127,14 +195,14 @@ std::string EncodeProbeReply(const ProbeReply& r) {
   // JSON has no NaN/Inf; dump() would write null, which reads back as a type error.
   if (!std::isfinite(r.max_abs_error)) j["max_abs_error"] = 1e308;
   if (!std::isfinite(r.max_rel_error)) j["max_rel_error"] = 1e308;
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return DumpJson(j);
 }
 
 std::string EncodeAlgorithmsRequest(const AlgorithmsRequest& r) {
   json j = Envelope("algorithms");
   j["id"] = r.id;
   j["problem"] = r.problem;
-  return j.dump();
+  return DumpJson(j);
 }
 
 std::string EncodeAlgorithmsReply(const AlgorithmsReply& r) {
@@ -142,10 +210,10 @@ std::string EncodeAlgorithmsReply(const AlgorithmsReply& r) {
   j["id"] = r.id;
   j["names"] = r.names;
   j["message"] = r.message;
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return DumpJson(j);
 }
 
-std::string EncodeBye() { return Envelope("bye").dump(); }
+std::string EncodeBye() { return DumpJson(Envelope("bye")); }
 
 StatusOr<Message> DecodeMessage(std::string_view payload, bool from_worker) {
   json j = json::parse(payload, nullptr, /*allow_exceptions=*/false);

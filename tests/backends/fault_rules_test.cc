@@ -671,6 +671,25 @@ TEST(FaultRulesTest, FaultToStringKeepsShortestFraction) {
   EXPECT_EQ(wrong.ToString(), "wrong(1)");
 }
 
+// Found by fault_rules_fuzz's round trip (tests/fuzz/corpus/fault_rules/
+// regression-wrong-exponent): a fraction below 1e-4 printed as "wrong(1e-05)" (%g), which
+// the language, without exponents, reads as a malformed number. Printing is now in fixed
+// notation, still the shortest spelling that reads back as the same double.
+TEST(FaultRulesTest, SmallFractionsPrintWithoutExponentAndReadBack) {
+  Fault wrong;
+  wrong.kind = FaultKind::kWrong;
+  wrong.wrong_fraction = 0.00001;
+  EXPECT_EQ(wrong.ToString(), "wrong(0.00001)");
+  for (double fraction : {0.00001, 1e-9, 0.000123456789, 0.3, 5e-324}) {
+    wrong.wrong_fraction = fraction;
+    const std::string text = wrong.ToString() + " when always";
+    StatusOr<FaultRules> back = ParseFaultRules(text, "printed.rules");
+    ASSERT_TRUE(back.ok()) << text << ": " << back.status().ToString();
+    EXPECT_EQ(back->rules.at(0).fault.wrong_fraction, fraction) << text;
+    EXPECT_EQ(back->rules.at(0).ToString(), text);
+  }
+}
+
 TEST(FaultRulesTest, ApplyToOverridesAndChainsNestedRules) {
   StatusOr<FaultRules> rules = ParseFaultRules(kEveryFault, "every.rules");
   ASSERT_TRUE(rules.ok()) << rules.status().ToString();

@@ -217,6 +217,30 @@ TEST(TextFormRoundTrip, BenchdnnPrintsSomeAsymmetricPads) {
   EXPECT_GT(asymmetric_printed, 100);
 }
 
+// Found by text_forms_fuzz (tests/fuzz/corpus/text_forms/regression-output-size-over-2-31):
+// padding can make the output size of a valid problem exceed 2^31, the largest number the
+// parsers read; the MIOpen key and benchdnn printers wrote that size, and their own parsers
+// refused the text. They now refuse the problem instead, as a form that cannot express it.
+TEST(TextFormRoundTrip, OutputSizeAboveTheNumberCeilingIsNotPrinted) {
+  StatusOr<Problem> p = ParseProblem("n1_c1_h1_w1_k1_r1_s1_p2147483648x0_f16");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_EQ(p->out_h(), (int64_t{1} << 32) + 1);
+  for (TextForm form : {TextForm::kMiopenKey, TextForm::kBenchdnn}) {
+    StatusOr<std::string> printed = PrintProblem(*p, form);
+    ASSERT_FALSE(printed.ok()) << *printed;
+    EXPECT_EQ(printed.status().code(), StatusCode::kUnsupported);
+    EXPECT_NE(printed.status().message().find("output size 4294967297x1 exceeds 2147483648"),
+              std::string::npos)
+        << printed.status().message();
+  }
+  // MIOpenDriver arguments carry no output size: they still print, and read back.
+  StatusOr<std::string> driver = ToMiopenDriver(*p);
+  ASSERT_TRUE(driver.ok()) << driver.status().ToString();
+  StatusOr<Problem> back = ParseProblem(*driver);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, *p);
+}
+
 // ---- detection ------------------------------------------------------------------------
 
 struct DetectCase {

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <string>
+#include <vector>
+
 namespace convguard::worker {
 namespace {
 
@@ -89,6 +93,31 @@ TEST(Protocol, AHelloWithoutMappedFilesIsStillAHello) {
   EXPECT_FALSE(bad.ok());
 }
 
+// Found by wire_fuzz (tests/fuzz/corpus/wire/regression-encoder-invalid-utf8): the
+// encoders threw (json type_error 316) on a string that is not UTF-8, such as an error
+// message naming a file or a vendor library's device name; the worker died of the
+// exception instead of sending its fatal message.
+TEST(Protocol, EncodersTakeStringsThatAreNotUtf8) {
+  const std::string bytes = "cannot open /opt/rocm/lib/libMIOpen.so: \xb3\xff";
+  StatusOr<Message> fatal = DecodeMessage(EncodeFatal(bytes), /*from_worker=*/true);
+  ASSERT_TRUE(fatal.ok()) << fatal.status().ToString();
+  EXPECT_EQ(*fatal->fatal, "cannot open /opt/rocm/lib/libMIOpen.so: \xef\xbf\xbd\xef\xbf\xbd");
+  Hello h;
+  h.backend = "reference";
+  h.fingerprint.backend = "reference";
+  h.fingerprint.device = bytes;
+  h.mapped_files = {bytes};
+  StatusOr<Message> hello = DecodeMessage(EncodeHello(h), /*from_worker=*/true);
+  ASSERT_TRUE(hello.ok()) << hello.status().ToString();
+  EXPECT_EQ(hello->hello->mapped_files, std::vector<std::string>{*fatal->fatal});
+  ProbeRequest r;
+  r.problem = bytes;
+  EXPECT_TRUE(DecodeMessage(EncodeProbeRequest(r), /*from_worker=*/false).ok());
+  AlgorithmsRequest a;
+  a.problem = bytes;
+  EXPECT_TRUE(DecodeMessage(EncodeAlgorithmsRequest(a), /*from_worker=*/false).ok());
+}
+
 struct BadPayload {
   std::string name;
   std::string payload;
@@ -121,7 +150,27 @@ INSTANTIATE_TEST_SUITE_P(
         BadPayload{"WrongTypeOfField", R"({"v":1,"type":"result","id":"one","outcome":"ok"})", true,
                    "field 'id' has the wrong type"},
         BadPayload{"HelloFromParent", R"({"v":1,"type":"hello"})", false,
-                   "unexpected message type 'hello'"}),
+                   "unexpected message type 'hello'"},
+        // Found by wire_fuzz (tests/fuzz/corpus/wire/regression-number-cast-overflow): a
+        // number was cast to the field's type whatever its value, undefined behaviour for
+        // a float out of range; values of another JSON type were converted silently.
+        BadPayload{"FloatForAnInteger",
+                   R"({"v":1,"type":"probe","id":1,"problem":"x","seed":18446744073709551616})",
+                   false, "field 'seed' has the wrong type (expected an integer)"},
+        BadPayload{"IntegerOutOfRange",
+                   R"({"v":1,"type":"probe","id":1,"problem":"x","warmup":4294967297})", false,
+                   "field 'warmup' is out of range: 4294967297"},
+        BadPayload{"NegativeSeed", R"({"v":1,"type":"probe","id":1,"problem":"x","seed":-1})",
+                   false, "field 'seed' is out of range: -1"},
+        BadPayload{"BooleanVersion", R"({"v":true,"type":"bye"})", false,
+                   "field 'v' has the wrong type"},
+        BadPayload{"FractionalId", R"({"v":1,"type":"phase","id":2.5,"phase":"run"})", true,
+                   "field 'id' has the wrong type"},
+        BadPayload{"NumberForABoolean", R"({"v":1,"type":"probe","id":1,"problem":"x","health":1})",
+                   false, "field 'health' has the wrong type (expected true or false)"},
+        BadPayload{"StringInTimes",
+                   R"({"v":1,"type":"result","id":1,"outcome":"ok","times_ms":[1.5,"2"]})", true,
+                   "field 'times_ms' element 1 has the wrong type (expected a number)"}),
     [](const ::testing::TestParamInfo<BadPayload>& info) { return info.param.name; });
 
 }  // namespace

@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdio>
 #include <utility>
 
 #include "core/hash.h"
@@ -77,15 +76,14 @@ std::string Fault::ToString() const {
   switch (kind) {
     case FaultKind::kExit: return "exit(" + std::to_string(exit_code) + ")";
     case FaultKind::kWrong: {
-      // The shortest spelling that reads back as the same double (%.17g always does).
-      char buffer[32] = "";
-      for (int precision = 1; precision <= 17; ++precision) {
-        const int length = std::snprintf(buffer, sizeof buffer, "%.*g", precision, wrong_fraction);
-        double back = 0;
-        std::from_chars(buffer, buffer + length, back);
-        if (back == wrong_fraction) break;
-      }
-      return "wrong(" + std::string(buffer) + ")";
+      // The shortest spelling that reads back as the same double, in fixed notation: the
+      // language has no exponents, so %g's "1e-05" would not read back. A fraction in
+      // (0, 1] takes at most "0." and 767 significant digits after the leading zeros.
+      char buffer[1100];
+      const auto [end, ec] =
+          std::to_chars(buffer, buffer + sizeof buffer, wrong_fraction, std::chars_format::fixed);
+      if (ec != std::errc()) return "wrong(?)";  // unreachable for a fraction in (0, 1]
+      return "wrong(" + std::string(buffer, end) + ")";
     }
     case FaultKind::kSlow: return "slow(" + std::to_string(slow_ms) + ")";
     case FaultKind::kError:

@@ -99,9 +99,11 @@ struct Predicate::Node {
   rules_internal::Getter get = nullptr;  // kField, kPrevField
   std::string str;                       // kString
   std::unique_ptr<const Node> a, b;
-  // Parse-time only: written inside parentheses, and the tokens it spans (for messages).
+  // Parse-time only: written inside parentheses, and the tokens it spans (for messages);
+  // the levels of the tree under this node, itself included (RulesParser bounds it).
   bool parenthesized = false;
   size_t first_token = 0, last_token = 0;
+  size_t height = 1;
 };
 
 namespace rules_internal {

@@ -190,9 +190,16 @@ std::unique_ptr<Node> RulesParser::Make(Op op, Type type, size_t first, size_t l
   return n;
 }
 
-std::unique_ptr<Node> RulesParser::Binary(Op op, Type type, std::unique_ptr<Node> a,
-                                          std::unique_ptr<Node> b) {
-  auto n = Make(op, type, a->first_token, b->last_token);
+RulesParser::NodeOr RulesParser::Parent(const Token& at, Op op, Type type, std::unique_ptr<Node> a,
+                                        std::unique_ptr<Node> b) {
+  const size_t height = 1 + std::max(a->height, b ? b->height : 0);
+  if (height > kMaxHeight) {
+    return ErrorAt(at, "the predicate is more than " + std::to_string(kMaxHeight) +
+                           " operators deep here; split it into several rules with the "
+                           "same fault");
+  }
+  auto n = Make(op, type, a->first_token, (b ? b : a)->last_token);
+  n->height = height;
   n->a = std::move(a);
   n->b = std::move(b);
   return n;
@@ -226,7 +233,7 @@ RulesParser::NodeOr RulesParser::ParseOr() {
     CG_ASSIGN_OR_RETURN(std::unique_ptr<Node> rhs, ParseAnd());
     CG_RETURN_IF_ERROR(RequireInt(op, *lhs));
     CG_RETURN_IF_ERROR(RequireInt(op, *rhs));
-    lhs = Binary(Op::kOr, Type::kInt, std::move(lhs), std::move(rhs));
+    CG_ASSIGN_OR_RETURN(lhs, Parent(op, Op::kOr, Type::kInt, std::move(lhs), std::move(rhs)));
   }
   return lhs;
 }
@@ -238,7 +245,7 @@ RulesParser::NodeOr RulesParser::ParseAnd() {
     CG_ASSIGN_OR_RETURN(std::unique_ptr<Node> rhs, ParseEquality());
     CG_RETURN_IF_ERROR(RequireInt(op, *lhs));
     CG_RETURN_IF_ERROR(RequireInt(op, *rhs));
-    lhs = Binary(Op::kAnd, Type::kInt, std::move(lhs), std::move(rhs));
+    CG_ASSIGN_OR_RETURN(lhs, Parent(op, Op::kAnd, Type::kInt, std::move(lhs), std::move(rhs)));
   }
   return lhs;
 }
@@ -257,7 +264,8 @@ RulesParser::NodeOr RulesParser::ParseEquality() {
                            "); " + std::string(TypeName(typed.type)) + " compares with " +
                            std::string(TypeValues(typed.type)));
   }
-  auto n = Binary(op.text == "==" ? Op::kEq : Op::kNe, Type::kInt, std::move(lhs), std::move(rhs));
+  CG_ASSIGN_OR_RETURN(std::unique_ptr<Node> n, Parent(op, op.text == "==" ? Op::kEq : Op::kNe,
+                                                      Type::kInt, std::move(lhs), std::move(rhs)));
   if (IsOneOf(Peek(), {"==", "!="})) {
     return ErrorAt(Peek(), "comparisons do not chain: '" + Quote(*n) + " " + Peek().text +
                                " ...' needs && between two comparisons, or parentheses");
@@ -276,7 +284,8 @@ RulesParser::NodeOr RulesParser::ParseRelational() {
                   : op.text == "<=" ? Op::kLe
                   : op.text == ">"  ? Op::kGt
                                     : Op::kGe;
-  auto n = Binary(kind, Type::kInt, std::move(lhs), std::move(rhs));
+  CG_ASSIGN_OR_RETURN(std::unique_ptr<Node> n,
+                      Parent(op, kind, Type::kInt, std::move(lhs), std::move(rhs)));
   if (IsOneOf(Peek(), {"<", "<=", ">", ">="})) {
     return ErrorAt(Peek(), "comparisons do not chain: '" + Quote(*n) + " " + Peek().text +
                                " ...' needs && between two comparisons");
@@ -291,7 +300,8 @@ RulesParser::NodeOr RulesParser::ParseAdditive() {
     CG_ASSIGN_OR_RETURN(std::unique_ptr<Node> rhs, ParseMultiplicative());
     CG_RETURN_IF_ERROR(RequireInt(op, *lhs));
     CG_RETURN_IF_ERROR(RequireInt(op, *rhs));
-    lhs = Binary(op.text == "+" ? Op::kAdd : Op::kSub, Type::kInt, std::move(lhs), std::move(rhs));
+    CG_ASSIGN_OR_RETURN(lhs, Parent(op, op.text == "+" ? Op::kAdd : Op::kSub, Type::kInt,
+                                    std::move(lhs), std::move(rhs)));
   }
   return lhs;
 }
@@ -307,12 +317,26 @@ RulesParser::NodeOr RulesParser::ParseMultiplicative() {
       return ErrorAt(op, "'" + op.text + " 0' divides by zero");
     }
     const Op kind = op.text == "*" ? Op::kMul : op.text == "/" ? Op::kDiv : Op::kMod;
-    lhs = Binary(kind, Type::kInt, std::move(lhs), std::move(rhs));
+    CG_ASSIGN_OR_RETURN(lhs, Parent(op, kind, Type::kInt, std::move(lhs), std::move(rhs)));
   }
   return lhs;
 }
 
 RulesParser::NodeOr RulesParser::ParseUnary() {
+  // Every level of parentheses, function arguments and prefix operators comes through
+  // here, and each recurses through the whole descent: the bound on the parser's stack.
+  if (nesting_ >= kMaxNesting) {
+    return ErrorAt(Peek(), "the predicate nests more than " + std::to_string(kMaxNesting) +
+                               " levels deep here (parentheses, function arguments and "
+                               "'!', '-', '+')");
+  }
+  ++nesting_;
+  NodeOr n = ParseUnaryNested();
+  --nesting_;
+  return n;
+}
+
+RulesParser::NodeOr RulesParser::ParseUnaryNested() {
   if (!IsOneOf(Peek(), {"!", "-", "+"})) return ParsePrimary();
   const size_t first = position();
   const Token& op = Take();
@@ -327,8 +351,9 @@ RulesParser::NodeOr RulesParser::ParseUnary() {
     operand->first_token = first;
     return operand;
   }
-  auto n = Make(op.text == "!" ? Op::kNot : Op::kNeg, Type::kInt, first, operand->last_token);
-  n->a = std::move(operand);
+  CG_ASSIGN_OR_RETURN(std::unique_ptr<Node> n, Parent(op, op.text == "!" ? Op::kNot : Op::kNeg,
+                                                      Type::kInt, std::move(operand)));
+  n->first_token = first;
   return n;
 }
 
@@ -470,9 +495,11 @@ RulesParser::NodeOr RulesParser::ParseCall(size_t at) {
                              (function->arity == 1 ? " argument" : " arguments") + ", got " +
                              std::to_string(args.size()));
   }
-  auto n = Make(function->op, Type::kInt, at, position() - 1);
-  n->a = std::move(args[0]);
-  if (args.size() > 1) n->b = std::move(args[1]);
+  CG_ASSIGN_OR_RETURN(std::unique_ptr<Node> n,
+                      Parent(name, function->op, Type::kInt, std::move(args[0]),
+                             args.size() > 1 ? std::move(args[1]) : std::unique_ptr<Node>()));
+  n->first_token = at;
+  n->last_token = position() - 1;
   return n;
 }
 

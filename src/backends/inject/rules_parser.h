@@ -12,6 +12,12 @@
 // error format. Errors are kInvalidArgument: "<origin>:<line>:<column>: ...", or
 // "column <c>: ..." for a lone predicate (empty origin).
 //
+// Depth is bounded, so that no text can exhaust the stack: the descent recurses once per
+// level of parentheses, function arguments and prefix operators (at most kMaxNesting),
+// and evaluating, inspecting and destroying a tree recurse once per level of it (at most
+// kMaxHeight, which a chain of binary operators, built by loops, reaches too). A text
+// beyond either is an error at the token that passes the bound.
+//
 // Private to src/backends/inject: nothing here is part of the library API.
 //
 // Thread-safety: a RulesParser is used by one thread and discarded; the trees it returns
@@ -41,6 +47,11 @@ class RulesParser {
   // `tokens` are those of one rule; an end token is added at (end_line, end_offset), the
   // column that "got end of line" messages point at.
   RulesParser(std::vector<Token> tokens, std::string_view origin, int end_line, size_t end_offset);
+
+  // Far beyond any predicate people write (a few levels of parentheses, chains of a few
+  // dozen terms), far below what exhausts a thread's stack.
+  static constexpr int kMaxNesting = 100;
+  static constexpr size_t kMaxHeight = 1000;
 
   // Predicate's constructor is private to the parser.
   static Predicate MakePredicate(std::unique_ptr<const Node> root, std::string text);
@@ -72,8 +83,9 @@ class RulesParser {
   std::string Quote(const Node& n) const;
   std::unique_ptr<Node> Make(rules_internal::Op op, rules_internal::Type type, size_t first,
                              size_t last);
-  std::unique_ptr<Node> Binary(rules_internal::Op op, rules_internal::Type type,
-                               std::unique_ptr<Node> a, std::unique_ptr<Node> b);
+  // A node over `a` (and `b`), or an error at `at` when it would be taller than kMaxHeight.
+  NodeOr Parent(const Token& at, rules_internal::Op op, rules_internal::Type type,
+                std::unique_ptr<Node> a, std::unique_ptr<Node> b = nullptr);
   Status RequireInt(const Token& op, const Node& operand) const;
   Status RejectChained(const Token& op, const Node& operand) const;
   static bool IsOneOf(const Token& t, std::initializer_list<std::string_view> ops);
@@ -85,6 +97,7 @@ class RulesParser {
   NodeOr ParseAdditive();
   NodeOr ParseMultiplicative();
   NodeOr ParseUnary();
+  NodeOr ParseUnaryNested();  // ParseUnary within its bound on nesting
   NodeOr ParsePrimary();
   NodeOr ParseIdentifier(size_t at);
   NodeOr ParsePrevious(size_t at);  // prev.<field>
@@ -93,6 +106,7 @@ class RulesParser {
   std::vector<Token> tokens_;
   std::string_view origin_;
   size_t pos_ = 0;
+  int nesting_ = 0;  // ParseUnary calls in progress
 };
 
 }  // namespace convguard::inject
