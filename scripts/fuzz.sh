@@ -2,14 +2,14 @@
 # scripts/fuzz.sh — builds convguard's libFuzzer targets (tests/fuzz) with clang and
 # AddressSanitizer + UndefinedBehaviorSanitizer, and runs each over its seed corpus.
 #
-#   bash scripts/fuzz.sh                 # every target, 500000 inputs from seed 1 (what the
+#   bash scripts/fuzz.sh                 # every target, 200000 inputs from seed 1 (what the
 #                                        # test command runs: the same inputs every time)
 #   bash scripts/fuzz.sh --seconds 600   # an exploratory run (random seed, by time)
 #   bash scripts/fuzz.sh --target onnx_fuzz --seconds 3600
 #   bash scripts/fuzz.sh --runs 20000    # a quick by-count run: 20000 inputs per target
 #
 # A target registered with its own run count (tests/fuzz/CMakeLists.txt: a target whose
-# inputs cost more) gets that many inputs in a by-count run instead of 500000, unless
+# inputs cost more) gets that many inputs in a by-count run instead of 200000, unless
 # --runs is given.
 #
 # Needs clang and its libFuzzer runtime (Debian: clang, libclang-rt-14-dev; setup.sh
@@ -23,7 +23,7 @@
 set -euo pipefail
 
 seconds=""
-runs=500000
+runs=200000
 runs_given=""
 only=""
 while (($#)); do

@@ -5,6 +5,7 @@
 #   bash scripts/setup.sh main    # install + build + the main job (the default)
 #   bash scripts/setup.sh test    # install + build + format check + every ctest test
 #                                 # + the pip package, installed and tested + fuzzing
+#                                 # + the tests under ASan/UBSan and TSan
 #   bash scripts/setup.sh build   # install + build only
 #
 # Between the packages and configuring, onnxruntime (the runtime that verifies fixed
@@ -34,7 +35,7 @@ mode=${1:-main}
 case "$mode" in
   main|test|build) ;;
   -h|--help)
-    sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'
     exit 0 ;;
   *)
     echo "setup.sh: unknown mode '$mode' (allowed: main, test, build)" >&2
@@ -167,8 +168,15 @@ case "$mode" in
     rm -rf "$scratch"
     if [ "$pip_tests" -ne 0 ]; then exit "$pip_tests"; fi
     # The parsers of files users hand over (MIOpen logs, ONNX models) under libFuzzer with
-    # sanitizers: the same 500000 inputs per target every run (scripts/fuzz.sh).
+    # sanitizers: the same 200000 inputs per target every run (scripts/fuzz.sh).
     echo "== fuzzing the parsers"
     FUZZ_BUILD_DIR="$BUILD_DIR-fuzz" bash scripts/fuzz.sh
+    # The library, the CLI (so every C++ worker) and the unit and integration tests under
+    # AddressSanitizer + UndefinedBehaviorSanitizer, then the threaded tests of the store and
+    # of fault injection under ThreadSanitizer, each in a build directory of its own
+    # (scripts/sanitize.sh; docs/sanitizers.md says what is left out and why).
+    echo "== sanitizers"
+    ASAN_BUILD_DIR="$BUILD_DIR-asan" TSAN_BUILD_DIR="$BUILD_DIR-tsan" ORT_PYTHON="$ort_python" \
+      CONVGUARD_REQUIRE_CHROMIUM=1 JOBS="$JOBS" bash scripts/sanitize.sh
     ;;
 esac
