@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -49,10 +50,13 @@ Measures the probe engine's costs and prints Markdown tables (stdout). Every num
 table is measured in this one run, side by side; compare ratios, not machines.
 
 Sections (--sections; default: the first four, in this order):
-  overhead  80 tiny problems on the reference backend: per probe in-process, through one
-            warm worker, and as a fresh `convguard probe` process (20 probes; --quick 5).
+  overhead  1,404 tiny problems on the reference backend: per probe in-process, through
+            one warm worker (2, 1 and 0 requests written ahead of the current one), 5
+            rounds alternated (--quick 1), and as a fresh `convguard probe` process (20
+            probes; --quick 5).
   hang      start to HANG on the emulated RDNA1 stack (16->16 at 34x34 and the seed's
-            16->32 at 64x64), confirmation floor 3000 ms (default) and 700 ms.
+            16->32 at 64x64), confirmation floor 3000 ms (default) and 700 ms, each
+            confirmed in place (default) and in a fresh worker.
   sweep     1,000 problems on the emulated RDNA1 stack with 2 workers, against the seed
             report's method (a fresh process per problem, fixed 10 s timeout) measured on
             2 hanging + 10 finishing problems and extrapolated (--quick: 20 problems,
@@ -175,6 +179,12 @@ bool ProbeInProcess(Backend& backend, const Problem& p, const std::string& algor
   return true;
 }
 
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size() / 2;
+  return v.size() % 2 == 1 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+
 // The overhead section's in-process figure: the reference backend over `problems`.
 double InProcessSeconds(const std::vector<Problem>& problems) {
   std::unique_ptr<Backend> backend = MakeReferenceBackend();
@@ -245,17 +255,36 @@ std::pair<double, bool> FreshProcess(const std::string& exe, const std::string& 
 // ---- the sections that RESULTS.md's first table cites ------------------------------
 
 void OverheadSection(const std::string& exe, bool quick) {
-  // Per-probe overhead on 80 tiny problems (4x4..8x8, 2..4 channels).
-  const std::vector<Problem> tiny = Grid("c=2,4 k=2,4 hw=4..8 r=1,3 n=1,2 p=same");
-  const double in_process = InProcessSeconds(tiny);
-  const Timed warm = EngineRun(Options(exe, "reference", 1), tiny, /*include_start=*/false);
+  // Per-probe overhead on tiny problems (4x4..8x8, 2..4 channels): in-process, and through
+  // one warm worker with 2 (the default), 1 and 0 requests written ahead of the current
+  // one, alternated round by round; medians.
+  const std::vector<Problem> tiny = Grid("c=2,3,4 k=2,3,4 hw=4..8 r=1,3 n=1,2 p=0,1 s=1,2 d=1,2");
+  const int rounds = quick ? 1 : 5;
+  const std::vector<int> depths = {4, 2, 1, 0};
+  std::vector<double> in_process;
+  std::map<int, std::vector<double>> engine;
+  for (int round = 0; round < rounds; ++round) {
+    in_process.push_back(InProcessSeconds(tiny));
+    for (int depth : depths) {
+      ProbeOptions o = Options(exe, "reference", 1);
+      o.standby_workers = 0;
+      o.requests_ahead = depth;
+      engine[depth].push_back(EngineRun(o, tiny, /*include_start=*/false).seconds);
+    }
+  }
   const size_t fresh_n = quick ? 5 : 20;
   double fresh_total = 0;
   for (size_t i = 0; i < fresh_n; ++i)
     fresh_total += FreshProcess(exe, "reference", tiny[i], 60).first;
-  std::printf("| tiny problems | %zu |\n", tiny.size());
-  std::printf("| in-process, per probe | %.3f ms |\n", 1e3 * in_process / tiny.size());
-  std::printf("| warm worker (1), per probe | %.3f ms |\n", 1e3 * warm.seconds / tiny.size());
+  const double n = static_cast<double>(tiny.size());
+  const double base = 1e3 * Median(in_process) / n;
+  std::printf("| tiny problems (medians of %d rounds) | %zu |\n", rounds, tiny.size());
+  std::printf("| in-process, per probe | %.3f ms |\n", base);
+  for (int depth : depths) {
+    const double per = 1e3 * Median(engine[depth]) / n;
+    std::printf("| warm worker (1), %d request(s) written ahead%s, per probe | %.3f ms (+%.3f) |\n",
+                depth, depth == ProbeOptions{}.requests_ahead ? " (default)" : "", per, per - base);
+  }
   std::printf("| fresh process per probe (%zu probes) | %.1f ms |\n", fresh_n,
               1e3 * fresh_total / fresh_n);
 }
@@ -350,18 +379,23 @@ void ReplayRows(const std::string& exe, const std::string& grid, size_t calls) {
 
 void HangSection(const std::string& exe) {
   // A problem that should take milliseconds (16->16 at 34x34, about 5 MFLOP) and the
-  // seed's 64x64 problem, with the default and a short confirmation floor. Worker
+  // seed's 64x64 problem, with the default and a short confirmation floor, confirmed in
+  // place (the default: the problem is its worker's first) and in a fresh worker. Worker
   // start-up and calibration are included.
   for (const char* spec : {"c=16 k=16 hw=34 r=3 p=same", "c=16 k=32 hw=64 r=3 p=same"}) {
     const std::vector<Problem> hang = Grid(spec);
     for (double floor_ms : {3000.0, 700.0}) {
-      ProbeOptions o = Options(exe, "emulated-rdna1", 1);
-      o.deadlines.confirm_floor_ms = floor_ms;
-      const Timed t = EngineRun(o, hang, true);
-      const Verdict& v = t.result.verdicts.at(0);
-      std::printf("| start to %s, %s, confirm floor %.0f ms | %.2f s (deadlines %s) |\n",
-                  std::string(VerdictName(v.kind)).c_str(), spec, floor_ms, t.seconds,
-                  v.message.substr(0, v.message.find("; worker")).c_str());
+      for (bool in_place : {true, false}) {
+        ProbeOptions o = Options(exe, "emulated-rdna1", 1);
+        o.deadlines.confirm_floor_ms = floor_ms;
+        o.confirm_first_probe_in_place = in_place;
+        const Timed t = EngineRun(o, hang, true);
+        const Verdict& v = t.result.verdicts.at(0);
+        std::printf("| start to %s, %s, confirm floor %.0f ms, %s | %.2f s (deadlines %s) |\n",
+                    std::string(VerdictName(v.kind)).c_str(), spec, floor_ms,
+                    in_place ? "confirmed in place (default)" : "confirmed in a fresh worker",
+                    t.seconds, v.message.substr(0, v.message.find("; worker")).c_str());
+      }
     }
   }
 }
@@ -450,12 +484,6 @@ struct Row {
   double warm_ms = 0;
   double first_verdict_s = 0;
 };
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t m = v.size() / 2;
-  return v.size() % 2 == 1 ? v[m] : 0.5 * (v[m - 1] + v[m]);
-}
 
 // The algorithm a probe without one gets (the backend's first), as the worker says.
 std::string DefaultAlgorithm(const ProbeRunResult& r) {

@@ -69,6 +69,19 @@ struct ProbeOptions {
   // busy ones, so that a worker killed for a hang or a crash is replaced by a swap, not
   // a start (a PyTorch worker's start is seconds: importing torch). 0: none.
   int standby_workers = 1;
+  // Requests written to a worker while it runs the current one, so that it starts the
+  // next probe as soon as it has replied, without waiting for the engine to read the
+  // reply and answer (a pipe round trip and two process wake-ups per probe). Requests
+  // sent ahead are taken back, unanswered and unrecorded, when their worker is killed or
+  // dies. Never done for a confirmation, which runs alone in a fresh worker, nor in a run
+  // with a stop_when (the planner's), where it could start a probe nobody needs.
+  // 0: one request at a time (the benchmark's comparison).
+  int requests_ahead = 2;
+  // A worker's first job that misses its run-stage deadline is confirmed in place: waited
+  // for in the same worker, which is fresh for it, up to the confirmation deadline, instead
+  // of killed and run again in another fresh worker (docs/probe-engine.md, "Confirmed in
+  // place"). false: always the fresh-worker confirmation (the benchmark's comparison).
+  bool confirm_first_probe_in_place = true;
   std::vector<int> devices;  // GPU indices to use; empty: every visible one
   int warmup = 1;
   int repeats = 3;

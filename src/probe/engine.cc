@@ -82,6 +82,11 @@ struct Flight {
   int64_t request_id = 0;
   double run_deadline_ms = 0.0;
   bool suspect = false;  // overlapped a hang pending on the same device
+  // The worker had run no job's probe before this one (a known-good probe at most): a
+  // first-deadline miss is then confirmed in place (waited for up to the confirmation
+  // deadline) instead of in another fresh worker. Never set for requests sent ahead.
+  bool fresh_worker = false;
+  bool confirming_in_place = false;  // that wait is on
   std::string notes;
 };
 
@@ -105,8 +110,14 @@ struct Pool {
 struct Slot {
   size_t pool = 0;
   std::unique_ptr<WorkerClient> worker;
-  int64_t probes_served = 0;
+  int64_t probes_served = 0;  // the engine's known-good probes included
+  int64_t jobs_served = 0;    // replies to jobs' probes
   std::optional<Flight> flight;
+  // Requests written to the worker while `flight` runs (ProbeOptions::requests_ahead),
+  // in order: the worker reads each when it has replied to the one before. The first
+  // becomes the flight, and its watchdog starts, when the flight's reply is read; when the
+  // worker is killed or dies first, their tasks go back to the queue.
+  std::deque<Flight> ahead;
 };
 
 class EngineImpl final : public ProbeEngine {
@@ -155,6 +166,22 @@ class EngineImpl final : public ProbeEngine {
   StatusOr<std::vector<worker::Message>> AwaitMessages(Slot& slot, os::TimePoint deadline);
   Status ExpandJobs(const std::vector<ProbeJob>& jobs);
   Status Dispatch(Slot& slot, Task task);
+  // The next task for `slot`'s pool that may start now, claimed in the store; nullopt
+  // when there is none. With `ahead` (a request written while another runs in the same
+  // worker), a confirmation is not taken: it needs a fresh worker.
+  StatusOr<std::optional<Task>> TakeTask(Slot& slot, bool ahead);
+  // Builds the request for `task` and its flight record.
+  worker::ProbeRequest MakeRequest(const Job& job, const Pool& pool, Task task, Flight* flight);
+  // Writes the requests of `tasks` to the busy worker of `slot` with one write, behind
+  // Slot::ahead. False when the worker would not take them (the tasks then go back to the
+  // front of the queue).
+  bool SendAhead(Slot& slot, const std::vector<Task>& tasks);
+  // After the flight in `slot` landed with its worker alive: the first request sent
+  // ahead, if any, becomes the flight.
+  void PromoteNext(Slot& slot);
+  // After the worker of `slot` was killed or died: the requests sent ahead go back to the
+  // front of their queue, in order, unanswered.
+  void RequeueNext(Slot& slot);
   void OnMessage(Slot& slot, worker::Message& m);
   void OnDeadline(Slot& slot);
   void OnWorkerGone(Slot& slot);
@@ -199,7 +226,7 @@ Status EngineImpl::Init() {
   first.spec = base;
   first.policy = std::make_unique<DeadlinePolicy>(options_.deadlines);
   pools_.push_back(std::move(first));
-  slots_.push_back(Slot{0, nullptr, 0, std::nullopt});
+  slots_.emplace_back().pool = 0;
   pools_[0].slots.push_back(0);
   CG_RETURN_IF_ERROR(StartWorker(slots_[0]));
   const worker::Hello hello = slots_[0].worker->hello();
@@ -238,14 +265,14 @@ Status EngineImpl::Init() {
     for (size_t p = 0; p < pools_.size(); ++p) {
       for (int i = 0; i < per_device; ++i) {
         pools_[p].slots.push_back(slots_.size());
-        slots_.push_back(Slot{p, nullptr, 0, std::nullopt});
+        slots_.emplace_back().pool = p;
       }
     }
     if (first_worker) slots_[pools_.front().slots.front()].worker = std::move(first_worker);
   } else {
     for (int i = 1; i < per_device; ++i) {
       pools_[0].slots.push_back(slots_.size());
-      slots_.push_back(Slot{0, nullptr, 0, std::nullopt});
+      slots_.emplace_back().pool = 0;
     }
   }
 
@@ -315,6 +342,7 @@ Status EngineImpl::AdoptWorker(Slot& slot, std::unique_ptr<WorkerClient> worker)
   const Pool& pool = pools_[slot.pool];
   slot.worker = std::move(worker);
   slot.probes_served = 0;
+  slot.jobs_served = 0;
   if (!pool.stack_id.empty() && slot.worker->hello().fingerprint.Id() != pool.stack_id) {
     // A worker on the same device reporting another stack means the machine changed
     // under us (driver reload, library swap): stop rather than mix verdicts.
@@ -557,24 +585,9 @@ Status EngineImpl::Dispatch(Slot& slot, Task task) {
       if (!slot.worker) CG_RETURN_IF_ERROR(StartWorker(slot));
     }
   }
-  worker::ProbeRequest r;
-  r.id = next_request_id_++;
-  r.problem = job.canonical;
-  r.algorithm = job.algorithm == "default" ? "" : job.algorithm;
-  r.seed = options_.seed;
-  r.warmup = options_.warmup;
-  r.repeats = options_.repeats;
-  r.check = options_.check;
-  r.sample_points = options_.sample_points;
-
   Flight f;
-  f.task = task;
-  f.request_id = r.id;
-  f.run_deadline_ms =
-      pool.policy->RunDeadlineMs(job.problem, options_.warmup + options_.repeats, job.algorithm);
-  if (task.kind == TaskKind::kConfirm) {
-    f.run_deadline_ms = pool.policy->ConfirmDeadlineMs(job.first_deadline_ms);
-  }
+  const worker::ProbeRequest r = MakeRequest(job, pool, task, &f);
+  f.fresh_worker = slot.jobs_served == 0 && slot.ahead.empty();
   if (Status s = slot.worker->Send(worker::EncodeProbeRequest(r)); !s.ok()) {
     // The worker died between probes; start another and try once more.
     Event("worker " + std::to_string(slot.worker->pid()) +
@@ -587,6 +600,111 @@ Status EngineImpl::Dispatch(Slot& slot, Task task) {
   watchdog_.Launch(IndexOf(slot), pool.policy->PrepDeadlineMs(job.problem));
   slot.flight = std::move(f);
   return Status::Ok();
+}
+
+worker::ProbeRequest EngineImpl::MakeRequest(const Job& job, const Pool& pool, Task task,
+                                             Flight* flight) {
+  worker::ProbeRequest r;
+  r.id = next_request_id_++;
+  r.problem = job.canonical;
+  r.algorithm = job.algorithm == "default" ? "" : job.algorithm;
+  r.seed = options_.seed;
+  r.warmup = options_.warmup;
+  r.repeats = options_.repeats;
+  r.check = options_.check;
+  r.sample_points = options_.sample_points;
+  flight->task = task;
+  flight->request_id = r.id;
+  flight->run_deadline_ms =
+      pool.policy->RunDeadlineMs(job.problem, options_.warmup + options_.repeats, job.algorithm);
+  if (task.kind == TaskKind::kConfirm) {
+    flight->run_deadline_ms = pool.policy->ConfirmDeadlineMs(job.first_deadline_ms);
+  }
+  return r;
+}
+
+bool EngineImpl::SendAhead(Slot& slot, const std::vector<Task>& tasks) {
+  const Pool& pool = pools_[slot.pool];
+  std::vector<std::string> requests;
+  std::vector<Flight> flights(tasks.size());
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    requests.push_back(
+        worker::EncodeProbeRequest(MakeRequest(jobs_[tasks[i].job], pool, tasks[i], &flights[i])));
+  }
+  if (!slot.worker->SendAll(requests).ok()) {
+    // The worker is going away; the flight's end will say how. The tasks wait their turn.
+    std::deque<Task>& queue = queues_[pool.stack_id];
+    for (auto it = tasks.rbegin(); it != tasks.rend(); ++it) queue.push_front(*it);
+    return false;
+  }
+  for (Flight& f : flights) slot.ahead.push_back(std::move(f));
+  return true;
+}
+
+void EngineImpl::PromoteNext(Slot& slot) {
+  if (slot.ahead.empty()) return;
+  // The worker started it when it wrote the reply just read: its watchdog starts now,
+  // a little late, so its deadlines can only be more generous, never less.
+  slot.flight.emplace(std::move(slot.ahead.front()));
+  slot.ahead.pop_front();
+  watchdog_.Launch(IndexOf(slot),
+                   pools_[slot.pool].policy->PrepDeadlineMs(jobs_[slot.flight->task.job].problem));
+}
+
+void EngineImpl::RequeueNext(Slot& slot) {
+  std::deque<Task>& queue = queues_[pools_[slot.pool].stack_id];
+  for (auto it = slot.ahead.rbegin(); it != slot.ahead.rend(); ++it) queue.push_front(it->task);
+  slot.ahead.clear();
+}
+
+StatusOr<std::optional<Task>> EngineImpl::TakeTask(Slot& slot, bool ahead) {
+  Pool& pool = pools_[slot.pool];
+  std::deque<Task>& queue = queues_[pool.stack_id];
+  while (!queue.empty()) {
+    const Task task = queue.front();
+    if (ahead && task.kind == TaskKind::kConfirm) return std::optional<Task>();
+    queue.pop_front();
+    Job& job = jobs_[task.job];
+    if (stopping_ && !job.always_decide) {
+      // Nothing is recorded for it; a claim taken by its first attempt is released.
+      if (job.claimed && store_ != nullptr)
+        (void)store_->Release(owner_, VerdictKey{job.stack_id, job.canonical, job.algorithm});
+      result_.dropped++;
+      result_.progress.done++;
+      continue;
+    }
+    if (task.kind == TaskKind::kFirst && !job.claimed && store_ != nullptr) {
+      StatusOr<ClaimResult> claim =
+          store_->Claim(VerdictKey{job.stack_id, job.canonical, job.algorithm}, owner_,
+                        options_.redo, options_.claim_stale_after_s);
+      if (!claim.ok()) return claim.status().WithContext("claiming " + job.canonical);
+      if (*claim == ClaimResult::kAlreadyKnown) {
+        StatusOr<std::optional<Verdict>> known =
+            store_->GetVerdict(VerdictKey{job.stack_id, job.canonical, job.algorithm});
+        if (known.ok() && known->has_value()) result_.known.push_back(**known);
+        job.decided = true;
+        result_.progress.skipped_known++;
+        result_.progress.done++;
+        ReportProgress();
+        continue;
+      }
+      if (*claim == ClaimResult::kHeldByOther) {
+        deferred_.push_back(task);
+        continue;
+      }
+      job.claimed = true;
+    }
+    if (task.kind == TaskKind::kConfirm && pool.shares_device) {
+      bool others = false;
+      for (size_t i : pool.slots) others |= slots_[i].flight.has_value();
+      if (others) {
+        queue.push_front(task);  // wait until the device is quiet
+        return std::optional<Task>();
+      }
+    }
+    return std::optional<Task>(task);
+  }
+  return std::optional<Task>();
 }
 
 void EngineImpl::OnMessage(Slot& slot, worker::Message& m) {
@@ -604,11 +722,14 @@ void EngineImpl::OnMessage(Slot& slot, worker::Message& m) {
   if (!m.result || m.result->id != f.request_id) return;  // a stale or foreign message
   const worker::ProbeReply& reply = *m.result;
   slot.probes_served++;
+  slot.jobs_served++;
   RecordAttempt(job, slot,
                 std::string("reply:") + std::string(worker::ProbeOutcomeName(reply.outcome)),
                 reply.message + f.notes);
   const Flight landed = Land(slot);
+  PromoteNext(slot);
   const Task task = landed.task;
+  const bool in_place = landed.confirming_in_place;
   const bool suspect = landed.suspect;
   const double run_deadline = landed.run_deadline_ms;
   std::string notes = landed.notes;
@@ -643,6 +764,12 @@ void EngineImpl::OnMessage(Slot& slot, worker::Message& m) {
         v.kind = VerdictKind::kSlow;
         v.message =
             job.first_miss + "; finished in a fresh worker under the confirmation deadline" + notes;
+      } else if (in_place) {
+        v.kind = VerdictKind::kSlow;
+        v.message = job.first_miss +
+                    "; finished under the confirmation deadline in the same worker, fresh for "
+                    "it (its first probe)" +
+                    notes;
       } else {
         v.kind = VerdictKind::kOk;
         pool.policy->Observe(job.problem, job.algorithm, v.time_ms_median);
@@ -669,7 +796,7 @@ void EngineImpl::OnMessage(Slot& slot, worker::Message& m) {
       }
       break;
   }
-  if (task.kind == TaskKind::kConfirm && reply.outcome != worker::ProbeOutcome::kOk) {
+  if ((task.kind == TaskKind::kConfirm || in_place) && reply.outcome != worker::ProbeOutcome::kOk) {
     v.message = job.first_miss + "; then: " + v.message;
   }
   Decide(job, std::move(v));
@@ -684,6 +811,36 @@ void EngineImpl::OnDeadline(Slot& slot) {
   std::string how = "missed the " + std::string(worker::ProbeStageName(timing.stage)) +
                     "-stage deadline of " +
                     std::to_string(static_cast<int64_t>(timing.stage_deadline_ms)) + " ms";
+  Flight& flight = *slot.flight;
+  // A run that overran in a worker fresh for it is waited for in place, up to the
+  // confirmation deadline counted from the start of its run: the confirmation would run
+  // it again in a fresh worker, and this worker is one (it had run no job's probe; at most
+  // the engine's known-good probe). Same verdicts, without a kill, a start and a second
+  // run before the wait. Not while a caller may stop early (its confirmations wait behind
+  // the first attempts), and on a shared device only while nothing else runs there (a
+  // confirmation is judged alone).
+  bool alone = true;
+  if (pool.shares_device) {
+    for (size_t i : pool.slots) alone &= i == index || !slots_[i].flight;
+  }
+  if (options_.confirm_first_probe_in_place && flight.task.kind != TaskKind::kConfirm &&
+      !flight.confirming_in_place && flight.fresh_worker && timing.stage == ProbeStage::kRun &&
+      alone && (!stop_when_ || job.always_decide)) {
+    flight.confirming_in_place = true;
+    job.first_deadline_ms = flight.run_deadline_ms;
+    job.first_miss = how;
+    const double confirm_ms = pool.policy->ConfirmDeadlineMs(job.first_deadline_ms);
+    watchdog_.ExtendStage(index, confirm_ms);
+    if (callbacks_.on_notice) {
+      char line[160];
+      std::snprintf(line, sizeof line,
+                    " missed its first deadline (%.0f ms); confirming in place: waiting for it "
+                    "up to %.0f ms in its fresh worker",
+                    timing.stage_deadline_ms, confirm_ms);
+      callbacks_.on_notice(job.canonical + " " + job.algorithm + line);
+    }
+    return;
+  }
   StatusOr<os::ExitInfo> killed = slot.worker->Kill(options_.deadlines.reap_grace_ms);
   std::string detail = how + " after " + std::to_string(static_cast<int64_t>(elapsed)) + " ms; ";
   detail +=
@@ -694,6 +851,7 @@ void EngineImpl::OnDeadline(Slot& slot) {
   RecordAttempt(job, slot, "deadline", detail + slot.flight->notes);
   const double elapsed_total = watchdog_.ElapsedMs(index);
   const Flight f = Land(slot);
+  RequeueNext(slot);
   Event("worker " + std::to_string(slot.worker->pid()) + " " + detail + " (" + job.canonical + ")");
   slot.worker.reset();
 
@@ -702,9 +860,10 @@ void EngineImpl::OnDeadline(Slot& slot) {
     // While that worker was stuck, everything else on the device was slowed down.
     for (size_t i : pool.slots) {
       if (slots_[i].flight) slots_[i].flight->suspect = true;
+      for (Flight& ahead : slots_[i].ahead) ahead.suspect = true;
     }
   }
-  if (f.task.kind != TaskKind::kConfirm) {
+  if (f.task.kind != TaskKind::kConfirm && !f.confirming_in_place) {
     if (callbacks_.on_notice) {
       char line[96];
       std::snprintf(line, sizeof line, " missed its first deadline (%.0f ms); confirming",
@@ -730,7 +889,11 @@ void EngineImpl::OnDeadline(Slot& slot) {
   v.kind = VerdictKind::kHang;
   v.deadline_ms = timing.stage_deadline_ms;
   v.elapsed_ms = elapsed_total;
-  v.message = "first attempt " + job.first_miss + "; the confirmation in a fresh worker " + detail;
+  v.message = "first attempt " + job.first_miss +
+              (f.confirming_in_place
+                   ? "; confirmed in place (the worker was fresh for it, its first probe): "
+                   : "; the confirmation in a fresh worker ") +
+              detail;
   if (!killed.ok()) v.message += " (the worker could not be reaped: the device may need attention)";
   Decide(job, std::move(v));
 }
@@ -763,6 +926,7 @@ void EngineImpl::OnWorkerGone(Slot& slot) {
                 detail + slot.flight->notes);
   const double elapsed_total = watchdog_.ElapsedMs(index);
   const Flight f = Land(slot);
+  RequeueNext(slot);
   slot.worker.reset();
   if (pool.shares_device) pool.needs_health_check = true;
   if (outside_kill) {
@@ -812,61 +976,39 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs,
       break;
     }
     if (!store_error_.ok()) break;
-    // 1. Give every idle worker a task.
+    // 1. Give every idle worker a task, and every busy one its next request ahead.
     for (Slot& slot : slots_) {
-      if (slot.flight) continue;
       Pool& pool = pools_[slot.pool];
-      std::deque<Task>& queue = queues_[pool.stack_id];
       if (pool.shares_device) {
         // A confirmation is judged alone on its device, so contention cannot fake a hang.
         bool confirming = false;
         for (size_t i : pool.slots) {
-          confirming |= slots_[i].flight && slots_[i].flight->task.kind == TaskKind::kConfirm;
+          confirming |= slots_[i].flight && (slots_[i].flight->task.kind == TaskKind::kConfirm ||
+                                             slots_[i].flight->confirming_in_place);
         }
         if (confirming) continue;
       }
-      while (!queue.empty() && !slot.flight) {
-        Task task = queue.front();
-        queue.pop_front();
-        Job& job = jobs_[task.job];
-        if (stopping_ && !job.always_decide) {
-          // Nothing is recorded for it; a claim taken by its first attempt is released.
-          if (job.claimed && store_ != nullptr)
-            (void)store_->Release(owner_, VerdictKey{job.stack_id, job.canonical, job.algorithm});
-          result_.dropped++;
-          result_.progress.done++;
-          continue;
+      if (!slot.flight) {
+        for (;;) {
+          CG_ASSIGN_OR_RETURN(std::optional<Task> task, TakeTask(slot, /*ahead=*/false));
+          if (!task) break;
+          CG_RETURN_IF_ERROR(Dispatch(slot, *task));
+          if (slot.flight) break;
         }
-        if (task.kind == TaskKind::kFirst && !job.claimed && store_ != nullptr) {
-          StatusOr<ClaimResult> claim =
-              store_->Claim(VerdictKey{job.stack_id, job.canonical, job.algorithm}, owner_,
-                            options_.redo, options_.claim_stale_after_s);
-          if (!claim.ok()) return claim.status().WithContext("claiming " + job.canonical);
-          if (*claim == ClaimResult::kAlreadyKnown) {
-            StatusOr<std::optional<Verdict>> known =
-                store_->GetVerdict(VerdictKey{job.stack_id, job.canonical, job.algorithm});
-            if (known.ok() && known->has_value()) result_.known.push_back(**known);
-            job.decided = true;
-            result_.progress.skipped_known++;
-            result_.progress.done++;
-            ReportProgress();
-            continue;
-          }
-          if (*claim == ClaimResult::kHeldByOther) {
-            deferred_.push_back(task);
-            continue;
-          }
-          job.claimed = true;
+      }
+      // Not while a caller may stop the run early (stop_when): a request written ahead
+      // would be a probe it did not ask for, and one that hangs costs a whole deadline.
+      // Refilled when the worker has taken every request sent ahead, all in one write: the
+      // worker, which is usually waiting by then, is woken once per refill, not per probe.
+      if (!stop_when_ && slot.flight && slot.worker && slot.ahead.empty() &&
+          slot.flight->task.kind != TaskKind::kConfirm) {
+        std::vector<Task> tasks;
+        while (static_cast<int>(tasks.size()) < options_.requests_ahead) {
+          CG_ASSIGN_OR_RETURN(std::optional<Task> task, TakeTask(slot, /*ahead=*/true));
+          if (!task) break;
+          tasks.push_back(*task);
         }
-        if (task.kind == TaskKind::kConfirm && pool.shares_device) {
-          bool others = false;
-          for (size_t i : pool.slots) others |= slots_[i].flight.has_value();
-          if (others) {
-            queue.push_front(task);  // wait until the device is quiet
-            break;
-          }
-        }
-        CG_RETURN_IF_ERROR(Dispatch(slot, task));
+        if (!tasks.empty()) (void)SendAhead(slot, tasks);
       }
     }
 
@@ -932,6 +1074,7 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs,
         slot.worker.reset();
       }
       if (slot.flight) Land(slot);
+      slot.ahead.clear();
     }
     if (store_ != nullptr) (void)store_->Release(owner_, std::nullopt);
   }
@@ -947,6 +1090,9 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs,
 StatusOr<std::unique_ptr<ProbeEngine>> ProbeEngine::Start(const ProbeOptions& options, Store* store,
                                                           ProbeCallbacks callbacks) {
   if (options.backend.empty()) return Status::InvalidArgument("no backend named");
+  if (options.requests_ahead < 0 || options.requests_ahead > 64) {
+    return Status::InvalidArgument("requests_ahead must be 0..64");
+  }
   if (options.warmup < 0 || options.repeats < 1) {
     return Status::InvalidArgument("--warmup must be >= 0 and --repeats >= 1");
   }

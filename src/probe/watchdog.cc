@@ -32,6 +32,12 @@ void Watchdog::EnterStage(size_t slot, worker::ProbeStage stage, double deadline
   f.deadline = PlusMillis(now, deadline_ms);
 }
 
+void Watchdog::ExtendStage(size_t slot, double deadline_ms) {
+  Flight& f = flights_.at(slot);
+  f.stage_deadline_ms = deadline_ms;
+  f.deadline = PlusMillis(f.stage_started, deadline_ms);
+}
+
 void Watchdog::Land(size_t slot) { flights_.erase(slot); }
 
 double Watchdog::ElapsedMs(size_t slot) const {

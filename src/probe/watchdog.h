@@ -48,6 +48,10 @@ class Watchdog {
   // The flight of `slot` enters `stage`, whose deadline counts from now.
   // REQUIRES: a flight on `slot`.
   void EnterStage(size_t slot, worker::ProbeStage stage, double deadline_ms);
+  // Gives the current stage of `slot`'s flight a new deadline, still counted from when the
+  // stage began (a confirmation wait in place: the engine waits longer for the same run).
+  // REQUIRES: a flight on `slot`.
+  void ExtendStage(size_t slot, double deadline_ms);
   // Ends the flight of `slot` (reply, death or kill); no-op when there is none.
   void Land(size_t slot);
 

@@ -77,9 +77,15 @@ Status WorkerClient::AwaitHello(double startup_ms) {
   }
 }
 
-Status WorkerClient::Send(const std::string& payload) {
-  CG_ASSIGN_OR_RETURN(std::string frame, worker::EncodeFrame(payload));
-  CG_ASSIGN_OR_RETURN(os::IoResult r, os::WriteAll(child_.stdin_fd(), frame,
+Status WorkerClient::Send(const std::string& payload) { return SendAll({payload}); }
+
+Status WorkerClient::SendAll(const std::vector<std::string>& payloads) {
+  std::string frames;
+  for (const std::string& payload : payloads) {
+    CG_ASSIGN_OR_RETURN(std::string frame, worker::EncodeFrame(payload));
+    frames += frame;
+  }
+  CG_ASSIGN_OR_RETURN(os::IoResult r, os::WriteAll(child_.stdin_fd(), frames,
                                                    os::Deadline::After(std::chrono::seconds(5))));
   if (r.timed_out()) return Status::IOError("the worker stopped reading its requests");
   return Status::Ok();

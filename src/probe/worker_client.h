@@ -51,6 +51,8 @@ class WorkerClient {
 
   // Writes one message (bounded: a worker that stops reading cannot block us).
   Status Send(const std::string& payload);
+  // Writes several messages with one write (one wake-up of a worker waiting for them).
+  Status SendAll(const std::vector<std::string>& payloads);
 
   // Reads whatever is available now and returns the complete messages. Undecodable frames
   // and junk are counted, not returned. Sets eof() when the worker closed its end.

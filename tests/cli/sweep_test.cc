@@ -381,7 +381,9 @@ TEST(SweepCli, SigkillMidRunThenRerunRecordsEveryProblemExactlyOnce) {
   spawn.stderr_mode = os::StderrMode::kDevNull;
   auto child = os::SpawnChild(spawn);
   ASSERT_TRUE(child.ok()) << child.status().ToString();
-  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // some verdicts, a hang in flight
+  // Some verdicts, a hang in flight: each worker's first problem (k 3) spins and is
+  // confirmed in place, decided after the 3 s confirmation floor.
+  std::this_thread::sleep_for(std::chrono::milliseconds(4000));
   EXPECT_FALSE(FindProcesses(rules).live.empty()) << "workers should be running";
   ASSERT_TRUE(child->KillGroup(SIGKILL).ok());
   auto exit = child->WaitExit(std::chrono::seconds(10));

@@ -62,9 +62,13 @@ TEST(ProbeEngine, EveryFaultKindGivesItsVerdict) {
   ASSERT_EQ(result->verdicts.size(), jobs.size());
   auto by_k = ByOutputChannels(result->verdicts);
 
+  // The first job of each of the two workers hangs: each is confirmed in place, in one
+  // attempt (the fresh-worker confirmation: RequestsWrittenAheadAreTakenBack... below).
   EXPECT_EQ(by_k[3].kind, VerdictKind::kHang) << by_k[3].message;  // spin
-  EXPECT_EQ(by_k[3].attempts, 2);
+  EXPECT_EQ(by_k[3].attempts, 1);
+  EXPECT_NE(by_k[3].message.find("confirmed in place"), std::string::npos) << by_k[3].message;
   EXPECT_EQ(by_k[5].kind, VerdictKind::kHang) << by_k[5].message;  // blocked in a syscall
+  EXPECT_EQ(by_k[5].attempts, 1);
   EXPECT_EQ(by_k[6].kind, VerdictKind::kCrash);
   EXPECT_EQ(by_k[6].crash_signal, SIGSEGV) << by_k[6].message;
   EXPECT_EQ(by_k[7].kind, VerdictKind::kCrash);
@@ -144,6 +148,75 @@ TEST(ProbeEngine, StopWhenEnoughDropsWhatHasNotStartedAndDecidesWhatMust) {
   ASSERT_TRUE(all.ok());
   EXPECT_FALSE(all->stopped_early);
   EXPECT_EQ(all->verdicts.size() + all->known.size(), 5u);
+}
+
+// A worker's first job that overruns its first deadline is confirmed in place: the
+// worker is fresh for it, so it is waited for up to the confirmation deadline instead of
+// being killed and run again; a later job's overrun is confirmed in a fresh worker.
+TEST(ProbeEngine, AWorkersFirstProbeIsConfirmedInPlace) {
+  ProbeOptions o = FaultOptions();
+  o.workers_per_device = 1;
+  // k 11: slow(500), 4 runs, 2 s; k 3 spins.
+  auto engine = ProbeEngine::Start(o, nullptr);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  auto result = (*engine)->Run({{SmallProblem(4, 11), ""}, {SmallProblem(4, 3), ""}});
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  auto by_k = ByOutputChannels(result->verdicts);
+  ASSERT_EQ(by_k.size(), 2u);
+  EXPECT_EQ(by_k[11].kind, VerdictKind::kSlow) << by_k[11].message;
+  EXPECT_EQ(by_k[11].attempts, 1);
+  EXPECT_GE(by_k[11].elapsed_ms, 2000.0);
+  EXPECT_NE(by_k[11].message.find("finished under the confirmation deadline in the same worker"),
+            std::string::npos)
+      << by_k[11].message;
+  EXPECT_EQ(by_k[3].kind, VerdictKind::kHang) << by_k[3].message;
+  EXPECT_EQ(by_k[3].attempts, 2);
+  EXPECT_NE(by_k[3].message.find("the confirmation in a fresh worker"), std::string::npos)
+      << by_k[3].message;
+}
+
+// One worker, the next request written while each probe runs (the default), every job
+// behind a fault that kills or loses the worker: the request sent ahead is taken back
+// unanswered and probed in the next worker, so every job gets its own verdict with the
+// attempts it would get one request at a time (the OK jobs: exactly one), and a hang in a
+// request that was sent ahead is still caught by its deadline.
+TEST(ProbeEngine, RequestsWrittenAheadAreTakenBackWhenTheirWorkerIsLost) {
+  // k: 16 OK, 3 spins, 6 SIGSEGV, 7 abort, 14 exit(42), 5 blocks; c tells the OK jobs apart.
+  const std::vector<std::pair<int64_t, int64_t>> order = {{4, 16}, {4, 3}, {5, 16}, {4, 6},
+                                                          {6, 16}, {4, 7}, {7, 16}, {4, 14},
+                                                          {8, 16}, {4, 5}, {9, 16}};
+  std::vector<ProbeJob> jobs;
+  for (const auto& [c, k] : order) jobs.push_back({SmallProblem(c, k), ""});
+  std::map<bool, std::map<std::string, std::pair<VerdictKind, int>>> seen;
+  for (const bool ahead : {true, false}) {
+    ProbeOptions o = FaultOptions();
+    o.workers_per_device = 1;
+    o.standby_workers = 0;
+    o.requests_ahead = ahead ? 2 : 0;
+    o.deadlines.confirm_floor_ms = 700;
+    auto engine = ProbeEngine::Start(o, nullptr);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    auto result = (*engine)->Run(jobs);
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    ASSERT_EQ(result->verdicts.size(), jobs.size()) << "ahead=" << ahead;
+    for (const Verdict& v : result->verdicts) seen[ahead][v.problem] = {v.kind, v.attempts};
+  }
+  for (const auto& [c, k] : order) {
+    const std::string p = ToCanonical(SmallProblem(c, k));
+    SCOPED_TRACE(p);
+    ASSERT_EQ(seen[true].count(p), 1u);
+    EXPECT_EQ(seen[true][p], seen[false][p]);
+    const auto [kind, attempts] = seen[true][p];
+    if (k == 16) {
+      EXPECT_EQ(kind, VerdictKind::kOk);
+      EXPECT_EQ(attempts, 1);
+    } else if (k == 3 || k == 5) {
+      EXPECT_EQ(kind, VerdictKind::kHang);
+      EXPECT_EQ(attempts, 2);
+    } else {
+      EXPECT_EQ(kind, VerdictKind::kCrash);
+    }
+  }
 }
 
 TEST(ProbeEngine, HangOfAMillisecondProblemIsDecidedQuickly) {

@@ -209,9 +209,10 @@ TEST_F(MultiDevice, AHangOnOneDeviceLeavesTheOthersRunning) {
   device_of = DevicesByStack();
   ASSERT_EQ(device_of.size(), 3u);
 
-  // Every device takes its jobs in this order: device 1 is stuck from its first job on;
-  // the others run k7, then the slow k13, then the rest.
-  std::vector<ProbeJob> jobs = {{SmallProblem(7), ""}, {*big, ""}};
+  // Every device takes its jobs in this order: a quick k12 first (so that device 1's hang
+  // is confirmed in a fresh worker, not in place), then device 1 is stuck in k7; the
+  // others run k7, then the slow k13, then the rest.
+  std::vector<ProbeJob> jobs = {{SmallProblem(12), ""}, {SmallProblem(7), ""}, {*big, ""}};
   for (int64_t k : {8, 9, 10, 11}) jobs.push_back({SmallProblem(k), ""});
   auto result = (*engine)->Run(jobs);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
@@ -534,10 +535,12 @@ TEST_F(MultiDevice, AStandbyWorkerReplacesAKilledOneWithoutWaitingForAStart) {
     };
     auto engine = ProbeEngine::Start(o, store_.get(), callbacks);
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    auto result = (*engine)->Run({{SmallProblem(7), ""}});
+    // k8 first: the hang is then not its worker's first probe, so it is confirmed in a
+    // fresh worker (a first probe would be confirmed in place, with no kill before).
+    auto result = (*engine)->Run({{SmallProblem(8), ""}, {SmallProblem(7), ""}});
     ASSERT_TRUE(result.ok()) << result.status().ToString();
-    ASSERT_EQ(result->verdicts.size(), 1u);
-    EXPECT_EQ(result->verdicts[0].kind, VerdictKind::kHang) << result->verdicts[0].message;
+    ASSERT_EQ(result->verdicts.size(), 2u);
+    EXPECT_EQ(result->verdicts[1].kind, VerdictKind::kHang) << result->verdicts[1].message;
     ASSERT_GT(first_kill_ns, 0);
     // The hellos in order: the first worker's, then the one that confirmed the hang.
     std::vector<int64_t> hellos;

@@ -24,6 +24,25 @@ TEST(Watchdog, AFlightIsOverdueExactlyAtItsDeadline) {
   EXPECT_DOUBLE_EQ(w.ElapsedMs(3), 100.0);
 }
 
+TEST(Watchdog, AnExtendedStageKeepsItsStartAndGetsTheNewDeadline) {
+  os::FakeClock clock;
+  Watchdog w(clock);
+  w.Launch(0, 50.0);
+  clock.Advance(milliseconds(10));
+  w.EnterStage(0, ProbeStage::kRun, 100.0);
+  clock.Advance(milliseconds(100));
+  EXPECT_EQ(w.Overdue(), std::vector<size_t>{0});
+  w.ExtendStage(0, 3000.0);
+  EXPECT_TRUE(w.Overdue().empty());
+  EXPECT_EQ(w.Of(0).stage, ProbeStage::kRun);
+  EXPECT_DOUBLE_EQ(w.StageElapsedMs(0), 100.0);  // the stage did not restart
+  clock.Advance(milliseconds(2899));
+  EXPECT_TRUE(w.Overdue().empty());
+  clock.Advance(milliseconds(1));  // 3000 ms after the run stage began
+  EXPECT_EQ(w.Overdue(), std::vector<size_t>{0});
+  EXPECT_DOUBLE_EQ(w.ElapsedMs(0), 3010.0);
+}
+
 TEST(Watchdog, EachStageGetsItsOwnDeadlineFromWhenItBegins) {
   os::FakeClock clock;
   Watchdog w(clock);
