@@ -49,6 +49,9 @@ std::vector<FlagSpec> EngineFlagSpecs() {
       {"--compile-allowance", "MS", "first-call compilation allowance (default: the backend's)"},
       {"--confirm-floor", "MS", "smallest deadline of the hang confirmation (default 3000)"},
       {"--confirm-factor", "X", "confirmation deadline as a multiple of the first (default 3)"},
+      {"--confirm-fresh", "",
+       "confirm every first-deadline miss in another fresh worker, also a worker's first "
+       "problem (default: that one is waited for in place, in its own fresh worker)"},
       {"--startup-deadline", "MS", "worker start-up until ready (default 60000)"},
       {"--worker-memory", "SIZE",
        "address-space cap of each worker, e.g. 8G or 512M; 'none' (default: the machine's "
@@ -220,6 +223,7 @@ StatusOr<ProbeOptions> ProbeOptionsFromFlags(const FlagParser& f) {
   }
   CG_RETURN_IF_ERROR(SetInt(f, "--worker-cpu-seconds", 1, 86400 * 365, o.worker_cpu_seconds));
   o.redo = f.Has("--redo");
+  o.confirm_first_probe_in_place = !f.Has("--confirm-fresh");
   return o;
 }
 

@@ -20,10 +20,11 @@ namespace convguard::cli {
 namespace {
 
 // Engine flags that mean nothing to a replay: each call runs once with the algorithm the
-// sequence gives it, and nothing is skipped for being known.
+// sequence gives it, nothing is skipped for being known, and a call that overruns is
+// always waited for in its own worker (a fresh one would not have the sequence's state).
 bool AppliesToReplay(const std::string& flag) {
   return flag != "--algo" && flag != "--redo" && flag != "--workers" && flag != "--warmup" &&
-         flag != "--repeats";
+         flag != "--repeats" && flag != "--confirm-fresh";
 }
 
 std::vector<FlagSpec> ReplayFlagSpecs() {

@@ -86,6 +86,30 @@ TEST(SweepCli, ProbeCommandTakesTheSeedVocabularyAndExitsWithTheVerdict) {
   EXPECT_NE(known.out.find("from the store"), std::string::npos) << known.out;
 }
 
+// A probe's problem is its worker's first: a hang is confirmed in place (one attempt, the
+// worker never killed before the confirmation deadline); --confirm-fresh confirms it in
+// another fresh worker instead (two attempts). Same verdict, same exit status.
+TEST(SweepCli, AFirstProblemIsConfirmedInPlaceUnlessConfirmFreshIsGiven) {
+  const std::string dir = MakeTempDir("in-place");
+  const std::string rules = WriteFile(dir + "/spin.rules", "spin when k == 3\n");
+  const std::vector<std::string> probe = {"probe",      "n1_c4_h8_w8_k3_r3", "--backend",
+                                          "reference",  "--inject",          rules,
+                                          "--no-store", "--confirm-floor",   "700"};
+  auto in_place = RunConvguard(probe);
+  EXPECT_EQ(in_place.exit_code, 11) << in_place.out << in_place.err;  // HANG
+  EXPECT_NE(in_place.out.find("confirmed in place (the worker was fresh for it"), std::string::npos)
+      << in_place.out;
+  EXPECT_NE(in_place.out.find("attempts  1,"), std::string::npos) << in_place.out;
+
+  std::vector<std::string> fresh = probe;
+  fresh.push_back("--confirm-fresh");
+  auto confirmed = RunConvguard(fresh);
+  EXPECT_EQ(confirmed.exit_code, 11) << confirmed.out << confirmed.err;
+  EXPECT_NE(confirmed.out.find("the confirmation in a fresh worker missed"), std::string::npos)
+      << confirmed.out;
+  EXPECT_NE(confirmed.out.find("attempts  2,"), std::string::npos) << confirmed.out;
+}
+
 // A group of problems that are slow but OK (each run sleeps 150 ms before computing) must
 // not stretch the deadlines of the hangs that follow: they are decided with the deadlines
 // of a sweep without the slow ones (within 20 %). Before the deadline model learned a
