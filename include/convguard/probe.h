@@ -55,7 +55,8 @@ struct ProbeJob {
   std::string algorithm;  // empty: the backend's default; "*": every algorithm it offers
   // Only with Run's stop_when: decided even after the caller said enough (the problem the
   // caller asked about, say), and confirmed at once rather than after the other jobs'
-  // first attempts.
+  // first attempts. With "*", only the backend's default algorithm's job is: the problem
+  // as the caller would run it (the others are candidates like any other job).
   bool always_decide = false;
 };
 

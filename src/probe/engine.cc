@@ -467,7 +467,9 @@ Status EngineImpl::ExpandJobs(const std::vector<ProbeJob>& input) {
         job.canonical = canonical;
         job.algorithm = name;
         job.stack_id = pool.stack_id;
-        job.always_decide = in.always_decide;
+        // With "*", only the default algorithm (the backend's first) is the problem as
+        // its caller runs it; the others are candidates, confirmed only when needed.
+        job.always_decide = in.always_decide && (names.size() == 1 || name == names.front());
         jobs_.push_back(std::move(job));
         queues_[pool.stack_id].push_back(Task{jobs_.size() - 1, TaskKind::kFirst});
       }
