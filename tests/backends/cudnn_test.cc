@@ -324,9 +324,11 @@ TEST(CudnnEngine, ResNet50EveryLayerAndAlgorithmGetsAVerdict) {
   }
 }
 
-// (c) `spin` over the cuDNN backend hangs the GPU for real (a kernel that never ends);
-// the engine calls it HANG after a confirmation in a fresh worker, and the GPU is
-// usable again by the next probe in a fresh worker.
+// (c) `spin` over the cuDNN backend hangs the GPU for real (a kernel that never ends).
+// The first problem is its worker's first: the engine waits for it in place up to the
+// confirmation deadline and calls it HANG in one attempt; the GPU is usable again by the
+// next probe in a fresh worker; the third problem spins in a worker that already ran
+// one, so it is confirmed in another fresh worker (two attempts).
 TEST(CudnnEngine, InjectedSpinIsARealGpuHangAndTheNextProbeIsOk) {
   CG_SKIP_WITHOUT_GPU();
   const std::string dir = testing_support::MakeTempDir("cudnn-spin");
@@ -341,23 +343,30 @@ TEST(CudnnEngine, InjectedSpinIsARealGpuHangAndTheNextProbeIsOk) {
   o.deadlines.confirm_factor = 3;  // first deadline ~1.3 s (allowance), confirmation ~4 s
   StatusOr<Problem> k32 = ParseProblem("n1_c16_h32_w32_k32_r3_s3_p1");
   StatusOr<Problem> k64 = ParseProblem("n1_c16_h32_w32_k64_r3_s3_p1");
-  ASSERT_TRUE(k32.ok() && k64.ok());
+  StatusOr<Problem> c8_k32 = ParseProblem("n1_c8_h32_w32_k32_r3_s3_p1");
+  ASSERT_TRUE(k32.ok() && k64.ok() && c8_k32.ok());
   auto engine = ProbeEngine::Start(o, nullptr);
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-  auto result = (*engine)->Run({{*k32, ""}, {*k64, ""}});
+  auto result = (*engine)->Run({{*k32, ""}, {*k64, ""}, {*c8_k32, ""}});
   ASSERT_TRUE(result.ok()) << result.status().ToString();
-  ASSERT_EQ(result->verdicts.size(), 2u);
+  ASSERT_EQ(result->verdicts.size(), 3u);
   std::map<int64_t, Verdict> by_k;
+  Verdict later_hang;
   for (const Verdict& v : result->verdicts) {
     StatusOr<Problem> p = ParseProblem(v.problem, TextForm::kCanonical);
     ASSERT_TRUE(p.ok());
-    by_k[p->k] = v;
+    (p->c == 8 ? later_hang : by_k[p->k]) = v;
     std::printf("  %s %s: %s (%d attempts, %.0f ms): %s\n", v.problem.c_str(), v.algorithm.c_str(),
                 std::string(VerdictName(v.kind)).c_str(), v.attempts, v.elapsed_ms,
                 v.message.c_str());
   }
   EXPECT_EQ(by_k[32].kind, VerdictKind::kHang) << by_k[32].message;
-  EXPECT_EQ(by_k[32].attempts, 2);
+  EXPECT_EQ(by_k[32].attempts, 1);
+  EXPECT_NE(by_k[32].message.find("confirmed in place"), std::string::npos) << by_k[32].message;
+  EXPECT_EQ(later_hang.kind, VerdictKind::kHang) << later_hang.message;
+  EXPECT_EQ(later_hang.attempts, 2);
+  EXPECT_NE(later_hang.message.find("the confirmation in a fresh worker"), std::string::npos)
+      << later_hang.message;
   // The worker said, on stderr (kept as evidence), that the kernel was on the GPU: the
   // CPU stand-in was not used.
   EXPECT_NE(by_k[32].message.find("spin kernel launched"), std::string::npos) << by_k[32].message;
