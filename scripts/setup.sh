@@ -51,10 +51,12 @@ JOBS=${JOBS:-$(nproc)}
 # pulled in. ocl-icd-opencl-dev is such a one: Debian's oneDNN CMake package calls
 # find_package(OpenCL REQUIRED), yet libdnnl-dev only recommends the OpenCL loader; and
 # libprotobuf-dev, which ONNX's CMake package needs but libonnx-dev does not depend on.
+# postgresql is the server the PostgreSQL store's tests start in a temporary folder.
 packages=(
   g++ cmake ninja-build pkg-config clang-format
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev sqlite3 nlohmann-json3-dev
+  libpq-dev postgresql
   libdnnl-dev ocl-icd-opencl-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
   python3-torch python3-torchvision

@@ -5,8 +5,10 @@
 // one store at once: work is claimed before it is probed so that two sweeps never probe
 // the same key, and a claim whose owner died is taken over.
 //
-// SQLite is the default implementation (OpenSqliteStore); the schema lives in versioned
-// .sql files under src/store/schema/ and is migrated on open.
+// SQLite is the default implementation (OpenSqliteStore); PostgreSQL is the other
+// (OpenPostgresStore), for a store that several hosts share. Both keep the same logical
+// schema in versioned .sql files (src/store/schema/ and src/store/schema/pg/, with the
+// same version numbers) and migrate it on open; OpenStore picks one from a target text.
 //
 // Thread-safety: a Store object is used from one thread; open one per thread or process.
 // Nothing stored is ever silently overwritten: Import keeps existing verdicts unless told
@@ -123,5 +125,49 @@ struct SqliteStoreOptions {
 // store, and (kUnsupported) a store whose schema is newer than this build knows.
 StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
                                                  const SqliteStoreOptions& options = {});
+
+struct PostgresStoreOptions {
+  // Seconds libpq waits for a server to answer a connection, unless the connection
+  // string sets its own connect_timeout.
+  int connect_timeout_s = 10;
+  OwnerLiveness owner_is_alive;
+};
+
+// Connects to the PostgreSQL store named by `conninfo` and migrates its schema to the
+// newest version, in one transaction under an advisory lock (several processes opening a
+// new database at once migrate it once). `conninfo` is any libpq connection string:
+// a URI (postgresql://user@host:5432/dbname?sslmode=require, or
+// postgresql:///dbname?host=/run/postgresql for a Unix socket), keyword=value pairs
+// ("host=db.lab dbname=convguard", "service=convguard"), or a plain database name.
+// Credentials come from libpq's usual places (PGPASSFILE or ~/.pgpass, PGSERVICEFILE or
+// ~/.pg_service.conf, PG* environment variables): a password is never needed in
+// `conninfo`, and when one is there no message of the store repeats it; messages name the
+// server by host, port, database and user only.
+// Errors: kInvalidArgument for a string libpq cannot parse, or a database that holds
+// tables but is not a convguard store (it is never written to); kIOError for a server that
+// cannot be reached or refuses the connection; kUnsupported for a store whose schema is
+// newer than this build knows.
+StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo,
+                                                   const PostgresStoreOptions& options = {});
+
+// Whether `target` names a PostgreSQL store rather than an SQLite file: it starts with
+// postgresql:// or postgres://, or contains '=' (libpq's keyword=value form, e.g.
+// "service=convguard" or "host=/tmp/pg dbname=cg"). Anything else is a file path.
+bool IsPostgresStoreTarget(const std::string& target);
+
+// `target` as it may be printed: a file path as is; a PostgreSQL connection string with
+// its password replaced by "***".
+std::string StoreTargetLabel(const std::string& target);
+
+struct StoreOpenOptions {
+  OwnerLiveness owner_is_alive;
+  // SQLite only: create the file's folder when missing.
+  bool create_folder = false;
+};
+
+// Opens the store `target` names (IsPostgresStoreTarget): OpenPostgresStore or
+// OpenSqliteStore, with their default options and `options`. The one place that decides.
+StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& target,
+                                           const StoreOpenOptions& options = {});
 
 }  // namespace convguard

@@ -26,6 +26,8 @@ constexpr const char* kDbUsage =
     "       convguard db import FILE [--replace]\n"
     "\n"
     "The store is --db PATH, else $CONVGUARD_DB, else ~/.local/share/convguard/verdicts.sqlite.\n"
+    "PATH may be a PostgreSQL connection string (postgresql://HOST/DB, service=NAME, ...;\n"
+    "docs/store-postgresql.md).\n"
     "Import checks every line before writing any; verdicts already stored are kept unless\n"
     "--replace is given (replaced ones stay in the history). Nothing is lost either way.\n"
     "\n"
@@ -34,7 +36,7 @@ constexpr const char* kDbUsage =
 std::vector<FlagSpec> DbFlagSpecs() {
   return {
       {"--help", "", "show this help", false, "-h"},
-      {"--db", "PATH", "the store"},
+      {"--db", "PATH|CONNINFO", "the store: an SQLite file or a PostgreSQL connection string"},
       {"--stack", "ID", "only this stack"},
       {"--verdict", "KIND", "only this verdict (OK, SLOW, HANG, CRASH, WRONG, ...)"},
       {"--problem", "P", "only this problem (any text form)"},

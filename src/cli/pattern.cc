@@ -21,8 +21,9 @@ namespace {
 std::vector<FlagSpec> PatternCommandFlagSpecs() {
   std::vector<FlagSpec> specs = {
       {"--help", "", "show this help", false, "-h"},
-      {"--db", "PATH",
-       "the store (default: $CONVGUARD_DB or ~/.local/share/convguard/verdicts.sqlite)"},
+      {"--db", "PATH|CONNINFO",
+       "the store: an SQLite file or a PostgreSQL connection string (default: $CONVGUARD_DB "
+       "or ~/.local/share/convguard/verdicts.sqlite)"},
       {"--stack", "ID", "the stack to learn (default: the store's only stack)"},
       {"--no-algo", "", "do not split on the algorithm"},
       {"--json", "", "print the pattern as JSON (with the rules text)"},
@@ -77,7 +78,8 @@ int PatternMain(const Args& args) {
   if (!out.empty() && std::filesystem::exists(out, ec))
     return Fail(Status::InvalidArgument("'" + out + "' exists; choose another --output"));
   const std::string path = StorePathFromFlags(flags);
-  if (!std::filesystem::exists(path, ec))
+  // A server's store is opened (and created) as any other; only a file can be missing.
+  if (!IsPostgresStoreTarget(path) && !std::filesystem::exists(path, ec))
     return Fail(Status::NotFound("no store at '" + path + "' (probe or sweep first, or --db)"));
   StatusOr<std::unique_ptr<Store>> store = OpenStoreFromFlags(flags);
   if (!store.ok()) return Fail(store.status());

@@ -28,8 +28,10 @@ std::vector<FlagSpec> EngineFlagSpecs() {
       {"--algo", "NAME",
        "algorithm; '*' for every one the backend offers (default: its own choice)"},
       {"--inject", "FILE", "fault-injection rules wrapping the backend (docs/fault-injection.md)"},
-      {"--db", "PATH",
-       "verdict store (default: $CONVGUARD_DB or ~/.local/share/convguard/verdicts.sqlite)"},
+      {"--db", "PATH|CONNINFO",
+       "verdict store: an SQLite file, or a PostgreSQL connection string (postgresql://..., "
+       "service=NAME, host=... dbname=...; docs/store-postgresql.md) (default: $CONVGUARD_DB "
+       "or ~/.local/share/convguard/verdicts.sqlite)"},
       {"--no-store", "", "do not read or write a store"},
       {"--redo", "", "probe again even when the store already has a verdict"},
       {"--workers", "N", "workers per device (default: one per CPU core, or one per GPU)"},
@@ -243,19 +245,16 @@ std::string StorePathFromFlags(const FlagParser& f) {
 }
 
 StatusOr<std::unique_ptr<Store>> OpenStoreFromFlags(const FlagParser& f) {
-  const std::string path = StorePathFromFlags(f);
-  if (path.empty()) return std::unique_ptr<Store>();
-  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(parent, ec);
-    if (ec)
-      return Status::IOError("cannot create the store's folder '" + parent.string() +
-                             "': " + ec.message());
-  }
-  SqliteStoreOptions options;
+  const std::string target = StorePathFromFlags(f);
+  if (target.empty()) return std::unique_ptr<Store>();
+  StoreOpenOptions options;
   options.owner_is_alive = LocalClaimOwnerLiveness();
-  return OpenSqliteStore(path, options);
+  options.create_folder = true;
+  return OpenStore(target, options);
+}
+
+std::string StoreLabelFromFlags(const FlagParser& f) {
+  return StoreTargetLabel(StorePathFromFlags(f));
 }
 
 std::string FormatVerdict(const Verdict& v, const StackFingerprint* stack) {

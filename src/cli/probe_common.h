@@ -20,11 +20,15 @@ std::string EngineFlagsHelp();
 // Builds ProbeOptions from parsed flags, checking every value before anything starts.
 StatusOr<ProbeOptions> ProbeOptionsFromFlags(const FlagParser& flags);
 
-// The store path: --db, else $CONVGUARD_DB, else $XDG_DATA_HOME/convguard/verdicts.sqlite
+// The store target (a path or a PostgreSQL connection string): --db, else $CONVGUARD_DB, else
+// $XDG_DATA_HOME/convguard/verdicts.sqlite
 // (~/.local/share/... when XDG_DATA_HOME is unset). "" with --no-store.
 std::string StorePathFromFlags(const FlagParser& flags);
-// Opens the store (creating its folder), or returns null for --no-store.
+// Opens the store (OpenStore: an SQLite file, creating its folder, or a PostgreSQL
+// connection string), or returns null for --no-store.
 StatusOr<std::unique_ptr<Store>> OpenStoreFromFlags(const FlagParser& flags);
+// The store target as it may be printed (StoreTargetLabel: no password).
+std::string StoreLabelFromFlags(const FlagParser& flags);
 
 // Multi-line description of one verdict for people.
 std::string FormatVerdict(const Verdict& v, const StackFingerprint* stack);

@@ -305,7 +305,7 @@ int ReplayMain(const Args& args) {
     j["stack"] = ToJson(result->stack);
     std::printf("%s\n", DumpJson(j).c_str());
   } else {
-    PrintText(*result, *sequence, StorePathFromFlags(flags), written);
+    PrintText(*result, *sequence, StoreLabelFromFlags(flags), written);
   }
   return ExitStatusForVerdict(result->verdict.kind);
 }

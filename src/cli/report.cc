@@ -22,8 +22,9 @@ namespace {
 std::vector<FlagSpec> ReportFlagSpecs() {
   std::vector<FlagSpec> specs = {
       {"--help", "", "show this help", false, "-h"},
-      {"--db", "PATH",
-       "the store (default: $CONVGUARD_DB or ~/.local/share/convguard/verdicts.sqlite)"},
+      {"--db", "PATH|CONNINFO",
+       "the store: an SQLite file or a PostgreSQL connection string (default: $CONVGUARD_DB "
+       "or ~/.local/share/convguard/verdicts.sqlite)"},
       {"--stack", "ID", "only this stack (convguard db stacks lists them)"},
       {"--backend", "NAME", "only stacks of this backend (reference, onednn, cudnn, torch, ...)"},
       {"--verdict", "KINDS",
@@ -127,11 +128,12 @@ int ReportMain(const Args& args) {
     options.models.push_back(std::move(*model));
   }
   const std::string path = StorePathFromFlags(flags);
-  if (!std::filesystem::exists(path, ec))
+  // A server's store is opened (and created) as any other; only a file can be missing.
+  if (!IsPostgresStoreTarget(path) && !std::filesystem::exists(path, ec))
     return Fail(Status::NotFound("no store at '" + path + "' (probe or sweep first, or --db)"));
   StatusOr<std::unique_ptr<Store>> store = OpenStoreFromFlags(flags);
   if (!store.ok()) return Fail(store.status());
-  options.store_label = path;
+  options.store_label = StoreTargetLabel(path);
   StatusOr<Report> report = BuildReport(**store, options);
   if (!report.ok()) return Fail(report.status());
 

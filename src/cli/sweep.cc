@@ -516,7 +516,7 @@ int SweepMain(const Args& args) {
   }
   if (store->get() != nullptr) {
     std::fprintf(stderr, "convguard sweep: verdicts are in %s\n",
-                 StorePathFromFlags(flags).c_str());
+                 StoreLabelFromFlags(flags).c_str());
   }
   return result->interrupted ? kExitInterrupted : kExitOk;
 }

@@ -2,9 +2,9 @@
 // file before anything writes to it, switching it to WAL, and migrating its schema to
 // the newest version (docs/store.md, "Opening a file" and "Migrations").
 //
-// SchemaMigration, EmbeddedMigrations() and CheckMigrations() are declared in
-// sqlite_store.h, where the tests and the generated schema source reach them; they are
-// defined here (CheckMigrations) and by the build (EmbeddedMigrations).
+// SchemaMigration and CheckMigrations() are schema_migration.h, shared with the
+// PostgreSQL store; EmbeddedMigrations() is declared in sqlite_store.h, where the tests
+// and the generated schema source reach it, and defined by the build.
 //
 // Ownership: the opened Connection is the caller's; `migrations` is read during the call
 // only.

@@ -50,27 +50,6 @@ double UnixNowSeconds() {
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
-// Runs `f`, turning any exception into a Status: exceptions never cross the API.
-template <typename F>
-auto Guarded(std::string_view what, F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const std::bad_alloc&) {
-    return Status::ResourceExhausted(std::string(what) + ": out of memory");
-  } catch (const std::exception& e) {
-    return Status::Internal(std::string(what) + ": unexpected exception: " + e.what());
-  } catch (...) {
-    return Status::Internal(std::string(what) + ": unexpected exception");
-  }
-}
-
-Status CheckKey(const VerdictKey& key) {
-  if (key.stack_id.empty()) return Status::InvalidArgument("verdict key: stack_id is empty");
-  if (key.problem.empty()) return Status::InvalidArgument("verdict key: problem is empty");
-  if (key.algorithm.empty()) return Status::InvalidArgument("verdict key: algorithm is empty");
-  return Status::Ok();
-}
-
 class SqliteStore final : public Store, private JsonLinesStorage {
  public:
   SqliteStore(std::unique_ptr<Connection> conn, SqliteStoreOptions options)
@@ -163,13 +142,6 @@ class SqliteStore final : public Store, private JsonLinesStorage {
     return known != 0;
   }
 
-  Status CheckStackFields(const StackFingerprint& stack) {
-    if (stack.backend.empty()) {
-      return Status::InvalidArgument("stack fingerprint: backend is empty");
-    }
-    return Status::Ok();
-  }
-
   // REQUIRES: in a write transaction.
   Status WriteStack(const StackFingerprint& stack, const std::string& first_seen,
                     const std::string& last_seen) override {
@@ -228,8 +200,7 @@ class SqliteStore final : public Store, private JsonLinesStorage {
   // -- sequence verdicts --
 
   StatusOr<int64_t> AddSequenceVerdictImpl(const SequenceVerdict& v) {
-    if (v.stack_id.empty()) return Status::InvalidArgument("sequence verdict: stack_id is empty");
-    if (v.digest.empty()) return Status::InvalidArgument("sequence verdict: digest is empty");
+    CG_RETURN_IF_ERROR(CheckSequenceVerdict(v));
     Transaction tx(*conn_);
     CG_RETURN_IF_ERROR(tx.Begin());
     CG_RETURN_IF_ERROR(RequireStack(v.stack_id));
@@ -261,14 +232,9 @@ class SqliteStore final : public Store, private JsonLinesStorage {
     while (true) {
       CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) return out;
-      StatusOr<nlohmann::json> j = ParseJson(stmt.ColumnText(0));
-      StatusOr<SequenceVerdict> v =
-          j.ok() ? SequenceVerdictFromJson(*j) : StatusOr<SequenceVerdict>(j.status());
-      if (!v.ok()) {
-        return Status::Internal("store " + path() + ": a stored sequence verdict is unreadable: " +
-                                v.status().message());
-      }
-      out.push_back(std::move(*v));
+      CG_ASSIGN_OR_RETURN(SequenceVerdict v,
+                          ParseStoredSequenceVerdict(stmt.ColumnText(0), path()));
+      out.push_back(std::move(v));
     }
   }
 
@@ -367,10 +333,7 @@ class SqliteStore final : public Store, private JsonLinesStorage {
 
   // The verdicts selected by `filter`, in key order.
   StatusOr<std::vector<Verdict>> SelectVerdicts(const VerdictFilter& filter) override {
-    if (filter.limit < -1) {
-      return Status::InvalidArgument("verdict filter: limit = " + std::to_string(filter.limit) +
-                                     " is out of range; allowed -1 (no limit) or 0 and above");
-    }
+    CG_RETURN_IF_ERROR(CheckFilter(filter));
     // Only the conditions asked for, so that SQLite can use the indexes.
     std::string sql = "SELECT record FROM verdicts WHERE 1";
     if (filter.stack_id) sql += " AND stack_id = ?1";
@@ -446,13 +409,7 @@ class SqliteStore final : public Store, private JsonLinesStorage {
 
   StatusOr<ClaimResult> ClaimImpl(const VerdictKey& key, const std::string& owner, bool redo,
                                   double stale_after_s) {
-    CG_RETURN_IF_ERROR(CheckKey(key));
-    if (owner.empty()) return Status::InvalidArgument("claim: owner is empty");
-    if (std::isnan(stale_after_s)) {
-      return Status::InvalidArgument(
-          "claim: stale_after_s is NaN; allowed any number of "
-          "seconds (+inf: never stale)");
-    }
+    CG_RETURN_IF_ERROR(CheckClaimArguments(key, owner, stale_after_s));
     Transaction tx(*conn_);
     CG_RETURN_IF_ERROR(tx.Begin());
     if (!redo) {
@@ -470,11 +427,7 @@ class SqliteStore final : public Store, private JsonLinesStorage {
       // took it down. Keep that as evidence when the stack is known.
       CG_ASSIGN_OR_RETURN(bool known, HasStack(key.stack_id));
       if (known) {
-        char age_text[32];
-        std::snprintf(age_text, sizeof age_text, "%.1f", age_s);
-        const std::string detail = "claim of " + holder->owner + " (" + age_text +
-                                   " s old) taken over by " + owner + ": " +
-                                   (alive ? "stale" : "owner not alive");
+        const std::string detail = TakeoverDetail(holder->owner, age_s, owner, alive);
         CG_RETURN_IF_ERROR(InsertAttemptRow(key, 0, "abandoned", 0.0, age_s * 1000.0, 0,
                                             os::UtcNowIso8601(), detail));
       }

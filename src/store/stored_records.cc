@@ -1,6 +1,8 @@
 // The store's rules on stored records. Contract: stored_records.h.
 #include "store/stored_records.h"
 
+#include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "core/json_records.h"
@@ -49,6 +51,56 @@ StatusOr<Verdict> ParseStoredVerdict(const std::string& record, const std::strin
 
 StatusOr<StackFingerprint> ParseStoredStack(const std::string& record, const std::string& path) {
   return ParseStored(record, path, "stack", StackFromJson);
+}
+
+StatusOr<SequenceVerdict> ParseStoredSequenceVerdict(const std::string& record,
+                                                     const std::string& path) {
+  return ParseStored(record, path, "sequence verdict", SequenceVerdictFromJson);
+}
+
+Status CheckKey(const VerdictKey& key) {
+  if (key.stack_id.empty()) return Status::InvalidArgument("verdict key: stack_id is empty");
+  if (key.problem.empty()) return Status::InvalidArgument("verdict key: problem is empty");
+  if (key.algorithm.empty()) return Status::InvalidArgument("verdict key: algorithm is empty");
+  return Status::Ok();
+}
+
+Status CheckStackFields(const StackFingerprint& stack) {
+  if (stack.backend.empty()) return Status::InvalidArgument("stack fingerprint: backend is empty");
+  return Status::Ok();
+}
+
+Status CheckFilter(const VerdictFilter& filter) {
+  if (filter.limit < -1) {
+    return Status::InvalidArgument("verdict filter: limit = " + std::to_string(filter.limit) +
+                                   " is out of range; allowed -1 (no limit) or 0 and above");
+  }
+  return Status::Ok();
+}
+
+Status CheckClaimArguments(const VerdictKey& key, const std::string& owner, double stale_after_s) {
+  CG_RETURN_IF_ERROR(CheckKey(key));
+  if (owner.empty()) return Status::InvalidArgument("claim: owner is empty");
+  if (std::isnan(stale_after_s)) {
+    return Status::InvalidArgument(
+        "claim: stale_after_s is NaN; allowed any number of "
+        "seconds (+inf: never stale)");
+  }
+  return Status::Ok();
+}
+
+Status CheckSequenceVerdict(const SequenceVerdict& v) {
+  if (v.stack_id.empty()) return Status::InvalidArgument("sequence verdict: stack_id is empty");
+  if (v.digest.empty()) return Status::InvalidArgument("sequence verdict: digest is empty");
+  return Status::Ok();
+}
+
+std::string TakeoverDetail(const std::string& holder, double age_s, const std::string& owner,
+                           bool holder_alive) {
+  char age_text[32];
+  std::snprintf(age_text, sizeof age_text, "%.1f", age_s);
+  return "claim of " + holder + " (" + age_text + " s old) taken over by " + owner + ": " +
+         (holder_alive ? "stale" : "owner not alive");
 }
 
 }  // namespace convguard

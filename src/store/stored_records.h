@@ -6,10 +6,15 @@
 // that the SQLite store and the JSON Lines import (jsonl.h) decide alike.
 //
 // Thread-safety: pure functions. None throws (except std::bad_alloc).
+// The argument checks and Guarded are here too, so that every store refuses alike.
 #pragma once
 
+#include <exception>
+#include <new>
 #include <string>
+#include <string_view>
 
+#include "convguard/sequence_verdict.h"
 #include "convguard/stack.h"
 #include "convguard/status.h"
 #include "convguard/store.h"
@@ -35,5 +40,33 @@ bool SameVerdict(const std::string& stored_record, const std::string& record);
 // longer reads is a broken invariant: kInternal, naming the store.
 StatusOr<Verdict> ParseStoredVerdict(const std::string& record, const std::string& path);
 StatusOr<StackFingerprint> ParseStoredStack(const std::string& record, const std::string& path);
+StatusOr<SequenceVerdict> ParseStoredSequenceVerdict(const std::string& record,
+                                                     const std::string& path);
+
+// The arguments every store refuses alike (kInvalidArgument), before touching the database.
+Status CheckKey(const VerdictKey& key);
+Status CheckStackFields(const StackFingerprint& stack);
+Status CheckFilter(const VerdictFilter& filter);
+Status CheckClaimArguments(const VerdictKey& key, const std::string& owner, double stale_after_s);
+Status CheckSequenceVerdict(const SequenceVerdict& v);
+
+// The `detail` of the "abandoned" attempt a store keeps when `owner` takes over the claim
+// of `holder`, made `age_s` seconds ago.
+std::string TakeoverDetail(const std::string& holder, double age_s, const std::string& owner,
+                           bool holder_alive);
+
+// Runs `f`, turning any exception into a Status: exceptions never cross the Store API.
+template <typename F>
+auto Guarded(std::string_view what, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted(std::string(what) + ": out of memory");
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string(what) + ": unexpected exception: " + e.what());
+  } catch (...) {
+    return Status::Internal(std::string(what) + ": unexpected exception");
+  }
+}
 
 }  // namespace convguard
