@@ -104,7 +104,7 @@ ort_python="$(cd "$venv" && pwd)/bin/python"
 
 echo "== configuring ($BUILD_DIR)"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCONVGUARD_ORT_PYTHON="$ort_python"
+  -DCONVGUARD_REQUIRE_POSTGRES=ON -DCONVGUARD_ORT_PYTHON="$ort_python"
 echo "== building with $JOBS jobs"
 cmake --build "$BUILD_DIR" -j "$JOBS"
 
