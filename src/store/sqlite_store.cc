@@ -50,55 +50,10 @@ double UnixNowSeconds() {
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
-class SqliteStore final : public Store, private JsonLinesStorage {
+class SqliteStore final : public GuardedStore, private JsonLinesStorage {
  public:
   SqliteStore(std::unique_ptr<Connection> conn, SqliteStoreOptions options)
       : conn_(std::move(conn)), options_(std::move(options)) {}
-
-  Status PutStack(const StackFingerprint& stack) override {
-    return Guarded("PutStack", [&] { return PutStackImpl(stack); });
-  }
-  StatusOr<std::optional<StackFingerprint>> GetStack(const std::string& stack_id) override {
-    return Guarded("GetStack", [&] { return GetStackImpl(stack_id); });
-  }
-  StatusOr<std::vector<StackFingerprint>> ListStacks() override {
-    return Guarded("ListStacks", [&] { return ListStacksImpl(); });
-  }
-  Status PutVerdict(const Verdict& v) override {
-    return Guarded("PutVerdict", [&] { return PutVerdictImpl(v); });
-  }
-  StatusOr<std::optional<Verdict>> GetVerdict(const VerdictKey& key) override {
-    return Guarded("GetVerdict", [&] { return GetVerdictImpl(key); });
-  }
-  StatusOr<std::vector<Verdict>> ListVerdicts(const VerdictFilter& filter) override {
-    return Guarded("ListVerdicts", [&] { return SelectVerdicts(filter); });
-  }
-  Status AddAttempt(const Attempt& a) override {
-    return Guarded("AddAttempt", [&] { return AddAttemptImpl(a); });
-  }
-  StatusOr<std::vector<Attempt>> ListAttempts(const VerdictKey& key) override {
-    return Guarded("ListAttempts", [&] { return ListAttemptsImpl(key); });
-  }
-  StatusOr<ClaimResult> Claim(const VerdictKey& key, const std::string& owner, bool redo,
-                              double stale_after_s) override {
-    return Guarded("Claim", [&] { return ClaimImpl(key, owner, redo, stale_after_s); });
-  }
-  Status Release(const std::string& owner, const std::optional<VerdictKey>& key) override {
-    return Guarded("Release", [&] { return ReleaseImpl(owner, key); });
-  }
-  StatusOr<int64_t> AddSequenceVerdict(const SequenceVerdict& v) override {
-    return Guarded("AddSequenceVerdict", [&] { return AddSequenceVerdictImpl(v); });
-  }
-  StatusOr<std::vector<SequenceVerdict>> ListSequenceVerdicts(
-      const std::optional<std::string>& stack_id) override {
-    return Guarded("ListSequenceVerdicts", [&] { return ListSequenceVerdictsImpl(stack_id); });
-  }
-  StatusOr<std::string> ExportJsonLines(const VerdictFilter& filter) override {
-    return Guarded("ExportJsonLines", [&] { return ExportImpl(filter); });
-  }
-  StatusOr<ImportReport> ImportJsonLines(const std::string& text, bool replace) override {
-    return Guarded("ImportJsonLines", [&] { return ImportImpl(text, replace); });
-  }
 
  private:
   // -- stacks --
@@ -161,7 +116,7 @@ class SqliteStore final : public Store, private JsonLinesStorage {
                             "; given: " + given.Summary() + ")");
   }
 
-  Status PutStackImpl(const StackFingerprint& stack) {
+  Status PutStackImpl(const StackFingerprint& stack) override {
     CG_RETURN_IF_ERROR(CheckStackFields(stack));
     Transaction tx(*conn_);
     CG_RETURN_IF_ERROR(tx.Begin());
@@ -174,13 +129,13 @@ class SqliteStore final : public Store, private JsonLinesStorage {
     return tx.Commit();
   }
 
-  StatusOr<std::optional<StackFingerprint>> GetStackImpl(const std::string& stack_id) {
+  StatusOr<std::optional<StackFingerprint>> GetStackImpl(const std::string& stack_id) override {
     CG_ASSIGN_OR_RETURN(std::optional<StoredStack> stored, ReadStack(stack_id));
     if (!stored) return std::optional<StackFingerprint>();
     return std::optional<StackFingerprint>(std::move(stored->fingerprint));
   }
 
-  StatusOr<std::vector<StackFingerprint>> ListStacksImpl() {
+  StatusOr<std::vector<StackFingerprint>> ListStacksImpl() override {
     CG_ASSIGN_OR_RETURN(std::vector<StoredStack> stored, SelectStacks(std::nullopt));
     std::vector<StackFingerprint> out;
     out.reserve(stored.size());
@@ -199,7 +154,7 @@ class SqliteStore final : public Store, private JsonLinesStorage {
 
   // -- sequence verdicts --
 
-  StatusOr<int64_t> AddSequenceVerdictImpl(const SequenceVerdict& v) {
+  StatusOr<int64_t> AddSequenceVerdictImpl(const SequenceVerdict& v) override {
     CG_RETURN_IF_ERROR(CheckSequenceVerdict(v));
     Transaction tx(*conn_);
     CG_RETURN_IF_ERROR(tx.Begin());
@@ -222,7 +177,7 @@ class SqliteStore final : public Store, private JsonLinesStorage {
   }
 
   StatusOr<std::vector<SequenceVerdict>> ListSequenceVerdictsImpl(
-      const std::optional<std::string>& stack_id) {
+      const std::optional<std::string>& stack_id) override {
     std::string sql = "SELECT record FROM sequence_verdicts WHERE 1";
     if (stack_id) sql += " AND stack_id = ?1";
     sql += " ORDER BY id";
@@ -310,7 +265,7 @@ class SqliteStore final : public Store, private JsonLinesStorage {
     return ReleaseClaimOn(key);
   }
 
-  Status PutVerdictImpl(const Verdict& v) {
+  Status PutVerdictImpl(const Verdict& v) override {
     const VerdictKey key = KeyOf(v);
     CG_RETURN_IF_ERROR(CheckKey(key));
     const std::string record = VerdictRecord(v);
@@ -324,7 +279,7 @@ class SqliteStore final : public Store, private JsonLinesStorage {
     return tx.Commit();
   }
 
-  StatusOr<std::optional<Verdict>> GetVerdictImpl(const VerdictKey& key) {
+  StatusOr<std::optional<Verdict>> GetVerdictImpl(const VerdictKey& key) override {
     CG_ASSIGN_OR_RETURN(std::optional<std::string> record, ReadVerdictRecord(key));
     if (!record) return std::optional<Verdict>();
     CG_ASSIGN_OR_RETURN(Verdict v, ParseStoredVerdict(*record, path()));
@@ -332,6 +287,9 @@ class SqliteStore final : public Store, private JsonLinesStorage {
   }
 
   // The verdicts selected by `filter`, in key order.
+  StatusOr<std::vector<Verdict>> ListVerdictsImpl(const VerdictFilter& filter) override {
+    return SelectVerdicts(filter);
+  }
   StatusOr<std::vector<Verdict>> SelectVerdicts(const VerdictFilter& filter) override {
     CG_RETURN_IF_ERROR(CheckFilter(filter));
     // Only the conditions asked for, so that SQLite can use the indexes.
@@ -356,7 +314,7 @@ class SqliteStore final : public Store, private JsonLinesStorage {
 
   // -- attempts --
 
-  Status AddAttemptImpl(const Attempt& a) {
+  Status AddAttemptImpl(const Attempt& a) override {
     CG_RETURN_IF_ERROR(CheckKey(a.key));
     Transaction tx(*conn_);
     CG_RETURN_IF_ERROR(tx.Begin());
@@ -366,7 +324,7 @@ class SqliteStore final : public Store, private JsonLinesStorage {
     return tx.Commit();
   }
 
-  StatusOr<std::vector<Attempt>> ListAttemptsImpl(const VerdictKey& key) {
+  StatusOr<std::vector<Attempt>> ListAttemptsImpl(const VerdictKey& key) override {
     CG_ASSIGN_OR_RETURN(
         Statement stmt,
         conn_->Prepare("SELECT attempt_number, outcome, deadline_ms, elapsed_ms, worker_pid,"
@@ -408,7 +366,7 @@ class SqliteStore final : public Store, private JsonLinesStorage {
   }
 
   StatusOr<ClaimResult> ClaimImpl(const VerdictKey& key, const std::string& owner, bool redo,
-                                  double stale_after_s) {
+                                  double stale_after_s) override {
     CG_RETURN_IF_ERROR(CheckClaimArguments(key, owner, stale_after_s));
     Transaction tx(*conn_);
     CG_RETURN_IF_ERROR(tx.Begin());
@@ -440,7 +398,7 @@ class SqliteStore final : public Store, private JsonLinesStorage {
     return ClaimResult::kClaimed;
   }
 
-  Status ReleaseImpl(const std::string& owner, const std::optional<VerdictKey>& key) {
+  Status ReleaseImpl(const std::string& owner, const std::optional<VerdictKey>& key) override {
     if (owner.empty()) return Status::InvalidArgument("release: owner is empty");
     if (!key) return conn_->Exec("DELETE FROM claims WHERE owner = ?1", {Text(owner)});
     return conn_->Exec(
@@ -451,7 +409,7 @@ class SqliteStore final : public Store, private JsonLinesStorage {
 
   // -- JSON Lines (jsonl.h): this store holds the transaction, jsonl.cc the rules --
 
-  StatusOr<std::string> ExportImpl(const VerdictFilter& filter) {
+  StatusOr<std::string> ExportImpl(const VerdictFilter& filter) override {
     Transaction tx(*conn_);  // one snapshot for stacks and verdicts
     CG_RETURN_IF_ERROR(tx.Begin("BEGIN"));
     CG_ASSIGN_OR_RETURN(std::string out, DumpJsonLines(*this, filter));
@@ -459,7 +417,7 @@ class SqliteStore final : public Store, private JsonLinesStorage {
     return out;
   }
 
-  StatusOr<ImportReport> ImportImpl(const std::string& text, bool replace) {
+  StatusOr<ImportReport> ImportImpl(const std::string& text, bool replace) override {
     CG_ASSIGN_OR_RETURN(JsonLinesImport input, ParseJsonLines(text));
     Transaction tx(*conn_);
     CG_RETURN_IF_ERROR(tx.Begin());

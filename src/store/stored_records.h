@@ -9,10 +9,13 @@
 // The argument checks and Guarded are here too, so that every store refuses alike.
 #pragma once
 
+#include <cstdint>
 #include <exception>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "convguard/sequence_verdict.h"
 #include "convguard/stack.h"
@@ -68,5 +71,74 @@ auto Guarded(std::string_view what, F&& f) -> decltype(f()) {
     return Status::Internal(std::string(what) + ": unexpected exception");
   }
 }
+
+// The public face both stores share: every Store method runs its store's *Impl under
+// Guarded, so that the list of operations and their guarding are written once. A store
+// derives from it and implements the protected operations.
+class GuardedStore : public Store {
+ public:
+  Status PutStack(const StackFingerprint& stack) final {
+    return Guarded("PutStack", [&] { return PutStackImpl(stack); });
+  }
+  StatusOr<std::optional<StackFingerprint>> GetStack(const std::string& stack_id) final {
+    return Guarded("GetStack", [&] { return GetStackImpl(stack_id); });
+  }
+  StatusOr<std::vector<StackFingerprint>> ListStacks() final {
+    return Guarded("ListStacks", [&] { return ListStacksImpl(); });
+  }
+  Status PutVerdict(const Verdict& v) final {
+    return Guarded("PutVerdict", [&] { return PutVerdictImpl(v); });
+  }
+  StatusOr<std::optional<Verdict>> GetVerdict(const VerdictKey& key) final {
+    return Guarded("GetVerdict", [&] { return GetVerdictImpl(key); });
+  }
+  StatusOr<std::vector<Verdict>> ListVerdicts(const VerdictFilter& filter) final {
+    return Guarded("ListVerdicts", [&] { return ListVerdictsImpl(filter); });
+  }
+  Status AddAttempt(const Attempt& a) final {
+    return Guarded("AddAttempt", [&] { return AddAttemptImpl(a); });
+  }
+  StatusOr<std::vector<Attempt>> ListAttempts(const VerdictKey& key) final {
+    return Guarded("ListAttempts", [&] { return ListAttemptsImpl(key); });
+  }
+  StatusOr<ClaimResult> Claim(const VerdictKey& key, const std::string& owner, bool redo,
+                              double stale_after_s) final {
+    return Guarded("Claim", [&] { return ClaimImpl(key, owner, redo, stale_after_s); });
+  }
+  Status Release(const std::string& owner, const std::optional<VerdictKey>& key) final {
+    return Guarded("Release", [&] { return ReleaseImpl(owner, key); });
+  }
+  StatusOr<int64_t> AddSequenceVerdict(const SequenceVerdict& v) final {
+    return Guarded("AddSequenceVerdict", [&] { return AddSequenceVerdictImpl(v); });
+  }
+  StatusOr<std::vector<SequenceVerdict>> ListSequenceVerdicts(
+      const std::optional<std::string>& stack_id) final {
+    return Guarded("ListSequenceVerdicts", [&] { return ListSequenceVerdictsImpl(stack_id); });
+  }
+  StatusOr<std::string> ExportJsonLines(const VerdictFilter& filter) final {
+    return Guarded("ExportJsonLines", [&] { return ExportImpl(filter); });
+  }
+  StatusOr<ImportReport> ImportJsonLines(const std::string& text, bool replace) final {
+    return Guarded("ImportJsonLines", [&] { return ImportImpl(text, replace); });
+  }
+
+ protected:
+  virtual Status PutStackImpl(const StackFingerprint& stack) = 0;
+  virtual StatusOr<std::optional<StackFingerprint>> GetStackImpl(const std::string& stack_id) = 0;
+  virtual StatusOr<std::vector<StackFingerprint>> ListStacksImpl() = 0;
+  virtual Status PutVerdictImpl(const Verdict& v) = 0;
+  virtual StatusOr<std::optional<Verdict>> GetVerdictImpl(const VerdictKey& key) = 0;
+  virtual StatusOr<std::vector<Verdict>> ListVerdictsImpl(const VerdictFilter& filter) = 0;
+  virtual Status AddAttemptImpl(const Attempt& a) = 0;
+  virtual StatusOr<std::vector<Attempt>> ListAttemptsImpl(const VerdictKey& key) = 0;
+  virtual StatusOr<ClaimResult> ClaimImpl(const VerdictKey& key, const std::string& owner,
+                                          bool redo, double stale_after_s) = 0;
+  virtual Status ReleaseImpl(const std::string& owner, const std::optional<VerdictKey>& key) = 0;
+  virtual StatusOr<int64_t> AddSequenceVerdictImpl(const SequenceVerdict& v) = 0;
+  virtual StatusOr<std::vector<SequenceVerdict>> ListSequenceVerdictsImpl(
+      const std::optional<std::string>& stack_id) = 0;
+  virtual StatusOr<std::string> ExportImpl(const VerdictFilter& filter) = 0;
+  virtual StatusOr<ImportReport> ImportImpl(const std::string& text, bool replace) = 0;
+};
 
 }  // namespace convguard
