@@ -45,7 +45,8 @@ convguard_store_schema(OUTPUT ${CONVGUARD_SCHEMA_SOURCE} HEADER store/sqlite_sto
   FUNCTION EmbeddedMigrations
   FILES
     src/store/schema/001_initial.sql
-    src/store/schema/002_sequence_verdicts.sql)
+    src/store/schema/002_sequence_verdicts.sql
+    src/store/schema/003_work_queue.sql)
 
 # PostgreSQL: the same versions, the same logical schema, PostgreSQL's types.
 set(CONVGUARD_PG_SCHEMA_SOURCE ${PROJECT_BINARY_DIR}/generated/store_pg_schema.cc)
@@ -53,4 +54,5 @@ convguard_store_schema(OUTPUT ${CONVGUARD_PG_SCHEMA_SOURCE} HEADER store/pg_stor
   FUNCTION EmbeddedPostgresMigrations
   FILES
     src/store/schema/pg/001_initial.sql
-    src/store/schema/pg/002_sequence_verdicts.sql)
+    src/store/schema/pg/002_sequence_verdicts.sql
+    src/store/schema/pg/003_work_queue.sql)

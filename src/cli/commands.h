@@ -22,5 +22,6 @@ int FixMain(const Args& args);
 int PatternMain(const Args& args);
 int ReportMain(const Args& args);
 int ReplayMain(const Args& args);
+int QueueMain(const Args& args);
 
 }  // namespace convguard::cli

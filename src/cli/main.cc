@@ -44,6 +44,9 @@ constexpr const char* kUsage =
     "                        seed report's sections, JSON, CSV, or one HTML page with\n"
     "                        heat maps, model strips, the pattern and recommendations.\n"
     "  db                    show, export or import the verdict store.\n"
+    "  queue                 a work queue in a shared PostgreSQL store: `queue add` a\n"
+    "                        sweep once, run `sweep --from-queue` on any number of hosts,\n"
+    "                        `queue status` per stack and host.\n"
     "  worker                (internal) the worker process the probe engine starts.\n"
     "\n"
     "backends: onednn (CPU, when built with oneDNN), reference (float64, any machine) and\n"
@@ -86,6 +89,7 @@ int main(int argc, char** argv) {
   if (command == "pattern") return PatternMain(rest);
   if (command == "report") return ReportMain(rest);
   if (command == "replay") return ReplayMain(rest);
+  if (command == "queue") return QueueMain(rest);
   std::fprintf(
       stderr,
       "convguard: unknown command '%s' (allowed: describe, probe, sweep, plan, run, scan, fix, "

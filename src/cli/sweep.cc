@@ -13,7 +13,9 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/probe_common.h"
+#include "cli/problem_flags.h"
 #include "cli/progress.h"
+#include "cli/sweep_queue.h"
 #include "convguard/exit_status.h"
 #include "convguard/pattern.h"
 #include "convguard/probe.h"
@@ -41,12 +43,14 @@ std::vector<FlagSpec> SweepFlagSpecs() {
        "pattern first)"},
       {"--budget", "N", "probe at most N problems; the rest are reported as predicted"},
   };
+  for (FlagSpec& s : QueueSweepFlagSpecs()) specs.push_back(std::move(s));
   for (FlagSpec& s : EngineFlagSpecs()) specs.push_back(std::move(s));
   return specs;
 }
 
 std::string Usage(const FlagParser& flags) {
   return "usage: convguard sweep (--grid SPEC | --list FILE | --log FILE)... [options]\n"
+         "       convguard sweep --from-queue --db CONNINFO [--follow] [options]\n"
          "\n"
          "Probes every problem of the grids, lists and MIOpen logs (see\n"
          "docs/problem-sources.md) on a backend, in parallel warm workers under a watchdog.\n"
@@ -70,7 +74,15 @@ std::string Usage(const FlagParser& flags) {
          "are not verdicts and are never stored.\n"
          "\n"
          "exit status: 0 when the sweep completed (whatever the verdicts), 1 failure,\n"
-         "2 bad input, 130 interrupted.\n";
+         "2 bad input, 130 interrupted.\n"
+         "\n"
+         "--from-queue takes the problems from the work queue of a shared PostgreSQL store\n"
+         "(`convguard queue add` puts them there) instead: any number of hosts run it at\n"
+         "once, each leasing problems for its own stack, renewing its leases while it\n"
+         "probes; a host that dies or loses the server gives its problems back when its\n"
+         "lease lapses. It ends when every problem of this host's stack is done (waiting\n"
+         "while other hosts hold some), or, with --follow, keeps waiting for new sweeps.\n"
+         "See docs/work-queue.md.\n";
 }
 
 // Which devices each stack of the run is on, e.g. "GPU 1" or "GPU 0,2": the name a row
@@ -160,54 +172,6 @@ void PrintTable(const std::vector<Verdict>& verdicts, const std::string& format,
     if (show_devices) cells.push_back(devices_of(*r.v));
     emit(cells);
   }
-}
-
-// The most unread lines of one log listed one by one; the rest are counted.
-constexpr size_t kMaxUnreadShown = 100;
-// How much of the error that made a list a log is quoted (it quotes the whole line).
-constexpr size_t kMaxListErrorShown = 200;
-
-// "log FILE: N commands of M distinct problems (F from Find, R executions); K lines
-// skipped (O other MIOpenDriver commands); U lines unread:", then each unread line's number
-// and reason (the first kMaxUnreadShown of them).
-void ReportLog(const MiopenLog& log) {
-  int64_t find = 0;
-  int64_t run = 0;
-  for (const LoggedProblem& lp : log.problems) {
-    find += lp.find_lines;
-    run += lp.run_lines;
-  }
-  std::string skipped = std::to_string(log.skipped_lines) + " lines skipped";
-  if (log.other_driver_commands > 0) {
-    skipped += " (" + std::to_string(log.other_driver_commands) + " other MIOpenDriver commands)";
-  }
-  std::fprintf(stderr,
-               "convguard sweep: log %s: %zu commands of %zu distinct problems (%lld from Find, "
-               "%lld executions); %s; %zu lines unread%s\n",
-               log.origin.c_str(), log.calls.size(), log.problems.size(),
-               static_cast<long long>(find), static_cast<long long>(run), skipped.c_str(),
-               log.unread.size(), log.unread.empty() ? "" : ":");
-  for (size_t i = 0; i < log.unread.size() && i < kMaxUnreadShown; ++i) {
-    std::fprintf(stderr, "convguard sweep:   line %lld: %s\n",
-                 static_cast<long long>(log.unread[i].line), log.unread[i].reason.c_str());
-  }
-  if (log.unread.size() > kMaxUnreadShown) {
-    std::fprintf(stderr, "convguard sweep:   ... and %zu more unread lines\n",
-                 log.unread.size() - kMaxUnreadShown);
-  }
-}
-
-// `path` read as an MIOpen log after it failed as a problem list with `list_error`: only
-// when that failure was a line the list could not read (not a missing file or include)
-// and the file looks like a log. Otherwise an error (the caller reports list_error).
-StatusOr<MiopenLog> ReadLogInsteadOfList(const std::string& path, const Status& list_error) {
-  if (list_error.code() != StatusCode::kInvalidArgument &&
-      list_error.code() != StatusCode::kUnsupported &&
-      list_error.code() != StatusCode::kOutOfRange) {
-    return list_error;
-  }
-  // ReadMiopenLog succeeds exactly when LooksLikeMiopenLog holds for the file's bytes.
-  return ReadMiopenLog(path);
 }
 
 // A problem a budgeted sweep did not probe, with what the learned pattern predicts.
@@ -372,6 +336,19 @@ int SweepMain(const Args& args) {
                  table.c_str());
     return kExitBadInput;
   }
+  if (flags.Has("--from-queue")) {
+    return SweepFromQueue(flags, table,
+                          [](const std::vector<Verdict>& verdicts, const std::string& format,
+                             const std::vector<DeviceStack>& stacks) {
+                            PrintTable(verdicts, format, DevicesByStack(stacks));
+                          });
+  }
+  for (const char* queue_only : {"--follow", "--lease", "--claim", "--host-label"}) {
+    if (flags.Has(queue_only)) {
+      std::fprintf(stderr, "convguard sweep: %s is for a sweep --from-queue\n", queue_only);
+      return kExitBadInput;
+    }
+  }
   // Every problem is read and validated before anything starts.
   const std::string order = flags.Get("--order", "given");
   if (order != "given" && order != "informative") {
@@ -390,54 +367,7 @@ int SweepMain(const Args& args) {
   }
   std::vector<PredictedRow> predicted;
   std::vector<ProbeJob> jobs;
-  const std::string algo = flags.Get("--algo");
-  for (const std::string& spec : flags.GetAll("--grid")) {
-    StatusOr<GridExpansion> grid = ExpandGrid(spec);
-    if (!grid.ok()) {
-      std::fprintf(stderr, "convguard sweep: --grid '%s': %s\n", spec.c_str(),
-                   grid.status().message().c_str());
-      return kExitBadInput;
-    }
-    if (grid->skipped_invalid > 0) {
-      std::fprintf(
-          stderr, "convguard sweep: --grid: skipped %lld invalid combinations (first: %s)\n",
-          static_cast<long long>(grid->skipped_invalid), grid->first_skipped_reason.c_str());
-    }
-    for (const Problem& p : grid->problems) jobs.push_back({p, algo});
-  }
-  for (const std::string& path : flags.GetAll("--list")) {
-    StatusOr<std::vector<ListedProblem>> list = ReadProblemList(path);
-    if (!list.ok()) {
-      // A log is not a list: its foreign lines fail the list. Read it as the log it is,
-      // saying why, so that a typo in a real list is still seen.
-      if (StatusOr<MiopenLog> log = ReadLogInsteadOfList(path, list.status()); log.ok()) {
-        std::string why = list.status().message();
-        if (why.size() > kMaxListErrorShown) why = why.substr(0, kMaxListErrorShown - 3) + "...";
-        std::fprintf(stderr,
-                     "convguard sweep: --list %s is not a problem list (%s) but holds "
-                     "MIOpenDriver convolution commands: reading it as an MIOpen log (--log)\n",
-                     path.c_str(), why.c_str());
-        ReportLog(*log);
-        for (const LoggedProblem& lp : log->problems) jobs.push_back({lp.problem, algo});
-        continue;
-      }
-      std::fprintf(stderr, "convguard sweep: --list: %s\n", list.status().message().c_str());
-      return kExitBadInput;
-    }
-    // A line's own `algo=NAME` wins over --algo: the list says what each problem runs with.
-    for (const ListedProblem& lp : *list) {
-      jobs.push_back({lp.problem, lp.algorithm.empty() ? algo : lp.algorithm});
-    }
-  }
-  for (const std::string& path : flags.GetAll("--log")) {
-    StatusOr<MiopenLog> log = ReadMiopenLog(path);
-    if (!log.ok()) {
-      std::fprintf(stderr, "convguard sweep: --log: %s\n", log.status().message().c_str());
-      return kExitBadInput;
-    }
-    ReportLog(*log);
-    for (const LoggedProblem& lp : log->problems) jobs.push_back({lp.problem, algo});
-  }
+  if (!ReadProblemSourceFlags(flags, "convguard sweep", jobs)) return kExitBadInput;
   if (jobs.empty()) {
     std::fprintf(stderr,
                  "convguard sweep: no problems: give --grid SPEC, --list FILE or --log FILE (see "

@@ -540,7 +540,7 @@ TEST_F(PostgresStoreTest, FreshDatabaseIsMigratedAndMarked) {
   auto store = MustOpen();
   ASSERT_NE(store, nullptr);
   const int latest = EmbeddedPostgresMigrations().back().version;
-  EXPECT_EQ(latest, 2);
+  EXPECT_EQ(latest, 3);
   EXPECT_EQ(QueryInt("SELECT schema_version FROM convguard_store"), latest);
   EXPECT_EQ(QueryInt("SELECT application_id FROM convguard_store"), kPostgresStoreApplicationId);
   EXPECT_EQ(QueryInt("SELECT count(*) FROM schema_migrations"), latest);
@@ -554,7 +554,7 @@ TEST_F(PostgresStoreTest, FreshDatabaseIsMigratedAndMarked) {
         << table;
   }
   // The same version numbers as SQLite's files: either kind of store reports the same.
-  ASSERT_EQ(EmbeddedPostgresMigrations().size(), 2u);
+  ASSERT_EQ(EmbeddedPostgresMigrations().size(), 3u);
   EXPECT_STREQ(EmbeddedPostgresMigrations()[1].name, "002_sequence_verdicts");
   // Reopening migrates nothing again.
   ASSERT_NE(MustOpen(), nullptr);
@@ -588,7 +588,8 @@ TEST_F(PostgresStoreTest, ManyConnectionsOpeningAFreshDatabaseMigrateOnce) {
 
 TEST_F(PostgresStoreTest, RefusesAStoreOfANewerSchema) {
   std::vector<SchemaMigration> newer = EmbeddedPostgresMigrations();
-  newer.push_back({3, "003_future", "CREATE TABLE future_things (id BIGINT);"});
+  const int next = static_cast<int>(newer.size()) + 1;
+  newer.push_back({next, "099_future", "CREATE TABLE future_things (id BIGINT);"});
   {
     StatusOr<std::unique_ptr<Store>> future = OpenPostgresStoreWithMigrations(conninfo_, {}, newer);
     ASSERT_TRUE(future.ok()) << future.status().ToString();
@@ -596,10 +597,10 @@ TEST_F(PostgresStoreTest, RefusesAStoreOfANewerSchema) {
   StatusOr<std::unique_ptr<Store>> store = OpenPostgresStore(conninfo_);
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), StatusCode::kUnsupported);
-  EXPECT_NE(store.status().message().find("has schema version 3; this build of convguard knows "
-                                          "versions 1 to 2 (open it with a newer convguard)"),
-            std::string::npos)
-      << store.status().message();
+  const std::string says = "has schema version " + std::to_string(next) +
+                           "; this build of convguard knows versions 1 to " +
+                           std::to_string(next - 1) + " (open it with a newer convguard)";
+  EXPECT_NE(store.status().message().find(says), std::string::npos) << store.status().message();
   EXPECT_NE(store.status().message().find("dbname=" + db_.name), std::string::npos)
       << store.status().message();
 }
@@ -617,7 +618,8 @@ TEST_F(PostgresStoreTest, MigratesAnOlderStoreKeepingItsData) {
   EXPECT_EQ(QueryInt("SELECT schema_version FROM convguard_store"), 1);
   auto store = MustOpen();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(QueryInt("SELECT schema_version FROM convguard_store"), 2);
+  EXPECT_EQ(QueryInt("SELECT schema_version FROM convguard_store"),
+            EmbeddedPostgresMigrations().back().version);
   EXPECT_EQ(store->ListVerdicts(Filter(std::nullopt))->size(), 1u);
   EXPECT_TRUE(store->AddSequenceVerdict(MakeSequenceVerdict(stack, VerdictKind::kOk)).ok());
 }
