@@ -256,7 +256,7 @@ int SweepFromQueue(const FlagParser& flags, const std::string& table,
                      kWho, static_cast<long long>(*remaining));
         waiting_said = true;
       }
-      if (!SleepUnlessInterrupted(std::min(2.0, lease_s / 4.0))) {
+      if (!SleepUnlessInterrupted(std::min(0.25, lease_s / 4.0))) {
         interrupted = true;
         break;
       }
