@@ -119,7 +119,9 @@ if ((run_asan)); then
   ((${#suites[@]})) || { echo "sanitize.sh: found no test suites in $ASAN_BUILD/build.ninja" >&2; exit 1; }
   # Registered as one ctest test (one PostgreSQL server for the whole binary), not through
   # gtest_discover_tests: present when the build has the PostgreSQL store.
-  if grep -q '^build tests/pg_store_tests:' "$ASAN_BUILD/build.ninja"; then suites+=(pg_store_tests); fi
+  for pg_suite in pg_store_tests pg_queue_tests; do
+    if grep -q "^build tests/$pg_suite:" "$ASAN_BUILD/build.ninja"; then suites+=("$pg_suite"); fi
+  done
   echo "== building convguard_cli misbehaving_worker convguard_check ${suites[*]} with $JOBS jobs"
   cmake --build "$ASAN_BUILD" -j "$JOBS" --target convguard_cli misbehaving_worker convguard_check \
     convguard_sanitizer_canary "${suites[@]}" || exit 1
