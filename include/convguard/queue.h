@@ -103,7 +103,9 @@ class WorkQueue {
   // empty problem text.
   virtual StatusOr<int64_t> AddSweep(const QueueSweepSpec& sweep) = 0;
 
-  // Joins the sweeps meant for request.stack_id that it has not joined yet, then leases
+  // Joins the sweeps meant for request.stack_id that it has not joined yet (at most every
+  // 2 s per WorkQueue object: a claim loop need not ask each time; Remaining always
+  // joins, so a host that finds nothing to claim sees a sweep added since), then leases
   // it up to max_problems problems (pending ones, or ones whose lease lapsed), in queue
   // order. Empty when there is nothing to lease now (problems may still be leased to
   // others; see Remaining).

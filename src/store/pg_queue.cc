@@ -11,8 +11,11 @@
 //
 // Ownership: a PostgresWorkQueue owns its Connection. Thread-safety: one thread per object.
 #include <algorithm>
+#include <chrono>
 #include <memory>
+#include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -110,7 +113,14 @@ class PostgresWorkQueue final : public WorkQueue {
       if (r.max_problems < 1) {
         return Status::InvalidArgument("a claim must ask for at least one problem");
       }
-      CG_RETURN_IF_ERROR(Join(r.stack_id));
+      // Joining is a query of its own; a host claiming in a tight loop needs it only now
+      // and then (Remaining, which a host asks when a claim comes back empty, always joins).
+      const auto now = std::chrono::steady_clock::now();
+      if (joined_stack_ != r.stack_id || now - joined_at_ > kRejoinEvery) {
+        CG_RETURN_IF_ERROR(Join(r.stack_id));
+        joined_stack_ = r.stack_id;
+        joined_at_ = now;
+      }
       CG_ASSIGN_OR_RETURN(
           Result rows,
           conn_->Exec(
@@ -171,23 +181,36 @@ class PostgresWorkQueue final : public WorkQueue {
       if (outcomes.size() != leases.size()) {
         return Status::InvalidArgument("one outcome per lease is needed");
       }
-      std::vector<bool> held;
-      held.reserve(leases.size());
-      Transaction tx(*conn_);
-      CG_RETURN_IF_ERROR(tx.Begin());
+      std::vector<bool> held(leases.size(), false);
+      if (leases.empty()) return held;
+      // One statement for the whole batch (arrays unnested in step), so that completing a
+      // batch is one round trip whatever its size.
+      std::string stacks = "{", sweeps = "{", seqs = "{", texts = "{";
       for (size_t i = 0; i < leases.size(); ++i) {
-        const QueueLease& l = leases[i];
-        CG_ASSIGN_OR_RETURN(
-            Result rows,
-            conn_->Exec(
-                "UPDATE queue_work SET state = 'done', outcome = $5,"
-                " finished_at = clock_timestamp(), lease_expires = NULL"
-                " WHERE stack_id = $1 AND sweep_id = $2 AND seq = $3 AND owner = $4"
-                " AND state = 'leased' RETURNING 1",
-                {Text(l.stack_id), Int(l.sweep_id), Int(l.seq), Text(owner), Text(outcomes[i])}));
-        held.push_back(rows.Rows() == 1);
+        const char* sep = i == 0 ? "" : ",";
+        stacks += sep + ArrayElement(leases[i].stack_id);
+        sweeps += sep + std::to_string(leases[i].sweep_id);
+        seqs += sep + std::to_string(leases[i].seq);
+        texts += sep + ArrayElement(outcomes[i]);
       }
-      CG_RETURN_IF_ERROR(tx.Commit());
+      CG_ASSIGN_OR_RETURN(
+          Result rows,
+          conn_->Exec("UPDATE queue_work w SET state = 'done', outcome = t.outcome,"
+                      " finished_at = clock_timestamp(), lease_expires = NULL"
+                      " FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[])"
+                      "   AS t(stack_id, sweep_id, seq, outcome)"
+                      " WHERE w.stack_id = t.stack_id AND w.sweep_id = t.sweep_id"
+                      " AND w.seq = t.seq AND w.owner = $5 AND w.state = 'leased'"
+                      " RETURNING w.stack_id, w.sweep_id, w.seq",
+                      {Text(stacks + "}"), Text(sweeps + "}"), Text(seqs + "}"), Text(texts + "}"),
+                       Text(owner)}));
+      std::set<std::tuple<std::string, int64_t, int64_t>> marked;
+      for (int r = 0; r < rows.Rows(); ++r) {
+        marked.emplace(rows.GetText(r, 0), rows.GetInt(r, 1), rows.GetInt(r, 2));
+      }
+      for (size_t i = 0; i < leases.size(); ++i) {
+        held[i] = marked.count({leases[i].stack_id, leases[i].sweep_id, leases[i].seq}) > 0;
+      }
       return held;
     });
   }
@@ -294,22 +317,36 @@ class PostgresWorkQueue final : public WorkQueue {
   // Joins every sweep meant for `stack_id` that it has not joined: one statement, so that
   // the joined row and the work rows appear together.
   Status Join(const std::string& stack_id) {
-    return conn_
-        ->Exec(
+    CG_ASSIGN_OR_RETURN(
+        int64_t added,
+        conn_->QueryInt(
             "WITH joined AS ("
             "  INSERT INTO queue_joined (sweep_id, stack_id)"
             "  SELECT s.id, $1 FROM queue_sweeps s"
             "  WHERE (s.stack_id IS NULL OR s.stack_id = $1) AND NOT EXISTS ("
             "    SELECT 1 FROM queue_joined j WHERE j.sweep_id = s.id AND j.stack_id = $1)"
-            "  ON CONFLICT DO NOTHING RETURNING sweep_id)"
-            " INSERT INTO queue_work (stack_id, sweep_id, seq, state)"
-            " SELECT $1, q.sweep_id, q.seq, 'pending'"
-            " FROM queue_problems q JOIN joined j ON q.sweep_id = j.sweep_id",
-            {Text(stack_id)})
-        .status();
+            "  ON CONFLICT DO NOTHING RETURNING sweep_id),"
+            " added AS ("
+            "  INSERT INTO queue_work (stack_id, sweep_id, seq, state)"
+            "  SELECT $1, q.sweep_id, q.seq, 'pending'"
+            "  FROM queue_problems q JOIN joined j ON q.sweep_id = j.sweep_id RETURNING 1)"
+            " SELECT count(*) FROM added",
+            {Text(stack_id)}));
+    // Many new rows at once: refresh the planner's statistics now, so that claims use the
+    // index of open rows from the first one rather than after autovacuum gets round to it.
+    if (added >= kAnalyzeAfterRows) {
+      CG_RETURN_IF_ERROR(conn_->ExecScript("ANALYZE queue_work", "analyzing the work queue"));
+    }
+    return Status::Ok();
   }
 
+  static constexpr int64_t kAnalyzeAfterRows = 1000;
+  // Claims join again when this long has passed since this object last joined.
+  static constexpr std::chrono::seconds kRejoinEvery{2};
+
   std::unique_ptr<Connection> conn_;
+  std::string joined_stack_;
+  std::chrono::steady_clock::time_point joined_at_;
 };
 
 }  // namespace
