@@ -1107,6 +1107,49 @@ TEST_F(PostgresStoreTest, SweepTwiceFindsEverythingKnownAndDbShowListsIt) {
       << show.out;
 }
 
+TEST_F(PostgresStoreTest, DbPushAndPullThroughTheCli) {
+  const std::string dir = MakeTempDir("pg-cli-push");
+  const std::string local = dir + "/local.sqlite";
+  {
+    StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(local);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    FillLocal(**store, MakeStack("CPU A", true), MakeStack("CPU B"));
+  }
+  const std::string uri = db_.server->UriConnInfo(db_.name);
+  testing_support::CliResult push = RunConvguard({"db", "push", uri, "--db", local});
+  ASSERT_EQ(push.exit_code, 0) << push.err;
+  EXPECT_NE(push.out.find("pushed into " + uri + ": 2 stacks in "), std::string::npos) << push.out;
+  const int64_t verdicts = QueryInt("SELECT count(*) FROM verdicts");
+  EXPECT_NE(push.out.find("verdicts:          " + std::to_string(verdicts) + " new"),
+            std::string::npos)
+      << push.out;
+  testing_support::CliResult again = RunConvguard({"db", "push", conninfo_, "--db", local});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(
+      again.out.find("verdicts:          0 new, " + std::to_string(verdicts) + " already there"),
+      std::string::npos)
+      << again.out;
+
+  const std::string fresh = dir + "/fresh.sqlite";
+  testing_support::CliResult pull = RunConvguard({"db", "pull", uri, "--db", fresh});
+  ASSERT_EQ(pull.exit_code, 0) << pull.err;
+  testing_support::CliResult a = RunConvguard({"db", "export", "--db", local});
+  testing_support::CliResult b = RunConvguard({"db", "export", "--db", fresh});
+  ASSERT_EQ(a.exit_code, 0);
+  EXPECT_EQ(a.out, b.out);
+  StatusOr<std::unique_ptr<Store>> l = OpenSqliteStore(local);
+  StatusOr<std::unique_ptr<Store>> f = OpenSqliteStore(fresh);
+  ASSERT_TRUE(l.ok() && f.ok());
+  EXPECT_EQ(Histories(**f), Histories(**l));
+
+  // The same database spelled the same way as --db: refused, nothing written.
+  testing_support::CliResult same = RunConvguard({"db", "push", uri, "--db", uri});
+  EXPECT_EQ(same.exit_code, 2) << same.err;
+  EXPECT_NE(same.err.find("is the local store itself"), std::string::npos) << same.err;
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+}
+
 TEST(PostgresCliTest, BadConnectionStringsExitAsTheStoreErrorsDo) {
   testing_support::CliResult malformed =
       RunConvguard({"db", "show", "--db", "host=/nowhere password=Sekr1tPw bogus_option=1"});
