@@ -69,6 +69,57 @@ struct ImportReport {
   int64_t identical = 0;      // records already present with the same content
 };
 
+// A stack as a store holds it, with the times that store first and last saw it (UTC ISO
+// 8601). `fingerprint` is as first recorded (its tool_version included).
+struct StoredStack {
+  std::string id;
+  StackFingerprint fingerprint;
+  std::string first_seen;
+  std::string last_seen;
+};
+
+// Everything a store holds about one stack but its claims (work in progress, which means
+// nothing to another store): what moves between stores (convguard/store_transfer.h).
+struct StackRecords {
+  StoredStack stack;
+  std::vector<Verdict> verdicts;  // in key order; at most one per key
+  // History, grouped by key in key order; a key's attempts in the order stored. A key
+  // may have attempts and no verdict (a probe that never finished).
+  std::vector<Attempt> attempts;
+  // Oldest first, each with the id the store that holds it gave it.
+  std::vector<SequenceVerdict> sequence_verdicts;
+};
+
+struct MergeOptions {
+  // Where the records come from ("host:/path/verdicts.sqlite", a redacted connection
+  // string): written into the history rows that keep a conflicting verdict.
+  std::string source_label;
+  // A stored verdict that differs from the incoming one is replaced (and goes to the
+  // history as "superseded", as with PutVerdict) instead of being kept current.
+  bool prefer_incoming = false;
+};
+
+// How many records of one kind a merge was given: `added` were new to the store and are
+// now in it; `already` were there with the same content and were not written again.
+struct MergeCounts {
+  int64_t added = 0;
+  int64_t already = 0;
+  friend bool operator==(const MergeCounts&, const MergeCounts&) = default;
+};
+
+struct MergeReport {
+  MergeCounts stacks;  // already: its seen-times widened where the incoming were wider
+  MergeCounts verdicts;
+  MergeCounts attempts;
+  MergeCounts sequence_verdicts;
+  // Keys whose stored verdict differed from the incoming one, in key order. Each is
+  // counted once more below, in exactly one of the three.
+  std::vector<VerdictKey> conflicts;
+  int64_t conflicts_recorded = 0;          // incoming verdict kept in the history now
+  int64_t conflicts_already_recorded = 0;  // ... it was, by an earlier merge
+  int64_t replaced = 0;                    // prefer_incoming: incoming made current
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -101,6 +152,23 @@ class Store {
   // Sequence verdicts, oldest first; only those of `stack_id` when given.
   virtual StatusOr<std::vector<SequenceVerdict>> ListSequenceVerdicts(
       const std::optional<std::string>& stack_id) = 0;
+
+  // Everything the store holds about `stack_id` (StackRecords), read from one consistent
+  // snapshot. kNotFound when the stack is not in the store.
+  virtual StatusOr<StackRecords> ReadStackRecords(const std::string& stack_id) = 0;
+  // Merges `records` (of one stack, possibly a part of them) into this store, in one
+  // transaction, losing nothing of either side (rules: docs/store.md, "Moving records
+  // between stores"): the stack is added or its seen-times widened; attempts and sequence
+  // verdicts are added unless the same content is already there, as many times as
+  // `records` hold it (so give all of a key's attempts, and all of a stack's sequence
+  // verdicts, in one call); a verdict is added when its key is new, and when the stored one
+  // differs the stored one stays current and the incoming one goes to the key's history
+  // as an attempt with outcome "conflict" (once), unless options.prefer_incoming. Checks
+  // all of `records` before writing any: records of another stack, two verdicts of one
+  // key, a stack stored under the same id with another identity are kInvalidArgument and
+  // nothing is written. Merging the same records again adds nothing.
+  virtual StatusOr<MergeReport> MergeStackRecords(const StackRecords& records,
+                                                  const MergeOptions& options) = 0;
 
   // JSON Lines: one object per line, stacks first ({"type":"stack",...}) then verdicts
   // ({"type":"verdict",...}); format in docs/store.md.

@@ -1,4 +1,5 @@
-// convguard db: look at, export and import the verdict store.
+// convguard db: look at, export and import the verdict store, and move its contents to and
+// from another store (push and pull: db_transfer.cc).
 #include <algorithm>
 #include <climits>
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/db_transfer.h"
 #include "cli/flags.h"
 #include "cli/probe_common.h"
 #include "convguard/exit_status.h"
@@ -24,6 +26,8 @@ constexpr const char* kDbUsage =
     "       convguard db sequences [--stack ID] [--long]   (what 'convguard replay' found)\n"
     "       convguard db export [FILE]      (JSON Lines; '-' or nothing: stdout)\n"
     "       convguard db import FILE [--replace]\n"
+    "       convguard db push TARGET [--stack ID] [--prefer-incoming] [--long]\n"
+    "       convguard db pull SOURCE [--stack ID] [--prefer-incoming] [--long]\n"
     "\n"
     "The store is --db PATH, else $CONVGUARD_DB, else ~/.local/share/convguard/verdicts.sqlite.\n"
     "PATH may be a PostgreSQL connection string (postgresql://HOST/DB, service=NAME, ...;\n"
@@ -31,18 +35,30 @@ constexpr const char* kDbUsage =
     "Import checks every line before writing any; verdicts already stored are kept unless\n"
     "--replace is given (replaced ones stay in the history). Nothing is lost either way.\n"
     "\n"
+    "push copies the store's stacks, verdicts, attempts (history) and sequence verdicts into\n"
+    "TARGET; pull copies SOURCE's into the store. TARGET and SOURCE are another store: a\n"
+    "PostgreSQL connection string or an SQLite file. What is already there is not copied\n"
+    "again, so a second push adds nothing. When both hold different verdicts for one key\n"
+    "(a conflict), the destination keeps its own current and the incoming one in its\n"
+    "history (outcome \"conflict\", recorded once); --prefer-incoming makes the incoming one\n"
+    "current instead (the other goes to the history). Conflicts are listed on stderr and\n"
+    "are not an error (exit status 0). One transaction per batch: after an error, what was\n"
+    "committed stays, and the report says how much. Claims are not copied.\n"
+    "\n"
     "options:\n";
 
 std::vector<FlagSpec> DbFlagSpecs() {
   return {
       {"--help", "", "show this help", false, "-h"},
       {"--db", "PATH|CONNINFO", "the store: an SQLite file or a PostgreSQL connection string"},
-      {"--stack", "ID", "only this stack"},
+      {"--stack", "ID", "only this stack (show, sequences, export, push, pull)"},
       {"--verdict", "KIND", "only this verdict (OK, SLOW, HANG, CRASH, WRONG, ...)"},
       {"--problem", "P", "only this problem (any text form)"},
       {"--limit", "N", "at most N rows"},
-      {"--long", "", "every verdict with its evidence"},
+      {"--long", "", "show, sequences: every record with its evidence; push, pull: every conflict"},
       {"--replace", "", "import: replace stored verdicts that differ"},
+      {"--prefer-incoming", "",
+       "push, pull: on a conflict make the incoming verdict current (the other to history)"},
   };
 }
 
@@ -81,10 +97,18 @@ int DbMain(const Args& args) {
   const std::string action = flags.positionals().front();
   const std::vector<std::string> rest(flags.positionals().begin() + 1, flags.positionals().end());
   if (action != "show" && action != "stacks" && action != "sequences" && action != "export" &&
-      action != "import") {
+      action != "import" && action != "push" && action != "pull") {
     std::fprintf(stderr,
                  "convguard db: unknown action '%s' (allowed: show, stacks, sequences, export, "
-                 "import)\n",
+                 "import, push, pull)\n",
+                 action.c_str());
+    return kExitBadInput;
+  }
+  if (action == "push" || action == "pull") return DbTransferMain(flags, action, rest);
+  if (flags.Has("--prefer-incoming")) {
+    std::fprintf(stderr,
+                 "convguard db %s: --prefer-incoming applies to push and pull only (import "
+                 "has --replace)\n",
                  action.c_str());
     return kExitBadInput;
   }

@@ -26,14 +26,6 @@
 
 namespace convguard {
 
-// A stack as stored, with the times the store first and last saw it (UTC ISO 8601).
-struct StoredStack {
-  std::string id;
-  StackFingerprint fingerprint;
-  std::string first_seen;
-  std::string last_seen;
-};
-
 // What export and import need from a store. Every call runs inside the transaction the
 // store holds around DumpJsonLines or ApplyJsonLines; a stored record that no longer
 // reads is kInternal (ParseStoredVerdict).

@@ -1,7 +1,8 @@
 // The PostgreSQL implementation of Store: the tables of docs/store.md in one database
 // that several hosts share (docs/store-postgresql.md). libpq is behind pg_db.h; the
-// record rules and the argument checks are stored_records.h and JSON Lines export and
-// import jsonl.h, shared with the SQLite store, so that both stores decide alike.
+// record rules and the argument checks are stored_records.h, JSON Lines export and import
+// jsonl.h and moving records between stores transfer.h, shared with the SQLite store, so
+// that both stores decide alike.
 //
 // Concurrency: SQLite serialises writers with one database lock (BEGIN IMMEDIATE); here
 // many hosts write at once, so every write that first reads what it decides on (does a
@@ -12,8 +13,10 @@
 // their row (SELECT ... FOR UPDATE) and are written with INSERT ... ON CONFLICT, so that
 // the rule holds for anything else that writes the table. An import locks the four
 // tables it checks against, in the order the other writers take them (attempts,
-// verdicts, claims, stacks), so that what it checked is what it writes. An export reads
-// one REPEATABLE READ snapshot.
+// verdicts, claims, stacks), so that what it checked is what it writes. A merge of
+// another store's records locks every key it touches, in one order (KeysOf), before it
+// reads any, and the stack's sequence verdicts when it adds some. An export, and the
+// reading of a stack's records for a transfer, read one REPEATABLE READ snapshot.
 //
 // Ownership: a PostgresStore owns its Connection (closed when the store is destroyed) and
 // a copy of its options. Thread-safety: as Store, one thread per object.
@@ -34,6 +37,7 @@
 #include "store/jsonl.h"
 #include "store/pg_db.h"
 #include "store/stored_records.h"
+#include "store/transfer.h"
 
 namespace convguard {
 namespace {
@@ -183,7 +187,7 @@ std::vector<Param> KeyParams(const VerdictKey& key) {
   return {Text(key.stack_id), Text(key.problem), Text(key.algorithm)};
 }
 
-class PostgresStore final : public GuardedStore, private JsonLinesStorage {
+class PostgresStore final : public GuardedStore, private TransferStorage {
  public:
   PostgresStore(std::unique_ptr<Connection> conn, PostgresStoreOptions options)
       : conn_(std::move(conn)), options_(std::move(options)) {}
@@ -293,6 +297,13 @@ class PostgresStore final : public GuardedStore, private JsonLinesStorage {
     Transaction tx(*conn_);
     CG_RETURN_IF_ERROR(tx.Begin());
     CG_RETURN_IF_ERROR(RequireStack(v.stack_id));
+    CG_ASSIGN_OR_RETURN(int64_t id, WriteSequenceVerdict(v));
+    CG_RETURN_IF_ERROR(tx.Commit());
+    return id;
+  }
+
+  // REQUIRES: in a transaction; the stack is stored.
+  StatusOr<int64_t> WriteSequenceVerdict(const SequenceVerdict& v) override {
     // The id is taken first, so that the stored record carries it too.
     CG_ASSIGN_OR_RETURN(
         int64_t id,
@@ -309,8 +320,12 @@ class PostgresStore final : public GuardedStore, private JsonLinesStorage {
                     Text(v.failed_problem), Int(static_cast<int64_t>(v.minimal.size())),
                     Text(v.recorded_at), Text(DumpJson(ToJson(stored))), Text(os::UtcNowIso8601())})
             .status());
-    CG_RETURN_IF_ERROR(tx.Commit());
     return id;
+  }
+
+  StatusOr<std::vector<SequenceVerdict>> ReadSequenceVerdicts(
+      const std::string& stack_id) override {
+    return ListSequenceVerdictsImpl(stack_id);
   }
 
   StatusOr<std::vector<SequenceVerdict>> ListSequenceVerdictsImpl(
@@ -476,37 +491,62 @@ class PostgresStore final : public GuardedStore, private JsonLinesStorage {
 
   // -- attempts --
 
+  // REQUIRES: in a transaction; the stack is stored.
+  Status WriteAttempt(const Attempt& a) override {
+    return InsertAttemptRow(a.key, a.attempt_number, a.outcome, a.deadline_ms, a.elapsed_ms,
+                            a.worker_pid, a.started_at, a.detail);
+  }
+
   Status AddAttemptImpl(const Attempt& a) override {
     CG_RETURN_IF_ERROR(CheckKey(a.key));
     Transaction tx(*conn_);
     CG_RETURN_IF_ERROR(tx.Begin());
     CG_RETURN_IF_ERROR(RequireStack(a.key.stack_id));
-    CG_RETURN_IF_ERROR(InsertAttemptRow(a.key, a.attempt_number, a.outcome, a.deadline_ms,
-                                        a.elapsed_ms, a.worker_pid, a.started_at, a.detail));
+    CG_RETURN_IF_ERROR(WriteAttempt(a));
     return tx.Commit();
   }
 
-  StatusOr<std::vector<Attempt>> ListAttemptsImpl(const VerdictKey& key) override {
-    CG_ASSIGN_OR_RETURN(
-        Result r,
-        conn_->Exec("SELECT attempt_number, outcome, deadline_ms, elapsed_ms, worker_pid,"
-                    " started_at, detail FROM attempts"
-                    " WHERE stack_id = $1 AND problem = $2 AND algorithm = $3 ORDER BY id",
-                    KeyParams(key)));
+  static constexpr const char* kSelectAttempts =
+      "SELECT stack_id, problem, algorithm, attempt_number, outcome, deadline_ms, elapsed_ms,"
+      " worker_pid, started_at, detail FROM attempts";
+
+  // The attempts of the result of a kSelectAttempts query.
+  static std::vector<Attempt> AttemptRows(const Result& r) {
     std::vector<Attempt> out;
+    out.reserve(static_cast<size_t>(r.Rows()));
     for (int row = 0; row < r.Rows(); ++row) {
       Attempt a;
-      a.key = key;
-      a.attempt_number = static_cast<int>(r.GetInt(row, 0));
-      a.outcome = r.GetText(row, 1);
-      a.deadline_ms = r.GetReal(row, 2);
-      a.elapsed_ms = r.GetReal(row, 3);
-      a.worker_pid = r.GetInt(row, 4);
-      a.started_at = r.GetText(row, 5);
-      a.detail = r.GetText(row, 6);
+      a.key = {r.GetText(row, 0), r.GetText(row, 1), r.GetText(row, 2)};
+      a.attempt_number = static_cast<int>(r.GetInt(row, 3));
+      a.outcome = r.GetText(row, 4);
+      a.deadline_ms = r.GetReal(row, 5);
+      a.elapsed_ms = r.GetReal(row, 6);
+      a.worker_pid = r.GetInt(row, 7);
+      a.started_at = r.GetText(row, 8);
+      a.detail = r.GetText(row, 9);
       out.push_back(std::move(a));
     }
     return out;
+  }
+
+  StatusOr<std::vector<Attempt>> ReadAttempts(const VerdictKey& key) override {
+    CG_ASSIGN_OR_RETURN(
+        Result r, conn_->Exec(std::string(kSelectAttempts) + " WHERE stack_id = $1 AND problem = $2"
+                                                             " AND algorithm = $3 ORDER BY id",
+                              KeyParams(key)));
+    return AttemptRows(r);
+  }
+
+  StatusOr<std::vector<Attempt>> ReadStackAttempts(const std::string& stack_id) override {
+    CG_ASSIGN_OR_RETURN(
+        Result r, conn_->Exec(std::string(kSelectAttempts) + " WHERE stack_id = $1"
+                                                             " ORDER BY problem, algorithm, id",
+                              {Text(stack_id)}));
+    return AttemptRows(r);
+  }
+
+  StatusOr<std::vector<Attempt>> ListAttemptsImpl(const VerdictKey& key) override {
+    return ReadAttempts(key);
   }
 
   // -- claims --
@@ -582,6 +622,36 @@ class PostgresStore final : public GuardedStore, private JsonLinesStorage {
         "LOCK TABLE attempts, verdicts, claims, stacks IN SHARE ROW EXCLUSIVE MODE",
         "locking the store for an import"));
     CG_ASSIGN_OR_RETURN(ImportReport report, ApplyJsonLines(*this, input, replace));
+    CG_RETURN_IF_ERROR(tx.Commit());
+    return report;
+  }
+
+  // -- moving records between stores (transfer.h): this store holds the transaction --
+
+  StatusOr<StackRecords> ReadStackRecordsImpl(const std::string& stack_id) override {
+    Transaction tx(*conn_);  // one snapshot for the stack's records
+    CG_RETURN_IF_ERROR(tx.Begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
+    CG_ASSIGN_OR_RETURN(StackRecords records, CollectStackRecords(*this, stack_id, target()));
+    CG_RETURN_IF_ERROR(tx.Commit());
+    return records;
+  }
+
+  StatusOr<MergeReport> MergeStackRecordsImpl(const StackRecords& records,
+                                              const MergeOptions& options) override {
+    Transaction tx(*conn_);
+    CG_RETURN_IF_ERROR(tx.Begin());
+    // Every key before anything is read, in the one order every merge takes them, so that
+    // a merge waits only for writers of its keys and two merges never wait in a cycle.
+    for (const VerdictKey& key : KeysOf(records)) CG_RETURN_IF_ERROR(LockKey(key));
+    if (!records.sequence_verdicts.empty()) {
+      // Sequence verdicts are compared by content: two merges of the same ones must queue.
+      // One separator only, so that the text is never a key's (KeyLockText has two).
+      CG_RETURN_IF_ERROR(conn_
+                             ->Exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                                    {Text("sequence_verdicts\x1f" + records.stack.id)})
+                             .status());
+    }
+    CG_ASSIGN_OR_RETURN(MergeReport report, MergeRecords(*this, records, options));
     CG_RETURN_IF_ERROR(tx.Commit());
     return report;
   }

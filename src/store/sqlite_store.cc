@@ -1,7 +1,8 @@
 // The SQLite implementation of Store: stacks, verdicts, attempts and claims over the
 // tables of docs/store.md. Opening and migrating the file is migrations.cc; the SQLite C
-// API is behind sqlite_db.h; JSON Lines export and import are jsonl.cc, which this store
-// lends its rows (JsonLinesStorage).
+// API is behind sqlite_db.h; JSON Lines export and import are jsonl.cc, and moving records
+// between stores is transfer.cc, which this store lends its rows (JsonLinesStorage,
+// TransferStorage).
 //
 // Every write runs in a BEGIN IMMEDIATE transaction: it takes SQLite's write lock up
 // front (waiting up to busy_timeout_ms for another process), so that the reads a write
@@ -31,6 +32,7 @@
 #include "store/migrations.h"
 #include "store/sqlite_db.h"
 #include "store/stored_records.h"
+#include "store/transfer.h"
 
 namespace convguard {
 namespace {
@@ -50,7 +52,7 @@ double UnixNowSeconds() {
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
-class SqliteStore final : public GuardedStore, private JsonLinesStorage {
+class SqliteStore final : public GuardedStore, private TransferStorage {
  public:
   SqliteStore(std::unique_ptr<Connection> conn, SqliteStoreOptions options)
       : conn_(std::move(conn)), options_(std::move(options)) {}
@@ -159,6 +161,13 @@ class SqliteStore final : public GuardedStore, private JsonLinesStorage {
     Transaction tx(*conn_);
     CG_RETURN_IF_ERROR(tx.Begin());
     CG_RETURN_IF_ERROR(RequireStack(v.stack_id));
+    CG_ASSIGN_OR_RETURN(int64_t id, WriteSequenceVerdict(v));
+    CG_RETURN_IF_ERROR(tx.Commit());
+    return id;
+  }
+
+  // REQUIRES: in a write transaction; the stack is stored.
+  StatusOr<int64_t> WriteSequenceVerdict(const SequenceVerdict& v) override {
     // The id is the next row's, so that the stored record carries it too.
     CG_ASSIGN_OR_RETURN(int64_t id,
                         conn_->QueryInt("SELECT coalesce(max(id), 0) + 1 FROM sequence_verdicts"));
@@ -172,8 +181,12 @@ class SqliteStore final : public GuardedStore, private JsonLinesStorage {
          Int(v.calls), Int(v.calls_run), Int(v.failed_at), Text(v.failed_problem),
          Int(static_cast<int64_t>(v.minimal.size())), Text(v.recorded_at),
          Text(DumpJson(ToJson(stored))), Text(os::UtcNowIso8601())}));
-    CG_RETURN_IF_ERROR(tx.Commit());
     return id;
+  }
+
+  StatusOr<std::vector<SequenceVerdict>> ReadSequenceVerdicts(
+      const std::string& stack_id) override {
+    return ListSequenceVerdictsImpl(stack_id);
   }
 
   StatusOr<std::vector<SequenceVerdict>> ListSequenceVerdictsImpl(
@@ -314,38 +327,63 @@ class SqliteStore final : public GuardedStore, private JsonLinesStorage {
 
   // -- attempts --
 
+  // REQUIRES: in a write transaction; the stack is stored.
+  Status WriteAttempt(const Attempt& a) override {
+    return InsertAttemptRow(a.key, a.attempt_number, a.outcome, a.deadline_ms, a.elapsed_ms,
+                            a.worker_pid, a.started_at, a.detail);
+  }
+
   Status AddAttemptImpl(const Attempt& a) override {
     CG_RETURN_IF_ERROR(CheckKey(a.key));
     Transaction tx(*conn_);
     CG_RETURN_IF_ERROR(tx.Begin());
     CG_RETURN_IF_ERROR(RequireStack(a.key.stack_id));
-    CG_RETURN_IF_ERROR(InsertAttemptRow(a.key, a.attempt_number, a.outcome, a.deadline_ms,
-                                        a.elapsed_ms, a.worker_pid, a.started_at, a.detail));
+    CG_RETURN_IF_ERROR(WriteAttempt(a));
     return tx.Commit();
   }
 
-  StatusOr<std::vector<Attempt>> ListAttemptsImpl(const VerdictKey& key) override {
-    CG_ASSIGN_OR_RETURN(
-        Statement stmt,
-        conn_->Prepare("SELECT attempt_number, outcome, deadline_ms, elapsed_ms, worker_pid,"
-                       " started_at, detail FROM attempts"
-                       " WHERE stack_id = ?1 AND problem = ?2 AND algorithm = ?3 ORDER BY id"));
-    CG_RETURN_IF_ERROR(stmt.Bind({Text(key.stack_id), Text(key.problem), Text(key.algorithm)}));
+  // The attempts of a prepared "SELECT stack_id, problem, algorithm, attempt_number,
+  // outcome, deadline_ms, elapsed_ms, worker_pid, started_at, detail FROM attempts ...".
+  StatusOr<std::vector<Attempt>> AttemptRows(Statement& stmt) {
     std::vector<Attempt> out;
     while (true) {
       CG_ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) return out;
       Attempt a;
-      a.key = key;
-      a.attempt_number = static_cast<int>(stmt.ColumnInt(0));
-      a.outcome = stmt.ColumnText(1);
-      a.deadline_ms = stmt.ColumnReal(2);
-      a.elapsed_ms = stmt.ColumnReal(3);
-      a.worker_pid = stmt.ColumnInt(4);
-      a.started_at = stmt.ColumnText(5);
-      a.detail = stmt.ColumnText(6);
+      a.key = {stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnText(2)};
+      a.attempt_number = static_cast<int>(stmt.ColumnInt(3));
+      a.outcome = stmt.ColumnText(4);
+      a.deadline_ms = stmt.ColumnReal(5);
+      a.elapsed_ms = stmt.ColumnReal(6);
+      a.worker_pid = stmt.ColumnInt(7);
+      a.started_at = stmt.ColumnText(8);
+      a.detail = stmt.ColumnText(9);
       out.push_back(std::move(a));
     }
+  }
+
+  static constexpr const char* kSelectAttempts =
+      "SELECT stack_id, problem, algorithm, attempt_number, outcome, deadline_ms, elapsed_ms,"
+      " worker_pid, started_at, detail FROM attempts";
+
+  StatusOr<std::vector<Attempt>> ReadAttempts(const VerdictKey& key) override {
+    CG_ASSIGN_OR_RETURN(Statement stmt, conn_->Prepare(std::string(kSelectAttempts) +
+                                                       " WHERE stack_id = ?1 AND problem = ?2"
+                                                       " AND algorithm = ?3 ORDER BY id"));
+    CG_RETURN_IF_ERROR(stmt.Bind({Text(key.stack_id), Text(key.problem), Text(key.algorithm)}));
+    return AttemptRows(stmt);
+  }
+
+  StatusOr<std::vector<Attempt>> ReadStackAttempts(const std::string& stack_id) override {
+    CG_ASSIGN_OR_RETURN(Statement stmt,
+                        conn_->Prepare(std::string(kSelectAttempts) +
+                                       " WHERE stack_id = ?1 ORDER BY problem, algorithm, id"));
+    CG_RETURN_IF_ERROR(stmt.Bind({Text(stack_id)}));
+    return AttemptRows(stmt);
+  }
+
+  StatusOr<std::vector<Attempt>> ListAttemptsImpl(const VerdictKey& key) override {
+    return ReadAttempts(key);
   }
 
   // -- claims --
@@ -422,6 +460,25 @@ class SqliteStore final : public GuardedStore, private JsonLinesStorage {
     Transaction tx(*conn_);
     CG_RETURN_IF_ERROR(tx.Begin());
     CG_ASSIGN_OR_RETURN(ImportReport report, ApplyJsonLines(*this, input, replace));
+    CG_RETURN_IF_ERROR(tx.Commit());
+    return report;
+  }
+
+  // -- moving records between stores (transfer.h): this store holds the transaction --
+
+  StatusOr<StackRecords> ReadStackRecordsImpl(const std::string& stack_id) override {
+    Transaction tx(*conn_);  // one snapshot for the stack's records
+    CG_RETURN_IF_ERROR(tx.Begin("BEGIN"));
+    CG_ASSIGN_OR_RETURN(StackRecords records, CollectStackRecords(*this, stack_id, path()));
+    CG_RETURN_IF_ERROR(tx.Commit());
+    return records;
+  }
+
+  StatusOr<MergeReport> MergeStackRecordsImpl(const StackRecords& records,
+                                              const MergeOptions& options) override {
+    Transaction tx(*conn_);  // the write lock: what is checked is what gets written
+    CG_RETURN_IF_ERROR(tx.Begin());
+    CG_ASSIGN_OR_RETURN(MergeReport report, MergeRecords(*this, records, options));
     CG_RETURN_IF_ERROR(tx.Commit());
     return report;
   }

@@ -115,6 +115,13 @@ class GuardedStore : public Store {
       const std::optional<std::string>& stack_id) final {
     return Guarded("ListSequenceVerdicts", [&] { return ListSequenceVerdictsImpl(stack_id); });
   }
+  StatusOr<StackRecords> ReadStackRecords(const std::string& stack_id) final {
+    return Guarded("ReadStackRecords", [&] { return ReadStackRecordsImpl(stack_id); });
+  }
+  StatusOr<MergeReport> MergeStackRecords(const StackRecords& records,
+                                          const MergeOptions& options) final {
+    return Guarded("MergeStackRecords", [&] { return MergeStackRecordsImpl(records, options); });
+  }
   StatusOr<std::string> ExportJsonLines(const VerdictFilter& filter) final {
     return Guarded("ExportJsonLines", [&] { return ExportImpl(filter); });
   }
@@ -137,6 +144,9 @@ class GuardedStore : public Store {
   virtual StatusOr<int64_t> AddSequenceVerdictImpl(const SequenceVerdict& v) = 0;
   virtual StatusOr<std::vector<SequenceVerdict>> ListSequenceVerdictsImpl(
       const std::optional<std::string>& stack_id) = 0;
+  virtual StatusOr<StackRecords> ReadStackRecordsImpl(const std::string& stack_id) = 0;
+  virtual StatusOr<MergeReport> MergeStackRecordsImpl(const StackRecords& records,
+                                                      const MergeOptions& options) = 0;
   virtual StatusOr<std::string> ExportImpl(const VerdictFilter& filter) = 0;
   virtual StatusOr<ImportReport> ImportImpl(const std::string& text, bool replace) = 0;
 };

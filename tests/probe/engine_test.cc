@@ -404,6 +404,12 @@ class RefusingStore final : public Store {
       const std::optional<std::string>& stack_id) override {
     return inner_->ListSequenceVerdicts(stack_id);
   }
+  StatusOr<StackRecords> ReadStackRecords(const std::string& id) override {
+    return inner_->ReadStackRecords(id);
+  }
+  StatusOr<MergeReport> MergeStackRecords(const StackRecords& r, const MergeOptions& o) override {
+    return inner_->MergeStackRecords(r, o);
+  }
   StatusOr<std::string> ExportJsonLines(const VerdictFilter& f) override {
     return inner_->ExportJsonLines(f);
   }

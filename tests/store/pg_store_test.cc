@@ -5,13 +5,16 @@
 // through OpenStore (so the choice of kind is tested too): what holds for SQLite must
 // hold for PostgreSQL. The PostgresStoreTest cases are PostgreSQL's own: migrations under
 // concurrency, refusing foreign and newer databases, claims from several connections,
-// moving a store from SQLite, connection errors that keep the password out, and the CLI.
+// moving a store from SQLite (export and import; push and pull), connection errors that
+// keep the password out, and the CLI.
 #include "store/pg_store.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <latch>
 #include <limits>
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "convguard/store.h"
+#include "convguard/store_transfer.h"
 #include "core/json_records.h"
 #include "store/pg_db.h"
 #include "support/cli_runner.h"
@@ -126,6 +130,37 @@ VerdictFilter Filter(std::optional<std::string> stack_id, std::optional<VerdictK
   f.problem = std::move(problem);
   f.limit = limit;
   return f;
+}
+
+// A sequence verdict's content, without the id its store gave it.
+std::string Content(SequenceVerdict v) {
+  v.id = 0;
+  return DumpJson(ToJson(v));
+}
+
+// An attempt as comparable text (NaN prints alike).
+std::string Content(const Attempt& a) {
+  char numbers[128];
+  std::snprintf(numbers, sizeof numbers, "%d|%.17g|%.17g|%lld", a.attempt_number, a.deadline_ms,
+                a.elapsed_ms, static_cast<long long>(a.worker_pid));
+  return a.key.stack_id + "|" + a.key.problem + "|" + a.key.algorithm + "|" + numbers + "|" +
+         a.outcome + "|" + a.started_at + "|" + a.detail;
+}
+
+// Every attempt and every sequence verdict (without ids) of a store, stack by stack.
+std::vector<std::string> Histories(Store& store) {
+  std::vector<std::string> out;
+  StatusOr<std::vector<StackFingerprint>> stacks = store.ListStacks();
+  EXPECT_TRUE(stacks.ok()) << stacks.status().ToString();
+  if (!stacks.ok()) return out;
+  for (const StackFingerprint& s : *stacks) {
+    StatusOr<StackRecords> records = store.ReadStackRecords(s.Id());
+    EXPECT_TRUE(records.ok()) << records.status().ToString();
+    if (!records.ok()) continue;
+    for (const Attempt& a : records->attempts) out.push_back(Content(a));
+    for (const SequenceVerdict& v : records->sequence_verdicts) out.push_back(Content(v));
+  }
+  return out;
 }
 
 std::vector<std::string> Outcomes(Store& store, const VerdictKey& key) {
@@ -506,6 +541,85 @@ TEST_P(StoreContractTest, ImportErrorChangesNothing) {
   EXPECT_TRUE(Outcomes(*store, {a.Id(), "p1", "direct"}).empty());
 }
 
+TEST_P(StoreContractTest, MergedRecordsAreReadBackAndAConflictKeepsBothOnce) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  const StackFingerprint a = MakeStack("CPU A", true);
+  // The incoming records: a verdict in full, its attempts (one with a NaN time, one twice),
+  // a key with attempts only, and two sequence verdicts of the same content.
+  StackRecords incoming;
+  incoming.stack = {a.Id(), a, "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"};
+  const Verdict full = FullVerdict(a);
+  incoming.verdicts = {full, MakeVerdict(a, "p1", "direct", VerdictKind::kHang)};
+  Attempt miss;
+  miss.key = KeyOf(full);
+  miss.attempt_number = 1;
+  miss.outcome = "deadline";
+  miss.deadline_ms = 1500.5;
+  miss.elapsed_ms = std::nan("");
+  miss.worker_pid = 4242;
+  miss.started_at = "2026-11-25T15:10:57Z";
+  miss.detail = "first miss";
+  Attempt orphan = miss;
+  orphan.key = {a.Id(), "p9", "gemm"};
+  incoming.attempts = {miss, miss, orphan};
+  std::sort(incoming.verdicts.begin(), incoming.verdicts.end(),
+            [](const Verdict& x, const Verdict& y) { return x.problem < y.problem; });
+  incoming.sequence_verdicts = {MakeSequenceVerdict(a, VerdictKind::kHang),
+                                MakeSequenceVerdict(a, VerdictKind::kHang)};
+
+  // The store already holds a different verdict for one key.
+  ASSERT_TRUE(store->PutStack(a).ok());
+  const Verdict theirs = MakeVerdict(a, "p1", "direct", VerdictKind::kOk);
+  ASSERT_TRUE(store->PutVerdict(theirs).ok());
+  MergeOptions options;
+  options.source_label = "ada-laptop:/home/ada/local.sqlite";
+  StatusOr<MergeReport> merged = store->MergeStackRecords(incoming, options);
+  ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+  EXPECT_EQ(merged->stacks, (MergeCounts{0, 1}));
+  EXPECT_EQ(merged->verdicts, (MergeCounts{1, 0}));
+  EXPECT_EQ(merged->attempts, (MergeCounts{3, 0}));
+  EXPECT_EQ(merged->sequence_verdicts, (MergeCounts{2, 0}));
+  ASSERT_EQ(merged->conflicts.size(), 1u);
+  EXPECT_EQ(merged->conflicts[0], KeyOf(theirs));
+  EXPECT_EQ(merged->conflicts_recorded, 1);
+
+  StatusOr<StackRecords> got = store->ReadStackRecords(a.Id());
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->stack.first_seen, "2026-01-01T00:00:00Z");  // widened
+  ASSERT_EQ(got->verdicts.size(), 2u);
+  EXPECT_EQ(Canonical(got->verdicts[0]), Canonical(full));
+  EXPECT_EQ(Canonical(got->verdicts[1]), Canonical(theirs));  // kept current
+  ASSERT_EQ(got->attempts.size(), 4u);                        // grouped by key, in key order
+  EXPECT_EQ(Content(got->attempts[0]), Content(miss));
+  EXPECT_EQ(Content(got->attempts[1]), Content(miss));
+  EXPECT_EQ(got->attempts[2].outcome, "conflict");
+  EXPECT_NE(got->attempts[2].detail.find(Canonical(incoming.verdicts[1])), std::string::npos)
+      << got->attempts[2].detail;
+  EXPECT_EQ(Content(got->attempts[3]), Content(orphan));
+  ASSERT_EQ(got->sequence_verdicts.size(), 2u);
+  EXPECT_NE(got->sequence_verdicts[0].id, got->sequence_verdicts[1].id);
+  EXPECT_EQ(Content(got->sequence_verdicts[1]), Content(incoming.sequence_verdicts[0]));
+
+  // Again: nothing added, the conflict not recorded twice.
+  StatusOr<MergeReport> again = store->MergeStackRecords(incoming, options);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->verdicts, (MergeCounts{0, 1}));
+  EXPECT_EQ(again->attempts, (MergeCounts{0, 3}));
+  EXPECT_EQ(again->sequence_verdicts, (MergeCounts{0, 2}));
+  EXPECT_EQ(again->conflicts_already_recorded, 1);
+  EXPECT_EQ(Histories(*store).size(), 6u);
+
+  // Preferring the incoming one: current now, the stored one superseded.
+  options.prefer_incoming = true;
+  StatusOr<MergeReport> preferred = store->MergeStackRecords(incoming, options);
+  ASSERT_TRUE(preferred.ok()) << preferred.status().ToString();
+  EXPECT_EQ(preferred->replaced, 1);
+  EXPECT_EQ(Canonical(**store->GetVerdict(KeyOf(theirs))), Canonical(incoming.verdicts[1]));
+  EXPECT_EQ(Outcomes(*store, KeyOf(theirs)), (std::vector<std::string>{"conflict", "superseded"}));
+  EXPECT_EQ(store->ReadStackRecords("0000000000000000").status().code(), StatusCode::kNotFound);
+}
+
 // ---- PostgreSQL's own ----
 
 class PostgresStoreTest : public ::testing::Test {
@@ -751,6 +865,144 @@ TEST_F(PostgresStoreTest, SqliteExportImportsAndExportsByteIdentical) {
   std::filesystem::remove_all(dir, ignored);
 }
 
+// A local SQLite store with some of everything, for pushing.
+void FillLocal(Store& store, const StackFingerprint& a, const StackFingerprint& b) {
+  for (const StackFingerprint& s : {a, b}) ASSERT_TRUE(store.PutStack(s).ok());
+  const Verdict hang = MakeVerdict(a, "p1", "direct", VerdictKind::kHang);
+  ASSERT_TRUE(store.PutVerdict(hang).ok());
+  Verdict ok = hang;
+  ok.kind = VerdictKind::kOk;
+  ok.recorded_at = "2026-11-26T08:00:00Z";
+  ASSERT_TRUE(store.PutVerdict(ok).ok());  // the HANG to the history
+  ASSERT_TRUE(store.PutVerdict(FullVerdict(a)).ok());
+  for (const char* problem : {"zeta", "Alpha", "alpha", "_under"}) {
+    ASSERT_TRUE(store.PutVerdict(MakeVerdict(b, problem, "direct", VerdictKind::kOk)).ok());
+  }
+  Attempt miss;
+  miss.key = KeyOf(hang);
+  miss.attempt_number = 1;
+  miss.outcome = "deadline";
+  miss.deadline_ms = 250.5;
+  miss.elapsed_ms = std::nan("");
+  miss.worker_pid = 4242;
+  miss.started_at = "2026-11-25T15:10:57Z";
+  miss.detail = "first miss";
+  ASSERT_TRUE(store.AddAttempt(miss).ok());
+  miss.attempt_number = 2;
+  miss.elapsed_ms = 251.0;
+  ASSERT_TRUE(store.AddAttempt(miss).ok());
+  miss.key = {b.Id(), "never-finished", "gemm"};
+  ASSERT_TRUE(store.AddAttempt(miss).ok());
+  ASSERT_TRUE(store.AddSequenceVerdict(MakeSequenceVerdict(a, VerdictKind::kHang)).ok());
+  ASSERT_TRUE(store.AddSequenceVerdict(MakeSequenceVerdict(b, VerdictKind::kOk)).ok());
+}
+
+TEST_F(PostgresStoreTest, PushFromSqliteThenPullIntoAFreshSqliteIsLossless) {
+  const std::string dir = MakeTempDir("pg-push-pull");
+  StatusOr<std::unique_ptr<Store>> local = OpenSqliteStore(dir + "/local.sqlite");
+  ASSERT_TRUE(local.ok()) << local.status().ToString();
+  const StackFingerprint a = MakeStack("CPU A", true);
+  const StackFingerprint b = MakeStack("CPU B");
+  FillLocal(**local, a, b);
+  const std::string local_export = *(*local)->ExportJsonLines(Filter(std::nullopt));
+  const std::vector<std::string> local_histories = Histories(**local);
+
+  auto shared = MustOpen();
+  ASSERT_NE(shared, nullptr);
+  TransferOptions options;
+  options.source_label = "ada-laptop:" + dir + "/local.sqlite";
+  options.batch_records = 3;  // several transactions per stack
+  TransferReport pushed;
+  ASSERT_TRUE(TransferStore(**local, *shared, options, &pushed).ok());
+  EXPECT_EQ(pushed.merged.stacks, (MergeCounts{2, 0}));
+  EXPECT_EQ(pushed.merged.verdicts.added, QueryInt("SELECT count(*) FROM verdicts"));
+  EXPECT_EQ(pushed.merged.attempts.added, QueryInt("SELECT count(*) FROM attempts"));
+  EXPECT_EQ(pushed.merged.sequence_verdicts.added,
+            QueryInt("SELECT count(*) FROM sequence_verdicts"));
+  EXPECT_EQ(*shared->ExportJsonLines(Filter(std::nullopt)), local_export);
+  EXPECT_EQ(Histories(*shared), local_histories);
+
+  TransferReport again;
+  ASSERT_TRUE(TransferStore(**local, *shared, options, &again).ok());
+  EXPECT_EQ(again.merged.stacks.added + again.merged.verdicts.added + again.merged.attempts.added +
+                again.merged.sequence_verdicts.added,
+            0);
+  EXPECT_EQ(again.merged.verdicts.already, pushed.merged.verdicts.added);
+  EXPECT_EQ(again.merged.attempts.already, pushed.merged.attempts.added);
+
+  StatusOr<std::unique_ptr<Store>> fresh = OpenSqliteStore(dir + "/fresh.sqlite");
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  TransferReport pulled;
+  options.source_label = StoreTargetLabel(conninfo_);
+  ASSERT_TRUE(TransferStore(*shared, **fresh, options, &pulled).ok());
+  EXPECT_EQ(*(*fresh)->ExportJsonLines(Filter(std::nullopt)), local_export);
+  EXPECT_EQ(Histories(**fresh), local_histories);
+
+  // A conflict on the shared store: its verdict stays, the pushed one is kept once.
+  Verdict changed = MakeVerdict(b, "zeta", "direct", VerdictKind::kCrash);
+  ASSERT_TRUE((*local)->PutVerdict(changed).ok());
+  for (int round = 0; round < 2; ++round) {
+    TransferReport conflicting;
+    ASSERT_TRUE(TransferStore(**local, *shared, options, &conflicting).ok());
+    ASSERT_EQ(conflicting.merged.conflicts.size(), 1u);
+    EXPECT_EQ(conflicting.merged.conflicts_recorded, round == 0 ? 1 : 0);
+  }
+  EXPECT_EQ((*shared->GetVerdict(KeyOf(changed)))->kind, VerdictKind::kOk);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM attempts WHERE outcome = 'conflict'"), 1);
+  local->reset();
+  fresh->reset();
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+}
+
+TEST_F(PostgresStoreTest, TwoPushesAtOnceAddEverythingOnce) {
+  const std::string dir = MakeTempDir("pg-two-pushes");
+  const StackFingerprint a = MakeStack("CPU A");
+  const StackFingerprint b = MakeStack("CPU B");
+  constexpr int kPushers = 3;
+  {
+    StatusOr<std::unique_ptr<Store>> local = OpenSqliteStore(dir + "/local0.sqlite");
+    ASSERT_TRUE(local.ok()) << local.status().ToString();
+    FillLocal(**local, a, b);
+  }
+  // The same records, seen-times included, in every local store.
+  for (int i = 1; i < kPushers; ++i) {
+    std::filesystem::copy_file(dir + "/local0.sqlite",
+                               dir + "/local" + std::to_string(i) + ".sqlite");
+  }
+  std::latch start(kPushers);
+  std::vector<std::string> errors(kPushers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kPushers; ++i) {
+    threads.emplace_back([&, i] {
+      StatusOr<std::unique_ptr<Store>> local =
+          OpenSqliteStore(dir + "/local" + std::to_string(i) + ".sqlite");
+      StatusOr<std::unique_ptr<Store>> shared = OpenPostgresStore(conninfo_);
+      start.arrive_and_wait();
+      if (!local.ok() || !shared.ok()) {
+        errors[i] = (local.ok() ? shared.status() : local.status()).ToString();
+        return;
+      }
+      TransferOptions options;
+      options.batch_records = 2;
+      TransferReport report;
+      Status s = TransferStore(**local, **shared, options, &report);
+      if (!s.ok()) errors[i] = s.ToString();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int i = 0; i < kPushers; ++i) EXPECT_EQ(errors[i], "") << "pusher " << i;
+  StatusOr<std::unique_ptr<Store>> one = OpenSqliteStore(dir + "/local0.sqlite");
+  ASSERT_TRUE(one.ok());
+  auto shared = MustOpen();
+  ASSERT_NE(shared, nullptr);
+  EXPECT_EQ(*shared->ExportJsonLines(Filter(std::nullopt)),
+            *(*one)->ExportJsonLines(Filter(std::nullopt)));
+  EXPECT_EQ(Histories(*shared), Histories(**one));
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+}
+
 // ---- connection errors ----
 
 TEST(PostgresConnectionTest, MalformedStringIsInvalidArgumentWithoutItsPassword) {
@@ -855,6 +1107,49 @@ TEST_F(PostgresStoreTest, SweepTwiceFindsEverythingKnownAndDbShowListsIt) {
       << show.out;
   EXPECT_NE(show.out.find("n1_c4_h9_w9_k4_r3_s3_p1_u1_d1_g1_f32_nchw_fwd"), std::string::npos)
       << show.out;
+}
+
+TEST_F(PostgresStoreTest, DbPushAndPullThroughTheCli) {
+  const std::string dir = MakeTempDir("pg-cli-push");
+  const std::string local = dir + "/local.sqlite";
+  {
+    StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(local);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    FillLocal(**store, MakeStack("CPU A", true), MakeStack("CPU B"));
+  }
+  const std::string uri = db_.server->UriConnInfo(db_.name);
+  testing_support::CliResult push = RunConvguard({"db", "push", uri, "--db", local});
+  ASSERT_EQ(push.exit_code, 0) << push.err;
+  EXPECT_NE(push.out.find("pushed into " + uri + ": 2 stacks in "), std::string::npos) << push.out;
+  const int64_t verdicts = QueryInt("SELECT count(*) FROM verdicts");
+  EXPECT_NE(push.out.find("verdicts:          " + std::to_string(verdicts) + " new"),
+            std::string::npos)
+      << push.out;
+  testing_support::CliResult again = RunConvguard({"db", "push", conninfo_, "--db", local});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(
+      again.out.find("verdicts:          0 new, " + std::to_string(verdicts) + " already there"),
+      std::string::npos)
+      << again.out;
+
+  const std::string fresh = dir + "/fresh.sqlite";
+  testing_support::CliResult pull = RunConvguard({"db", "pull", uri, "--db", fresh});
+  ASSERT_EQ(pull.exit_code, 0) << pull.err;
+  testing_support::CliResult a = RunConvguard({"db", "export", "--db", local});
+  testing_support::CliResult b = RunConvguard({"db", "export", "--db", fresh});
+  ASSERT_EQ(a.exit_code, 0);
+  EXPECT_EQ(a.out, b.out);
+  StatusOr<std::unique_ptr<Store>> l = OpenSqliteStore(local);
+  StatusOr<std::unique_ptr<Store>> f = OpenSqliteStore(fresh);
+  ASSERT_TRUE(l.ok() && f.ok());
+  EXPECT_EQ(Histories(**f), Histories(**l));
+
+  // The same database spelled the same way as --db: refused, nothing written.
+  testing_support::CliResult same = RunConvguard({"db", "push", uri, "--db", uri});
+  EXPECT_EQ(same.exit_code, 2) << same.err;
+  EXPECT_NE(same.err.find("is the local store itself"), std::string::npos) << same.err;
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
 }
 
 TEST(PostgresCliTest, BadConnectionStringsExitAsTheStoreErrorsDo) {
