@@ -194,10 +194,21 @@ struct SqliteStoreOptions {
 StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path,
                                                  const SqliteStoreOptions& options = {});
 
+// A line for the person waiting (the store server went away, came back): called from
+// the thread using the store, while it waits.
+using StoreNotice = std::function<void(const std::string& text)>;
+
 struct PostgresStoreOptions {
   // Seconds libpq waits for a server to answer a connection, unless the connection
   // string sets its own connect_timeout.
   int connect_timeout_s = 10;
+  // How long an operation waits for a server that went away after the store was opened
+  // (restart, failover, network cut) before it fails: the store reconnects, retrying with
+  // a growing pause (0.25 s doubling to 5 s), and then runs the whole operation again.
+  // 0: fail at once. See OpenPostgresStore.
+  double reconnect_wait_s = 60.0;
+  // Told once when a wait begins and once when the server is back. Unset: silent.
+  StoreNotice on_notice;
   OwnerLiveness owner_is_alive;
 };
 
@@ -214,7 +225,20 @@ struct PostgresStoreOptions {
 // Errors: kInvalidArgument for a string libpq cannot parse, or a database that holds
 // tables but is not a convguard store (it is never written to); kIOError for a server that
 // cannot be reached or refuses the connection; kUnsupported for a store whose schema is
-// newer than this build knows.
+// newer than this build knows. A server that cannot be reached when opening fails at once
+// (a mistyped host should be heard of at once); the waiting is for one that goes away later.
+//
+// When the server goes away (docs/store-postgresql.md, "When the server goes away"): an
+// operation that fails because the connection is lost (and only then: a constraint, bad
+// SQL or a newer schema fail as before) reconnects and runs again as a whole, waiting up
+// to `reconnect_wait_s` for the server. Each operation is one transaction, so a re-run
+// neither loses nor repeats anything: where the COMMIT got no answer, the store asks the
+// server whether that transaction committed (txid_status) before writing again. Unless
+// the connection string sets them, TCP keepalives and tcp_user_timeout make a server
+// that vanished from the network an error in about 25 s. When the wait runs out, the
+// operation fails with kIOError naming the server (never the password); what was
+// committed before stays, and the store stays closed: every later call fails at once
+// with the same error (open it again to go on).
 StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const std::string& conninfo,
                                                    const PostgresStoreOptions& options = {});
 
@@ -231,6 +255,9 @@ struct StoreOpenOptions {
   OwnerLiveness owner_is_alive;
   // SQLite only: create the file's folder when missing.
   bool create_folder = false;
+  // PostgreSQL only: PostgresStoreOptions::reconnect_wait_s and on_notice.
+  double reconnect_wait_s = 60.0;
+  StoreNotice on_notice;
 };
 
 // Opens the store `target` names (IsPostgresStoreTarget): OpenPostgresStore or

@@ -51,6 +51,7 @@ std::vector<FlagSpec> DbFlagSpecs() {
   return {
       {"--help", "", "show this help", false, "-h"},
       {"--db", "PATH|CONNINFO", "the store: an SQLite file or a PostgreSQL connection string"},
+      DbWaitFlagSpec(),
       {"--stack", "ID", "only this stack (show, sequences, export, push, pull)"},
       {"--verdict", "KIND", "only this verdict (OK, SLOW, HANG, CRASH, WRONG, ...)"},
       {"--problem", "P", "only this problem (any text form)"},

@@ -24,6 +24,7 @@ std::vector<FlagSpec> PatternCommandFlagSpecs() {
       {"--db", "PATH|CONNINFO",
        "the store: an SQLite file or a PostgreSQL connection string (default: $CONVGUARD_DB "
        "or ~/.local/share/convguard/verdicts.sqlite)"},
+      DbWaitFlagSpec(),
       {"--stack", "ID", "the stack to learn (default: the store's only stack)"},
       {"--no-algo", "", "do not split on the algorithm"},
       {"--json", "", "print the pattern as JSON (with the rules text)"},

@@ -32,6 +32,7 @@ std::vector<FlagSpec> EngineFlagSpecs() {
        "verdict store: an SQLite file, or a PostgreSQL connection string (postgresql://..., "
        "service=NAME, host=... dbname=...; docs/store-postgresql.md) (default: $CONVGUARD_DB "
        "or ~/.local/share/convguard/verdicts.sqlite)"},
+      DbWaitFlagSpec(),
       {"--no-store", "", "do not read or write a store"},
       {"--redo", "", "probe again even when the store already has a verdict"},
       {"--workers", "N", "workers per device (default: one per CPU core, or one per GPU)"},
@@ -229,6 +230,13 @@ StatusOr<ProbeOptions> ProbeOptionsFromFlags(const FlagParser& f) {
   return o;
 }
 
+FlagSpec DbWaitFlagSpec() {
+  return {"--db-wait", "SECONDS",
+          "PostgreSQL store: how long to wait for its server when it goes away mid-run "
+          "(restart, failover, network cut) before stopping; 0: stop at once (default: "
+          "$CONVGUARD_DB_WAIT or 60)"};
+}
+
 std::string StorePathFromFlags(const FlagParser& f) {
   if (f.Has("--no-store")) return "";
   if (f.Has("--db")) return f.Get("--db");
@@ -244,12 +252,39 @@ std::string StorePathFromFlags(const FlagParser& f) {
   return base + "/convguard/verdicts.sqlite";
 }
 
+namespace {
+
+// The longest --db-wait: a week, far beyond any restart, and still a finite wait.
+constexpr double kMaxDbWaitS = 7 * 86400.0;
+
+// --db-wait, else $CONVGUARD_DB_WAIT, else the store's default; checked even for an
+// SQLite store (where it does nothing), so that a typo is heard of at once.
+StatusOr<double> DbWaitFromFlags(const FlagParser& f) {
+  if (f.Has("--db-wait")) return ParseDoubleFlag("--db-wait", f.Get("--db-wait"), 0, kMaxDbWaitS);
+  if (auto env = os::GetEnv("CONVGUARD_DB_WAIT"); env && !env->empty()) {
+    return ParseDoubleFlag("$CONVGUARD_DB_WAIT", *env, 0, kMaxDbWaitS);
+  }
+  return StoreOpenOptions{}.reconnect_wait_s;
+}
+
+// Store notices go to stderr at once, above a progress bar when there is one (it is drawn
+// again at the next report).
+void PrintStoreNotice(const std::string& text) {
+  std::fprintf(stderr, "%sconvguard: %s\n", os::IsTerminal(2) ? "\r\033[K" : "", text.c_str());
+  std::fflush(stderr);
+}
+
+}  // namespace
+
 StatusOr<std::unique_ptr<Store>> OpenStoreFromFlags(const FlagParser& f) {
+  CG_ASSIGN_OR_RETURN(double wait_s, DbWaitFromFlags(f));
   const std::string target = StorePathFromFlags(f);
   if (target.empty()) return std::unique_ptr<Store>();
   StoreOpenOptions options;
   options.owner_is_alive = LocalClaimOwnerLiveness();
   options.create_folder = true;
+  options.reconnect_wait_s = wait_s;
+  options.on_notice = PrintStoreNotice;
   return OpenStore(target, options);
 }
 

@@ -20,12 +20,18 @@ std::string EngineFlagsHelp();
 // Builds ProbeOptions from parsed flags, checking every value before anything starts.
 StatusOr<ProbeOptions> ProbeOptionsFromFlags(const FlagParser& flags);
 
+// --db-wait: how long a PostgreSQL store waits for its server when it goes away mid-run.
+// Every command that takes --db takes it too.
+FlagSpec DbWaitFlagSpec();
+
 // The store target (a path or a PostgreSQL connection string): --db, else $CONVGUARD_DB, else
 // $XDG_DATA_HOME/convguard/verdicts.sqlite
 // (~/.local/share/... when XDG_DATA_HOME is unset). "" with --no-store.
 std::string StorePathFromFlags(const FlagParser& flags);
 // Opens the store (OpenStore: an SQLite file, creating its folder, or a PostgreSQL
-// connection string), or returns null for --no-store.
+// connection string), or returns null for --no-store. A PostgreSQL store waits
+// --db-wait seconds, else $CONVGUARD_DB_WAIT, else 60, for a server that goes away, and
+// says so on stderr; a value that is not a number of seconds is kInvalidArgument.
 StatusOr<std::unique_ptr<Store>> OpenStoreFromFlags(const FlagParser& flags);
 // The store target as it may be printed (StoreTargetLabel: no password).
 std::string StoreLabelFromFlags(const FlagParser& flags);

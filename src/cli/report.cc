@@ -25,6 +25,7 @@ std::vector<FlagSpec> ReportFlagSpecs() {
       {"--db", "PATH|CONNINFO",
        "the store: an SQLite file or a PostgreSQL connection string (default: $CONVGUARD_DB "
        "or ~/.local/share/convguard/verdicts.sqlite)"},
+      DbWaitFlagSpec(),
       {"--stack", "ID", "only this stack (convguard db stacks lists them)"},
       {"--backend", "NAME", "only stacks of this backend (reference, onednn, cudnn, torch, ...)"},
       {"--verdict", "KINDS",

@@ -186,6 +186,10 @@ class EngineImpl final : public ProbeEngine {
   void OnDeadline(Slot& slot);
   void OnWorkerGone(Slot& slot);
   void Decide(Job& job, Verdict v);
+  // A store call failed (after the store's own wait for its server, where it has one):
+  // the run stops at its next step, kills its workers and releases its claims; what was
+  // stored before stays. The first failure is what Run returns.
+  void StoreFailed(const Status& s);
   Verdict BaseVerdict(const Job& job, const Pool& pool) const;
   // Records an attempt of the flight in `slot` (before the watchdog lands it).
   void RecordAttempt(Job& job, const Slot& slot, const std::string& outcome,
@@ -209,7 +213,7 @@ class EngineImpl final : public ProbeEngine {
   std::map<std::string, std::deque<Task>> queues_;  // by stack id
   std::vector<Task> deferred_;                      // held by another process
   int64_t next_request_id_ = 1;
-  Status store_error_;  // the first verdict the store refused; ends the run
+  Status store_error_;  // the first store call that failed (StoreFailed); ends the run
   // Run's stop_when, and whether it has said enough (no further job starts).
   std::function<bool(const Verdict&)> stop_when_;
   bool stopping_ = false;
@@ -533,9 +537,8 @@ void EngineImpl::Decide(Job& job, Verdict v) {
     }
     if (s.ok()) s = store_->PutVerdict(v);
     if (!s.ok()) {
-      store_error_ = s.WithContext("the " + std::string(VerdictName(v.kind)) + " verdict of " +
-                                   job.canonical + " '" + job.algorithm + "' could not be stored");
-      Event(store_error_.ToString());
+      StoreFailed(s.WithContext("the " + std::string(VerdictName(v.kind)) + " verdict of " +
+                                job.canonical + " '" + job.algorithm + "' could not be stored"));
     }
   }
   result_.progress.by_kind[static_cast<int>(v.kind)]++;
@@ -551,6 +554,12 @@ void EngineImpl::Decide(Job& job, Verdict v) {
   }
   result_.verdicts.push_back(std::move(v));
   ReportProgress();
+}
+
+void EngineImpl::StoreFailed(const Status& s) {
+  if (!store_error_.ok()) return;
+  store_error_ = s;
+  Event(store_error_.ToString());
 }
 
 void EngineImpl::ReportProgress() {
@@ -679,11 +688,23 @@ StatusOr<std::optional<Task>> EngineImpl::TakeTask(Slot& slot, bool ahead) {
       StatusOr<ClaimResult> claim =
           store_->Claim(VerdictKey{job.stack_id, job.canonical, job.algorithm}, owner_,
                         options_.redo, options_.claim_stale_after_s);
-      if (!claim.ok()) return claim.status().WithContext("claiming " + job.canonical);
+      if (!claim.ok()) {
+        // Not probed: the run stops as when a verdict cannot be stored, cleaning up.
+        queue.push_front(task);
+        StoreFailed(claim.status().WithContext("could not claim " + job.canonical + " '" +
+                                               job.algorithm + "' in the store"));
+        return std::optional<Task>();
+      }
       if (*claim == ClaimResult::kAlreadyKnown) {
         StatusOr<std::optional<Verdict>> known =
             store_->GetVerdict(VerdictKey{job.stack_id, job.canonical, job.algorithm});
-        if (known.ok() && known->has_value()) result_.known.push_back(**known);
+        if (!known.ok()) {
+          queue.push_front(task);
+          StoreFailed(known.status().WithContext("could not read the stored verdict of " +
+                                                 job.canonical + " '" + job.algorithm + "'"));
+          return std::optional<Task>();
+        }
+        if (known->has_value()) result_.known.push_back(**known);
         job.decided = true;
         result_.progress.skipped_known++;
         result_.progress.done++;
@@ -980,6 +1001,7 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs,
     if (!store_error_.ok()) break;
     // 1. Give every idle worker a task, and every busy one its next request ahead.
     for (Slot& slot : slots_) {
+      if (!store_error_.ok()) break;
       Pool& pool = pools_[slot.pool];
       if (pool.shares_device) {
         // A confirmation is judged alone on its device, so contention cannot fake a hang.
@@ -1013,6 +1035,7 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs,
         if (!tasks.empty()) (void)SendAhead(slot, tasks);
       }
     }
+    if (!store_error_.ok()) break;
 
     bool any_in_flight = false;
     for (const Slot& s : slots_) any_in_flight |= s.flight.has_value();
@@ -1044,6 +1067,10 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs,
     if (std::optional<os::TimePoint> next = watchdog_.NextDeadline()) wake = std::min(wake, *next);
     if (!any_in_flight && !deferred_.empty()) wake = std::min(wake, next_deferred_check);
     CG_ASSIGN_OR_RETURN(std::vector<int> ready, os::PollReadable(fds, os::Deadline::At(wake)));
+    // Flights are judged overdue as of now, when their pipes were last looked at: a store
+    // call below may wait long for its server, and a reply that arrives meanwhile must be
+    // read (at the next poll, which then returns at once) before its flight is called late.
+    const os::TimePoint looked = clock_.Now();
 
     // 3. Read what arrived; decide what ended.
     for (Slot& slot : slots_) {
@@ -1066,7 +1093,7 @@ StatusOr<ProbeRunResult> EngineImpl::Run(const std::vector<ProbeJob>& jobs,
       }
       if (slot.flight && slot.worker->eof()) OnWorkerGone(slot);
     }
-    for (size_t index : watchdog_.Overdue()) OnDeadline(slots_[index]);
+    for (size_t index : watchdog_.OverdueAt(looked)) OnDeadline(slots_[index]);
   }
 
   if (result_.interrupted || !store_error_.ok()) {

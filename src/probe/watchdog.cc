@@ -56,11 +56,12 @@ std::optional<os::TimePoint> Watchdog::NextDeadline() const {
   return next;
 }
 
-std::vector<size_t> Watchdog::Overdue() const {
-  const os::TimePoint now = clock_.Now();
+std::vector<size_t> Watchdog::Overdue() const { return OverdueAt(clock_.Now()); }
+
+std::vector<size_t> Watchdog::OverdueAt(os::TimePoint at) const {
   std::vector<size_t> out;
   for (const auto& [slot, f] : flights_) {
-    if (now >= f.deadline) out.push_back(slot);
+    if (at >= f.deadline) out.push_back(slot);
   }
   return out;
 }

@@ -67,6 +67,10 @@ class Watchdog {
   std::optional<os::TimePoint> NextDeadline() const;
   // The slots whose current stage is overdue now (now >= deadline), in slot order.
   std::vector<size_t> Overdue() const;
+  // The slots whose current stage was overdue at `at`, in slot order. The engine judges
+  // at the time it last looked at its workers' pipes: a reply that came while it was busy
+  // elsewhere (a store waiting for its server) is read before its flight is judged.
+  std::vector<size_t> OverdueAt(os::TimePoint at) const;
 
  private:
   const os::Clock& clock_;

@@ -19,6 +19,8 @@ StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& target,
   if (IsPostgresStoreTarget(target)) {
     PostgresStoreOptions pg_options;
     pg_options.owner_is_alive = options.owner_is_alive;
+    pg_options.reconnect_wait_s = options.reconnect_wait_s;
+    pg_options.on_notice = options.on_notice;
     return OpenPostgresStore(target, pg_options);
   }
   if (options.create_folder) {

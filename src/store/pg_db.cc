@@ -6,8 +6,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <set>
 #include <utility>
 #include <vector>
+
+#include "os/system.h"
 
 namespace convguard::pg {
 namespace {
@@ -87,6 +91,63 @@ std::string InvalidOptionValue(const PQconninfoOption* options) {
   return "";
 }
 
+std::string Trimmed(std::string_view text) {
+  const size_t begin = text.find_first_not_of(" \t\r\n");
+  if (begin == std::string_view::npos) return "";
+  const size_t end = text.find_last_not_of(" \t\r\n");
+  return std::string(text.substr(begin, end - begin + 1));
+}
+
+// The keywords that the entry [`service`] of a connection service file sets, found where
+// libpq looks: $PGSERVICEFILE, else ~/.pg_service.conf; then pg_service.conf in
+// $PGSYSCONFDIR, else in the folders distributions build libpq with. The first file that
+// has the entry is the one libpq reads. Only the names matter here (so that the user's
+// settings win over ours); libpq itself reads the values and reports any error.
+std::set<std::string> ServiceKeywords(const std::string& service) {
+  std::vector<std::string> files;
+  if (auto file = os::GetEnv("PGSERVICEFILE"); file && !file->empty()) {
+    files.push_back(*file);
+  } else if (auto home = os::GetEnv("HOME"); home && !home->empty()) {
+    files.push_back(*home + "/.pg_service.conf");
+  }
+  if (auto dir = os::GetEnv("PGSYSCONFDIR"); dir && !dir->empty()) {
+    files.push_back(*dir + "/pg_service.conf");
+  } else {
+    // libpq's built-in folder is not visible to programs; these are Debian's and the
+    // source build's. Looking in one libpq skips only makes us leave a default out.
+    files.push_back("/etc/postgresql-common/pg_service.conf");
+    files.push_back("/usr/local/pgsql/etc/pg_service.conf");
+  }
+  std::set<std::string> keywords;
+  for (const std::string& path : files) {
+    std::ifstream in(path);
+    if (!in) continue;
+    bool in_entry = false;
+    bool found = false;
+    for (std::string raw; std::getline(in, raw);) {
+      const std::string line = Trimmed(raw);
+      if (line.empty() || line[0] == '#') continue;
+      if (line[0] == '[') {
+        const size_t close = line.find(']');
+        in_entry = close != std::string::npos && line.substr(1, close - 1) == service;
+        found |= in_entry;
+        continue;
+      }
+      const size_t eq = line.find('=');
+      if (in_entry && eq != std::string::npos) keywords.insert(Trimmed(line.substr(0, eq)));
+    }
+    if (found) break;
+  }
+  return keywords;
+}
+
+// SQLSTATEs with which the server says the connection is over: class 08 (connection
+// exception), 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now.
+bool MeansConnectionLost(std::string_view sqlstate) {
+  return StartsWith(sqlstate, "08") || sqlstate == "57P01" || sqlstate == "57P02" ||
+         sqlstate == "57P03";
+}
+
 }  // namespace
 
 Param Int(int64_t i) { return std::to_string(i); }
@@ -131,6 +192,9 @@ double Result::GetReal(int row, int col) const {
 StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& conninfo,
                                                        int connect_timeout_s) {
   if (conninfo.empty()) return Status::InvalidArgument("PostgreSQL connection string is empty");
+  // What the user set, so that ours stays out of its way.
+  std::set<std::string> user_set;
+  std::optional<std::string> service = os::GetEnv("PGSERVICE");
   if (IsConnectionString(conninfo)) {
     // Parsed first, so that a malformed string is told apart from a server that cannot be
     // reached.
@@ -144,18 +208,46 @@ StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& connin
                                      "\": " + ScrubSecrets(reason, conninfo));
     }
     const std::string invalid = InvalidOptionValue(options);
+    for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+      if (o->val == nullptr) continue;
+      user_set.insert(o->keyword);
+      if (std::string_view(o->keyword) == "service") service = o->val;
+    }
     PQconninfoFree(options);
     if (!invalid.empty()) {
       return Status::InvalidArgument("invalid PostgreSQL connection string \"" +
                                      RedactConnectionString(conninfo) + "\": " + invalid);
     }
   }
-  const std::string timeout = std::to_string(connect_timeout_s);
-  // Ours first: with expand_dbname, what the string itself sets comes later and wins.
-  const char* const keywords[] = {"connect_timeout", "fallback_application_name", "client_encoding",
-                                  "dbname", nullptr};
-  const char* const values[] = {timeout.c_str(), "convguard", "UTF8", conninfo.c_str(), nullptr};
-  PGconn* raw = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
+  if (service && !service->empty()) user_set.merge(ServiceKeywords(*service));
+  if (auto env = os::GetEnv("PGCONNECT_TIMEOUT"); env && !env->empty()) {
+    user_set.insert("connect_timeout");
+  }
+
+  // Ours first, then the string as "dbname" with expand_dbname: what the string sets comes
+  // later and would win anyway; what a service file sets is applied by libpq only where
+  // nothing is set yet, hence the defaults it sets are left out here.
+  std::vector<std::pair<const char*, std::string>> ours = {
+      {"connect_timeout", std::to_string(connect_timeout_s)},
+      {"keepalives_idle", std::to_string(kDefaultKeepalivesIdleS)},
+      {"keepalives_interval", std::to_string(kDefaultKeepalivesIntervalS)},
+      {"keepalives_count", std::to_string(kDefaultKeepalivesCount)},
+      {"tcp_user_timeout", std::to_string(kDefaultTcpUserTimeoutMs)},
+      {"fallback_application_name", "convguard"},
+      {"client_encoding", "UTF8"},
+  };
+  std::vector<const char*> keywords;
+  std::vector<const char*> values;
+  for (const auto& [keyword, value] : ours) {
+    if (user_set.contains(keyword)) continue;
+    keywords.push_back(keyword);
+    values.push_back(value.c_str());
+  }
+  keywords.push_back("dbname");
+  values.push_back(conninfo.c_str());
+  keywords.push_back(nullptr);
+  values.push_back(nullptr);
+  PGconn* raw = PQconnectdbParams(keywords.data(), values.data(), /*expand_dbname=*/1);
   if (raw == nullptr) return Status::ResourceExhausted("libpq: out of memory connecting");
   std::unique_ptr<Connection> conn(new Connection(raw, conninfo, DescribeTarget(raw)));
   if (PQstatus(raw) != CONNECTION_OK) {
@@ -174,9 +266,10 @@ Status Connection::Error(const pg_result* result, std::string_view doing) const 
   const std::string detail = result != nullptr && PQresultErrorMessage(result)[0] != '\0'
                                  ? PQresultErrorMessage(result)
                                  : PQerrorMessage(conn_);
-  const std::string message = "store " + target_ + ": " + std::string(doing) + ": " +
-                              ScrubSecrets(OneLine(detail), conninfo_);
+  last_reason_ = ScrubSecrets(OneLine(detail), conninfo_);
+  const std::string message = "store " + target_ + ": " + std::string(doing) + ": " + last_reason_;
   const std::string_view sqlstate = state != nullptr ? state : "";
+  server_said_lost_ = MeansConnectionLost(sqlstate);
   // 22 data exception, 23 integrity violation, 42 syntax or undefined object (except 42501,
   // a missing privilege): a statement or a schema that does not fit is a broken invariant.
   // The rest (a lost connection, an administrator's shutdown, a full disk, a deadlock) is
@@ -222,6 +315,20 @@ StatusOr<int64_t> Connection::QueryInt(std::string_view sql, const std::vector<P
 bool Connection::InTransaction() const {
   const PGTransactionStatusType status = PQtransactionStatus(conn_);
   return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
+}
+
+bool Connection::Lost() const { return PQstatus(conn_) == CONNECTION_BAD || server_said_lost_; }
+
+std::optional<std::string> Connection::Option(std::string_view keyword) const {
+  if (keyword == "password") return std::nullopt;
+  PQconninfoOption* options = PQconninfo(conn_);
+  if (options == nullptr) return std::nullopt;
+  std::optional<std::string> value;
+  for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (keyword == o->keyword && o->val != nullptr) value = o->val;
+  }
+  PQconninfoFree(options);
+  return value;
 }
 
 // ---------------------------------------------------------------------------------------

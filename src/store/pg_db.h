@@ -61,10 +61,24 @@ class Result {
   pg_result* result_;
 };
 
+// What Connection::Open sets unless the user did (connection string, service file entry,
+// or PGCONNECT_TIMEOUT): TCP keepalives and a user timeout, so that a server that vanished
+// from the network (cut cable, a host that died without a word) surfaces as an error in
+// about 20 to 25 s instead of TCP's 15 minutes or more. Idle: a probe after 10 s of
+// silence, then every 5 s, dead after 3 unanswered; sending: data unacknowledged for 20 s.
+// They apply to TCP only (a Unix socket has no peer to lose).
+inline constexpr int kDefaultKeepalivesIdleS = 10;
+inline constexpr int kDefaultKeepalivesIntervalS = 5;
+inline constexpr int kDefaultKeepalivesCount = 3;
+inline constexpr int kDefaultTcpUserTimeoutMs = 20000;
+
 class Connection {
  public:
   // Connects with `conninfo` (any libpq connection string or URI; a plain word is a
-  // database name), waiting at most `connect_timeout_s` unless the string sets its own.
+  // database name), waiting at most `connect_timeout_s` unless the user set their own
+  // connect_timeout, and with the keepalive defaults above for what the user left unset.
+  // What the user set wins: in the string, in the service file entry it (or PGSERVICE)
+  // names, or PGCONNECT_TIMEOUT.
   // Errors: kInvalidArgument for a string libpq cannot parse; kIOError for a server that
   // cannot be reached or refuses the connection. Messages name the target, never the
   // password, and say libpq's reason on one line.
@@ -88,6 +102,18 @@ class Connection {
   // Whether a transaction is open (also one aborted by an error).
   bool InTransaction() const;
 
+  // Whether this connection is gone: libpq found it broken (the server closed it, it could
+  // not be written to, keepalives went unanswered), or the server said it is shutting down
+  // or the connection failed (SQLSTATE class 08, 57P01..57P03). Then every statement fails
+  // and only a new Connection helps; a statement that failed any other way (a constraint,
+  // bad SQL) leaves the connection usable and Lost() false.
+  bool Lost() const;
+  // libpq's reason for the last failure, on one line, without secrets ("" before any).
+  const std::string& LastReason() const { return last_reason_; }
+  // The value libpq uses for connection option `keyword` ("keepalives_idle", "host",
+  // ...), whoever set it; nullopt when unset or unknown. Never the password.
+  std::optional<std::string> Option(std::string_view keyword) const;
+
  private:
   friend class Transaction;
 
@@ -101,6 +127,9 @@ class Connection {
   pg_conn* conn_;
   std::string conninfo_;  // kept only to scrub its secrets from messages
   std::string target_;
+  // Set by Error (a const method: it only reports) from the failure it describes.
+  mutable std::string last_reason_;
+  mutable bool server_said_lost_ = false;
 };
 
 // A transaction that rolls back unless committed.

@@ -18,12 +18,24 @@
 // reads any, and the stack's sequence verdicts when it adds some. An export, and the
 // reading of a stack's records for a transfer, read one REPEATABLE READ snapshot.
 //
-// Ownership: a PostgresStore owns its Connection (closed when the store is destroyed) and
-// a copy of its options. Thread-safety: as Store, one thread per object.
+// When the server goes away: every operation runs through Retried, which runs it again as
+// a whole on a new connection when it failed because the connection was lost (and only
+// then), waiting for the server up to PostgresStoreOptions::reconnect_wait_s. Each
+// operation is one transaction, so a try that was cut off left nothing behind, except
+// where the COMMIT itself went unanswered: PutStack, PutVerdict, Claim and Release write
+// the same rows again harmlessly (an identical verdict adds no history), and AddAttempt,
+// AddSequenceVerdict and ImportJsonLines, which would append a second time, ask the server
+// whether their lost COMMIT committed (CommitTracker) before writing again.
+//
+// Ownership: a PostgresStore owns its Connection (closed when the store is destroyed; a
+// new one replaces it after a reconnect) and a copy of its options. Thread-safety: as
+// Store, one thread per object; on_notice is called from that thread.
 #include "store/pg_store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <optional>
 #include <set>
 #include <string>
@@ -33,6 +45,7 @@
 
 #include "convguard/store.h"
 #include "core/json_records.h"
+#include "os/clock.h"
 #include "os/system.h"
 #include "store/jsonl.h"
 #include "store/pg_db.h"
@@ -175,6 +188,89 @@ Status Migrate(Connection& conn, std::span<const SchemaMigration> migrations) {
   return tx.Commit();
 }
 
+// ---- when the server goes away ----
+
+const Status& StatusOf(const Status& s) { return s; }
+template <typename T>
+const Status& StatusOf(const StatusOr<T>& s) {
+  return s.status();
+}
+
+double SecondsSince(os::TimePoint t) {
+  return std::chrono::duration<double>(os::RealClock().Now() - t).count();
+}
+
+// "60", "2.5": a number of seconds for people.
+std::string SecondsText(double s) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3g", s);
+  return text;
+}
+
+// Sleeps `seconds`, in slices, so that an interrupt (Ctrl-C) ends the wait; false then.
+bool PauseUnlessInterrupted(double seconds) {
+  const os::TimePoint until = os::RealClock().Now() + std::chrono::duration_cast<os::Duration>(
+                                                          std::chrono::duration<double>(seconds));
+  while (os::RealClock().Now() < until) {
+    if (os::InterruptRequested()) return false;
+    os::RealClock().SleepFor(
+        std::min<os::Duration>(std::chrono::milliseconds(100), until - os::RealClock().Now()));
+  }
+  return !os::InterruptRequested();
+}
+
+// How long a re-run waits for a transaction whose COMMIT was lost and that the server
+// still shows in progress (its COMMIT may be being applied right now) to end.
+constexpr double kInDoubtWaitS = 10.0;
+
+// For the operations that append (a re-run would append again): the transaction of the
+// last try, when its COMMIT went out but the connection was lost before the answer came,
+// so that it may or may not have committed. Before the re-run writes, it asks the server
+// (txid_status), which remembers every transaction's fate; the re-run then writes only
+// when the lost try did not commit.
+class CommitTracker {
+ public:
+  // Whether the last try committed after all (false when nothing is in doubt). On the
+  // re-run's connection, before it writes.
+  StatusOr<bool> LastTryCommitted(Connection& conn) {
+    if (!in_doubt_) return false;
+    const os::TimePoint asked = os::RealClock().Now();
+    for (;;) {
+      CG_ASSIGN_OR_RETURN(Result r, conn.Exec("SELECT txid_status($1)", {Int(xid_)}));
+      const std::string fate = r.Rows() == 1 ? r.GetText(0, 0) : "";
+      if (fate == "committed" || fate == "aborted") {
+        in_doubt_ = false;
+        return fate == "committed";
+      }
+      if (fate != "in progress" || SecondsSince(asked) >= kInDoubtWaitS ||
+          !PauseUnlessInterrupted(0.25)) {
+        return Status::IOError(
+            "store " + conn.Target() + ": cannot tell whether transaction " + std::to_string(xid_) +
+            ", whose COMMIT was cut off with the connection, committed (the "
+            "server says: " +
+            (fate.empty() ? "unknown" : fate) + "); not writing it a second time");
+      }
+    }
+  }
+
+  // The running try's transaction id (txid_current(), read by its first query).
+  void Track(int64_t xid) {
+    xid_ = xid;
+    in_doubt_ = false;
+  }
+
+  // Commits `tx`; a COMMIT that the lost connection left unanswered is in doubt.
+  Status Commit(Transaction& tx, const Connection& conn) {
+    Status s = tx.Commit();
+    in_doubt_ = !s.ok() && conn.Lost() && xid_ != 0;
+    return s;
+  }
+
+ private:
+  int64_t xid_ = 0;
+  bool in_doubt_ = false;
+};
+
 // ---- the store ----
 
 // One text per key for the advisory lock's hash; the unit separator cannot be confused
@@ -189,10 +285,123 @@ std::vector<Param> KeyParams(const VerdictKey& key) {
 
 class PostgresStore final : public GuardedStore, private TransferStorage {
  public:
-  PostgresStore(std::unique_ptr<Connection> conn, PostgresStoreOptions options)
-      : conn_(std::move(conn)), options_(std::move(options)) {}
+  PostgresStore(std::unique_ptr<Connection> conn, std::string conninfo, int schema_version,
+                PostgresStoreOptions options)
+      : conn_(std::move(conn)),
+        conninfo_(std::move(conninfo)),
+        schema_version_(schema_version),
+        options_(std::move(options)) {}
 
  private:
+  // -- when the server goes away --
+
+  // Runs `once` (one whole operation, one transaction), and again on a new connection
+  // each time it fails because the connection was lost, until the server has been away
+  // longer than reconnect_wait_s since this operation first lost it.
+  template <typename F>
+  auto Retried(F&& once) -> decltype(once()) {
+    if (!closed_.ok()) return closed_;
+    std::optional<os::TimePoint> since;
+    for (;;) {
+      auto result = once();
+      if (StatusOf(result).ok() || !conn_->Lost()) return result;
+      if (!since) since = os::RealClock().Now();
+      if (Status back = AwaitServer(*since); !back.ok()) return back;
+    }
+  }
+
+  void Notice(const std::string& text) const {
+    if (options_.on_notice) options_.on_notice(text);
+  }
+
+  // After the connection was lost: a new one to the same store, tried at once and then
+  // after pauses of 0.25 s doubling to 5 s, until reconnect_wait_s after `since`. When
+  // that runs out (or an interrupt ends the wait), the store closes: this error is the
+  // answer of every later call.
+  Status AwaitServer(os::TimePoint since) {
+    const std::string target = conn_->Target();
+    const std::string lost = conn_->LastReason().empty() ? "connection lost" : conn_->LastReason();
+    const std::string nothing_lost =
+        "; nothing stored before was lost: run again to resume once the server is back";
+    const double wait_s = options_.reconnect_wait_s;
+    if (!(wait_s > 0)) {
+      closed_ =
+          Status::IOError("store " + target + " lost its connection (" + lost +
+                          ") and does not wait for the server (reconnect wait 0 s)" + nothing_lost);
+      return closed_;
+    }
+    bool told = false;
+    double pause_s = 0.0;  // the first try is at once: a blip or a failover may be over
+    std::string last = lost;
+    for (;;) {
+      const double left_s = wait_s - SecondsSince(since);
+      if (pause_s > 0.0) {
+        if (!told) {
+          // The whole wait, counted from when the loss was found (moments ago).
+          Notice("store " + target + " unreachable (" + lost + "); waiting up to " +
+                 SecondsText(wait_s) + " s for it to come back");
+          told = true;
+        }
+        if (!PauseUnlessInterrupted(std::min(pause_s, std::max(left_s, 0.0)))) {
+          closed_ = Status::IOError("interrupted while waiting for store " + target +
+                                    " to come back (" + last + ")" + nothing_lost);
+          return closed_;
+        }
+      }
+      // One try may not outlast the wait by much (libpq's minimum is 2 s).
+      const int timeout_s = std::clamp(static_cast<int>(std::ceil(wait_s - SecondsSince(since))), 2,
+                                       std::max(2, options_.connect_timeout_s));
+      StatusOr<std::unique_ptr<Connection>> fresh = Connection::Open(conninfo_, timeout_s);
+      if (fresh.ok()) {
+        // The same store still: a server that came back empty, or newer, is not written to.
+        Status same = CheckStillTheStore(**fresh);
+        if (same.ok()) {
+          conn_ = std::move(*fresh);
+          Notice(told ? "store " + target + " back after " +
+                            SecondsText(std::round(SecondsSince(since) * 10) / 10) + " s"
+                      : "store " + target + ": connection lost (" + lost + "); reconnected");
+          return Status::Ok();
+        }
+        if (!(*fresh)->Lost()) {
+          closed_ = same;
+          return closed_;
+        }
+        last = (*fresh)->LastReason();
+      } else {
+        if (fresh.status().code() != StatusCode::kIOError) {
+          closed_ = fresh.status();
+          return closed_;
+        }
+        last = fresh.status().message();
+        const std::string prefix = "cannot connect to " + target + ": ";
+        if (last.rfind(prefix, 0) == 0) last = last.substr(prefix.size());
+      }
+      if (SecondsSince(since) >= wait_s) {
+        closed_ =
+            Status::IOError("store " + target + " is unreachable and did not come back within " +
+                            SecondsText(wait_s) + " s (" + last + ")" + nothing_lost);
+        return closed_;
+      }
+      pause_s = pause_s == 0.0 ? 0.25 : std::min(pause_s * 2.0, 5.0);
+    }
+  }
+
+  // OK when `conn` reaches the store this one opened: a convguard store at the schema
+  // version it was migrated to.
+  Status CheckStillTheStore(Connection& conn) {
+    CG_ASSIGN_OR_RETURN(DatabaseIdentity id, ReadIdentity(conn));
+    CG_RETURN_IF_ERROR(CheckIdentity(id, conn.Target(), schema_version_));
+    if (!id.marked || id.schema_version != schema_version_) {
+      return Status::IOError("store " + conn.Target() +
+                             ": after reconnecting, the database is no longer the store that "
+                             "was opened (" +
+                             (id.marked ? "schema version " + std::to_string(id.schema_version)
+                                        : std::string("no convguard_store table")) +
+                             "); not writing to it");
+    }
+    return Status::Ok();
+  }
+
   // REQUIRES: in a transaction; held until it ends.
   Status LockKey(const VerdictKey& key) {
     return conn_
@@ -252,54 +461,73 @@ class PostgresStore final : public GuardedStore, private TransferStorage {
         .status();
   }
 
+  // Re-run safely: the row is written with the same content again.
   Status PutStackImpl(const StackFingerprint& stack) override {
     CG_RETURN_IF_ERROR(CheckStackFields(stack));
-    Transaction tx(*conn_);
-    CG_RETURN_IF_ERROR(tx.Begin());
-    CG_ASSIGN_OR_RETURN(std::optional<StoredStack> stored, ReadStack(stack.Id()));
-    if (stored && !SameIdentity(stored->fingerprint, stack)) {
-      return Status::Internal("store " + target() + ": stack id " + stack.Id() +
-                              " is already used by a different stack (stored: " +
-                              stored->fingerprint.Summary() + "; given: " + stack.Summary() + ")");
-    }
-    const std::string now = os::UtcNowIso8601();
-    CG_RETURN_IF_ERROR(WriteStack(stack, now, now));
-    return tx.Commit();
+    return Retried([&]() -> Status {
+      Transaction tx(*conn_);
+      CG_RETURN_IF_ERROR(tx.Begin());
+      CG_ASSIGN_OR_RETURN(std::optional<StoredStack> stored, ReadStack(stack.Id()));
+      if (stored && !SameIdentity(stored->fingerprint, stack)) {
+        return Status::Internal(
+            "store " + target() + ": stack id " + stack.Id() +
+            " is already used by a different stack (stored: " + stored->fingerprint.Summary() +
+            "; given: " + stack.Summary() + ")");
+      }
+      const std::string now = os::UtcNowIso8601();
+      CG_RETURN_IF_ERROR(WriteStack(stack, now, now));
+      return tx.Commit();
+    });
   }
 
   StatusOr<std::optional<StackFingerprint>> GetStackImpl(const std::string& stack_id) override {
-    CG_ASSIGN_OR_RETURN(std::optional<StoredStack> stored, ReadStack(stack_id));
-    if (!stored) return std::optional<StackFingerprint>();
-    return std::optional<StackFingerprint>(std::move(stored->fingerprint));
+    return Retried([&]() -> StatusOr<std::optional<StackFingerprint>> {
+      CG_ASSIGN_OR_RETURN(std::optional<StoredStack> stored, ReadStack(stack_id));
+      if (!stored) return std::optional<StackFingerprint>();
+      return std::optional<StackFingerprint>(std::move(stored->fingerprint));
+    });
   }
 
   StatusOr<std::vector<StackFingerprint>> ListStacksImpl() override {
-    CG_ASSIGN_OR_RETURN(std::vector<StoredStack> stored, SelectStacks(std::nullopt));
-    std::vector<StackFingerprint> out;
-    out.reserve(stored.size());
-    for (StoredStack& s : stored) out.push_back(std::move(s.fingerprint));
-    return out;
+    return Retried([&]() -> StatusOr<std::vector<StackFingerprint>> {
+      CG_ASSIGN_OR_RETURN(std::vector<StoredStack> stored, SelectStacks(std::nullopt));
+      std::vector<StackFingerprint> out;
+      out.reserve(stored.size());
+      for (StoredStack& s : stored) out.push_back(std::move(s.fingerprint));
+      return out;
+    });
+  }
+
+  Status MissingStack(const std::string& stack_id) const {
+    return Status::NotFound("stack " + stack_id + " is not in store " + target() +
+                            " (PutStack it first)");
   }
 
   Status RequireStack(const std::string& stack_id) {
     CG_ASSIGN_OR_RETURN(bool known, HasStack(stack_id));
-    if (!known) {
-      return Status::NotFound("stack " + stack_id + " is not in store " + target() +
-                              " (PutStack it first)");
-    }
+    if (!known) return MissingStack(stack_id);
     return Status::Ok();
   }
 
   // -- sequence verdicts --
 
+  // Appends: a re-run after a lost COMMIT asks whether it committed (CommitTracker).
   StatusOr<int64_t> AddSequenceVerdictImpl(const SequenceVerdict& v) override {
     CG_RETURN_IF_ERROR(CheckSequenceVerdict(v));
-    Transaction tx(*conn_);
-    CG_RETURN_IF_ERROR(tx.Begin());
-    CG_RETURN_IF_ERROR(RequireStack(v.stack_id));
-    CG_ASSIGN_OR_RETURN(int64_t id, WriteSequenceVerdict(v));
-    CG_RETURN_IF_ERROR(tx.Commit());
-    return id;
+    CommitTracker commit;
+    int64_t id = 0;  // the id the last try took
+    return Retried([&]() -> StatusOr<int64_t> {
+      CG_ASSIGN_OR_RETURN(bool committed, commit.LastTryCommitted(*conn_));
+      if (committed) return id;
+      Transaction tx(*conn_);
+      CG_RETURN_IF_ERROR(tx.Begin());
+      CG_RETURN_IF_ERROR(RequireStack(v.stack_id));
+      CG_ASSIGN_OR_RETURN(int64_t txid, conn_->QueryInt("SELECT txid_current()"));
+      commit.Track(txid);
+      CG_ASSIGN_OR_RETURN(id, WriteSequenceVerdict(v));
+      CG_RETURN_IF_ERROR(commit.Commit(tx, *conn_));
+      return id;
+    });
   }
 
   // REQUIRES: in a transaction; the stack is stored.
@@ -337,14 +565,16 @@ class PostgresStore final : public GuardedStore, private TransferStorage {
       params.push_back(Text(*stack_id));
     }
     sql += " ORDER BY id";
-    CG_ASSIGN_OR_RETURN(Result r, conn_->Exec(sql, params));
-    std::vector<SequenceVerdict> out;
-    for (int row = 0; row < r.Rows(); ++row) {
-      CG_ASSIGN_OR_RETURN(SequenceVerdict v,
-                          ParseStoredSequenceVerdict(r.GetText(row, 0), target()));
-      out.push_back(std::move(v));
-    }
-    return out;
+    return Retried([&]() -> StatusOr<std::vector<SequenceVerdict>> {
+      CG_ASSIGN_OR_RETURN(Result r, conn_->Exec(sql, params));
+      std::vector<SequenceVerdict> out;
+      for (int row = 0; row < r.Rows(); ++row) {
+        CG_ASSIGN_OR_RETURN(SequenceVerdict v,
+                            ParseStoredSequenceVerdict(r.GetText(row, 0), target()));
+        out.push_back(std::move(v));
+      }
+      return out;
+    });
   }
 
   // -- verdicts --
@@ -435,31 +665,37 @@ class PostgresStore final : public GuardedStore, private TransferStorage {
     return ReleaseClaimOn(key);
   }
 
+  // Re-run safely: when the lost try committed, the verdict it stored is identical to
+  // this one, which therefore adds no history row and writes the same row again.
   Status PutVerdictImpl(const Verdict& v) override {
     const VerdictKey key = KeyOf(v);
     CG_RETURN_IF_ERROR(CheckKey(key));
     const std::string record = VerdictRecord(v);
-    Transaction tx(*conn_);
-    CG_RETURN_IF_ERROR(tx.Begin());
-    CG_RETURN_IF_ERROR(LockKey(key));
-    CG_RETURN_IF_ERROR(RequireStack(v.stack_id));
-    CG_ASSIGN_OR_RETURN(std::optional<std::string> old, ReadVerdictRecord(key));
-    // An identical verdict is not put into the history a second time.
-    if (old && *old == record) old.reset();
-    CG_RETURN_IF_ERROR(WriteVerdict(v, record, old));
-    return tx.Commit();
+    return Retried([&]() -> Status {
+      Transaction tx(*conn_);
+      CG_RETURN_IF_ERROR(tx.Begin());
+      CG_RETURN_IF_ERROR(LockKey(key));
+      CG_RETURN_IF_ERROR(RequireStack(v.stack_id));
+      CG_ASSIGN_OR_RETURN(std::optional<std::string> old, ReadVerdictRecord(key));
+      // An identical verdict is not put into the history a second time.
+      if (old && *old == record) old.reset();
+      CG_RETURN_IF_ERROR(WriteVerdict(v, record, old));
+      return tx.Commit();
+    });
   }
 
   StatusOr<std::optional<Verdict>> GetVerdictImpl(const VerdictKey& key) override {
-    CG_ASSIGN_OR_RETURN(std::optional<std::string> record, ReadVerdictRecord(key));
-    if (!record) return std::optional<Verdict>();
-    CG_ASSIGN_OR_RETURN(Verdict v, ParseStoredVerdict(*record, target()));
-    return std::optional<Verdict>(std::move(v));
+    return Retried([&]() -> StatusOr<std::optional<Verdict>> {
+      CG_ASSIGN_OR_RETURN(std::optional<std::string> record, ReadVerdictRecord(key));
+      if (!record) return std::optional<Verdict>();
+      CG_ASSIGN_OR_RETURN(Verdict v, ParseStoredVerdict(*record, target()));
+      return std::optional<Verdict>(std::move(v));
+    });
   }
 
   // The verdicts selected by `filter`, in key order.
   StatusOr<std::vector<Verdict>> ListVerdictsImpl(const VerdictFilter& filter) override {
-    return SelectVerdicts(filter);
+    return Retried([&] { return SelectVerdicts(filter); });
   }
   StatusOr<std::vector<Verdict>> SelectVerdicts(const VerdictFilter& filter) override {
     CG_RETURN_IF_ERROR(CheckFilter(filter));
@@ -497,14 +733,26 @@ class PostgresStore final : public GuardedStore, private TransferStorage {
                             a.worker_pid, a.started_at, a.detail);
   }
 
+  // Appends: a re-run after a lost COMMIT asks whether it committed (CommitTracker).
   Status AddAttemptImpl(const Attempt& a) override {
     CG_RETURN_IF_ERROR(CheckKey(a.key));
-    Transaction tx(*conn_);
-    CG_RETURN_IF_ERROR(tx.Begin());
-    CG_RETURN_IF_ERROR(RequireStack(a.key.stack_id));
-    CG_RETURN_IF_ERROR(WriteAttempt(a));
-    return tx.Commit();
+    CommitTracker commit;
+    return Retried([&]() -> Status {
+      CG_ASSIGN_OR_RETURN(bool committed, commit.LastTryCommitted(*conn_));
+      if (committed) return Status::Ok();
+      Transaction tx(*conn_);
+      CG_RETURN_IF_ERROR(tx.Begin());
+      // The transaction's id with the stack check: no round trip more than before.
+      CG_ASSIGN_OR_RETURN(Result r, conn_->Exec("SELECT txid_current(),"
+                                                " (SELECT count(*) FROM stacks WHERE id = $1)",
+                                                {Text(a.key.stack_id)}));
+      commit.Track(r.GetInt(0, 0));
+      if (r.GetInt(0, 1) == 0) return MissingStack(a.key.stack_id);
+      CG_RETURN_IF_ERROR(WriteAttempt(a));
+      return commit.Commit(tx, *conn_);
+    });
   }
+
 
   static constexpr const char* kSelectAttempts =
       "SELECT stack_id, problem, algorithm, attempt_number, outcome, deadline_ms, elapsed_ms,"
@@ -546,14 +794,21 @@ class PostgresStore final : public GuardedStore, private TransferStorage {
   }
 
   StatusOr<std::vector<Attempt>> ListAttemptsImpl(const VerdictKey& key) override {
-    return ReadAttempts(key);
+    return Retried([&]() -> StatusOr<std::vector<Attempt>> { return ReadAttempts(key); });
   }
 
   // -- claims --
 
+  // Re-run safely: when the lost try committed, this owner holds the claim and takes it
+  // again (no second "abandoned" row); a released claim is released again.
   StatusOr<ClaimResult> ClaimImpl(const VerdictKey& key, const std::string& owner, bool redo,
                                   double stale_after_s) override {
     CG_RETURN_IF_ERROR(CheckClaimArguments(key, owner, stale_after_s));
+    return Retried([&] { return ClaimOnce(key, owner, redo, stale_after_s); });
+  }
+
+  StatusOr<ClaimResult> ClaimOnce(const VerdictKey& key, const std::string& owner, bool redo,
+                                  double stale_after_s) {
     Transaction tx(*conn_);
     CG_RETURN_IF_ERROR(tx.Begin());
     CG_RETURN_IF_ERROR(LockKey(key));
@@ -595,35 +850,49 @@ class PostgresStore final : public GuardedStore, private TransferStorage {
 
   Status ReleaseImpl(const std::string& owner, const std::optional<VerdictKey>& key) override {
     if (owner.empty()) return Status::InvalidArgument("release: owner is empty");
-    if (!key) return conn_->Exec("DELETE FROM claims WHERE owner = $1", {Text(owner)}).status();
-    return conn_
-        ->Exec(
-            "DELETE FROM claims WHERE owner = $1 AND stack_id = $2 AND problem = $3 AND"
-            " algorithm = $4",
-            {Text(owner), Text(key->stack_id), Text(key->problem), Text(key->algorithm)})
-        .status();
+    return Retried([&]() -> Status {
+      if (!key) return conn_->Exec("DELETE FROM claims WHERE owner = $1", {Text(owner)}).status();
+      return conn_
+          ->Exec(
+              "DELETE FROM claims WHERE owner = $1 AND stack_id = $2 AND problem = $3 AND"
+              " algorithm = $4",
+              {Text(owner), Text(key->stack_id), Text(key->problem), Text(key->algorithm)})
+          .status();
+    });
   }
 
   // -- JSON Lines (jsonl.h): this store holds the transaction, jsonl.cc the rules --
 
   StatusOr<std::string> ExportImpl(const VerdictFilter& filter) override {
-    Transaction tx(*conn_);  // one snapshot for stacks and verdicts
-    CG_RETURN_IF_ERROR(tx.Begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
-    CG_ASSIGN_OR_RETURN(std::string out, DumpJsonLines(*this, filter));
-    CG_RETURN_IF_ERROR(tx.Commit());
-    return out;
+    return Retried([&]() -> StatusOr<std::string> {
+      Transaction tx(*conn_);  // one snapshot for stacks and verdicts
+      CG_RETURN_IF_ERROR(tx.Begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
+      CG_ASSIGN_OR_RETURN(std::string out, DumpJsonLines(*this, filter));
+      CG_RETURN_IF_ERROR(tx.Commit());
+      return out;
+    });
   }
 
+  // A re-run after a lost COMMIT that did commit answers with the lost try's report (a
+  // second try would count everything as identical).
   StatusOr<ImportReport> ImportImpl(const std::string& text, bool replace) override {
     CG_ASSIGN_OR_RETURN(JsonLinesImport input, ParseJsonLines(text));
-    Transaction tx(*conn_);
-    CG_RETURN_IF_ERROR(tx.Begin());
-    CG_RETURN_IF_ERROR(conn_->ExecScript(
-        "LOCK TABLE attempts, verdicts, claims, stacks IN SHARE ROW EXCLUSIVE MODE",
-        "locking the store for an import"));
-    CG_ASSIGN_OR_RETURN(ImportReport report, ApplyJsonLines(*this, input, replace));
-    CG_RETURN_IF_ERROR(tx.Commit());
-    return report;
+    CommitTracker commit;
+    ImportReport report;  // the last try's
+    return Retried([&]() -> StatusOr<ImportReport> {
+      CG_ASSIGN_OR_RETURN(bool committed, commit.LastTryCommitted(*conn_));
+      if (committed) return report;
+      Transaction tx(*conn_);
+      CG_RETURN_IF_ERROR(tx.Begin());
+      CG_RETURN_IF_ERROR(conn_->ExecScript(
+          "LOCK TABLE attempts, verdicts, claims, stacks IN SHARE ROW EXCLUSIVE MODE",
+          "locking the store for an import"));
+      CG_ASSIGN_OR_RETURN(int64_t xid, conn_->QueryInt("SELECT txid_current()"));
+      commit.Track(xid);
+      CG_ASSIGN_OR_RETURN(report, ApplyJsonLines(*this, input, replace));
+      CG_RETURN_IF_ERROR(commit.Commit(tx, *conn_));
+      return report;
+    });
   }
 
   // -- moving records between stores (transfer.h): this store holds the transaction --
@@ -659,7 +928,10 @@ class PostgresStore final : public GuardedStore, private TransferStorage {
   const std::string& target() const { return conn_->Target(); }
 
   std::unique_ptr<Connection> conn_;
+  const std::string conninfo_;  // to reconnect
+  const int schema_version_;    // the version Open migrated the store to
   PostgresStoreOptions options_;
+  Status closed_;  // not OK once a wait for the server ran out: every call's answer
 };
 
 StatusOr<std::unique_ptr<Store>> Open(const std::string& conninfo,
@@ -671,10 +943,15 @@ StatusOr<std::unique_ptr<Store>> Open(const std::string& conninfo,
         "connect_timeout_s = " + std::to_string(options.connect_timeout_s) +
         " is out of range; allowed 1 and above");
   }
+  if (!(options.reconnect_wait_s >= 0) || options.reconnect_wait_s > 7 * 86400.0) {
+    return Status::InvalidArgument("reconnect_wait_s = " + SecondsText(options.reconnect_wait_s) +
+                                   " is out of range; allowed 0 to 604800 (a week)");
+  }
   CG_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn,
                       Connection::Open(conninfo, options.connect_timeout_s));
   CG_RETURN_IF_ERROR(Migrate(*conn, migrations));
-  return std::unique_ptr<Store>(new PostgresStore(std::move(conn), options));
+  return std::unique_ptr<Store>(
+      new PostgresStore(std::move(conn), conninfo, migrations.back().version, options));
 }
 
 }  // namespace

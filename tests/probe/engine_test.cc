@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -365,11 +366,13 @@ TEST(StackIdentity, AWorkerSaysTheStackOnceAndTheStoreRecordsIt) {
       << unknown.status().message();
 }
 
-// A store that takes everything but verdicts for problems with k == 5: a real SQLite
-// store behind it, so claims, stacks and attempts behave as in a sweep.
+// A store that takes everything but verdicts for problems with k == 5 (and, when asked,
+// claims of problems with k == `refuse_claim_k`): a real SQLite store behind it, so
+// claims, stacks and attempts behave as in a sweep.
 class RefusingStore final : public Store {
  public:
-  explicit RefusingStore(std::unique_ptr<Store> inner) : inner_(std::move(inner)) {}
+  explicit RefusingStore(std::unique_ptr<Store> inner, int64_t refuse_claim_k = -1)
+      : inner_(std::move(inner)), refuse_claim_k_(refuse_claim_k) {}
   Status PutStack(const StackFingerprint& s) override { return inner_->PutStack(s); }
   StatusOr<std::optional<StackFingerprint>> GetStack(const std::string& id) override {
     return inner_->GetStack(id);
@@ -392,6 +395,10 @@ class RefusingStore final : public Store {
   }
   StatusOr<ClaimResult> Claim(const VerdictKey& k, const std::string& owner, bool redo,
                               double stale) override {
+    StatusOr<Problem> p = ParseProblem(k.problem);
+    if (p.ok() && p->k == refuse_claim_k_) {
+      return Status::IOError("server gone (refused by the test)");
+    }
     return inner_->Claim(k, owner, redo, stale);
   }
   Status Release(const std::string& owner, const std::optional<VerdictKey>& k) override {
@@ -419,6 +426,7 @@ class RefusingStore final : public Store {
 
  private:
   std::unique_ptr<Store> inner_;
+  int64_t refuse_claim_k_;
 };
 
 // A verdict the store does not take ends the run with an error that names it; it is
@@ -459,6 +467,39 @@ TEST(ProbeEngine, AVerdictTheStoreRefusesIsAnErrorTheCallerSees) {
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   ASSERT_EQ(again->verdicts.size(), 1u);
   EXPECT_EQ(again->verdicts[0].kind, VerdictKind::kOk);
+}
+
+// A claim the store cannot answer (its server gone for good) stops the run as a refused
+// verdict does: an error naming the problem, the probe in flight killed, and every claim
+// of the run released before Run returns.
+TEST(ProbeEngine, AClaimTheStoreCannotAnswerStopsTheRunAndReleasesItsClaims) {
+  const std::string path = testing_support::MakeTempDir("engine-claim-refused") + "/v.sqlite";
+  StatusOr<std::unique_ptr<Store>> sqlite = OpenSqliteStore(path);
+  ASSERT_TRUE(sqlite.ok()) << sqlite.status().ToString();
+  RefusingStore store(std::move(sqlite).value(), /*refuse_claim_k=*/6);
+  ProbeOptions o;
+  o.backend = "reference";
+  o.worker_executable = testing_support::ConvguardBin();
+  o.workers_per_device = 1;
+  auto engine = ProbeEngine::Start(o, &store);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  // k 4 is claimed and sent; k 6 is claimed while it runs (a request written ahead).
+  auto result = (*engine)->Run({{SmallProblem(4, 4), ""}, {SmallProblem(4, 6), ""}});
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kIOError) << result.status().ToString();
+  EXPECT_NE(result.status().message().find("could not claim n1_c4_h8_w8_k6"), std::string::npos)
+      << result.status().message();
+  EXPECT_NE(result.status().message().find("server gone"), std::string::npos)
+      << result.status().message();
+  // The engine is still alive, and holds nothing: another owner gets every key.
+  StatusOr<std::unique_ptr<Store>> other = OpenSqliteStore(path);
+  ASSERT_TRUE(other.ok());
+  const double kNever = std::numeric_limits<double>::infinity();
+  StatusOr<ClaimResult> k4 =
+      (*other)->Claim({(*engine)->stack().Id(), ToCanonical(SmallProblem(4, 4)), "direct"},
+                      "other:1:1", false, kNever);
+  ASSERT_TRUE(k4.ok()) << k4.status().ToString();
+  EXPECT_NE(*k4, ClaimResult::kHeldByOther);
 }
 
 }  // namespace

@@ -93,5 +93,17 @@ TEST(Watchdog, SeveralOverdueFlightsComeInSlotOrder) {
   EXPECT_EQ(w.Overdue(), (std::vector<size_t>{2, 7}));
 }
 
+TEST(Watchdog, OverdueAtJudgesAsOfWhenThePipesWereLookedAt) {
+  os::FakeClock clock;
+  Watchdog w(clock);
+  w.Launch(0, 100.0);
+  w.Launch(1, 300.0);
+  const os::TimePoint looked = clock.Now() + milliseconds(150);
+  clock.Advance(milliseconds(5000));  // the engine was busy elsewhere (a store waiting)
+  EXPECT_EQ(w.Overdue(), (std::vector<size_t>{0, 1}));
+  EXPECT_EQ(w.OverdueAt(looked), std::vector<size_t>{0});
+  EXPECT_TRUE(w.OverdueAt(looked - milliseconds(51)).empty());
+}
+
 }  // namespace
 }  // namespace convguard::probe

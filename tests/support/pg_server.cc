@@ -133,29 +133,37 @@ StatusOr<std::unique_ptr<PgServer>> PgServer::Start() {
                              "-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions"}),
                server->dir_));
 
+  server->postgres_argv_ =
+      AsServerUser({(bin / "postgres").string(), "-D", data, "-k", server->dir_, "-p",
+                    std::to_string(kPort), "-c", "listen_addresses=", "-c", "fsync=off", "-c",
+                    "max_connections=200", "-c", "logging_collector=on", "-c",
+                    "log_directory=" + server->dir_, "-c", "log_filename=server.log"});
+  CG_RETURN_IF_ERROR(server->Launch());
+  return server;
+}
+
+Status PgServer::Launch() {
   os::SpawnOptions options;
-  options.argv = AsServerUser({(bin / "postgres").string(), "-D", data, "-k", server->dir_, "-p",
-                               std::to_string(kPort), "-c", "listen_addresses=", "-c", "fsync=off",
-                               "-c", "max_connections=200", "-c", "logging_collector=on", "-c",
-                               "log_directory=" + server->dir_, "-c", "log_filename=server.log"});
-  options.working_dir = server->dir_;
+  options.argv = postgres_argv_;
+  options.working_dir = dir_;
   options.stderr_mode = os::StderrMode::kDevNull;  // the log goes to server.log
   options.die_with_parent = true;                  // (cleared where setpriv changes user)
-  CG_ASSIGN_OR_RETURN(server->postmaster_, os::SpawnChild(options));
-  server->postmaster_.CloseStdin();
+  CG_ASSIGN_OR_RETURN(postmaster_, os::SpawnChild(options));
+  postmaster_.CloseStdin();
 
   // Ready when a connection succeeds.
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   Status last = Status::Ok();
   while (true) {
     StatusOr<std::unique_ptr<pg::Connection>> conn =
-        pg::Connection::Open(server->KeywordConnInfo("postgres"), 2);
-    if (conn.ok()) return server;
+        pg::Connection::Open(KeywordConnInfo("postgres"), 2);
+    if (conn.ok()) return Status::Ok();
     last = conn.status();
-    StatusOr<os::ExitInfo> exit = server->postmaster_.WaitExit(std::chrono::milliseconds(50));
+    StatusOr<os::ExitInfo> exit = postmaster_.WaitExit(std::chrono::milliseconds(50));
     if (exit.ok() && !exit->running()) {
+      postmaster_ = os::ChildProcess();
       return Status::IOError("postgres " + exit->ToString() + "; server.log:\n" +
-                             ReadText(server->dir_ + "/server.log"));
+                             ReadText(dir_ + "/server.log"));
     }
     if (std::chrono::steady_clock::now() > give_up) {
       return Status::IOError("postgres did not accept connections in 60 s: " + last.message());
@@ -163,17 +171,34 @@ StatusOr<std::unique_ptr<PgServer>> PgServer::Start() {
   }
 }
 
-PgServer::~PgServer() {
-  if (!postmaster_.empty()) {
-    // SIGINT is PostgreSQL's fast shutdown. Only the postmaster is in its process group:
-    // every backend puts itself in a group of its own.
-    (void)postmaster_.KillGroup(SIGINT);
-    StatusOr<os::ExitInfo> exit = postmaster_.WaitExit(std::chrono::seconds(30));
-    if (!exit.ok() || exit->running()) (void)postmaster_.KillAndReap(std::chrono::seconds(5));
+Status PgServer::Stop() {
+  if (postmaster_.empty()) return Status::Ok();
+  // SIGINT is PostgreSQL's fast shutdown: sessions end, transactions roll back, the data
+  // is checkpointed. Only the postmaster is in its process group: every backend puts
+  // itself in a group of its own.
+  (void)postmaster_.KillGroup(SIGINT);
+  StatusOr<os::ExitInfo> exit = postmaster_.WaitExit(std::chrono::seconds(30));
+  Status s = Status::Ok();
+  if (!exit.ok() || exit->running()) {
+    (void)postmaster_.KillAndReap(std::chrono::seconds(5));
+    s = Status::IOError("postgres did not stop in 30 s after SIGINT (killed)");
   }
+  postmaster_ = os::ChildProcess();
+  return s;
+}
+
+Status PgServer::StartAgain() {
+  if (!postmaster_.empty()) return Status::Ok();
+  return Launch();
+}
+
+PgServer::~PgServer() {
+  (void)Stop();
   std::error_code ec;
   if (!dir_.empty()) fs::remove_all(dir_, ec);
 }
+
+int PgServer::port() const { return kPort; }
 
 std::string PgServer::KeywordConnInfo(const std::string& db) const {
   return "host=" + dir_ + " port=" + std::to_string(kPort) + " user=" + kSuperuser +

@@ -16,16 +16,22 @@
 // ::testing::AddGlobalTestEnvironment); tests take a fresh database each with
 // CreateDatabase, which keeps the suite fast (one initdb per binary).
 //
+// Stop and StartAgain take the server away and bring it back on the same data folder and
+// socket (a restart, as an administrator's or a failover's): for the tests of a store
+// whose server goes away mid-run.
+//
 // Processes are started through the os layer (os::SpawnChild).
 //
-// Thread-safety: Start and the destructor from one thread; the const methods and
-// CreateDatabase (which opens its own connection) from any.
+// Thread-safety: Start, Stop, StartAgain and the destructor from one thread at a time
+// (a test may stop and start the server from a thread of its own while another uses it);
+// the const methods and CreateDatabase (which opens its own connection) from any.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "convguard/status.h"
 #include "os/process.h"
@@ -39,8 +45,10 @@ class PgServer {
   PgServer(const PgServer&) = delete;
   PgServer& operator=(const PgServer&) = delete;
 
-  // The folder holding the server's Unix socket (its "host" for libpq).
+  // The folder holding the server's Unix socket (its "host" for libpq), and the port that
+  // names the socket file (.s.PGSQL.<port>; nothing listens on TCP).
   const std::string& socket_dir() const { return dir_; }
+  int port() const;
   // The server's major version, from its binaries' folder ("15"), or "" when unknown.
   const std::string& version() const { return version_; }
 
@@ -55,11 +63,22 @@ class PgServer {
   // Runs `sql` (no parameters) as the superuser in database `db`.
   Status Exec(const std::string& db, const std::string& sql) const;
 
+  // Stops the server (fast shutdown: every session is ended, as in a restart) and waits
+  // until it has exited; its data and socket folder stay. No-op when it is stopped.
+  Status Stop();
+  // Starts the stopped server again on the same data and socket and waits until it
+  // accepts connections. No-op when it is running.
+  Status StartAgain();
+  bool running() const { return !postmaster_.empty(); }
+
  private:
   PgServer() = default;
+  // Starts `postgres` with postgres_argv_ and waits until a connection succeeds.
+  Status Launch();
 
   std::string dir_;
   std::string version_;
+  std::vector<std::string> postgres_argv_;
   os::ChildProcess postmaster_;
   int databases_ = 0;
 };
