@@ -108,7 +108,9 @@ class WorkQueue {
   // joins, so a host that finds nothing to claim sees a sweep added since), then leases
   // it up to max_problems problems (pending ones, or ones whose lease lapsed), in queue
   // order. Empty when there is nothing to lease now (problems may still be leased to
-  // others; see Remaining).
+  // others; see Remaining). Rows already leased to request.owner are leased again and
+  // returned too (a claim whose answer was lost with the connection): claim while holding
+  // none.
   virtual StatusOr<std::vector<QueueLease>> Claim(const QueueClaimRequest& request) = 0;
 
   // Extends every lease `owner` holds to lease_s from now; returns how many it holds.
@@ -116,8 +118,9 @@ class WorkQueue {
   virtual StatusOr<int64_t> Renew(const std::string& owner, double lease_s) = 0;
 
   // Marks leased problems done with their outcomes (e.g. "OK", "HANG", "OK x3, HANG"),
-  // in one transaction. Returns, per lease, whether `owner` still held it: false when the
-  // lease lapsed and another host took it over (that host decides it; nothing is marked).
+  // in one statement. Returns, per lease, whether `owner` still held it (or had already
+  // marked it): false when the lease lapsed and another host took it over (that host
+  // decides it; nothing is marked).
   virtual StatusOr<std::vector<bool>> Complete(const std::vector<QueueLease>& leases,
                                                const std::vector<std::string>& outcomes,
                                                const std::string& owner) = 0;
@@ -138,7 +141,10 @@ class WorkQueue {
 };
 
 // Opens the work queue of the PostgreSQL store named by `conninfo` (a connection string as
-// OpenPostgresStore takes), migrating the store's schema first. Errors: those of
+// OpenPostgresStore takes), migrating the store's schema first. A server that goes away
+// later is waited for as the store waits (options.reconnect_wait_s, told through
+// options.on_notice) and the operation runs again; AddSweep and DropSweep are not run
+// again (a lost answer is an error: look at GetStatus). Errors: those of
 // OpenPostgresStore; kUnsupported for a build without PostgreSQL support.
 StatusOr<std::unique_ptr<WorkQueue>> OpenWorkQueue(const std::string& conninfo,
                                                    const PostgresStoreOptions& options = {});

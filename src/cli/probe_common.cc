@@ -288,6 +288,14 @@ StatusOr<std::unique_ptr<Store>> OpenStoreFromFlags(const FlagParser& f) {
   return OpenStore(target, options);
 }
 
+StatusOr<PostgresStoreOptions> PostgresOptionsFromFlags(const FlagParser& f) {
+  PostgresStoreOptions options;
+  CG_ASSIGN_OR_RETURN(options.reconnect_wait_s, DbWaitFromFlags(f));
+  options.on_notice = PrintStoreNotice;
+  options.owner_is_alive = LocalClaimOwnerLiveness();
+  return options;
+}
+
 std::string StoreLabelFromFlags(const FlagParser& f) {
   return StoreTargetLabel(StorePathFromFlags(f));
 }

@@ -33,6 +33,9 @@ std::string StorePathFromFlags(const FlagParser& flags);
 // --db-wait seconds, else $CONVGUARD_DB_WAIT, else 60, for a server that goes away, and
 // says so on stderr; a value that is not a number of seconds is kInvalidArgument.
 StatusOr<std::unique_ptr<Store>> OpenStoreFromFlags(const FlagParser& flags);
+// The options of a PostgreSQL store or work queue opened for these flags: --db-wait (or
+// $CONVGUARD_DB_WAIT) and notices on stderr. Errors: a bad --db-wait value.
+StatusOr<PostgresStoreOptions> PostgresOptionsFromFlags(const FlagParser& flags);
 // The store target as it may be printed (StoreTargetLabel: no password).
 std::string StoreLabelFromFlags(const FlagParser& flags);
 

@@ -45,6 +45,7 @@ std::vector<FlagSpec> QueueFlagSpecs() {
   return {
       {"--help", "", "show this help", false, "-h"},
       {"--db", "CONNINFO", "the shared PostgreSQL store"},
+      DbWaitFlagSpec(),
       {"--grid", "SPEC", "add: a grid, e.g. 'c=3,16,32 k=16,32 hw=32..64:16 r=3 p=same'", true},
       {"--list", "FILE", "add: a problem list, one problem per line, any text form", true},
       {"--log", "FILE", "add: an MIOpen log: its distinct convolutions", true},
@@ -73,7 +74,7 @@ std::string DefaultLabel(const FlagParser& flags) {
   return label;
 }
 
-int Add(const FlagParser& flags, const std::string& target) {
+int Add(const FlagParser& flags, const std::string& target, const PostgresStoreOptions& options) {
   std::vector<ProbeJob> jobs;
   if (!ReadProblemSourceFlags(flags, "convguard queue add", jobs)) return kExitBadInput;
   if (jobs.empty()) {
@@ -93,7 +94,7 @@ int Add(const FlagParser& flags, const std::string& target) {
     }
   }
   for (const ProbeJob& j : jobs) sweep.problems.push_back({ToCanonical(j.problem), j.algorithm});
-  StatusOr<std::unique_ptr<WorkQueue>> queue = OpenWorkQueue(target);
+  StatusOr<std::unique_ptr<WorkQueue>> queue = OpenWorkQueue(target, options);
   if (!queue.ok()) return Fail("store", queue.status());
   StatusOr<int64_t> id = (*queue)->AddSweep(sweep);
   if (!id.ok()) return Fail("add", id.status());
@@ -107,8 +108,8 @@ int Add(const FlagParser& flags, const std::string& target) {
   return kExitOk;
 }
 
-int ShowStatus(const std::string& target) {
-  StatusOr<std::unique_ptr<WorkQueue>> queue = OpenWorkQueue(target);
+int ShowStatus(const std::string& target, const PostgresStoreOptions& options) {
+  StatusOr<std::unique_ptr<WorkQueue>> queue = OpenWorkQueue(target, options);
   if (!queue.ok()) return Fail("store", queue.status());
   StatusOr<QueueStatus> status = (*queue)->GetStatus();
   if (!status.ok()) return Fail("status", status.status());
@@ -157,13 +158,14 @@ int ShowStatus(const std::string& target) {
   return kExitOk;
 }
 
-int Drop(const std::string& target, const std::string& id_text) {
+int Drop(const std::string& target, const std::string& id_text,
+         const PostgresStoreOptions& options) {
   StatusOr<int64_t> id = ParseIntFlag("sweep ID", id_text, 1, INT64_MAX);
   if (!id.ok()) {
     std::fprintf(stderr, "convguard queue drop: %s\n", id.status().message().c_str());
     return kExitBadInput;
   }
-  StatusOr<std::unique_ptr<WorkQueue>> queue = OpenWorkQueue(target);
+  StatusOr<std::unique_ptr<WorkQueue>> queue = OpenWorkQueue(target, options);
   if (!queue.ok()) return Fail("store", queue.status());
   StatusOr<bool> dropped = (*queue)->DropSweep(*id);
   if (!dropped.ok()) return Fail("drop", dropped.status());
@@ -221,9 +223,14 @@ int QueueMain(const Args& args) {
                  StoreTargetLabel(target).c_str());
     return kExitBadInput;
   }
-  if (action == "add") return Add(flags, target);
-  if (action == "status") return ShowStatus(target);
-  return Drop(target, flags.positionals()[1]);
+  StatusOr<PostgresStoreOptions> options = PostgresOptionsFromFlags(flags);
+  if (!options.ok()) {
+    std::fprintf(stderr, "convguard queue: %s\n", options.status().message().c_str());
+    return kExitBadInput;
+  }
+  if (action == "add") return Add(flags, target, *options);
+  if (action == "status") return ShowStatus(target, *options);
+  return Drop(target, flags.positionals()[1], *options);
 }
 
 }  // namespace convguard::cli

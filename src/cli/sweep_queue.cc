@@ -178,8 +178,13 @@ int SweepFromQueue(const FlagParser& flags, const std::string& table,
     std::fprintf(stderr, "%s: store: %s\n", kWho, store.status().message().c_str());
     return store.status().code() == StatusCode::kInvalidArgument ? kExitBadInput : kExitFailure;
   }
-  StatusOr<std::unique_ptr<WorkQueue>> queue = OpenWorkQueue(target);
-  StatusOr<std::unique_ptr<WorkQueue>> renewal_queue = OpenWorkQueue(target);
+  StatusOr<PostgresStoreOptions> pg_options = PostgresOptionsFromFlags(flags);
+  if (!pg_options.ok()) {
+    std::fprintf(stderr, "%s: %s\n", kWho, pg_options.status().message().c_str());
+    return kExitBadInput;
+  }
+  StatusOr<std::unique_ptr<WorkQueue>> queue = OpenWorkQueue(target, *pg_options);
+  StatusOr<std::unique_ptr<WorkQueue>> renewal_queue = OpenWorkQueue(target, *pg_options);
   for (const auto* q : {&queue, &renewal_queue}) {
     if (!q->ok()) {
       std::fprintf(stderr, "%s: queue: %s\n", kWho, q->status().message().c_str());

@@ -7,6 +7,7 @@
 // row, concurrent joins. QueueCliTest: hosts as separate `convguard sweep --from-queue`
 // processes, one of them SIGKILLed in the middle of a probe.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -22,6 +23,7 @@
 
 #include "convguard/queue.h"
 #include "convguard/store.h"
+#include "os/pipe_io.h"
 #include "os/process.h"
 #include "store/pg_db.h"
 #include "support/cli_runner.h"
@@ -125,8 +127,9 @@ TEST_F(WorkQueueTest, ProblemsAreLeasedInQueueOrderAndDoneOnce) {
   StatusOr<std::vector<bool>> done = q->Complete(*first, {"OK", "HANG"}, "a");
   ASSERT_TRUE(done.ok()) << done.status().ToString();
   EXPECT_EQ(*done, (std::vector<bool>{true, true}));
-  // Completing again, or as someone else, marks nothing.
-  EXPECT_EQ(*q->Complete(*first, {"OK", "OK"}, "a"), (std::vector<bool>{false, false}));
+  // Completing again (a re-run after a lost answer) says they are done and changes
+  // nothing; completing as someone else marks nothing.
+  EXPECT_EQ(*q->Complete(*first, {"WRONG", "WRONG"}, "a"), (std::vector<bool>{true, true}));
   EXPECT_EQ(*q->Complete(*rest, {"OK", "OK", "OK"}, "a"), (std::vector<bool>{false, false, false}));
   EXPECT_EQ(*q->Remaining("S"), 3);
   ASSERT_TRUE(q->Complete(*rest, {"OK", "OK", "CRASH"}, "b").ok());
@@ -158,7 +161,10 @@ TEST_F(WorkQueueTest, EachStackGetsEverySweepMeantForIt) {
   // A sweep added later is joined by stacks that already took work.
   ASSERT_TRUE(q->AddSweep(Sweep(4)).ok());
   EXPECT_EQ(*q->Remaining("A"), 7);
-  EXPECT_EQ(q->Claim(Request("A", "a", 100))->size(), 4u);
+  EXPECT_EQ(q->Claim(Request("A", "a2", 100))->size(), 4u);
+  // A claim hands its owner again what it already holds (an answer lost with the
+  // connection): a host claims while holding nothing.
+  EXPECT_EQ(q->Claim(Request("A", "a", 100))->size(), 3u);
   // A: the first and third sweeps; only-B: the first two (it has not asked since).
   EXPECT_EQ(QueryInt("SELECT count(*) FROM queue_work"), (3 + 4) + (3 + 2));
 }
@@ -434,6 +440,41 @@ TEST_F(QueueCliTest, AHostKilledMidProbeGivesBackOnlyWhatItHeld) {
   EXPECT_NE(status.out.find("| host1 | 0 |"), std::string::npos) << status.out;
 }
 
+TEST_F(QueueCliTest, AServerRestartMidSweepIsWaitedForAndTheQueueDrains) {
+  constexpr int kQuick = 10;
+  const std::string dir = MakeTempDir("queue-restart");
+  const std::string list = testing_support::WriteFile(dir + "/problems.txt", ProblemList(kQuick));
+  // Every probe takes 300 ms: the sweep is mid-run when the server goes.
+  const std::string rules =
+      testing_support::WriteFile(dir + "/slow.rules", "slow(300) when n == 1\n");
+  CliResult added = RunConvguard({"queue", "add", "--list", list, "--db", conninfo_});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  CliResult host;
+  std::thread runner([&] {
+    std::vector<std::string> args = HostArgs(conninfo_, rules, "steady");
+    args.push_back("--db-wait");
+    args.push_back("60");
+    host = RunConvguard(args, 120.0);
+  });
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (QueryInt("SELECT count(*) FROM queue_work WHERE state = 'done'") < 2 &&
+         std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(server_->Stop().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_TRUE(server_->StartAgain().ok());
+  runner.join();
+  ASSERT_EQ(host.exit_code, 0) << host.err;
+  EXPECT_NE(host.err.find("queue done for this stack"), std::string::npos) << host.err;
+  EXPECT_TRUE(host.err.find("waiting up to 60 s") != std::string::npos ||
+              host.err.find("reconnected") != std::string::npos)
+      << host.err;
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM queue_work WHERE state <> 'done'"), 0);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM verdicts"), kQuick + 1);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM claims"), 0);
+}
+
 TEST_F(QueueCliTest, BadInputIsRefusedBeforeAnythingIsWritten) {
   ASSERT_NE(Open(), nullptr);  // the store exists, so that its queue can be looked at
   const std::string dir = MakeTempDir("queue-bad");
@@ -467,6 +508,173 @@ TEST_F(QueueCliTest, BadInputIsRefusedBeforeAnythingIsWritten) {
   }
   EXPECT_FALSE(std::filesystem::exists(dir + "/x.sqlite"));
   EXPECT_EQ(QueryInt("SELECT count(*) FROM queue_sweeps"), 0);
+}
+
+// ---- a host cut off from the network ----
+
+// A network namespace joined to this one by a veth pair: a "host" run in it reaches the
+// server only over that link, and Cut() takes the link down under it (a pulled cable:
+// packets vanish, nothing is reset). Needs root and CAP_NET_ADMIN; Create says why not.
+class CutOffHost {
+ public:
+  static std::unique_ptr<CutOffHost> Create(std::string* why_not) {
+    if (geteuid() != 0) {
+      *why_not = "a network namespace needs root (CAP_NET_ADMIN)";
+      return nullptr;
+    }
+    auto link = std::unique_ptr<CutOffHost>(new CutOffHost());
+    const int tag = static_cast<int>(getpid() % 200) + 20;
+    link->ns_ = "cgq" + std::to_string(getpid());
+    link->outer_ = "cgqo" + std::to_string(getpid() % 100000);
+    link->inner_ = "cgqi" + std::to_string(getpid() % 100000);
+    link->outer_ip_ = "10.213." + std::to_string(tag) + ".1";
+    link->inner_ip_ = "10.213." + std::to_string(tag) + ".2";
+    const std::vector<std::vector<std::string>> steps = {
+        {"ip", "netns", "add", link->ns_},
+        {"ip", "link", "add", link->outer_, "type", "veth", "peer", "name", link->inner_},
+        {"ip", "link", "set", link->inner_, "netns", link->ns_},
+        {"ip", "addr", "add", link->outer_ip_ + "/30", "dev", link->outer_},
+        {"ip", "link", "set", link->outer_, "up"},
+        {"ip", "netns", "exec", link->ns_, "ip", "addr", "add", link->inner_ip_ + "/30", "dev",
+         link->inner_},
+        {"ip", "netns", "exec", link->ns_, "ip", "link", "set", link->inner_, "up"},
+        {"ip", "netns", "exec", link->ns_, "ip", "link", "set", "lo", "up"},
+    };
+    for (const auto& step : steps) {
+      CliResult r = testing_support::RunProgram(step, 30.0);
+      if (r.exit_code != 0) {
+        std::string cmd;
+        for (const std::string& a : step) cmd += (cmd.empty() ? "" : " ") + a;
+        *why_not = "cannot make a network namespace here (`" + cmd +
+                   "`: " + (r.err.empty() ? "exit " + std::to_string(r.exit_code) : r.err) + ")";
+        return nullptr;
+      }
+    }
+    return link;
+  }
+
+  ~CutOffHost() {
+    (void)testing_support::RunProgram({"ip", "link", "del", outer_}, 30.0);
+    (void)testing_support::RunProgram({"ip", "netns", "del", ns_}, 30.0);
+  }
+
+  // argv run inside the namespace.
+  std::vector<std::string> Inside(const std::vector<std::string>& argv) const {
+    std::vector<std::string> out = {"ip", "netns", "exec", ns_};
+    out.insert(out.end(), argv.begin(), argv.end());
+    return out;
+  }
+  Status Cut() const {
+    CliResult r = testing_support::RunProgram({"ip", "link", "set", outer_, "down"}, 30.0);
+    return r.exit_code == 0 ? Status::Ok() : Status::IOError("ip link set down: " + r.err);
+  }
+  const std::string& outer_ip() const { return outer_ip_; }
+  const std::string& inner_ip() const { return inner_ip_; }
+
+ private:
+  CutOffHost() = default;
+  std::string ns_, outer_, inner_, outer_ip_, inner_ip_;
+};
+
+TEST(QueueNetworkTest, AHostCutOffMidProbeLosesItsLeaseAndNothingElse) {
+  std::string why_not;
+  std::unique_ptr<CutOffHost> link = CutOffHost::Create(&why_not);
+  if (link == nullptr) GTEST_SKIP() << why_not;
+  // A server of this test's own, listening on the link as well as on its Unix socket.
+  testing_support::PgServerOptions server_options;
+  server_options.tcp_address = link->outer_ip();
+  server_options.tcp_trusted_cidr = link->inner_ip() + "/32";
+  StatusOr<std::unique_ptr<PgServer>> server = PgServer::Start(server_options);
+  if (!server.ok() && server.status().code() == StatusCode::kNotFound) {
+    GTEST_SKIP() << server.status().message();
+  }
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  StatusOr<std::string> db = (*server)->CreateDatabase("cutoff");
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  const std::string local = (*server)->KeywordConnInfo(*db);
+  // TCP settings that notice a dead peer in seconds (docs/store-postgresql.md).
+  const std::string over_link = (*server)->TcpConnInfo(*db) +
+                                " connect_timeout=5 tcp_user_timeout=2000 keepalives_idle=1"
+                                " keepalives_interval=1 keepalives_count=2";
+  auto query_int = [&](const std::string& sql) -> int64_t {
+    auto conn = pg::Connection::Open(local, 10);
+    if (!conn.ok()) return -1;
+    StatusOr<int64_t> v = (*conn)->QueryInt(sql);
+    return v.ok() ? *v : -1;
+  };
+
+  constexpr int kQuick = 8;
+  const std::string dir = MakeTempDir("queue-cutoff");
+  const std::string list = testing_support::WriteFile(dir + "/problems.txt", ProblemList(kQuick));
+  const std::string rules =
+      testing_support::WriteFile(dir + "/slow.rules", "slow(3000) when c == 5\n");
+  CliResult added = RunConvguard({"queue", "add", "--list", list, "--db", local});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+
+  os::SpawnOptions spawn;
+  std::vector<std::string> host_argv = {testing_support::ConvguardBin()};
+  for (const std::string& a : HostArgs(over_link, rules, "cut-off")) host_argv.push_back(a);
+  host_argv.push_back("--db-wait");
+  host_argv.push_back("3");
+  spawn.argv = link->Inside(host_argv);
+  spawn.stderr_mode = os::StderrMode::kPipe;
+  StatusOr<os::ChildProcess> cut_host = os::SpawnChild(spawn);
+  ASSERT_TRUE(cut_host.ok()) << cut_host.status().ToString();
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (query_int("SELECT count(*) FROM queue_work w JOIN claims c ON c.problem = '" +
+                   std::string(kSlowProblem) +
+                   "' WHERE w.seq = 0 AND w.state = 'leased' AND w.host = 'cut-off'") <= 0) {
+    StatusOr<os::ExitInfo> early = cut_host->WaitExit(std::chrono::milliseconds(50));
+    ASSERT_TRUE(early.ok() && early->running()) << "the host in the namespace ended early";
+    ASSERT_LT(std::chrono::steady_clock::now(), give_up) << "the cut-off host never leased seq 0";
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto held_by = [&](const std::string& sql) {
+    std::vector<std::string> out;
+    auto conn = pg::Connection::Open(local, 10);
+    if (!conn.ok()) return out;
+    StatusOr<pg::Result> rows = (*conn)->Exec(sql);
+    for (int i = 0; rows.ok() && i < rows->Rows(); ++i) out.push_back(rows->GetText(i, 0));
+    return out;
+  };
+  const std::vector<std::string> held = held_by(
+      "SELECT seq FROM queue_work WHERE state = 'leased' AND host = 'cut-off' ORDER BY seq");
+  ASSERT_TRUE(link->Cut().ok());
+
+  std::vector<CliResult> hosts(2);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) {
+    threads.emplace_back([&, i] {
+      hosts[i] = RunConvguard(HostArgs(local, rules, "host" + std::to_string(i)), 120.0);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const CliResult& h : hosts) ASSERT_EQ(h.exit_code, 0) << h.err;
+
+  // The cut-off host finishes its probe, cannot write, and stops with the reason.
+  std::string err;
+  uint8_t buf[4096];
+  while (true) {
+    StatusOr<os::IoResult> n =
+        os::ReadSome(cut_host->stderr_fd(), buf, os::Deadline::After(std::chrono::seconds(90)));
+    if (!n.ok() || !n->data()) break;
+    err.append(reinterpret_cast<const char*>(buf), n->bytes);
+  }
+  StatusOr<os::ExitInfo> how = cut_host->WaitExit(std::chrono::seconds(30));
+  ASSERT_TRUE(how.ok());
+  ASSERT_TRUE(how->exited()) << how->ToString() << "\n" << err;
+  EXPECT_EQ(how->exit_code, 1) << err;
+  EXPECT_NE(err.find(link->outer_ip()), std::string::npos) << err;
+
+  EXPECT_EQ(query_int("SELECT count(*) FROM queue_work WHERE state <> 'done'"), 0);
+  EXPECT_EQ(query_int("SELECT count(*) FROM verdicts"), kQuick + 1);
+  EXPECT_EQ(query_int("SELECT count(*) FROM claims"), 0);
+  EXPECT_EQ(query_int("SELECT count(*) FROM queue_work WHERE host = 'cut-off'"), 0);
+  // Handed out twice: exactly what the cut-off host held, the problem it was probing first.
+  EXPECT_EQ(held_by("SELECT seq FROM queue_work WHERE leases > 1 ORDER BY seq"), held);
+  ASSERT_FALSE(held.empty());
+  EXPECT_EQ(held.front(), "0");
+  EXPECT_EQ(query_int("SELECT count(*) FROM attempts"), kQuick + 1);
 }
 
 }  // namespace

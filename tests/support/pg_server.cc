@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <csignal>
@@ -106,7 +107,10 @@ std::string ReadText(const fs::path& p) {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<PgServer>> PgServer::Start() {
+StatusOr<std::unique_ptr<PgServer>> PgServer::Start(const PgServerOptions& options) {
+  if (!options.tcp_address.empty() && options.tcp_trusted_cidr.empty()) {
+    return Status::InvalidArgument("PgServerOptions: tcp_address needs tcp_trusted_cidr");
+  }
   const fs::path bin = FindServerBinDir();
   if (bin.empty()) {
     return Status::NotFound(
@@ -118,7 +122,12 @@ StatusOr<std::unique_ptr<PgServer>> PgServer::Start() {
   server->version_ = bin.parent_path().filename().string();
   // Short: a Unix socket path must fit in 107 bytes. /tmp rather than $TMPDIR, which may
   // be a folder the server user cannot enter.
-  server->dir_ = "/tmp/convguard-pg-" + std::to_string(os::CurrentPid());
+  // Several servers of one process (a test that needs one of its own) get folders apart.
+  static std::atomic<int> started{0};
+  const int nth = started.fetch_add(1);
+  server->dir_ = "/tmp/convguard-pg-" + std::to_string(os::CurrentPid()) +
+                 (nth == 0 ? "" : "-" + std::to_string(nth));
+  server->tcp_address_ = options.tcp_address;
   std::error_code ec;
   fs::remove_all(server->dir_, ec);
   fs::create_directories(server->dir_, ec);
@@ -133,10 +142,15 @@ StatusOr<std::unique_ptr<PgServer>> PgServer::Start() {
                              "-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions"}),
                server->dir_));
 
+  if (!options.tcp_address.empty()) {
+    std::ofstream hba(data + "/pg_hba.conf", std::ios::app);
+    hba << "host all all " << options.tcp_trusted_cidr << " trust\n";
+    if (!hba) return Status::IOError("cannot append to " + data + "/pg_hba.conf");
+  }
   server->postgres_argv_ =
       AsServerUser({(bin / "postgres").string(), "-D", data, "-k", server->dir_, "-p",
-                    std::to_string(kPort), "-c", "listen_addresses=", "-c", "fsync=off", "-c",
-                    "max_connections=200", "-c", "logging_collector=on", "-c",
+                    std::to_string(kPort), "-c", "listen_addresses=" + options.tcp_address, "-c",
+                    "fsync=off", "-c", "max_connections=200", "-c", "logging_collector=on", "-c",
                     "log_directory=" + server->dir_, "-c", "log_filename=server.log"});
   CG_RETURN_IF_ERROR(server->Launch());
   return server;
@@ -202,6 +216,12 @@ int PgServer::port() const { return kPort; }
 
 std::string PgServer::KeywordConnInfo(const std::string& db) const {
   return "host=" + dir_ + " port=" + std::to_string(kPort) + " user=" + kSuperuser +
+         " dbname=" + db;
+}
+
+std::string PgServer::TcpConnInfo(const std::string& db) const {
+  if (tcp_address_.empty()) return "";
+  return "host=" + tcp_address_ + " port=" + std::to_string(kPort) + " user=" + kSuperuser +
          " dbname=" + db;
 }
 

@@ -38,15 +38,25 @@
 
 namespace convguard::testing_support {
 
+struct PgServerOptions {
+  // Also listen on TCP at this address (e.g. one end of a veth link), port port(); empty:
+  // the Unix socket only.
+  std::string tcp_address;
+  // Clients of this network (CIDR, e.g. "10.213.5.2/32") may log in over TCP with trust
+  // authentication. Required with tcp_address.
+  std::string tcp_trusted_cidr;
+};
+
 class PgServer {
  public:
-  static StatusOr<std::unique_ptr<PgServer>> Start();
+  static StatusOr<std::unique_ptr<PgServer>> Start(const PgServerOptions& options = {});
   ~PgServer();
   PgServer(const PgServer&) = delete;
   PgServer& operator=(const PgServer&) = delete;
 
   // The folder holding the server's Unix socket (its "host" for libpq), and the port that
-  // names the socket file (.s.PGSQL.<port>; nothing listens on TCP).
+  // names the socket file (.s.PGSQL.<port>) and, with PgServerOptions::tcp_address, the
+  // TCP port (nothing listens on TCP otherwise).
   const std::string& socket_dir() const { return dir_; }
   int port() const;
   // The server's major version, from its binaries' folder ("15"), or "" when unknown.
@@ -55,6 +65,8 @@ class PgServer {
   // keyword=value and URI connection strings for database `db`, as the superuser.
   std::string KeywordConnInfo(const std::string& db) const;
   std::string UriConnInfo(const std::string& db) const;
+  // keyword=value over TCP to PgServerOptions::tcp_address ("" when not listening on TCP).
+  std::string TcpConnInfo(const std::string& db) const;
 
   // Creates a new, empty database with a name unique in this server, collating text with
   // ICU's en-US where the server has ICU (so that bytewise order is not a given); returns
@@ -78,6 +90,7 @@ class PgServer {
 
   std::string dir_;
   std::string version_;
+  std::string tcp_address_;
   std::vector<std::string> postgres_argv_;
   os::ChildProcess postmaster_;
   int databases_ = 0;
