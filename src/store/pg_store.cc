@@ -753,7 +753,6 @@ class PostgresStore final : public GuardedStore, private TransferStorage {
     });
   }
 
-
   static constexpr const char* kSelectAttempts =
       "SELECT stack_id, problem, algorithm, attempt_number, outcome, deadline_ms, elapsed_ms,"
       " worker_pid, started_at, detail FROM attempts";
