@@ -131,6 +131,13 @@ int ShowStatus(const std::string& target, const PostgresStoreOptions& options) {
     text +=
         (text.empty() ? "" : ", ") + (outcome.empty() ? "?" : outcome) + ": " + std::to_string(n);
   }
+  // Which stack is which, from the store's fingerprints (an id alone says little).
+  std::map<std::string, std::string> summaries;
+  if (StatusOr<std::unique_ptr<Store>> store = OpenPostgresStore(target, options); store.ok()) {
+    if (StatusOr<std::vector<StackFingerprint>> stacks = (*store)->ListStacks(); stacks.ok()) {
+      for (const StackFingerprint& s : *stacks) summaries[s.Id()] = s.Summary();
+    }
+  }
   std::printf("\n## Stacks\n\n");
   if (status->stacks.empty()) {
     std::printf("No stack has asked for work yet (convguard sweep --from-queue).\n");
@@ -143,6 +150,12 @@ int ShowStatus(const std::string& target, const PostgresStoreOptions& options) {
                   static_cast<long long>(p.pending), static_cast<long long>(p.leased),
                   static_cast<long long>(p.lapsed), static_cast<long long>(p.done),
                   outcomes[p.stack_id].c_str());
+    }
+    std::printf("\n");
+    for (const QueueStackProgress& p : status->stacks) {
+      auto it = summaries.find(p.stack_id);
+      std::printf("- %s: %s\n", p.stack_id.c_str(),
+                  it == summaries.end() ? "(not in the store yet)" : it->second.c_str());
     }
   }
   if (!status->hosts.empty()) {

@@ -342,6 +342,15 @@ int SweepFromQueue(const FlagParser& flags, const std::string& table,
       interrupted = true;
       break;
     }
+    // The queue's progress, not only this batch's: what a person watching one host of many
+    // wants to know.
+    if (!flags.Has("--quiet")) {
+      if (StatusOr<int64_t> left = (*queue)->Remaining(stack.Id()); left.ok()) {
+        view.Finish();
+        std::fprintf(stderr, "%s: queue: this host finished %lld; %lld left for this stack\n", kWho,
+                     static_cast<long long>(completed), static_cast<long long>(*left));
+      }
+    }
   }
   view.Finish();
   int64_t given_back = 0;

@@ -475,6 +475,49 @@ TEST_F(QueueCliTest, AServerRestartMidSweepIsWaitedForAndTheQueueDrains) {
   EXPECT_EQ(QueryInt("SELECT count(*) FROM claims"), 0);
 }
 
+TEST_F(QueueCliTest, AFollowingHostTakesSweepsAddedLaterUntilStopped) {
+  ASSERT_NE(Open(), nullptr);
+  const std::string dir = MakeTempDir("queue-follow");
+  const std::string rules =
+      testing_support::WriteFile(dir + "/none.rules", "slow(1) when c == 99\n");
+  os::SpawnOptions spawn;
+  spawn.argv = {testing_support::ConvguardBin()};
+  for (const std::string& a : HostArgs(conninfo_, rules, "agent")) spawn.argv.push_back(a);
+  spawn.argv.push_back("--follow");
+  spawn.stderr_mode = os::StderrMode::kDevNull;
+  StatusOr<os::ChildProcess> agent = os::SpawnChild(spawn);
+  ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+  auto done_reaches = [&](int64_t n) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (QueryInt("SELECT count(*) FROM queue_work WHERE state = 'done'") < n) {
+      if (std::chrono::steady_clock::now() > give_up) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return true;
+  };
+  // The queue is empty when the agent starts; it waits, then takes each sweep as it comes.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const std::string first = testing_support::WriteFile(
+      dir + "/first.txt",
+      "n1_c4_h8_w8_k4_r3_s3_p1\nn1_c4_h9_w9_k4_r3_s3_p1\nn1_c4_h10_w10_k4_r3_s3_p1\n");
+  ASSERT_EQ(RunConvguard({"queue", "add", "--list", first, "--db", conninfo_}).exit_code, 0);
+  ASSERT_TRUE(done_reaches(3));
+  const std::string second = testing_support::WriteFile(
+      dir + "/second.txt", "n1_c2_h8_w8_k2_r1_s1_p0\nn1_c2_h9_w9_k2_r1_s1_p0\n");
+  ASSERT_EQ(RunConvguard({"queue", "add", "--list", second, "--db", conninfo_}).exit_code, 0);
+  ASSERT_TRUE(done_reaches(5));
+  StatusOr<os::ExitInfo> still = agent->WaitExit(std::chrono::milliseconds(300));
+  ASSERT_TRUE(still.ok() && still->running()) << "an agent keeps waiting for work";
+  ASSERT_TRUE(agent->KillGroup(SIGTERM).ok());
+  StatusOr<os::ExitInfo> how = agent->WaitExit(std::chrono::seconds(30));
+  ASSERT_TRUE(how.ok());
+  EXPECT_TRUE(how->exited() && how->exit_code == 130) << how->ToString();
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM verdicts"), 5);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM queue_work WHERE state <> 'done'"), 0);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM claims"), 0);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM queue_joined"), 2);
+}
+
 TEST_F(QueueCliTest, BadInputIsRefusedBeforeAnythingIsWritten) {
   ASSERT_NE(Open(), nullptr);  // the store exists, so that its queue can be looked at
   const std::string dir = MakeTempDir("queue-bad");

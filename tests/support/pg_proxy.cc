@@ -101,6 +101,9 @@ void PgProxy::Serve() {
     }
     // Short, so that the destructor is heard soon.
     if (::poll(fds.data(), fds.size(), 50) <= 0) continue;
+    // Only the connections polled above have revents; one accepted now waits for the next
+    // poll (reading it now could block this thread on a socket with nothing to read).
+    const size_t polled = relayed.size();
     if ((fds[0].revents & POLLIN) != 0) {
       Relayed r;
       r.client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
@@ -113,7 +116,7 @@ void PgProxy::Serve() {
         relayed.push_back(r);
       }
     }
-    for (size_t i = 0; i < relayed.size(); ++i) {
+    for (size_t i = 0; i < polled; ++i) {
       Relayed& r = relayed[i];
       const short from_client = fds[1 + 2 * i].revents;
       const short from_server = fds[2 + 2 * i].revents;
