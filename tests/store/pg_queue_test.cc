@@ -518,6 +518,47 @@ TEST_F(QueueCliTest, AFollowingHostTakesSweepsAddedLaterUntilStopped) {
   EXPECT_EQ(QueryInt("SELECT count(*) FROM queue_joined"), 2);
 }
 
+TEST_F(QueueCliTest, AFleetOfTwoStacksGetsAnAnswerPerStack) {
+  const std::string dir = MakeTempDir("queue-fleet");
+  // Two kinds of host: the reference backend as it is, and the emulated RDNA1 stack,
+  // where the 16-channel 64x64 problem hangs.
+  const std::string list = testing_support::WriteFile(
+      dir + "/problems.txt",
+      "n1_c16_h64_w64_k32_r3_s3_p1\nn1_c16_h32_w32_k32_r3_s3_p1\nn1_c4_h8_w8_k4_r3_s3_p1\n");
+  ASSERT_EQ(RunConvguard({"queue", "add", "--list", list, "--db", conninfo_}).exit_code, 0);
+  std::vector<CliResult> hosts(3);
+  const std::vector<std::vector<std::string>> args = {
+      {"sweep", "--from-queue", "--db", conninfo_, "--backend", "reference", "--host-label",
+       "plain", "--quiet", "--table", "none"},
+      {"sweep", "--from-queue", "--db", conninfo_, "--backend", "emulated-rdna1", "--host-label",
+       "rdna1-a", "--quiet", "--table", "none"},
+      {"sweep", "--from-queue", "--db", conninfo_, "--backend", "emulated-rdna1", "--host-label",
+       "rdna1-b", "--quiet", "--table", "none"},
+  };
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < args.size(); ++i) {
+    threads.emplace_back([&, i] { hosts[i] = RunConvguard(args[i], 120.0); });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const CliResult& h : hosts) ASSERT_EQ(h.exit_code, 0) << h.err;
+  // Every problem once per stack: two stacks, three problems each.
+  EXPECT_EQ(QueryInt("SELECT count(DISTINCT stack_id) FROM queue_work"), 2);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM queue_work WHERE state = 'done'"), 6);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM verdicts"), 6);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM queue_work WHERE leases <> 1"), 0);
+  // The answers differ where the stacks do.
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM verdicts WHERE kind = 'HANG'"), 1);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM queue_work WHERE outcome = 'HANG'"), 1);
+  // The two emulated hosts shared their stack's problems; the plain one did its own.
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM queue_work WHERE host = 'plain'"), 3);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM queue_work WHERE host LIKE 'rdna1-%'"), 3);
+  CliResult status = RunConvguard({"queue", "status", "--db", conninfo_});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("HANG: 1, OK: 2"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("| 0 | 0 | 0 | 3 | OK: 3 |"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("EMULATION"), std::string::npos) << status.out;
+}
+
 TEST_F(QueueCliTest, BadInputIsRefusedBeforeAnythingIsWritten) {
   ASSERT_NE(Open(), nullptr);  // the store exists, so that its queue can be looked at
   const std::string dir = MakeTempDir("queue-bad");
