@@ -178,6 +178,7 @@ struct FreshDatabase {
   PgServer* server = nullptr;
   std::string name;
   std::string skip;
+  bool failed = false;  // the server is there but the database could not be made
 };
 
 FreshDatabase MakeDatabase() {
@@ -187,9 +188,11 @@ FreshDatabase MakeDatabase() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   StatusOr<std::string> name = db.server->CreateDatabase(info->name());
   if (!name.ok()) {
-    ADD_FAILURE() << name.status().ToString();
+    // A failure, not a skip: the fixture stops the test with it (FAIL in SetUp), so that
+    // no test body runs without its database.
     db.server = nullptr;
-    db.skip = "no database";
+    db.failed = true;
+    db.skip = "cannot create a database: " + name.status().ToString();
     return db;
   }
   db.name = *name;
@@ -209,6 +212,7 @@ class StoreContractTest : public ::testing::TestWithParam<StoreKind> {
       return;
     }
     FreshDatabase db = MakeDatabase();
+    if (db.failed) FAIL() << db.skip;
     if (db.server == nullptr) GTEST_SKIP() << db.skip;
     target_ = db.server->KeywordConnInfo(db.name);
   }
@@ -626,6 +630,7 @@ class PostgresStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db_ = MakeDatabase();
+    if (db_.failed) FAIL() << db_.skip;
     if (db_.server == nullptr) GTEST_SKIP() << db_.skip;
     conninfo_ = db_.server->KeywordConnInfo(db_.name);
   }

@@ -2,12 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <vector>
 
 #include "os/process.h"
 #include "os/system.h"
@@ -107,13 +110,45 @@ CliResult RunProgram(const std::vector<std::string>& argv, double timeout_s,
   return result;
 }
 
+namespace {
+
+// The folders MakeTempDir made, removed when the test program ends (a test's models,
+// stores and logs add up to gigabytes over many runs), unless $CONVGUARD_KEEP_TEST_DIRS is
+// set (to look at them after a failure). Only the process that made them removes them: a
+// death test's child that exits runs static destructors too.
+class TempDirs {
+ public:
+  ~TempDirs() {
+    if (os::CurrentPid() != owner_ || os::GetEnv("CONVGUARD_KEEP_TEST_DIRS")) return;
+    std::error_code ignored;
+    for (const std::filesystem::path& dir : dirs_) std::filesystem::remove_all(dir, ignored);
+  }
+  void Add(const std::filesystem::path& dir) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    dirs_.push_back(dir);
+  }
+
+ private:
+  const int owner_ = os::CurrentPid();
+  std::mutex mutex_;
+  std::vector<std::filesystem::path> dirs_;
+};
+
+TempDirs& MadeDirs() {
+  static TempDirs dirs;
+  return dirs;
+}
+
+}  // namespace
+
 std::string MakeTempDir(const std::string& tag) {
-  static int counter = 0;
+  static std::atomic<int> counter{0};
   const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) /
                                     ("convguard-" + tag + "-" + std::to_string(os::CurrentPid()) +
                                      "-" + std::to_string(counter++));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  MadeDirs().Add(dir);
   return dir.string();
 }
 
