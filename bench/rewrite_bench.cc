@@ -11,8 +11,13 @@
 // best overall (what the planner picks when every candidate is OK). Targets (issue): the best plan
 // within 1.10x of native for problems of 1 GFLOP or more, within 1.50x for 10 MFLOP or more.
 //
+// With --device (a device backend: cudnn) the tensors live in device memory and both sides
+// run device-resident, as Guard::RunOnDevice runs them: native is the problem prepared
+// once (DeviceCall), each rewrite its device node over prepared leaves; every call is
+// queued and waited for (wall time). Rewrites without a device node are not measured.
+//
 // Usage: rewrite_bench [--backend NAME] [--list FILE]... [--batch N] [--runs N]
-//                      [--max-problems N] [--lookup-only]
+//                      [--max-problems N] [--lookup-only] [--device]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -61,7 +66,8 @@ const char* kUsage =
     "  --batch N           replace every problem's batch size by N (default: as listed)\n"
     "  --runs N            timed calls per variant, after one untimed call (default 5)\n"
     "  --max-problems N    stop after N problems\n"
-    "  --lookup-only       only measure the cached plan lookup\n";
+    "  --lookup-only       only measure the cached plan lookup\n"
+    "  --device            tensors in device memory, device-resident nodes (cudnn)\n";
 
 ConvTensors<float> ExactTensors(const Problem& p) {
   ConvTensors<double> d = ConvTensors<double>::Allocate(p);
@@ -127,6 +133,54 @@ void CachedLookup() {
   std::filesystem::remove_all(dir);
 }
 
+// A problem's tensors uploaded into device memory, freed with the object.
+class DeviceTensorsOf {
+ public:
+  DeviceTensorsOf(DeviceMemory& memory, const Problem& p, const ConvTensors<float>& io)
+      : memory_(memory) {
+    t_.input = Put(io.input, p.dtype);
+    t_.weight = Put(io.weight, p.dtype);
+    t_.output = Put(io.output, p.dtype);
+    t_.bias = io.bias.empty() ? nullptr : Put(io.bias, p.dtype);
+  }
+  DeviceTensorsOf(const DeviceTensorsOf&) = delete;
+  DeviceTensorsOf& operator=(const DeviceTensorsOf&) = delete;
+  ~DeviceTensorsOf() {
+    for (void* b : blocks_) memory_.Free(b);
+  }
+  const DeviceTensors& get() const { return t_; }
+
+ private:
+  void* Put(const std::vector<float>& host, DataType dtype) {
+    StatusOr<void*> block =
+        memory_.Allocate(host.size() * static_cast<size_t>(DataTypeBytes(dtype)), "a tensor");
+    if (!block.ok()) Die(block.status().ToString());
+    blocks_.push_back(*block);
+    if (Status s = memory_.Upload(host, dtype, *block); !s.ok()) Die(s.ToString());
+    return *block;
+  }
+  DeviceMemory& memory_;
+  DeviceTensors t_;
+  std::vector<void*> blocks_;
+};
+
+// The device node of `app` over device leaves, or an error (no device node, a child the
+// backend does not support).
+StatusOr<std::unique_ptr<rewrite::DeviceNode>> BuildOnDeviceWithLeaves(
+    Backend& backend, const Problem& p, const rewrite::Application& app,
+    const std::string& algorithm) {
+  const rewrite::Rewrite* r = rewrite::FindRewrite(app.rewrite);
+  if (!r->has_device_node()) return Status::Unsupported("no device node");
+  std::vector<std::unique_ptr<rewrite::DeviceNode>> children;
+  for (const Problem& child : app.children) {
+    CG_RETURN_IF_ERROR(backend.Supports(child, algorithm));
+    CG_ASSIGN_OR_RETURN(std::unique_ptr<rewrite::DeviceNode> leaf,
+                        plan::MakeDeviceLeaf(backend, child, algorithm, nullptr));
+    children.push_back(std::move(leaf));
+  }
+  return r->BuildOnDevice(p, app, std::move(children), *backend.device_memory());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -134,6 +188,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> lists;
   int64_t batch = 0, runs = 5, max_problems = 1 << 30;
   bool lookup_only = false;
+  bool on_device = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -158,6 +213,8 @@ int main(int argc, char** argv) {
       if (max_problems < 1) Die("--max-problems must be at least 1");
     } else if (a == "--lookup-only") {
       lookup_only = true;
+    } else if (a == "--device") {
+      on_device = true;
     } else {
       Die("unknown argument '" + a + "'\n" + kUsage);
     }
@@ -179,6 +236,11 @@ int main(int argc, char** argv) {
   Backend& backend = **created;
   if (Status s = backend.Init(); !s.ok()) Die("backend init: " + s.ToString());
   std::printf("backend: %s\n", backend.Fingerprint().Summary().c_str());
+  DeviceMemory* memory = backend.device_memory();
+  if (on_device && memory == nullptr)
+    Die("--device needs a backend with device memory (cudnn); " + backend_name + " has none");
+  std::printf("tensors: %s\n", on_device ? "in device memory, device-resident nodes (--device)"
+                                         : "host tensors in and out");
 
   std::vector<Problem> problems;
   for (const std::string& list : lists) {
@@ -205,20 +267,45 @@ int main(int argc, char** argv) {
     RunOptions once;
     once.warmup = 0;
     once.repeats = 1;
+    std::unique_ptr<DeviceTensorsOf> device_io;
+    std::unique_ptr<DeviceCall> native_call;
+    if (on_device) {
+      device_io = std::make_unique<DeviceTensorsOf>(*memory, p, native_io);
+      StatusOr<std::unique_ptr<DeviceCall>> call = backend.PrepareDeviceCall(p, algorithm);
+      if (!call.ok()) Die(ToCanonical(p) + ": " + call.status().ToString());
+      native_call = std::move(*call);
+    }
+    // One call, waited for: what a guarded call costs.
+    auto on_device_call = [&](auto&& enqueue) {
+      Status s = memory->Begin(nullptr);
+      if (s.ok()) s = enqueue();
+      if (s.ok()) s = memory->Finish();
+      return s;
+    };
     // Every candidate of every rewrite, built once, weights loaded once.
     struct Variant {
       std::string rewrite, parameters;
       std::unique_ptr<rewrite::ExecNode> node;
+      std::unique_ptr<rewrite::DeviceNode> device_node;
       std::vector<double> times;
     };
     std::vector<Variant> variants;
     for (const rewrite::Rewrite* r : rewrite::AllRewrites()) {
       for (const rewrite::Application& app : r->Candidates(p)) {
+        if (on_device) {
+          StatusOr<std::unique_ptr<rewrite::DeviceNode>> node =
+              BuildOnDeviceWithLeaves(backend, p, app, algorithm);
+          if (!node.ok()) continue;
+          if (!(*node)->LoadWeights(device_io->get()).ok()) continue;
+          variants.push_back(Variant{app.rewrite, app.parameters, nullptr, std::move(*node), {}});
+          continue;
+        }
         StatusOr<std::unique_ptr<rewrite::ExecNode>> node =
             BuildWithBackendLeaves(backend, p, app, algorithm);
         if (!node.ok()) continue;
         if (!(*node)->LoadWeights(native_io.weight, native_io.bias).ok()) continue;
-        variants.push_back(Variant{app.rewrite, app.parameters, std::move(node).value(), {}});
+        variants.push_back(
+            Variant{app.rewrite, app.parameters, std::move(node).value(), nullptr, {}});
       }
     }
     // Each variant is timed against native calls interleaved with its own, after one
@@ -229,7 +316,12 @@ int main(int argc, char** argv) {
     bool failed = false;
     auto run_native = [&]() {
       const auto a = Clock::now();
-      failed = failed || !backend.Run(p, algorithm, native_io, once).ok();
+      if (on_device) {
+        failed =
+            failed || !on_device_call([&] { return native_call->Enqueue(device_io->get()); }).ok();
+      } else {
+        failed = failed || !backend.Run(p, algorithm, native_io, once).ok();
+      }
       return Ms(a, Clock::now());
     };
     run_native();
@@ -239,7 +331,9 @@ int main(int argc, char** argv) {
       for (int64_t i = 0; i <= runs && !failed; ++i) {  // i == 0: untimed
         const double n = run_native();
         const auto c = Clock::now();
-        const Status s = v.node->Execute(native_io);
+        const Status s =
+            on_device ? on_device_call([&] { return v.device_node->Execute(device_io->get()); })
+                      : v.node->Execute(native_io);
         const auto d = Clock::now();
         if (!s.ok()) Die(ToCanonical(p) + " " + v.parameters + ": " + s.ToString());
         if (i > 0) {

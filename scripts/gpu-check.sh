@@ -378,11 +378,14 @@ if [ -x "$BUILD_DIR/bench/rewrite_bench" ] && [ "$gpu" != none ] && ! skip rewri
   CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0} "$BUILD_DIR/bench/rewrite_bench" --backend cudnn --runs 5 \
     > "$OUT_DIR/rewrite_bench.md" 2> "$OUT_DIR/rewrite_bench.log" &&
   CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0} "$BUILD_DIR/bench/rewrite_bench" --backend cudnn --runs 5 \
-    --batch 8 --list "$ROOT/tests/inputs/resnet50.list" > "$OUT_DIR/rewrite_bench_b8.md" 2>> "$OUT_DIR/rewrite_bench.log"
+    --batch 8 --list "$ROOT/tests/inputs/resnet50.list" > "$OUT_DIR/rewrite_bench_b8.md" 2>> "$OUT_DIR/rewrite_bench.log" &&
+  CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0} "$BUILD_DIR/bench/rewrite_bench" --backend cudnn --runs 20 \
+    --device > "$OUT_DIR/rewrite_bench_device.md" 2>> "$OUT_DIR/rewrite_bench.log"
   rc=$?
   stage_times+=", rewrite_bench $(( $(date +%s) - t0 )) s"
   if [ "$rc" = 0 ]; then
     row "rewrites on cuDNN" "$(grep -h '^best rewrite\|^plan lookup' "$OUT_DIR/rewrite_bench.md" "$OUT_DIR/rewrite_bench_b8.md" | tr '\n' ';' | cut -c1-400) (tables: rewrite_bench*.md)"
+    row "rewrites on cuDNN, device-resident" "$(grep -h '^best rewrite' "$OUT_DIR/rewrite_bench_device.md" | tr '\n' ';' | cut -c1-300) (table: rewrite_bench_device.md)"
   else
     row "rewrites on cuDNN" "FAILED with status $rc (see rewrite_bench.log)"
     [ $status -lt 1 ] && status=1
@@ -425,8 +428,19 @@ if [ "$gpu" != none ] && ! skip guarded-run; then
     --probe-missing --confirm-floor 1500 --runs 20 > "$OUT_DIR/guarded-run.txt" 2> "$OUT_DIR/guarded-run.log"
   rc=$?
   secs=$(( $(date +%s) - t0 ))
+  # The same plan again from the store, with host tensors and with tensors that live on
+  # the GPU (device-resident execution), side by side.
+  if [ "$rc" = 0 ]; then
+    for mode in host device host device; do
+      extra=()
+      [ "$mode" = device ] && extra=(--device-tensors)
+      "$BIN" run n1_c16_h64_w64_k32_r3_s3_p1 --backend cudnn --inject "$rules" --db "$OUT_DIR/guarded.sqlite" \
+        --runs 200 "${extra[@]}" >> "$OUT_DIR/guarded-run-modes.txt" 2>> "$OUT_DIR/guarded-run.log" || rc=$?
+    done
+  fi
   if [ "$rc" = 0 ]; then
     row "guarded run on cuDNN (seed layer, hang injected)" "$(grep -E '^(plan|executed|check|verdict)' "$OUT_DIR/guarded-run.txt" | tr '\n' ';' | cut -c1-400) in $secs s"
+    row "guarded run, host vs device tensors (200 calls each, twice)" "$(grep -E '^executed' "$OUT_DIR/guarded-run-modes.txt" | sed 's/ (builds buffers, loads weights)//' | tr '\n' ';' | cut -c1-400)"
   else
     row "guarded run on cuDNN" "FAILED with status $rc (see guarded-run.txt/.log)"
     [ $status -lt 1 ] && status=1

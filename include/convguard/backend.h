@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "convguard/device.h"
 #include "convguard/problem.h"
 #include "convguard/stack.h"
 #include "convguard/status.h"
@@ -91,6 +92,20 @@ class Backend {
   // (they ask whether the device works, not whether a shape does). A wrapper that injects
   // faults returns what it wraps; every other backend is itself.
   virtual Backend& WithoutInjectedFaults() { return *this; }
+
+  // Device-resident execution: the backend's device memory, or null for a backend that
+  // computes in host memory (the CPU backends). The backend owns it.
+  virtual DeviceMemory* device_memory() { return nullptr; }
+  // `p` with `algorithm` prepared to run on device tensors. kUnsupported for a backend
+  // without device memory, and as Supports() says for what it cannot run.
+  // REQUIRES: Init() succeeded.
+  virtual StatusOr<std::unique_ptr<DeviceCall>> PrepareDeviceCall(const Problem& p,
+                                                                  std::string_view algorithm) {
+    (void)p;
+    (void)algorithm;
+    return Status::Unsupported("backend '" + std::string(name()) +
+                               "' computes in host memory and takes no device tensors");
+  }
 };
 
 // Options for creating a backend by name.
@@ -132,6 +147,9 @@ struct BackendDescriptor {
   // Runs on the CPU only (no device memory, no driver reserving address space): its
   // workers get a default address-space cap (ProbeOptions::worker_memory_limit_bytes).
   bool cpu_only = false;
+  // Its tensors may live in its device memory (Backend::device_memory): guarded
+  // execution on tensors already there (Guard::RunOnDevice, `run --device-tensors`).
+  bool device_tensors = false;
 };
 
 // The descriptors of the backends this build offers on this machine, best real backend

@@ -9,7 +9,10 @@
 // tree once (its buffers allocated once), transforms the weights once per set of
 // weights, and runs every call through the backends in this process. Only plans
 // whose every leaf has an OK verdict are run, so nothing the store knows to hang, crash
-// or compute wrong is ever executed here. A problem without a plan is an error that
+// or compute wrong is ever executed here. On a device backend (cuDNN) a plan that can
+// runs device-resident: Run uploads the caller's host tensors once per call (weights
+// once per set) into buffers kept with the plan, and RunOnDevice takes tensors that
+// are already in device memory. A problem without a plan is an error that
 // says why (and, with probe_missing, unknown sub-problems are probed first in workers,
 // never in this process).
 //
@@ -67,6 +70,30 @@ class Guard {
   // previous Run of p are reused (forward and backward-data); pass kNew whenever io's
   // weights or bias differ from that call's.
   virtual Status Run(const Problem& p, ConvTensors<float>& io, WeightsAre weights) = 0;
+
+  // Computes p's direction on tensors that live in the primary backend's device memory
+  // (cuDNN: CUDA device 0 of this process), in p.dtype and p.layout (backend.h,
+  // DeviceTensors), so a caller whose tensors are already there pays no copy. `stream`
+  // is the caller's queue (a cudaStream_t for cuDNN; null: the device's default
+  // stream): the call starts after the work queued there and returns when the result
+  // is in place. The plan, its buffers, descriptors, algorithms and workspace are made
+  // on first use and kept; weights are copied and padded once per set (WeightsAre as for
+  // Run). Plans whose steps all have device nodes (leaves on the primary backend,
+  // channel padding) run where the tensors are; any other plan (spatial tiling, a group
+  // or batch split, a leaf on a fallback backend) runs on host buffers, the tensors
+  // copied through host memory, and last_run_device_resident() says so.
+  // Errors: kUnsupported for a primary backend that computes in host memory (pass host
+  // tensors to Run); kInvalidArgument for a null address or memory that is not the
+  // device's (checked whenever the addresses differ from the last call's).
+  virtual Status RunOnDevice(const Problem& p, const DeviceTensors& io, WeightsAre weights,
+                             void* stream = nullptr) = 0;
+  // The primary backend's device memory (the backend is created in this process on
+  // first use), for callers that put their tensors there; the Guard owns it. kUnsupported
+  // for a backend that computes in host memory.
+  virtual StatusOr<DeviceMemory*> device_memory() = 0;
+  // Whether the last RunOnDevice ran every step on the device (no copy through host
+  // memory). False before the first.
+  virtual bool last_run_device_resident() const = 0;
 
   // Whether every leaf of the last Run computed without rounding: every leaf's verdict
   // was bit-exact (Plan::exact) and no leaf's backend said it rounded. False when a

@@ -47,7 +47,9 @@ const std::vector<Entry>& Entries() {
                   /*in_process=*/true,
                   {"CUDNN_* (not CUDNN_LOG*)", "NVIDIA_TF32_OVERRIDE", "CUDA_FORCE_PTX_JIT",
                    "CUDA_DISABLE_PTX_JIT", "CUDA_LAUNCH_BLOCKING", "CUDA_MODULE_LOADING"},
-                  /*emulation=*/false},
+                  /*emulation=*/false,
+                  /*cpu_only=*/false,
+                  /*device_tensors=*/true},
                  [] { return StatusOr<std::unique_ptr<Backend>>(MakeCudnnBackend()); },
                  [] { return CudnnDevicePresent(); }});
 #endif

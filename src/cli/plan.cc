@@ -34,6 +34,10 @@ std::vector<FlagSpec> PlanFlagSpecs(bool for_run) {
   };
   if (for_run) {
     specs.push_back({"--runs", "N", "timed executions of the plan (default 5)", false, ""});
+    specs.push_back({"--device-tensors", "",
+                     "keep the tensors in the backend's device memory and run the plan there "
+                     "(device backends: cudnn)",
+                     false, ""});
   }
   // The engine's flags configure --probe-missing; these three make no sense here.
   for (FlagSpec& s : EngineFlagSpecs()) {

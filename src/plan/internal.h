@@ -87,4 +87,19 @@ std::unique_ptr<rewrite::ExecNode> MakeBackendLeaf(Backend& backend, const Probl
 StatusOr<std::unique_ptr<rewrite::ExecNode>> BuildExecTree(
     const PlanStep& step, const std::map<std::string, Backend*>& backends, bool* exact_sink);
 
+// A leaf on device tensors: p with `algorithm` prepared once on `backend` (a
+// DeviceCall); `exact_sink` as for MakeBackendLeaf. Errors as PrepareDeviceCall.
+StatusOr<std::unique_ptr<rewrite::DeviceNode>> MakeDeviceLeaf(Backend& backend, const Problem& p,
+                                                              const std::string& algorithm,
+                                                              bool* exact_sink);
+
+// The same tree on device tensors of `memory` (device-resident guarded execution):
+// leaves prepared once on their backend (descriptors, algorithm, workspace: a
+// DeviceCall), rewrites as their device nodes. kUnsupported when a step cannot run
+// there: a rewrite without a device node, or a leaf on a backend whose device memory is
+// not `memory` (another library, or one that computes in host memory).
+StatusOr<std::unique_ptr<rewrite::DeviceNode>> BuildDeviceTree(
+    const PlanStep& step, const std::map<std::string, Backend*>& backends, DeviceMemory& memory,
+    bool* exact_sink);
+
 }  // namespace convguard::plan

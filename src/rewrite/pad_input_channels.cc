@@ -16,7 +16,9 @@
 //
 // Per call it copies x (forward, backward-weights) or dy (backward-data, backward-
 // weights) in and the result out; w' is written once per LoadWeights. The zero
-// channels are zeroed when the slot is allocated and never written again.
+// channels are zeroed when the slot is allocated and never written again. The device
+// node (device-resident guarded execution) does the same with device copies, in the
+// tensors' own dtype: copying values is exact in any dtype.
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,6 +76,69 @@ class PadInputChannelsNode final : public RewriteNode {
   }
 };
 
+// The same on device tensors: `activation_` is x' (forward, backward-weights; zeroed
+// once, so its extra channels stay zero) or dx' (backward-data); `weights_` is w'
+// (forward, backward-data; zeroed once) or dw' (backward-weights).
+class PadInputChannelsDeviceNode final : public DeviceRewriteNode {
+ public:
+  static StatusOr<std::unique_ptr<DeviceNode>> Make(
+      const Problem& p, std::vector<std::unique_ptr<DeviceNode>> children, DeviceMemory& memory) {
+    std::unique_ptr<PadInputChannelsDeviceNode> node(
+        new PadInputChannelsDeviceNode(p, std::move(children), memory));
+    const Problem& cp = node->slot_problem(0);
+    const bool reads_x = p.direction != Direction::kBackwardData;
+    const bool reads_w = p.direction != Direction::kBackwardWeights;
+    CG_ASSIGN_OR_RETURN(node->activation_,
+                        DeviceBlock::Allocate(memory, cp.input_bytes(), "padded x", reads_x));
+    CG_ASSIGN_OR_RETURN(node->weights_,
+                        DeviceBlock::Allocate(memory, cp.weight_bytes(), "padded w", reads_w));
+    return std::unique_ptr<DeviceNode>(std::move(node));
+  }
+
+ private:
+  PadInputChannelsDeviceNode(const Problem& p, std::vector<std::unique_ptr<DeviceNode>> children,
+                             DeviceMemory& memory)
+      : DeviceRewriteNode(p, std::move(children), memory) {}
+
+  Status DistributeWeights(const DeviceTensors& io) override {
+    const Problem& p = problem();
+    CG_RETURN_IF_ERROR(CopyBoxOnDevice(memory(), element_bytes(), io.weight, WeightShape(p), {},
+                                       weights_.get(), WeightShape(slot_problem(0)), {},
+                                       WeightShape(p).dims));
+    return child(0).LoadWeights(DeviceTensors{nullptr, weights_.get(), nullptr, io.bias});
+  }
+
+  Status Run(const DeviceTensors& io) override {
+    const Problem& p = problem();
+    const Problem& cp = slot_problem(0);
+    const TensorShape4 x = InputShape(p);
+    const int64_t e = element_bytes();
+    switch (p.direction) {
+      case Direction::kForward:
+        CG_RETURN_IF_ERROR(CopyBoxOnDevice(memory(), e, io.input, x, {}, activation_.get(),
+                                           InputShape(cp), {}, x.dims));
+        return child(0).Execute(
+            DeviceTensors{activation_.get(), weights_.get(), io.output, io.bias});
+      case Direction::kBackwardData:
+        CG_RETURN_IF_ERROR(
+            child(0).Execute(DeviceTensors{activation_.get(), weights_.get(), io.output, nullptr}));
+        return CopyBoxOnDevice(memory(), e, activation_.get(), InputShape(cp), {}, io.input, x, {},
+                               x.dims);
+      case Direction::kBackwardWeights:
+        CG_RETURN_IF_ERROR(CopyBoxOnDevice(memory(), e, io.input, x, {}, activation_.get(),
+                                           InputShape(cp), {}, x.dims));
+        CG_RETURN_IF_ERROR(
+            child(0).Execute(DeviceTensors{activation_.get(), weights_.get(), io.output, nullptr}));
+        return CopyBoxOnDevice(memory(), e, weights_.get(), WeightShape(cp), {}, io.weight,
+                               WeightShape(p), {}, WeightShape(p).dims);
+    }
+    return Status::Internal("unknown direction");
+  }
+
+  DeviceBlock activation_;
+  DeviceBlock weights_;
+};
+
 class PadInputChannels final : public Rewrite {
  public:
   std::string_view name() const override { return kPadding.rewrite; }
@@ -85,13 +150,22 @@ class PadInputChannels final : public Rewrite {
   StatusOr<std::unique_ptr<ExecNode>> Build(
       const Problem& p, const Application& application,
       std::vector<std::unique_ptr<ExecNode>> children) const override {
-    CG_RETURN_IF_ERROR(CheckPaddedApplication(kPadding, p, application, children));
+    CG_RETURN_IF_ERROR(CheckPaddedApplication(kPadding, p, application, ChildProblems(children)));
     return std::unique_ptr<ExecNode>(new PadInputChannelsNode(p, std::move(children)));
   }
 
   StatusOr<std::vector<ForwardPiece>> ForwardPieces(const Problem& p,
                                                     const Application& application) const override {
     return PaddedForwardPieces(kPadding, p, application);
+  }
+
+  bool has_device_node() const override { return true; }
+
+  StatusOr<std::unique_ptr<DeviceNode>> BuildOnDevice(
+      const Problem& p, const Application& application,
+      std::vector<std::unique_ptr<DeviceNode>> children, DeviceMemory& memory) const override {
+    CG_RETURN_IF_ERROR(CheckPaddedApplication(kPadding, p, application, ChildProblems(children)));
+    return PadInputChannelsDeviceNode::Make(p, std::move(children), memory);
   }
 };
 

@@ -16,7 +16,8 @@
 //
 // Per call it copies the activations in and the result out; w' and bias' are written
 // once per LoadWeights. The zero filters and zero gradient channels are zeroed when the
-// slot is allocated and never written again.
+// slot is allocated and never written again. The device node (device-resident guarded
+// execution) does the same with device copies, in the tensors' own dtype.
 #include <algorithm>
 #include <memory>
 #include <optional>
@@ -75,6 +76,84 @@ class PadOutputChannelsNode final : public RewriteNode {
   }
 };
 
+// The same on device tensors: `weights_` is w' (forward, backward-data; zeroed once, so
+// its extra filters stay zero) or dw' (backward-weights); `bias_` is bias' (forward with
+// bias; zeroed once); `activation_` is y' (forward) or dy' (backward; zeroed once).
+class PadOutputChannelsDeviceNode final : public DeviceRewriteNode {
+ public:
+  static StatusOr<std::unique_ptr<DeviceNode>> Make(
+      const Problem& p, std::vector<std::unique_ptr<DeviceNode>> children, DeviceMemory& memory) {
+    std::unique_ptr<PadOutputChannelsDeviceNode> node(
+        new PadOutputChannelsDeviceNode(p, std::move(children), memory));
+    const Problem& cp = node->slot_problem(0);
+    const bool forward = p.direction == Direction::kForward;
+    const bool reads_w = p.direction != Direction::kBackwardWeights;
+    CG_ASSIGN_OR_RETURN(node->weights_,
+                        DeviceBlock::Allocate(memory, cp.weight_bytes(), "padded w", reads_w));
+    if (forward && p.bias) {
+      CG_ASSIGN_OR_RETURN(node->bias_,
+                          DeviceBlock::Allocate(memory, cp.bias_bytes(), "padded bias", true));
+    }
+    CG_ASSIGN_OR_RETURN(node->activation_,
+                        DeviceBlock::Allocate(memory, cp.output_bytes(),
+                                              forward ? "padded y" : "padded dy", !forward));
+    return std::unique_ptr<DeviceNode>(std::move(node));
+  }
+
+ private:
+  PadOutputChannelsDeviceNode(const Problem& p, std::vector<std::unique_ptr<DeviceNode>> children,
+                              DeviceMemory& memory)
+      : DeviceRewriteNode(p, std::move(children), memory) {}
+
+  Status DistributeWeights(const DeviceTensors& io) override {
+    const Problem& p = problem();
+    // Filters are the outermost weight axis in both layouts: w is a prefix of w', and
+    // the bias a prefix of bias'.
+    const auto weight_bytes = static_cast<size_t>(p.weight_bytes());
+    CG_RETURN_IF_ERROR(
+        memory().CopyRows(weights_.get(), weight_bytes, io.weight, weight_bytes, weight_bytes, 1));
+    if (bias_.get() != nullptr) {
+      const auto bias_bytes = static_cast<size_t>(p.bias_bytes());
+      CG_RETURN_IF_ERROR(
+          memory().CopyRows(bias_.get(), bias_bytes, io.bias, bias_bytes, bias_bytes, 1));
+    }
+    return child(0).LoadWeights(DeviceTensors{nullptr, weights_.get(), nullptr, bias_.get()});
+  }
+
+  Status Run(const DeviceTensors& io) override {
+    const Problem& p = problem();
+    const Problem& cp = slot_problem(0);
+    const TensorShape4 y = OutputShape(p);
+    const int64_t e = element_bytes();
+    switch (p.direction) {
+      case Direction::kForward:
+        CG_RETURN_IF_ERROR(child(0).Execute(
+            DeviceTensors{io.input, weights_.get(), activation_.get(), bias_.get()}));
+        return CopyBoxOnDevice(memory(), e, activation_.get(), OutputShape(cp), {}, io.output, y,
+                               {}, y.dims);
+      case Direction::kBackwardData:
+        CG_RETURN_IF_ERROR(CopyBoxOnDevice(memory(), e, io.output, y, {}, activation_.get(),
+                                           OutputShape(cp), {}, y.dims));
+        return child(0).Execute(
+            DeviceTensors{io.input, weights_.get(), activation_.get(), nullptr});
+      case Direction::kBackwardWeights: {
+        CG_RETURN_IF_ERROR(CopyBoxOnDevice(memory(), e, io.output, y, {}, activation_.get(),
+                                           OutputShape(cp), {}, y.dims));
+        CG_RETURN_IF_ERROR(
+            child(0).Execute(DeviceTensors{io.input, weights_.get(), activation_.get(), nullptr}));
+        const auto weight_bytes = static_cast<size_t>(p.weight_bytes());
+        return memory().CopyRows(io.weight, weight_bytes, weights_.get(), weight_bytes,
+                                 weight_bytes, 1);
+      }
+    }
+    return Status::Internal("unknown direction");
+  }
+
+  DeviceBlock weights_;
+  DeviceBlock bias_;
+  DeviceBlock activation_;
+};
+
 class PadOutputChannels final : public Rewrite {
  public:
   std::string_view name() const override { return kPadding.rewrite; }
@@ -86,13 +165,22 @@ class PadOutputChannels final : public Rewrite {
   StatusOr<std::unique_ptr<ExecNode>> Build(
       const Problem& p, const Application& application,
       std::vector<std::unique_ptr<ExecNode>> children) const override {
-    CG_RETURN_IF_ERROR(CheckPaddedApplication(kPadding, p, application, children));
+    CG_RETURN_IF_ERROR(CheckPaddedApplication(kPadding, p, application, ChildProblems(children)));
     return std::unique_ptr<ExecNode>(new PadOutputChannelsNode(p, std::move(children)));
   }
 
   StatusOr<std::vector<ForwardPiece>> ForwardPieces(const Problem& p,
                                                     const Application& application) const override {
     return PaddedForwardPieces(kPadding, p, application);
+  }
+
+  bool has_device_node() const override { return true; }
+
+  StatusOr<std::unique_ptr<DeviceNode>> BuildOnDevice(
+      const Problem& p, const Application& application,
+      std::vector<std::unique_ptr<DeviceNode>> children, DeviceMemory& memory) const override {
+    CG_RETURN_IF_ERROR(CheckPaddedApplication(kPadding, p, application, ChildProblems(children)));
+    return PadOutputChannelsDeviceNode::Make(p, std::move(children), memory);
   }
 };
 

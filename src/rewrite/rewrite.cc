@@ -73,6 +73,71 @@ Status RewriteNode::Execute(ConvTensors<float>& io) {
 
 Status RewriteNode::RunSlot(size_t slot) { return children_[slot]->Execute(slot_io_[slot]); }
 
+// ---- device-resident nodes ----
+
+StatusOr<std::unique_ptr<DeviceNode>> Rewrite::BuildOnDevice(
+    const Problem& p, const Application& application,
+    std::vector<std::unique_ptr<DeviceNode>> children, DeviceMemory& memory) const {
+  (void)p;
+  (void)application;
+  (void)children;
+  (void)memory;
+  return Status::Unsupported("the " + std::string(name()) +
+                             " rewrite runs on host buffers only (no device-resident node)");
+}
+
+DeviceBlock::~DeviceBlock() {
+  if (memory_ != nullptr) memory_->Free(block_);
+}
+
+DeviceBlock& DeviceBlock::operator=(DeviceBlock&& other) noexcept {
+  if (this != &other) {
+    if (memory_ != nullptr) memory_->Free(block_);
+    memory_ = std::exchange(other.memory_, nullptr);
+    block_ = std::exchange(other.block_, nullptr);
+  }
+  return *this;
+}
+
+StatusOr<DeviceBlock> DeviceBlock::Allocate(DeviceMemory& memory, int64_t bytes,
+                                            std::string_view what, bool zeroed) {
+  CG_ASSIGN_OR_RETURN(void* block, memory.Allocate(static_cast<size_t>(bytes), what));
+  DeviceBlock owned(&memory, block);
+  if (zeroed) CG_RETURN_IF_ERROR(memory.Zero(block, static_cast<size_t>(bytes)));
+  return owned;
+}
+
+DeviceRewriteNode::DeviceRewriteNode(const Problem& p,
+                                     std::vector<std::unique_ptr<DeviceNode>> children,
+                                     DeviceMemory& memory)
+    : problem_(p), children_(std::move(children)), memory_(memory) {}
+
+Status DeviceRewriteNode::LoadWeights(const DeviceTensors& io) {
+  if (problem_.direction == Direction::kBackwardWeights) return Status::Ok();
+  if (io.weight == nullptr || (problem_.bias && io.bias == nullptr)) {
+    return Status::InvalidArgument("LoadWeights: " + ToCanonical(problem_) + " needs its weights" +
+                                   std::string(problem_.bias ? " and bias" : "") +
+                                   " (a null device address)");
+  }
+  weights_loaded_ = false;
+  CG_RETURN_IF_ERROR(DistributeWeights(io));
+  weights_loaded_ = true;
+  return Status::Ok();
+}
+
+Status DeviceRewriteNode::Execute(const DeviceTensors& io) {
+  const Problem& p = problem_;
+  if (io.input == nullptr || io.weight == nullptr || io.output == nullptr ||
+      (p.bias && p.direction == Direction::kForward && io.bias == nullptr)) {
+    return Status::InvalidArgument("Execute: a null device address for a tensor of " +
+                                   ToCanonical(p));
+  }
+  if (p.direction != Direction::kBackwardWeights && !weights_loaded_) {
+    return Status::InvalidArgument("Execute before LoadWeights for " + ToCanonical(p));
+  }
+  return Run(io);
+}
+
 // ---- helpers for Build ----
 
 namespace {
@@ -112,7 +177,7 @@ Status MatchSlots(const Application& expected, const Application& given) {
 }  // namespace
 
 Status MatchApplication(const Application& expected, const Application& given,
-                        const std::vector<std::unique_ptr<ExecNode>>& children) {
+                        const std::vector<const Problem*>& children) {
   CG_RETURN_IF_ERROR(MatchSlots(expected, given));
   const std::string what = expected.rewrite + " " + expected.parameters;
   if (children.size() != expected.children.size()) {
@@ -123,9 +188,9 @@ Status MatchApplication(const Application& expected, const Application& given,
     if (children[slot] == nullptr) {
       return Status::InvalidArgument(what + ": child " + std::to_string(slot) + " is null");
     }
-    if (children[slot]->problem() != expected.children[slot]) {
+    if (*children[slot] != expected.children[slot]) {
       return Status::InvalidArgument(what + ": child " + std::to_string(slot) + " computes " +
-                                     ToCanonical(children[slot]->problem()) + ", slot needs " +
+                                     ToCanonical(*children[slot]) + ", slot needs " +
                                      ToCanonical(expected.children[slot]));
     }
   }
@@ -169,8 +234,7 @@ Status BadParameters(std::string_view rewrite, std::string_view parameters, std:
 
 Status CheckApplication(std::string_view rewrite, const Problem& p,
                         const std::optional<Application>& expected, const Application& given,
-                        const std::vector<std::unique_ptr<ExecNode>>& children,
-                        std::string_view want) {
+                        const std::vector<const Problem*>& children, std::string_view want) {
   if (!expected || expected->parameters != given.parameters) {
     return BadParameters(rewrite, given.parameters,
                          "do not apply to " + ToCanonical(p) + " (want " + std::string(want) + ")");
@@ -270,7 +334,7 @@ std::vector<Application> PaddedCandidates(const ChannelPadding& padding, const P
 
 Status CheckPaddedApplication(const ChannelPadding& padding, const Problem& p,
                               const Application& given,
-                              const std::vector<std::unique_ptr<ExecNode>>& children) {
+                              const std::vector<const Problem*>& children) {
   CG_RETURN_IF_ERROR(Validate(p));
   return CheckApplication(padding.rewrite, p, PaddedFromParameters(padding, p, given), given,
                           children, PaddedWant(padding, p));

@@ -25,8 +25,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "convguard/device.h"
 #include "convguard/problem.h"
 #include "convguard/status.h"
 #include "convguard/tensor.h"
@@ -55,6 +57,39 @@ class ExecNode {
   // REQUIRES: io sized by ConvTensors<float>::Allocate(problem()); LoadWeights called
   // before the first Execute of a forward or backward-data node.
   [[nodiscard]] virtual Status Execute(ConvTensors<float>& io) = 0;
+};
+
+// The same node on tensors in a device backend's memory (backend.h's DeviceTensors, in
+// the problem's dtype): device-resident guarded execution. The call protocol is
+// ExecNode's: LoadWeights reads io.weight and io.bias once per set of weights (forward,
+// backward-data), Execute runs one call with io.weight and io.bias holding the same
+// values. Every copy and every call is queued on the node's DeviceMemory; the caller
+// waits with DeviceMemory::Finish. A node's own buffers are allocated once, at Build,
+// and freed with it.
+class DeviceNode {
+ public:
+  virtual ~DeviceNode() = default;
+  virtual const Problem& problem() const = 0;
+  [[nodiscard]] virtual Status LoadWeights(const DeviceTensors& io) = 0;
+  [[nodiscard]] virtual Status Execute(const DeviceTensors& io) = 0;
+};
+
+// A block of device memory, freed with the object. Move-only.
+class DeviceBlock {
+ public:
+  DeviceBlock() = default;
+  DeviceBlock(DeviceMemory* memory, void* block) : memory_(memory), block_(block) {}
+  DeviceBlock(DeviceBlock&& other) noexcept { *this = std::move(other); }
+  DeviceBlock& operator=(DeviceBlock&& other) noexcept;
+  ~DeviceBlock();
+  // `bytes` of `memory`, zeroed (queued) when asked.
+  static StatusOr<DeviceBlock> Allocate(DeviceMemory& memory, int64_t bytes, std::string_view what,
+                                        bool zeroed);
+  void* get() const { return block_; }
+
+ private:
+  DeviceMemory* memory_ = nullptr;
+  void* block_ = nullptr;
 };
 
 // One way a rewrite applies to a problem.
@@ -124,6 +159,14 @@ class Rewrite {
   // belong to p (as Build).
   virtual StatusOr<std::vector<ForwardPiece>> ForwardPieces(
       const Problem& p, const Application& application) const = 0;
+  // Build's node on device tensors, its buffers allocated in `memory` and its copies
+  // queued there. kUnsupported for a rewrite that runs on host buffers only (the
+  // default); guarded execution then stages device tensors through host memory.
+  // Whether BuildOnDevice can succeed (asked before any child is prepared).
+  virtual bool has_device_node() const { return false; }
+  virtual StatusOr<std::unique_ptr<DeviceNode>> BuildOnDevice(
+      const Problem& p, const Application& application,
+      std::vector<std::unique_ptr<DeviceNode>> children, DeviceMemory& memory) const;
 };
 
 // The rewrites, one per file (each file's head states its exactness contract).

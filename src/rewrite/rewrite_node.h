@@ -62,11 +62,57 @@ class RewriteNode : public ExecNode {
   bool weights_loaded_ = false;
 };
 
+// What every rewrite's device node has in common (RewriteNode's device twin): it owns
+// the children, checks the caller's addresses and the protocol, and refuses Execute
+// before LoadWeights where weights are an operand. A rewrite supplies how weights reach
+// its slots (loading its children) and what one call does; its own buffers are members
+// it allocates when it is built.
+class DeviceRewriteNode : public DeviceNode {
+ public:
+  const Problem& problem() const final { return problem_; }
+  // Forward and backward-data: DistributeWeights. Backward-weights: a no-op.
+  Status LoadWeights(const DeviceTensors& io) final;
+  // Checks for null addresses and the protocol, then runs the rewrite's call.
+  Status Execute(const DeviceTensors& io) final;
+
+ protected:
+  // REQUIRES: children non-null, one per slot (checked by CheckPaddedApplication etc.).
+  DeviceRewriteNode(const Problem& p, std::vector<std::unique_ptr<DeviceNode>> children,
+                    DeviceMemory& memory);
+  // Writes the slots' weights from io.weight / io.bias and loads each child.
+  virtual Status DistributeWeights(const DeviceTensors& io) = 0;
+  virtual Status Run(const DeviceTensors& io) = 0;
+
+  DeviceMemory& memory() { return memory_; }
+  DeviceNode& child(size_t slot) { return *children_[slot]; }
+  const Problem& slot_problem(size_t slot) const { return children_[slot]->problem(); }
+  int64_t element_bytes() const { return DataTypeBytes(problem_.dtype); }
+
+ private:
+  Problem problem_;
+  std::vector<std::unique_ptr<DeviceNode>> children_;
+  DeviceMemory& memory_;
+  bool weights_loaded_ = false;
+};
+
 // Checks that `given` is the application `expected` (recomputed by the rewrite from
 // p and the parameters) and that `children` match its slots one for one.
 // kInvalidArgument naming the first difference otherwise.
 Status MatchApplication(const Application& expected, const Application& given,
-                        const std::vector<std::unique_ptr<ExecNode>>& children);
+                        const std::vector<const Problem*>& children);
+
+// The problems `children` compute (null for a null child), for the checks here.
+template <typename Node>
+std::vector<const Problem*> ChildProblems(const std::vector<std::unique_ptr<Node>>& children) {
+  std::vector<const Problem*> problems;
+  problems.reserve(children.size());
+  for (const auto& child : children) problems.push_back(child ? &child->problem() : nullptr);
+  return problems;
+}
+inline Status MatchApplication(const Application& expected, const Application& given,
+                               const std::vector<std::unique_ptr<ExecNode>>& children) {
+  return MatchApplication(expected, given, ChildProblems(children));
+}
 
 // The padded channel counts tried for `count` channels: count + 1 and count + 1
 // rounded up to multiples of 4, 8, 16, 32 and 64, distinct, ascending, at most
@@ -88,8 +134,13 @@ Status BadParameters(std::string_view rewrite, std::string_view parameters, std:
 // kInvalidArgument saying the parameters "do not apply to P (want ...)".
 Status CheckApplication(std::string_view rewrite, const Problem& p,
                         const std::optional<Application>& expected, const Application& given,
-                        const std::vector<std::unique_ptr<ExecNode>>& children,
-                        std::string_view want);
+                        const std::vector<const Problem*>& children, std::string_view want);
+inline Status CheckApplication(std::string_view rewrite, const Problem& p,
+                               const std::optional<Application>& expected, const Application& given,
+                               const std::vector<std::unique_ptr<ExecNode>>& children,
+                               std::string_view want) {
+  return CheckApplication(rewrite, p, expected, given, ChildProblems(children), want);
+}
 
 // What the two channel-padding rewrites share: one channel count of a groups-1 problem
 // (c or k) grows to a larger one, and the parameters read "c=16->24".
@@ -108,7 +159,7 @@ std::vector<Application> PaddedCandidates(const ChannelPadding& padding, const P
 // parameters name).
 Status CheckPaddedApplication(const ChannelPadding& padding, const Problem& p,
                               const Application& given,
-                              const std::vector<std::unique_ptr<ExecNode>>& children);
+                              const std::vector<const Problem*>& children);
 // Their one forward piece: all of P through the padded child.
 StatusOr<std::vector<ForwardPiece>> PaddedForwardPieces(const ChannelPadding& padding,
                                                         const Problem& p, const Application& given);

@@ -4,6 +4,7 @@
 #include <array>
 #include <cassert>
 #include <cstring>
+#include <vector>
 
 namespace convguard::rewrite {
 namespace {
@@ -117,6 +118,61 @@ void AddBox(const float* src, const TensorShape4& src_shape, const Dims4& src_or
             const TensorShape4& dst_shape, const Dims4& dst_origin, const Dims4& extent) {
   const RunPlan plan = PlanRuns(src_shape, src_origin, dst_shape, dst_origin, extent);
   ForEachRun(plan, src, dst, AddRun);
+}
+
+Status CopyBoxOnDevice(DeviceMemory& memory, int64_t element_bytes, const void* src,
+                       const TensorShape4& src_shape, const Dims4& src_origin, void* dst,
+                       const TensorShape4& dst_shape, const Dims4& dst_origin,
+                       const Dims4& extent) {
+  const RunPlan plan = PlanRuns(src_shape, src_origin, dst_shape, dst_origin, extent);
+  if (plan.run == 0 || plan.count[0] == 0 || plan.count[1] == 0 || plan.count[2] == 0)
+    return Status::Ok();
+  // The loops that repeat (outermost first), merged where an outer one continues the
+  // inner one in both tensors: an NHWC channel padding's n, h and w loops are one
+  // evenly spaced series of rows, hence one 2-D copy.
+  struct Loop {
+    int64_t count, src_stride, dst_stride;
+  };
+  std::vector<Loop> loops;
+  for (int i = 0; i < 3; ++i) {
+    if (plan.count[i] == 1) continue;
+    const Loop outer{plan.count[i], plan.src_stride[i], plan.dst_stride[i]};
+    loops.push_back(outer);
+  }
+  for (size_t i = loops.size(); i-- > 1;) {
+    Loop& inner = loops[i];
+    const Loop& outer = loops[i - 1];
+    if (outer.src_stride == inner.src_stride * inner.count &&
+        outer.dst_stride == inner.dst_stride * inner.count) {
+      inner.count *= outer.count;
+      loops.erase(loops.begin() + static_cast<std::ptrdiff_t>(i - 1));
+    }
+  }
+  const Loop rows = loops.empty() ? Loop{1, 0, 0} : loops.back();
+  if (!loops.empty()) loops.pop_back();
+  const auto bytes = [element_bytes](int64_t elements) {
+    return static_cast<size_t>(elements * element_bytes);
+  };
+  const auto* src_bytes = static_cast<const unsigned char*>(src) + bytes(plan.src_offset);
+  auto* dst_bytes = static_cast<unsigned char*>(dst) + bytes(plan.dst_offset);
+  // At most two loops remain around the rows; iterate them as one counter.
+  int64_t outer_total = 1;
+  for (const Loop& loop : loops) outer_total *= loop.count;
+  for (int64_t index = 0; index < outer_total; ++index) {
+    int64_t rest = index;
+    int64_t src_offset = 0;
+    int64_t dst_offset = 0;
+    for (size_t i = loops.size(); i-- > 0;) {
+      const int64_t at = rest % loops[i].count;
+      rest /= loops[i].count;
+      src_offset += at * loops[i].src_stride;
+      dst_offset += at * loops[i].dst_stride;
+    }
+    CG_RETURN_IF_ERROR(memory.CopyRows(dst_bytes + bytes(dst_offset), bytes(rows.dst_stride),
+                                       src_bytes + bytes(src_offset), bytes(rows.src_stride),
+                                       bytes(plan.run), static_cast<size_t>(rows.count)));
+  }
+  return Status::Ok();
 }
 
 void ZeroBox(float* dst, const TensorShape4& shape, const Dims4& origin, const Dims4& extent) {

@@ -21,7 +21,9 @@
 #include <cstdint>
 #include <span>
 
+#include "convguard/device.h"
 #include "convguard/problem.h"
+#include "convguard/status.h"
 
 namespace convguard::rewrite {
 
@@ -64,6 +66,15 @@ void ZeroBox(float* dst, const TensorShape4& shape, const Dims4& origin, const D
 // REQUIRES: the box lies inside.
 void FillBoxByChannel(float* dst, const TensorShape4& shape, const Dims4& origin,
                       const Dims4& extent, const float* channel_values);
+
+// CopyBox on device memory (elements of `element_bytes` bytes, the problem's dtype):
+// the same runs, each group of them one CopyRows queued on `memory` (a channel slice or
+// a channel padding is a single 2-D copy). Offsets are in elements.
+// REQUIRES: as CopyBox.
+[[nodiscard]] Status CopyBoxOnDevice(DeviceMemory& memory, int64_t element_bytes, const void* src,
+                                     const TensorShape4& src_shape, const Dims4& src_origin,
+                                     void* dst, const TensorShape4& dst_shape,
+                                     const Dims4& dst_origin, const Dims4& extent);
 
 // dst[i] += src[i]. REQUIRES: equal sizes.
 void AddInto(std::span<float> dst, std::span<const float> src);

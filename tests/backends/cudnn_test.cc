@@ -18,9 +18,11 @@
 #include "backends/cudnn/cudnn_backend.h"
 #include "convguard/compare.h"
 #include "convguard/fill.h"
+#include "convguard/guard.h"
 #include "convguard/probe.h"
 #include "convguard/problem_source.h"
 #include "convguard/reference.h"
+#include "convguard/store.h"
 #include "convguard/text_forms.h"
 #include "support/cli_runner.h"
 
@@ -372,6 +374,218 @@ TEST(CudnnEngine, InjectedSpinIsARealGpuHangAndTheNextProbeIsOk) {
   EXPECT_NE(by_k[32].message.find("spin kernel launched"), std::string::npos) << by_k[32].message;
   EXPECT_EQ(by_k[64].kind, VerdictKind::kOk) << by_k[64].message;
   EXPECT_GT(by_k[64].time_ms_median, 0.0);
+}
+
+// ---- device-resident execution --------------------------------------------------------
+
+// A problem's tensors in device memory (this process's CUDA device 0), uploaded from
+// host tensors through a backend's DeviceMemory and freed with the object.
+class DeviceCopy {
+ public:
+  DeviceCopy(DeviceMemory& memory, const Problem& p, const ConvTensors<float>& io)
+      : memory_(memory), problem_(p) {
+    t_.input = Put(io.input);
+    t_.weight = Put(io.weight);
+    t_.output = Put(io.output);
+    t_.bias = io.bias.empty() ? nullptr : Put(io.bias);
+  }
+  DeviceCopy(const DeviceCopy&) = delete;
+  DeviceCopy& operator=(const DeviceCopy&) = delete;
+  ~DeviceCopy() {
+    for (void* block : blocks_) memory_.Free(block);
+  }
+  const DeviceTensors& tensors() const { return t_; }
+  // Overwrites one device tensor from host values.
+  void Replace(void* device, const std::vector<float>& host) {
+    EXPECT_TRUE(memory_.Upload(host, problem_.dtype, device).ok());
+  }
+  // The direction's result, read back.
+  std::vector<float> Result() {
+    ConvTensors<float> host = ConvTensors<float>::Allocate(problem_);
+    std::vector<float>& result = ResultTensor(problem_, host);
+    void* device = problem_.direction == Direction::kForward        ? t_.output
+                   : problem_.direction == Direction::kBackwardData ? t_.input
+                                                                    : t_.weight;
+    Status s = memory_.Download(device, problem_.dtype, result);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return result;
+  }
+
+ private:
+  void* Put(const std::vector<float>& host) {
+    const size_t bytes = host.size() * static_cast<size_t>(DataTypeBytes(problem_.dtype));
+    StatusOr<void*> block = memory_.Allocate(bytes, "a test tensor");
+    EXPECT_TRUE(block.ok()) << block.status().ToString();
+    if (!block.ok()) return nullptr;
+    blocks_.push_back(*block);
+    Status s = memory_.Upload(host, problem_.dtype, *block);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return *block;
+  }
+
+  DeviceMemory& memory_;
+  Problem problem_;
+  DeviceTensors t_;
+  std::vector<void*> blocks_;
+};
+
+struct ExactCase {
+  ConvTensors<double> exact;  // operands and the reference result
+  ConvTensors<float> io;      // operands, the result poisoned with NaN
+};
+
+ExactCase MakeCase(const Problem& p, uint64_t seed) {
+  ExactCase c;
+  c.exact = ConvTensors<double>::Allocate(p);
+  FillExact(p, seed, c.exact);
+  ToFloatOperands(p, c.exact, c.io);
+  ReferenceConvolution(p, c.exact);
+  return c;
+}
+
+Problem ParseOrDie(const std::string& text) {
+  StatusOr<Problem> p = ParseProblem(text);
+  EXPECT_TRUE(p.ok()) << text << ": " << p.status().ToString();
+  return p.ok() ? *p : Problem{};
+}
+
+// The default algorithm prepared once as a DeviceCall, on tensors uploaded once, agrees
+// with the reference exactly in every direction, layout and dtype; addresses that are not
+// device memory are named and refused.
+TEST(CudnnDevice, DeviceCallsAreExactOnTensorsInDeviceMemory) {
+  CG_SKIP_WITHOUT_GPU();
+  std::unique_ptr<Backend> backend = InitializedBackend();
+  ASSERT_NE(backend, nullptr);
+  DeviceMemory* memory = backend->device_memory();
+  ASSERT_NE(memory, nullptr);
+  for (const char* text :
+       {"n1_c16_h64_w64_k32_r3_s3_p1", "n1_c16_h64_w64_k32_r3_s3_p1_bwd-data",
+        "n1_c16_h64_w64_k32_r3_s3_p1_bwd-weights", "n2_c8_h17_w13_k12_r3_s3_p1_f16_nhwc_bias",
+        "n2_c6_h9_w11_k4_r3_s3_p1_u2_bf16_nchw_bwd-data"}) {
+    const Problem p = ParseOrDie(text);
+    SCOPED_TRACE(ToCanonical(p));
+    const std::string algorithm = backend->Algorithms(p).front();
+    StatusOr<std::unique_ptr<DeviceCall>> call = backend->PrepareDeviceCall(p, algorithm);
+    ASSERT_TRUE(call.ok()) << call.status().ToString();
+    for (uint64_t seed : {1u, 2u}) {  // the call is prepared once and runs twice
+      ExactCase c = MakeCase(p, seed);
+      DeviceCopy device(*memory, p, c.io);
+      ASSERT_TRUE(memory->Begin(nullptr).ok());
+      Status s = (*call)->Enqueue(device.tensors());
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      ASSERT_TRUE(memory->Finish().ok());
+      const std::vector<float> result = device.Result();
+      const Comparison cmp = CompareFull(p, result, ResultTensor(p, c.exact),
+                                         DefaultTolerance(p, /*exact_filled=*/true));
+      EXPECT_TRUE(cmp.passed()) << algorithm << ": " << cmp.Summary();
+    }
+  }
+  std::vector<float> host(16);
+  Status not_device = memory->CheckAddress(host.data(), "the input (x)");
+  EXPECT_EQ(not_device.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(not_device.message().find("host memory"), std::string::npos) << not_device.ToString();
+  EXPECT_EQ(memory->CheckAddress(nullptr, "the bias").code(), StatusCode::kInvalidArgument);
+}
+
+// Guarded execution on tensors that live on the GPU: a padding plan runs where they are
+// (device-resident, exact, weights padded once per set), a tiling plan runs through host
+// memory and says so, host tensors still work, and host addresses are refused by name.
+TEST(CudnnGuard, RunOnDeviceKeepsTensorsOnTheGpu) {
+  CG_SKIP_WITHOUT_GPU();
+  const std::string dir = testing_support::MakeTempDir("cudnn-guard");
+  StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(dir + "/v.sqlite");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  std::unique_ptr<Backend> allocator = InitializedBackend();  // the test's own tensors
+  ASSERT_NE(allocator, nullptr);
+  DeviceMemory& memory = *allocator->device_memory();
+
+  auto open = [&](const std::string& name, const std::string& rules_text) {
+    const std::string rules = testing_support::WriteFile(dir + "/" + name + ".rules", rules_text);
+    GuardOptions o;
+    o.backend = "cudnn";
+    o.backend_options.fault_rules = rules_text;
+    o.backend_options.fault_rules_origin = rules;
+    o.planner.probe_missing = true;
+    o.probe.backend = "cudnn";
+    o.probe.worker_executable = testing_support::ConvguardBin();
+    o.probe.fault_rules_path = rules;
+    o.probe.workers_per_device = 1;
+    o.probe.repeats = 1;
+    return Guard::Open(o, store->get());
+  };
+
+  // 16 input channels fail as is: the plan pads channels (a device node).
+  StatusOr<std::unique_ptr<Guard>> guard =
+      open("c16", "error(\"made to fail\") when c == 16 && k == 32\n");
+  ASSERT_TRUE(guard.ok()) << guard.status().ToString();
+  for (const char* text :
+       {"n1_c16_h64_w64_k32_r3_s3_p1", "n1_c16_h64_w64_k32_r3_s3_p1_bwd-data",
+        "n1_c16_h64_w64_k32_r3_s3_p1_bwd-weights", "n2_c16_h20_w20_k32_r3_s3_p1_f16_nhwc_bias"}) {
+    const Problem p = ParseOrDie(text);
+    SCOPED_TRACE(ToCanonical(p));
+    StatusOr<const Plan*> plan = (*guard)->PlanFor(p);
+    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+    std::printf("  %s: %s\n", ToCanonical(p).c_str(), PlanToText(**plan).c_str());
+    ASSERT_FALSE((*plan)->root.is_leaf()) << PlanToText(**plan);
+
+    // Host tensors (uploaded into the plan's own device buffers).
+    ExactCase host = MakeCase(p, 3);
+    Status s = (*guard)->Run(p, host.io, WeightsAre::kNew);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    const double tolerance = DefaultTolerance(p, /*exact_filled=*/true);
+    Comparison cmp =
+        CompareFull(p, ResultTensor(p, host.io), ResultTensor(p, host.exact), tolerance);
+    EXPECT_TRUE(cmp.passed()) << "Run: " << cmp.Summary();
+
+    // Device tensors, twice: the second call with new activations on the same weights.
+    ExactCase first = MakeCase(p, 4);
+    DeviceCopy device(memory, p, first.io);
+    s = (*guard)->RunOnDevice(p, device.tensors(), WeightsAre::kNew);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    EXPECT_TRUE((*guard)->last_run_device_resident());
+    cmp = CompareFull(p, device.Result(), ResultTensor(p, first.exact), tolerance);
+    EXPECT_TRUE(cmp.passed()) << "RunOnDevice: " << cmp.Summary();
+    if (p.direction != Direction::kBackwardWeights) {
+      ExactCase second = MakeCase(p, 5);
+      second.exact.weight = first.exact.weight;
+      second.exact.bias = first.exact.bias;
+      ReferenceConvolution(p, second.exact);
+      device.Replace(
+          p.direction == Direction::kForward ? device.tensors().input : device.tensors().output,
+          p.direction == Direction::kForward ? second.io.input : second.io.output);
+      s = (*guard)->RunOnDevice(p, device.tensors(), WeightsAre::kUnchanged);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      cmp = CompareFull(p, device.Result(), ResultTensor(p, second.exact), tolerance);
+      EXPECT_TRUE(cmp.passed()) << "RunOnDevice, same weights: " << cmp.Summary();
+    }
+  }
+
+  // Host addresses are refused, naming the tensor.
+  const Problem seed = ParseOrDie("n1_c16_h64_w64_k32_r3_s3_p1");
+  ConvTensors<float> host = ConvTensors<float>::Allocate(seed);
+  Status refused = (*guard)->RunOnDevice(
+      seed, DeviceTensors{host.input.data(), host.weight.data(), host.output.data(), nullptr},
+      WeightsAre::kNew);
+  EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.message().find("the input (x)"), std::string::npos) << refused.ToString();
+  EXPECT_NE(refused.message().find("host memory"), std::string::npos) << refused.ToString();
+
+  // Every 64-row problem fails: channel padding cannot help, spatial tiles can. Tiling
+  // has no device node, so the call goes through host memory, exactly, and says so.
+  StatusOr<std::unique_ptr<Guard>> tiling = open("h64", "error(\"made to fail\") when h == 64\n");
+  ASSERT_TRUE(tiling.ok()) << tiling.status().ToString();
+  const Problem tall = ParseOrDie("n1_c8_h64_w64_k8_r3_s3_p1");
+  StatusOr<const Plan*> plan = (*tiling)->PlanFor(tall);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  std::printf("  %s: %s\n", ToCanonical(tall).c_str(), PlanToText(**plan).c_str());
+  ExactCase c = MakeCase(tall, 6);
+  DeviceCopy device(memory, tall, c.io);
+  Status s = (*tiling)->RunOnDevice(tall, device.tensors(), WeightsAre::kNew);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_FALSE((*tiling)->last_run_device_resident());
+  const Comparison cmp = CompareFull(tall, device.Result(), ResultTensor(tall, c.exact),
+                                     DefaultTolerance(tall, /*exact_filled=*/true));
+  EXPECT_TRUE(cmp.passed()) << cmp.Summary();
 }
 
 TEST(CudnnBackend, HangOnDeviceWithoutInitReturnsAtOnce) {

@@ -2,6 +2,7 @@
 // probes, a real SQLite store, plans executed and checked in the CLI process.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -153,6 +154,8 @@ TEST(PlanRunCli, BadInputIsRefusedWithExitStatus2) {
       {{"plan", "n1_c16_h8_w8_k4_r3", "--db", db, "--probe-budget", "0"}, "--probe-budget"},
       {{"run", "n1_c16_h8_w8_k4_r3", "--db", db, "--runs", "0"}, "--runs"},
       {{"run", "n1_c16_h8_w8_k4_r3", "--db", db, "--backend", "torch"}, "Python worker"},
+      {{"run", "n1_c16_h8_w8_k4_r3", "--db", db, "--backend", "reference", "--device-tensors"},
+       "computes in host memory"},
       {{"plan", "n1_c16_h8_w8_k4_r3", "--db", db, "--bogus"}, "--bogus"},
   };
   for (const Case& c : cases) {
@@ -167,6 +170,9 @@ TEST(PlanRunCli, BadInputIsRefusedWithExitStatus2) {
   auto run_help = RunConvguard({"run", "--help"});
   EXPECT_EQ(run_help.exit_code, 0);
   EXPECT_NE(run_help.out.find("--runs"), std::string::npos);
+  EXPECT_NE(run_help.out.find("--device-tensors"), std::string::npos);
+  // Refused before the store was opened: nothing was written.
+  EXPECT_FALSE(std::filesystem::exists(db)) << db;
 }
 
 }  // namespace

@@ -293,6 +293,19 @@ TEST_F(GuardTest, ClearErrors) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("not sized"), std::string::npos);
+
+  // A backend that computes in host memory takes no device tensors, and says what to do.
+  io = ConvTensors<float>::Allocate(p);
+  const DeviceTensors host_addresses{io.input.data(), io.weight.data(), io.output.data(), nullptr};
+  s = (*g)->RunOnDevice(p, host_addresses, WeightsAre::kNew);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kUnsupported);
+  EXPECT_NE(s.message().find("computes in host memory"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("pass host tensors to Run"), std::string::npos) << s.ToString();
+  EXPECT_FALSE((*g)->last_run_device_resident());
+  // Run still works on the same guard.
+  s = (*g)->Run(p, io, WeightsAre::kNew);
+  EXPECT_TRUE(s.ok()) << s.ToString();
 }
 
 }  // namespace

@@ -749,6 +749,16 @@ class CudnnBackend final : public Backend {
     return result;
   }
 
+  DeviceMemory* device_memory() override { return ready_ ? &memory_ : nullptr; }
+
+  StatusOr<std::unique_ptr<DeviceCall>> PrepareDeviceCall(const Problem& p,
+                                                          std::string_view algorithm) override {
+    CG_ASSIGN_OR_RETURN(Plan plan, Prepare(p, algorithm));
+    auto call = std::make_unique<Call>(*this, p, std::move(plan));
+    CG_RETURN_IF_ERROR(call->AllocateWorkspace());
+    return std::unique_ptr<DeviceCall>(std::move(call));
+  }
+
   double first_call_allowance_ms() const override { return kFirstCallAllowanceMs; }
   bool runs_on_shared_device() const override { return true; }
   int visible_devices() const override { return device_count_; }
@@ -801,6 +811,13 @@ class CudnnBackend final : public Backend {
   // One execution of the planned call (plus the bias for forward), queued on stream_.
   Status Execute(const Problem& p, const Plan& plan, const DeviceBuffer& x, const DeviceBuffer& w,
                  const DeviceBuffer& y, const DeviceBuffer& b, const DeviceBuffer& workspace) {
+    return ExecuteOn(p, plan, DeviceTensors{x.get(), w.get(), y.get(), b.get()}, workspace.get(),
+                     workspace.bytes());
+  }
+
+  // The same on any device addresses (the caller's, for device-resident execution).
+  Status ExecuteOn(const Problem& p, const Plan& plan, const DeviceTensors& t, void* workspace,
+                   size_t workspace_bytes) {
     // Scaling factors are float for float, half and bfloat16 data.
     const float one = 1.0f;
     const float zero = 0.0f;
@@ -808,29 +825,29 @@ class CudnnBackend final : public Backend {
     switch (p.direction) {
       case Direction::kForward:
         CG_RETURN_IF_ERROR(FromCudnn(
-            cudnnConvolutionForward(handle_, &one, d.x, x.get(), d.w, w.get(), d.conv,
+            cudnnConvolutionForward(handle_, &one, d.x, t.input, d.w, t.weight, d.conv,
                                     static_cast<cudnnConvolutionFwdAlgo_t>(plan.algo->value),
-                                    workspace.get(), workspace.bytes(), &zero, d.y, y.get()),
+                                    workspace, workspace_bytes, &zero, d.y, t.output),
             "cudnnConvolutionForward(" + std::string(plan.algo->enumerator) + ")"));
         if (d.b != nullptr) {
           CG_RETURN_IF_ERROR(
-              FromCudnn(cudnnAddTensor(handle_, &one, d.b, b.get(), &one, d.y, y.get()),
+              FromCudnn(cudnnAddTensor(handle_, &one, d.b, t.bias, &one, d.y, t.output),
                         "cudnnAddTensor(bias)"));
         }
         return Status::Ok();
       case Direction::kBackwardData:
         return FromCudnn(
             cudnnConvolutionBackwardData(
-                handle_, &one, d.w, w.get(), d.y, y.get(), d.conv,
-                static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algo->value), workspace.get(),
-                workspace.bytes(), &zero, d.x, x.get()),
+                handle_, &one, d.w, t.weight, d.y, t.output, d.conv,
+                static_cast<cudnnConvolutionBwdDataAlgo_t>(plan.algo->value), workspace,
+                workspace_bytes, &zero, d.x, t.input),
             "cudnnConvolutionBackwardData(" + std::string(plan.algo->enumerator) + ")");
       case Direction::kBackwardWeights:
         return FromCudnn(
             cudnnConvolutionBackwardFilter(
-                handle_, &one, d.x, x.get(), d.y, y.get(), d.conv,
-                static_cast<cudnnConvolutionBwdFilterAlgo_t>(plan.algo->value), workspace.get(),
-                workspace.bytes(), &zero, d.w, w.get()),
+                handle_, &one, d.x, t.input, d.y, t.output, d.conv,
+                static_cast<cudnnConvolutionBwdFilterAlgo_t>(plan.algo->value), workspace,
+                workspace_bytes, &zero, d.w, t.weight),
             "cudnnConvolutionBackwardFilter(" + std::string(plan.algo->enumerator) + ")");
     }
     return Status::Internal("unknown direction");
@@ -889,6 +906,140 @@ class CudnnBackend final : public Backend {
     }
   }
 
+  // The device memory of device-resident execution: every operation is queued on
+  // stream_, the one stream this backend computes on.
+  class Memory final : public DeviceMemory {
+   public:
+    explicit Memory(CudnnBackend& backend) : backend_(backend) {}
+    Memory(const Memory&) = delete;
+    Memory& operator=(const Memory&) = delete;
+    ~Memory() override {
+      if (caller_done_ != nullptr) (void)cudaEventDestroy(caller_done_);
+    }
+
+    StatusOr<void*> Allocate(size_t bytes, std::string_view what) override {
+      void* block = nullptr;
+      if (bytes == 0) return block;
+      CG_RETURN_IF_ERROR(
+          FromCuda(cudaMalloc(&block, bytes),
+                   "cudaMalloc of " + std::to_string(bytes) + " bytes for " + std::string(what)));
+      return block;
+    }
+
+    void Free(void* block) override {
+      if (block != nullptr) (void)cudaFree(block);
+    }
+
+    Status Zero(void* device, size_t bytes) override {
+      if (bytes == 0) return Status::Ok();
+      return FromCuda(cudaMemsetAsync(device, 0, bytes, backend_.stream_), "cudaMemsetAsync");
+    }
+
+    Status CopyRows(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t width,
+                    size_t rows) override {
+      if (width == 0 || rows == 0) return Status::Ok();
+      if (rows == 1) {
+        return FromCuda(
+            cudaMemcpyAsync(dst, src, width, cudaMemcpyDeviceToDevice, backend_.stream_),
+            "cudaMemcpyAsync (device to device)");
+      }
+      return FromCuda(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, width, rows,
+                                        cudaMemcpyDeviceToDevice, backend_.stream_),
+                      "cudaMemcpy2DAsync (device to device)");
+    }
+
+    Status Upload(const std::vector<float>& host, DataType dtype, void* device) override {
+      if (host.empty()) return Status::Ok();
+      const std::vector<unsigned char> bytes = EncodeHost(host, dtype);
+      CG_RETURN_IF_ERROR(FromCuda(cudaMemcpyAsync(device, bytes.data(), bytes.size(),
+                                                  cudaMemcpyHostToDevice, backend_.stream_),
+                                  "cudaMemcpyAsync (host to device)"));
+      return FromCuda(cudaStreamSynchronize(backend_.stream_),
+                      "cudaStreamSynchronize (host to device)");
+    }
+
+    Status Download(const void* device, DataType dtype, std::vector<float>& host) override {
+      if (host.empty()) return Status::Ok();
+      std::vector<unsigned char> bytes(host.size() * static_cast<size_t>(DataTypeBytes(dtype)));
+      CG_RETURN_IF_ERROR(FromCuda(cudaMemcpyAsync(bytes.data(), device, bytes.size(),
+                                                  cudaMemcpyDeviceToHost, backend_.stream_),
+                                  "cudaMemcpyAsync (device to host)"));
+      CG_RETURN_IF_ERROR(FromCuda(cudaStreamSynchronize(backend_.stream_),
+                                  "cudaStreamSynchronize (device to host)"));
+      DecodeHost(bytes, dtype, host);
+      return Status::Ok();
+    }
+
+    Status Begin(void* stream) override {
+      const auto caller = static_cast<cudaStream_t>(stream);
+      if (caller == backend_.stream_) return Status::Ok();
+      if (caller_done_ == nullptr) {
+        CG_RETURN_IF_ERROR(FromCuda(cudaEventCreateWithFlags(&caller_done_, cudaEventDisableTiming),
+                                    "cudaEventCreate"));
+      }
+      CG_RETURN_IF_ERROR(
+          FromCuda(cudaEventRecord(caller_done_, caller), "cudaEventRecord (the caller's stream)"));
+      return FromCuda(cudaStreamWaitEvent(backend_.stream_, caller_done_, 0),
+                      "cudaStreamWaitEvent (the caller's stream)");
+    }
+
+    Status Finish() override {
+      return FromCuda(cudaStreamSynchronize(backend_.stream_), "waiting for the device's work");
+    }
+
+    Status CheckAddress(const void* device, std::string_view what) override {
+      char where[32];
+      std::snprintf(where, sizeof(where), "%p", device);
+      const std::string named = std::string(what) + " (" + where + ")";
+      if (device == nullptr) return Status::InvalidArgument(named + " is a null address");
+      cudaPointerAttributes attributes{};
+      if (const cudaError_t e = cudaPointerGetAttributes(&attributes, device); e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return Status::InvalidArgument(named +
+                                       " is not an address CUDA knows: " + CudaErrorText(e));
+      }
+      if (attributes.type != cudaMemoryTypeDevice && attributes.type != cudaMemoryTypeManaged) {
+        return Status::InvalidArgument(
+            named + " is host memory; device-resident execution takes memory of " +
+            backend_.device_name_ + " (CUDA device 0 of this process); pass host tensors to Run");
+      }
+      if (attributes.device != 0) {
+        return Status::InvalidArgument(
+            named + " is memory of CUDA device " + std::to_string(attributes.device) +
+            "; this backend computes on device 0 of this process (" + backend_.device_name_ + ")");
+      }
+      return Status::Ok();
+    }
+
+   private:
+    CudnnBackend& backend_;
+    cudaEvent_t caller_done_ = nullptr;  // made on first use
+  };
+
+  // A problem prepared once for device-resident execution: descriptors, algorithm and
+  // workspace live as long as the call.
+  class Call final : public DeviceCall {
+   public:
+    Call(CudnnBackend& backend, const Problem& p, Plan plan)
+        : backend_(backend), problem_(p), plan_(std::move(plan)) {}
+
+    Status AllocateWorkspace() {
+      return workspace_.Allocate(plan_.workspace_bytes, "the workspace");
+    }
+
+    Status Enqueue(const DeviceTensors& io) override {
+      return backend_.ExecuteOn(problem_, plan_, io, workspace_.get(), workspace_.bytes());
+    }
+
+    bool exact() const override { return !plan_.algo->transform; }
+
+   private:
+    CudnnBackend& backend_;
+    Problem problem_;
+    Plan plan_;
+    DeviceBuffer workspace_;
+  };
+
   bool ready_ = false;
   int device_count_ = 0;
   std::string device_name_;
@@ -897,6 +1048,7 @@ class CudnnBackend final : public Backend {
   cudaEvent_t start_ = nullptr;
   cudaEvent_t stop_ = nullptr;
   StackFingerprint fingerprint_;
+  Memory memory_{*this};
 };
 
 }  // namespace

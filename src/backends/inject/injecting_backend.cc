@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <future>
 #include <new>
 #include <thread>
@@ -167,8 +168,7 @@ Status InjectingBackend::Supports(const Problem& p, std::string_view algorithm) 
   return inner_->Supports(p, algorithm);
 }
 
-StatusOr<RunResult> InjectingBackend::Run(const Problem& p, std::string_view algorithm,
-                                          ConvTensors<float>& io, const RunOptions& options) {
+const FaultRule* InjectingBackend::CountCall(const Problem& p, std::string_view algorithm) {
   // The history before this call decides its fault; the call is counted (and becomes the
   // previous one) before the fault is performed, as a fatal fault never returns.
   History before;
@@ -179,10 +179,12 @@ StatusOr<RunResult> InjectingBackend::Run(const Problem& p, std::string_view alg
     history_.last = p;
     history_.last_algorithm = std::string(algorithm);
   }
-  const FaultRule* rule = MatchAs(p, algorithm, before);
-  if (rule == nullptr) return inner_->Run(p, algorithm, io, options);
-  const Fault& fault = rule->fault;
-  const std::string where = " [injected by " + rules_.Where(*rule) + "]";
+  return MatchAs(p, algorithm, before);
+}
+
+Status InjectingBackend::PerformBeforeRun(const FaultRule& rule) {
+  const Fault& fault = rule.fault;
+  const std::string where = " [injected by " + rules_.Where(rule) + "]";
   switch (fault.kind) {
     case FaultKind::kSpin:
     case FaultKind::kBlock:
@@ -190,11 +192,11 @@ StatusOr<RunResult> InjectingBackend::Run(const Problem& p, std::string_view alg
     case FaultKind::kAbort:
     case FaultKind::kExit:
       if (fault.kind == FaultKind::kSpin) {
-        AnnounceFatal(rules_, *rule);
+        AnnounceFatal(rules_, rule);
         inner_->HangOnDevice();  // returns only when the backend has no device
         SpinForever();
       }
-      PerformFatal(rules_, *rule);
+      PerformFatal(rules_, rule);
     case FaultKind::kError: return Status::Internal(fault.message + where);
     case FaultKind::kUnsupported: return Status::Unsupported(fault.message + where);
     case FaultKind::kOom:
@@ -205,23 +207,95 @@ StatusOr<RunResult> InjectingBackend::Run(const Problem& p, std::string_view alg
       return Status::ResourceExhausted("allocating " + std::to_string(kImpossibleBytes) +
                                        " bytes unexpectedly succeeded; reporting OOM anyway" +
                                        where);
-    case FaultKind::kSlow: {
-      // As if every execution (warm-up and timed) were slow_ms slower.
-      const int64_t executions = std::max(0, options.warmup) + std::max(0, options.repeats);
-      std::this_thread::sleep_for(std::chrono::milliseconds(fault.slow_ms * executions));
-      CG_ASSIGN_OR_RETURN(RunResult result, inner_->Run(p, algorithm, io, options));
-      for (double& t : result.times_ms) t += static_cast<double>(fault.slow_ms);
-      result.implementation = Marked(std::move(result.implementation), rules_, *rule);
-      return result;
-    }
-    case FaultKind::kWrong: {
-      CG_ASSIGN_OR_RETURN(RunResult result, inner_->Run(p, algorithm, io, options));
-      CorruptTail(ProducedTensor(p, io), fault.wrong_fraction);
-      result.implementation = Marked(std::move(result.implementation), rules_, *rule);
-      return result;
-    }
+    case FaultKind::kSlow:
+    case FaultKind::kWrong: return Status::Ok();  // the run goes ahead, changed
   }
   return Status::Internal("unknown fault kind" + where);
+}
+
+StatusOr<RunResult> InjectingBackend::Run(const Problem& p, std::string_view algorithm,
+                                          ConvTensors<float>& io, const RunOptions& options) {
+  const FaultRule* rule = CountCall(p, algorithm);
+  if (rule == nullptr) return inner_->Run(p, algorithm, io, options);
+  CG_RETURN_IF_ERROR(PerformBeforeRun(*rule));
+  const Fault& fault = rule->fault;
+  if (fault.kind == FaultKind::kSlow) {
+    // As if every execution (warm-up and timed) were slow_ms slower.
+    const int64_t executions = std::max(0, options.warmup) + std::max(0, options.repeats);
+    std::this_thread::sleep_for(std::chrono::milliseconds(fault.slow_ms * executions));
+    CG_ASSIGN_OR_RETURN(RunResult result, inner_->Run(p, algorithm, io, options));
+    for (double& t : result.times_ms) t += static_cast<double>(fault.slow_ms);
+    result.implementation = Marked(std::move(result.implementation), rules_, *rule);
+    return result;
+  }
+  // kWrong
+  CG_ASSIGN_OR_RETURN(RunResult result, inner_->Run(p, algorithm, io, options));
+  CorruptTail(ProducedTensor(p, io), fault.wrong_fraction);
+  result.implementation = Marked(std::move(result.implementation), rules_, *rule);
+  return result;
+}
+
+namespace {
+
+// A device call of the inner backend that performs the faults Run would, counted in the
+// same call history: guarded execution on device tensors meets the same stack.
+class InjectingDeviceCall final : public DeviceCall {
+ public:
+  using CountFn = std::function<const FaultRule*()>;
+  using PerformFn = std::function<Status(const FaultRule&)>;
+  InjectingDeviceCall(std::unique_ptr<DeviceCall> inner, const Problem& p, DeviceMemory& memory,
+                      CountFn count, PerformFn perform)
+      : inner_(std::move(inner)),
+        problem_(p),
+        memory_(memory),
+        count_(std::move(count)),
+        perform_(std::move(perform)) {}
+
+  Status Enqueue(const DeviceTensors& io) override {
+    const FaultRule* rule = count_();
+    if (rule == nullptr) return inner_->Enqueue(io);
+    CG_RETURN_IF_ERROR(perform_(*rule));
+    if (rule->fault.kind == FaultKind::kSlow) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(rule->fault.slow_ms));
+      return inner_->Enqueue(io);
+    }
+    // kWrong: the result, computed, then corrupted where it lies.
+    CG_RETURN_IF_ERROR(inner_->Enqueue(io));
+    CG_RETURN_IF_ERROR(memory_.Finish());
+    const Problem& p = problem_;
+    ConvTensors<float> host = ConvTensors<float>::Allocate(p);
+    std::vector<float>& produced = ProducedTensor(p, host);
+    void* device = p.direction == Direction::kForward        ? io.output
+                   : p.direction == Direction::kBackwardData ? io.input
+                                                             : io.weight;
+    CG_RETURN_IF_ERROR(memory_.Download(device, p.dtype, produced));
+    CorruptTail(produced, rule->fault.wrong_fraction);
+    return memory_.Upload(produced, p.dtype, device);
+  }
+
+  bool exact() const override { return inner_->exact(); }
+
+ private:
+  std::unique_ptr<DeviceCall> inner_;
+  Problem problem_;
+  DeviceMemory& memory_;
+  CountFn count_;
+  PerformFn perform_;
+};
+
+}  // namespace
+
+DeviceMemory* InjectingBackend::device_memory() { return inner_->device_memory(); }
+
+StatusOr<std::unique_ptr<DeviceCall>> InjectingBackend::PrepareDeviceCall(
+    const Problem& p, std::string_view algorithm) {
+  DeviceMemory* memory = inner_->device_memory();
+  CG_ASSIGN_OR_RETURN(std::unique_ptr<DeviceCall> inner, inner_->PrepareDeviceCall(p, algorithm));
+  if (memory == nullptr) return inner;
+  const std::string name(algorithm);
+  return std::unique_ptr<DeviceCall>(new InjectingDeviceCall(
+      std::move(inner), p, *memory, [this, p, name] { return CountCall(p, name); },
+      [this](const FaultRule& rule) { return PerformBeforeRun(rule); }));
 }
 
 double InjectingBackend::first_call_allowance_ms() const {

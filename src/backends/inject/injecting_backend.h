@@ -70,6 +70,11 @@ class InjectingBackend final : public Backend {
   int visible_devices() const override { return inner_->visible_devices(); }
   bool HangOnDevice() override { return inner_->HangOnDevice(); }
   Backend& WithoutInjectedFaults() override { return inner_->WithoutInjectedFaults(); }
+  // The inner backend's device memory; device calls count in the same call history and
+  // perform the same faults as Run (wrong: the result corrupted on the device).
+  DeviceMemory* device_memory() override;
+  StatusOr<std::unique_ptr<DeviceCall>> PrepareDeviceCall(const Problem& p,
+                                                          std::string_view algorithm) override;
 
   // The fault the next Run() would perform for (p, algorithm), without performing it or
   // counting a call.
@@ -96,6 +101,11 @@ class InjectingBackend final : public Backend {
   const FaultRule* MatchAs(const Problem& p, std::string_view algorithm,
                            const History& history) const;
   History Snapshot() const;
+  // Counts one call of (p, algorithm) and returns the rule that decides it (nullptr: none).
+  const FaultRule* CountCall(const Problem& p, std::string_view algorithm);
+  // Performs `rule`'s fault before the run: never returns for fatal faults; the error
+  // for error, unsupported and oom; OK for slow and wrong (the run goes ahead).
+  Status PerformBeforeRun(const FaultRule& rule);
 
   std::unique_ptr<Backend> inner_;
   FaultRules rules_;
