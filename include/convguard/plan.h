@@ -124,6 +124,13 @@ struct PlannerOptions {
   double copy_gb_per_s = 8.0;
   double default_gflops = 1.0;
   double call_latency_ms = 0.02;
+  // A rewrite that runs device-resident (its node and every leaf below it on the primary
+  // backend, whose tensors live in device memory: cuDNN; docs/gpu.md) copies within GPU
+  // memory: a queued copy's latency plus its bytes at device bandwidth, instead of host
+  // copies. Both are conservative for an H100 (a 2-D copy is queued in about 3 us; its
+  // memory moves over 1 TB/s).
+  double device_copy_latency_ms = 0.005;
+  double device_copy_gb_per_s = 300.0;
   // Use only leaves whose verdict was bit-exact (tolerance 0), never an algorithm that
   // rounds (Winograd, FFT) even when it is OK and faster. A problem whose only OK
   // algorithms round then has no plan (the report's notes say so).

@@ -1,7 +1,7 @@
 // The planner's cost model: where the store has no measured time for a leaf, a stack's
 // time for a problem is a per-call latency plus its FLOPs at the stack's throughput, as
 // measured on that stack's own OK verdicts (median GFLOP/s); rewrites add their copies
-// at host bandwidth. Coarse by design: it only has to rank plans whose leaves were not
+// at host bandwidth, or as device copies where they run device-resident. Coarse by design: it only has to rank plans whose leaves were not
 // all measured, and every leaf the planner may execute has a measured verdict.
 #include <algorithm>
 
@@ -36,7 +36,11 @@ double CostModel::EstimateMs(const std::string& stack_id, const Problem& p) cons
   return options_.call_latency_ms + static_cast<double>(p.flops()) / (GflopsOf(stack_id) * 1e6);
 }
 
-double CostModel::CopyMs(int64_t bytes) const {
+double CostModel::CopyMs(int64_t bytes, bool device_resident) const {
+  if (device_resident) {
+    return options_.device_copy_latency_ms +
+           static_cast<double>(bytes) / (options_.device_copy_gb_per_s * 1e6);
+  }
   return static_cast<double>(bytes) / (options_.copy_gb_per_s * 1e6);
 }
 

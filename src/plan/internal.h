@@ -67,7 +67,9 @@ class CostModel {
   // enough for throughput to dominate; all of them when none is).
   void Calibrate(const std::string& stack_id, const std::vector<Verdict>& ok_verdicts);
   double EstimateMs(const std::string& stack_id, const Problem& p) const;
-  double CopyMs(int64_t bytes) const;
+  // A rewrite's copies per call: host copies, or device copies where the step runs
+  // device-resident (PlannerOptions::device_copy_*).
+  double CopyMs(int64_t bytes, bool device_resident = false) const;
   double GflopsOf(const std::string& stack_id) const;
 
  private:

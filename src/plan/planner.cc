@@ -98,7 +98,10 @@ class Search {
         cost_(cost),
         options_(options),
         optimistic_(optimistic),
-        asked_(asked) {}
+        asked_(asked) {
+    const StatusOr<BackendDescriptor> primary = DescribeBackend(stacks_.front()->backend);
+    primary_takes_device_tensors_ = primary.ok() && primary->device_tensors;
+  }
 
   // Every option for p at `depth`, cheapest first. Empty: nothing works. `parent` is the
   // rewrite that produced p ("" at the root): it is not applied again directly below
@@ -263,7 +266,7 @@ class Search {
     o.step.runs = app.runs;
     o.step.bytes_per_call = app.bytes_per_call;
     o.step.bytes_per_weight_load = app.bytes_per_weight_load;
-    double total = cost_.CopyMs(app.bytes_per_call);
+    double total = 0;
     // Slots repeating one problem (groups of a split) share the search, not the node.
     for (size_t i = 0; i < app.children.size(); ++i) {
       CG_ASSIGN_OR_RETURN(const std::vector<Option>* child,
@@ -275,11 +278,28 @@ class Search {
       o.step.modelled = o.step.modelled || best.step.modelled;
       o.step.children.push_back(best.step);
     }
+    total += cost_.CopyMs(app.bytes_per_call, RunsDeviceResident(o.step));
     o.step.predicted_ms = total;
     return std::optional<Option>(std::move(o));
   }
 
+  // Whether Guard would run `step` device-resident (plan/backend_leaf.cc,
+  // BuildDeviceTree): every rewrite below has a device node and every leaf runs on the
+  // primary backend, whose tensors live in device memory.
+  bool RunsDeviceResident(const PlanStep& step) const {
+    if (step.is_leaf()) {
+      return primary_takes_device_tensors_ && step.backend == stacks_.front()->backend;
+    }
+    const rewrite::Rewrite* r = rewrite::FindRewrite(step.rewrite);
+    if (r == nullptr || !r->has_device_node()) return false;
+    for (const PlanStep& child : step.children) {
+      if (!RunsDeviceResident(child)) return false;
+    }
+    return true;
+  }
+
   std::vector<const StackChoice*> stacks_;
+  bool primary_takes_device_tensors_ = false;
   VerdictCache& verdicts_;
   const CostModel& cost_;
   const PlannerOptions& options_;

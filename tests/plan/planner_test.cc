@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "convguard/backend.h"
 #include "convguard/compare.h"
 #include "convguard/plan.h"
 #include "convguard/store.h"
@@ -104,6 +105,39 @@ TEST_F(PlannerTest, AHangingProblemGetsPaddedChannelsWhenThoseAreOk) {
   EXPECT_FALSE(r->chosen->native_measured);  // a HANG has no time
   ASSERT_EQ(r->native_verdicts.size(), 1u);
   EXPECT_NE(r->native_verdicts[0].find("HANG"), std::string::npos);
+}
+
+// A padding that runs device-resident (its leaf on cuDNN, whose tensors live in GPU
+// memory) copies within GPU memory: the plan is charged a device copy, not host copies
+// at host bandwidth. A backend that computes in host memory keeps the host charge.
+TEST_F(PlannerTest, ADeviceResidentRewriteIsChargedDeviceCopies) {
+  if (!DescribeBackend("cudnn").ok()) GTEST_SKIP() << "this build has no cuDNN backend";
+  const Problem p = SeedHang();
+  const Problem padded = With(p, &Problem::c, 17);
+  const PlannerOptions o;
+  double predicted[2] = {0, 0};
+  int64_t bytes = 0;
+  for (const bool on_gpu : {true, false}) {
+    const StackFingerprint stack = Stack(on_gpu ? "cudnn" : "primary");
+    ASSERT_TRUE(store_->PutStack(stack).ok());
+    stacks_ = {StackChoice{stack.backend, stack.Id(), stack.Summary(), false}};
+    Put(stack, p, "implicit-precomp-gemm", VerdictKind::kHang);
+    Put(stack, padded, "implicit-precomp-gemm", VerdictKind::kOk, 0.038);
+    StatusOr<PlanReport> r = PlanOf(p, o);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_TRUE(r->chosen.has_value()) << PlanReportToText(*r);
+    EXPECT_EQ(r->chosen->root.rewrite, "pad-input-channels");
+    EXPECT_EQ(r->chosen->root.children.at(0).problem, padded);
+    bytes = r->chosen->root.bytes_per_call;
+    predicted[on_gpu ? 0 : 1] = r->chosen->predicted_ms;
+  }
+  ASSERT_GT(bytes, 0);
+  EXPECT_NEAR(predicted[0],
+              0.038 + o.device_copy_latency_ms +
+                  static_cast<double>(bytes) / (o.device_copy_gb_per_s * 1e6),
+              1e-9);
+  EXPECT_NEAR(predicted[1], 0.038 + static_cast<double>(bytes) / (o.copy_gb_per_s * 1e6), 1e-9);
+  EXPECT_LT(predicted[0], predicted[1]);
 }
 
 TEST_F(PlannerTest, ThePadAmountIsChosenByMeasuredTime) {
