@@ -1,8 +1,9 @@
 // The planner's cost model: where the store has no measured time for a leaf, a stack's
 // time for a problem is a per-call latency plus its FLOPs at the stack's throughput, as
 // measured on that stack's own OK verdicts (median GFLOP/s); rewrites add their copies
-// at host bandwidth, or as device copies where they run device-resident. Coarse by design: it only has to rank plans whose leaves were not
-// all measured, and every leaf the planner may execute has a measured verdict.
+// at host bandwidth, or as device copies where they run device-resident. Coarse by
+// design: it only has to rank plans whose leaves were not all measured, and every leaf
+// the planner may execute has a measured verdict.
 #include <algorithm>
 
 #include "convguard/text_forms.h"
