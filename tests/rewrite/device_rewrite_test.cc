@@ -88,8 +88,7 @@ class HostMemory final : public DeviceMemory {
 // result back, so the leaf's checks (weights as loaded, exact values) hold here too.
 class ReferenceDeviceLeaf final : public DeviceNode {
  public:
-  explicit ReferenceDeviceLeaf(const Problem& p)
-      : leaf_(p), io_(ConvTensors<float>::Allocate(p)) {}
+  explicit ReferenceDeviceLeaf(const Problem& p) : leaf_(p), io_(ConvTensors<float>::Allocate(p)) {}
 
   const Problem& problem() const override { return leaf_.problem(); }
 
@@ -286,8 +285,8 @@ TEST(DeviceRewrite, TheProtocolIsEnforced) {
 TEST(DeviceRewrite, RewritesWithoutADeviceNodeSaySo) {
   HostMemory memory;
   for (const Rewrite* rewrite : AllRewrites()) {
-    const bool padding = rewrite == &PadInputChannelsRewrite() ||
-                         rewrite == &PadOutputChannelsRewrite();
+    const bool padding =
+        rewrite == &PadInputChannelsRewrite() || rewrite == &PadOutputChannelsRewrite();
     EXPECT_EQ(rewrite->has_device_node(), padding) << rewrite->name();
     if (padding) continue;
     Problem p = SmallProblem(Direction::kForward, Layout::kNCHW, false);
@@ -315,10 +314,9 @@ TEST(DeviceRewrite, CopyBoxOnDeviceMatchesCopyBox) {
     const Layout layout = trial % 2 == 0 ? Layout::kNCHW : Layout::kNHWC;
     const Dims4 src_dims{pick(1, 3), pick(1, 6), pick(1, 5), pick(1, 5)};
     const Dims4 dst_dims{pick(1, 3), pick(1, 6), pick(1, 5), pick(1, 5)};
-    const Dims4 extent{pick(1, std::min(src_dims.n, dst_dims.n)),
-                       pick(1, std::min(src_dims.c, dst_dims.c)),
-                       pick(1, std::min(src_dims.h, dst_dims.h)),
-                       pick(1, std::min(src_dims.w, dst_dims.w))};
+    const Dims4 extent{
+        pick(1, std::min(src_dims.n, dst_dims.n)), pick(1, std::min(src_dims.c, dst_dims.c)),
+        pick(1, std::min(src_dims.h, dst_dims.h)), pick(1, std::min(src_dims.w, dst_dims.w))};
     const Dims4 src_origin{pick(0, src_dims.n - extent.n), pick(0, src_dims.c - extent.c),
                            pick(0, src_dims.h - extent.h), pick(0, src_dims.w - extent.w)};
     const Dims4 dst_origin{pick(0, dst_dims.n - extent.n), pick(0, dst_dims.c - extent.c),
@@ -346,9 +344,9 @@ TEST(DeviceRewrite, AChannelPaddingCopyIsOneRowCopy) {
     std::vector<uint16_t> src(static_cast<size_t>(x.dims.elements()), 7);
     std::vector<uint16_t> dst(static_cast<size_t>(padded.dims.elements()), 0);
     const int64_t before = memory.copies();
-    ASSERT_TRUE(CopyBoxOnDevice(memory, sizeof(uint16_t), src.data(), x, {}, dst.data(), padded, {},
-                                x.dims)
-                    .ok());
+    ASSERT_TRUE(
+        CopyBoxOnDevice(memory, sizeof(uint16_t), src.data(), x, {}, dst.data(), padded, {}, x.dims)
+            .ok());
     EXPECT_EQ(memory.copies() - before, 1);
     int64_t sevens = 0;
     for (uint16_t v : dst) sevens += v == 7 ? 1 : 0;
