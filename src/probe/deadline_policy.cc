@@ -86,10 +86,15 @@ double DeadlinePolicy::ExpectedRunMs(const Problem& p, int runs,
   return std::max(1, runs) * per_run;
 }
 
+double DeadlinePolicy::CompileAllowanceMs(const std::string& algorithm) const {
+  if (options_.compile_allowance_ms >= 0.0) return options_.compile_allowance_ms;
+  auto it = backend_allowance_by_algorithm_ms_.find(algorithm);
+  return it != backend_allowance_by_algorithm_ms_.end() ? it->second : backend_allowance_ms_;
+}
+
 double DeadlinePolicy::RunDeadlineMs(const Problem& p, int runs,
                                      const std::string& algorithm) const {
-  const double allowance =
-      options_.compile_allowance_ms >= 0.0 ? options_.compile_allowance_ms : backend_allowance_ms_;
+  const double allowance = CompileAllowanceMs(algorithm);
   const double d =
       options_.floor_ms + allowance + options_.factor * ExpectedRunMs(p, runs, algorithm);
   return std::clamp(d, options_.floor_ms, std::max(options_.floor_ms, options_.cap_ms));
@@ -117,8 +122,7 @@ std::string DeadlinePolicy::Describe(bool deadlines) const {
     std::snprintf(tail, sizeof tail, "  overhead %.3g ms per run\n", overhead_ms_);
     return out + tail;
   }
-  const double allowance =
-      options_.compile_allowance_ms >= 0.0 ? options_.compile_allowance_ms : backend_allowance_ms_;
+  const double allowance = CompileAllowanceMs();
   const double one_gflop_ms = options_.floor_ms + allowance +
                               options_.factor * (overhead_ms_ + 1e9 / (throughput_gflops() * 1e6));
   std::snprintf(tail, sizeof tail,
@@ -126,7 +130,15 @@ std::string DeadlinePolicy::Describe(bool deadlines) const {
                 " + %.0fx the expected time (a 1 GFLOP run: %.0f ms)\n",
                 overhead_ms_, options_.floor_ms, allowance, options_.factor,
                 std::min(one_gflop_ms, std::max(options_.floor_ms, options_.cap_ms)));
-  return out + tail;
+  out += tail;
+  if (options_.compile_allowance_ms < 0.0) {
+    for (const auto& [algorithm, ms] : backend_allowance_by_algorithm_ms_) {
+      std::snprintf(tail, sizeof tail, "  first-call allowance of '%s': %.0f ms\n",
+                    algorithm.c_str(), ms);
+      out += tail;
+    }
+  }
+  return out;
 }
 
 double DeadlinePolicy::ConfirmDeadlineMs(double first_run_deadline_ms) const {

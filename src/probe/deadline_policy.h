@@ -28,6 +28,7 @@
 #include <deque>
 #include <map>
 #include <string>
+#include <utility>
 
 #include "convguard/probe.h"
 #include "convguard/problem.h"
@@ -42,8 +43,14 @@ class DeadlinePolicy {
  public:
   explicit DeadlinePolicy(const DeadlineOptions& options);
 
-  // Sets the backend's declared compile allowance (used unless the options override).
-  void SetBackendCompileAllowance(double ms) { backend_allowance_ms_ = ms; }
+  // Sets the backend's declared compile allowance (used unless the options override),
+  // and the algorithms that declare another one.
+  void SetBackendCompileAllowance(double ms, std::map<std::string, double> by_algorithm = {}) {
+    backend_allowance_ms_ = ms;
+    backend_allowance_by_algorithm_ms_ = std::move(by_algorithm);
+  }
+  // The first-call allowance a run of `algorithm` gets.
+  double CompileAllowanceMs(const std::string& algorithm = "") const;
   // Records a calibration: `flops` per run took `ms_per_run`.
   void Calibrate(int64_t flops, double ms_per_run);
   // Learns from an OK probe of `p` with `algorithm` ("" or "default": the backend's
@@ -82,6 +89,7 @@ class DeadlinePolicy {
 
   DeadlineOptions options_;
   double backend_allowance_ms_ = 0.0;
+  std::map<std::string, double> backend_allowance_by_algorithm_ms_;
   double calibrated_gflops_;  // before any observation: calibration, else assumed
   double overhead_ms_ = 0.0;
   std::map<std::string, std::deque<double>> family_gflops_;  // each the last kWindow

@@ -300,7 +300,8 @@ Status EngineImpl::Init() {
     pool.stack = h.fingerprint;
     pool.stack_id = h.fingerprint.Id();
     pool.shares_device = h.shares_device;
-    pool.policy->SetBackendCompileAllowance(h.first_call_allowance_ms);
+    pool.policy->SetBackendCompileAllowance(h.first_call_allowance_ms,
+                                            h.first_call_allowance_ms_by_algorithm);
     if (store_ != nullptr) CG_RETURN_IF_ERROR(store_->PutStack(pool.stack));
     Event("stack " + pool.stack_id + ": " + pool.stack.Summary());
     CG_RETURN_IF_ERROR(Calibrate(pool, slot));

@@ -420,7 +420,8 @@ StatusOr<std::unique_ptr<SequenceRunner>> SequenceRunner::Start(const ReplayOpti
   }
   const worker::Hello& hello = impl->setup->hello();
   impl->stack_id = hello.fingerprint.Id();
-  impl->policy.SetBackendCompileAllowance(hello.first_call_allowance_ms);
+  impl->policy.SetBackendCompileAllowance(hello.first_call_allowance_ms,
+                                          hello.first_call_allowance_ms_by_algorithm);
   impl->SpawnStandby();  // starts while the setup worker calibrates
   CG_RETURN_IF_ERROR(impl->Calibrate());
   if (store != nullptr) {

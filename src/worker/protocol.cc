@@ -4,6 +4,7 @@
 #include <concepts>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -84,6 +85,19 @@ Status ReadValue(const json& v, std::vector<T>& out) {
   return Status::Ok();
 }
 
+// An object of numbers, e.g. {"benchmark": 2000}.
+Status ReadValue(const json& v, std::map<std::string, double>& out) {
+  if (!v.is_object()) return Status::InvalidArgument("has the wrong type (expected an object)");
+  std::map<std::string, double> values;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (Status s = ReadValue(it.value(), values[it.key()]); !s.ok()) {
+      return Status::InvalidArgument("member '" + it.key() + "' " + s.message());
+    }
+  }
+  out = std::move(values);
+  return Status::Ok();
+}
+
 // Reads a required field; the message names the field.
 template <typename T>
 Status Get(const json& j, const char* field, T& out) {
@@ -145,6 +159,8 @@ std::string EncodeHello(const Hello& h) {
   j["backend"] = h.backend;
   j["fingerprint"] = ToJson(h.fingerprint);
   j["first_call_allowance_ms"] = h.first_call_allowance_ms;
+  if (!h.first_call_allowance_ms_by_algorithm.empty())
+    j["first_call_allowance_ms_by_algorithm"] = h.first_call_allowance_ms_by_algorithm;
   j["shares_device"] = h.shares_device;
   j["visible_devices"] = h.visible_devices;
   if (!h.mapped_files.empty()) j["mapped_files"] = h.mapped_files;
@@ -236,6 +252,14 @@ StatusOr<Message> DecodeMessage(std::string_view payload, bool from_worker) {
     if (!j.contains("fingerprint")) return Status::InvalidArgument("missing field 'fingerprint'");
     CG_ASSIGN_OR_RETURN(h.fingerprint, StackFromJson(j["fingerprint"]));
     CG_RETURN_IF_ERROR(GetOptional(j, "first_call_allowance_ms", h.first_call_allowance_ms));
+    CG_RETURN_IF_ERROR(GetOptional(j, "first_call_allowance_ms_by_algorithm",
+                                   h.first_call_allowance_ms_by_algorithm));
+    for (const auto& [algorithm, ms] : h.first_call_allowance_ms_by_algorithm) {
+      if (!(ms >= 0.0)) {
+        return Status::InvalidArgument("first_call_allowance_ms_by_algorithm: '" + algorithm +
+                                       "' has a negative or non-numeric allowance");
+      }
+    }
     CG_RETURN_IF_ERROR(GetOptional(j, "shares_device", h.shares_device));
     CG_RETURN_IF_ERROR(GetOptional(j, "visible_devices", h.visible_devices));
     CG_RETURN_IF_ERROR(GetOptional(j, "mapped_files", h.mapped_files));

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,9 @@ struct Hello {
   std::string backend;
   StackFingerprint fingerprint;
   double first_call_allowance_ms = 0.0;
+  // Algorithms whose first call needs another allowance (the torch worker's `benchmark`
+  // on CUDA searches every algorithm); the others take first_call_allowance_ms. Optional.
+  std::map<std::string, double> first_call_allowance_ms_by_algorithm;
   bool shares_device = false;  // probes of other workers on the same device contend
   int visible_devices = 0;     // GPUs this worker can see (0: a CPU backend)
   // The files the worker had mapped once its backend was up (its executable, the vendor

@@ -100,6 +100,27 @@ TEST(DeadlinePolicy, CompileAllowanceFromBackendUnlessOverridden) {
   EXPECT_NEAR(overridden.RunDeadlineMs(p, 1), o.floor_ms, 1.0);
 }
 
+// The torch worker on CUDA: 1 s for every algorithm but `benchmark`, which times every
+// cuDNN algorithm on a new shape and gets 2 s; an override applies to all of them.
+TEST(DeadlinePolicy, AnAlgorithmMayDeclareItsOwnFirstCallAllowance) {
+  DeadlineOptions o;
+  DeadlinePolicy policy(o);
+  policy.Calibrate(1'000'000'000, 1.0);
+  const Problem p = P("c1_h4_k1_r1");
+  policy.SetBackendCompileAllowance(1000, {{"benchmark", 2000}});
+  EXPECT_NEAR(policy.RunDeadlineMs(p, 1, "default"), o.floor_ms + 1000, 1.0);
+  EXPECT_NEAR(policy.RunDeadlineMs(p, 1, ""), o.floor_ms + 1000, 1.0);
+  EXPECT_NEAR(policy.RunDeadlineMs(p, 1, "benchmark"), o.floor_ms + 2000, 1.0);
+  EXPECT_NE(policy.Describe(true).find("first-call allowance of 'benchmark': 2000 ms"),
+            std::string::npos)
+      << policy.Describe(true);
+  o.compile_allowance_ms = 0;
+  DeadlinePolicy overridden(o);
+  overridden.Calibrate(1'000'000'000, 1.0);
+  overridden.SetBackendCompileAllowance(1000, {{"benchmark", 2000}});
+  EXPECT_NEAR(overridden.RunDeadlineMs(p, 1, "benchmark"), o.floor_ms, 1.0);
+}
+
 TEST(DeadlinePolicy, OwnStagesScaleWithTheProblem) {
   DeadlinePolicy policy(DeadlineOptions{});
   const Problem small = P("c16_h32_k16_r3_p1");

@@ -70,9 +70,13 @@ TEST(Protocol, HelloCarriesTheFingerprint) {
   h.shares_device = true;
   h.visible_devices = 2;
   h.mapped_files = {"/usr/lib/libvendor.so.1", "/opt/convguard/bin/convguard"};
+  h.first_call_allowance_ms = 1000;
+  h.first_call_allowance_ms_by_algorithm = {{"benchmark", 2000}};
   StatusOr<Message> m = DecodeMessage(EncodeHello(h), /*from_worker=*/true);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   ASSERT_TRUE(m->hello.has_value());
+  EXPECT_EQ(m->hello->first_call_allowance_ms, 1000);
+  EXPECT_EQ(m->hello->first_call_allowance_ms_by_algorithm, h.first_call_allowance_ms_by_algorithm);
   EXPECT_EQ(m->hello->fingerprint, h.fingerprint);
   EXPECT_TRUE(m->hello->shares_device);
   EXPECT_EQ(m->hello->visible_devices, 2);
@@ -168,6 +172,18 @@ INSTANTIATE_TEST_SUITE_P(
                    "field 'id' has the wrong type"},
         BadPayload{"NumberForABoolean", R"({"v":1,"type":"probe","id":1,"problem":"x","health":1})",
                    false, "field 'health' has the wrong type (expected true or false)"},
+        BadPayload{
+            "AllowanceNotAnObject",
+            R"({"v":1,"type":"hello","pid":7,"backend":"torch","fingerprint":{"backend":"torch"},"first_call_allowance_ms_by_algorithm":[2000]})",
+            true, "field 'first_call_allowance_ms_by_algorithm' has the wrong type"},
+        BadPayload{
+            "AllowanceNotANumber",
+            R"({"v":1,"type":"hello","pid":7,"backend":"torch","fingerprint":{"backend":"torch"},"first_call_allowance_ms_by_algorithm":{"benchmark":"2 s"}})",
+            true, "member 'benchmark' has the wrong type"},
+        BadPayload{
+            "NegativeAllowance",
+            R"({"v":1,"type":"hello","pid":7,"backend":"torch","fingerprint":{"backend":"torch"},"first_call_allowance_ms_by_algorithm":{"benchmark":-1}})",
+            true, "'benchmark' has a negative"},
         BadPayload{"StringInTimes",
                    R"({"v":1,"type":"result","id":1,"outcome":"ok","times_ms":[1.5,"2"]})", true,
                    "field 'times_ms' element 1 has the wrong type (expected a number)"}),

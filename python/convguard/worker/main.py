@@ -97,7 +97,7 @@ class Worker:
         return fingerprint
 
     def hello(self):
-        self.channel.send({
+        hello = {
             "type": "hello",
             "pid": os.getpid(),
             "backend": "torch",
@@ -106,7 +106,11 @@ class Worker:
             "shares_device": self.backend.gpu,
             "visible_devices": self.backend.visible_devices(),
             "mapped_files": mapped_files(),
-        })
+        }
+        by_algorithm = self.backend.first_call_allowance_ms_by_algorithm()
+        if by_algorithm:
+            hello["first_call_allowance_ms_by_algorithm"] = by_algorithm
+        self.channel.send(hello)
 
     def serve(self):
         while True:
