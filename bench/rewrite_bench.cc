@@ -133,37 +133,6 @@ void CachedLookup() {
   std::filesystem::remove_all(dir);
 }
 
-// A problem's tensors uploaded into device memory, freed with the object.
-class DeviceTensorsOf {
- public:
-  DeviceTensorsOf(DeviceMemory& memory, const Problem& p, const ConvTensors<float>& io)
-      : memory_(memory) {
-    t_.input = Put(io.input, p.dtype);
-    t_.weight = Put(io.weight, p.dtype);
-    t_.output = Put(io.output, p.dtype);
-    t_.bias = io.bias.empty() ? nullptr : Put(io.bias, p.dtype);
-  }
-  DeviceTensorsOf(const DeviceTensorsOf&) = delete;
-  DeviceTensorsOf& operator=(const DeviceTensorsOf&) = delete;
-  ~DeviceTensorsOf() {
-    for (void* b : blocks_) memory_.Free(b);
-  }
-  const DeviceTensors& get() const { return t_; }
-
- private:
-  void* Put(const std::vector<float>& host, DataType dtype) {
-    StatusOr<void*> block =
-        memory_.Allocate(host.size() * static_cast<size_t>(DataTypeBytes(dtype)), "a tensor");
-    if (!block.ok()) Die(block.status().ToString());
-    blocks_.push_back(*block);
-    if (Status s = memory_.Upload(host, dtype, *block); !s.ok()) Die(s.ToString());
-    return *block;
-  }
-  DeviceMemory& memory_;
-  DeviceTensors t_;
-  std::vector<void*> blocks_;
-};
-
 // The device node of `app` over device leaves, or an error (no device node, a child the
 // backend does not support).
 StatusOr<std::unique_ptr<rewrite::DeviceNode>> BuildOnDeviceWithLeaves(
@@ -267,10 +236,13 @@ int main(int argc, char** argv) {
     RunOptions once;
     once.warmup = 0;
     once.repeats = 1;
-    std::unique_ptr<DeviceTensorsOf> device_io;
+    std::unique_ptr<DeviceTensorCopy> device_io;
     std::unique_ptr<DeviceCall> native_call;
     if (on_device) {
-      device_io = std::make_unique<DeviceTensorsOf>(*memory, p, native_io);
+      StatusOr<std::unique_ptr<DeviceTensorCopy>> uploaded =
+          DeviceTensorCopy::Upload(*memory, p, native_io);
+      if (!uploaded.ok()) Die(ToCanonical(p) + ": " + uploaded.status().ToString());
+      device_io = std::move(*uploaded);
       StatusOr<std::unique_ptr<DeviceCall>> call = backend.PrepareDeviceCall(p, algorithm);
       if (!call.ok()) Die(ToCanonical(p) + ": " + call.status().ToString());
       native_call = std::move(*call);
@@ -296,7 +268,7 @@ int main(int argc, char** argv) {
           StatusOr<std::unique_ptr<rewrite::DeviceNode>> node =
               BuildOnDeviceWithLeaves(backend, p, app, algorithm);
           if (!node.ok()) continue;
-          if (!(*node)->LoadWeights(device_io->get()).ok()) continue;
+          if (!(*node)->LoadWeights(device_io->tensors()).ok()) continue;
           variants.push_back(Variant{app.rewrite, app.parameters, nullptr, std::move(*node), {}});
           continue;
         }
@@ -317,8 +289,8 @@ int main(int argc, char** argv) {
     auto run_native = [&]() {
       const auto a = Clock::now();
       if (on_device) {
-        failed =
-            failed || !on_device_call([&] { return native_call->Enqueue(device_io->get()); }).ok();
+        failed = failed ||
+                 !on_device_call([&] { return native_call->Enqueue(device_io->tensors()); }).ok();
       } else {
         failed = failed || !backend.Run(p, algorithm, native_io, once).ok();
       }
@@ -332,7 +304,7 @@ int main(int argc, char** argv) {
         const double n = run_native();
         const auto c = Clock::now();
         const Status s =
-            on_device ? on_device_call([&] { return v.device_node->Execute(device_io->get()); })
+            on_device ? on_device_call([&] { return v.device_node->Execute(device_io->tensors()); })
                       : v.node->Execute(native_io);
         const auto d = Clock::now();
         if (!s.ok()) Die(ToCanonical(p) + " " + v.parameters + ": " + s.ToString());

@@ -12,11 +12,13 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string_view>
 #include <vector>
 
 #include "convguard/problem.h"
 #include "convguard/status.h"
+#include "convguard/tensor.h"
 
 namespace convguard {
 
@@ -70,6 +72,38 @@ class DeviceMemory {
   // OK when `device` is memory of this backend's device that the queue can read and
   // write; kInvalidArgument naming `what` and what it is instead.
   [[nodiscard]] virtual Status CheckAddress(const void* device, std::string_view what) = 0;
+};
+
+// A problem's four tensors copied into a DeviceMemory from host float32 tensors (in the
+// problem's dtype), for a caller that then runs on them (Guard::RunOnDevice): the CLI's
+// `run --device-tensors`, tests, benchmarks. Frees its blocks when destroyed.
+// Ownership: `memory` must outlive the object. Thread-safety: none.
+class DeviceTensorCopy {
+ public:
+  // Allocates and uploads every tensor of `host` (sized by ConvTensors<float>::Allocate(p));
+  // no bias block when p has none. Errors as DeviceMemory::Allocate / Upload.
+  static StatusOr<std::unique_ptr<DeviceTensorCopy>> Upload(DeviceMemory& memory, const Problem& p,
+                                                            const ConvTensors<float>& host);
+  DeviceTensorCopy(const DeviceTensorCopy&) = delete;
+  DeviceTensorCopy& operator=(const DeviceTensorCopy&) = delete;
+  ~DeviceTensorCopy();
+
+  const DeviceTensors& tensors() const { return tensors_; }
+  // The device tensor p's direction produces (y, dx or dw).
+  void* result() const;
+  // Overwrites one of tensors()' blocks from host values.
+  [[nodiscard]] Status Replace(void* device, const std::vector<float>& host);
+  // The produced tensor, read back into `host` (sized for it).
+  [[nodiscard]] Status DownloadResult(std::vector<float>& host) const;
+
+ private:
+  DeviceTensorCopy(DeviceMemory& memory, const Problem& p) : memory_(memory), problem_(p) {}
+  StatusOr<void*> Put(const std::vector<float>& host, const char* what);
+
+  DeviceMemory& memory_;
+  Problem problem_;
+  DeviceTensors tensors_;
+  std::vector<void*> blocks_;
 };
 
 }  // namespace convguard

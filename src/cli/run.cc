@@ -20,57 +20,6 @@
 namespace convguard::cli {
 namespace {
 
-// The run's tensors in the guard's device memory (--device-tensors), freed with it.
-class DeviceData {
- public:
-  static StatusOr<std::unique_ptr<DeviceData>> Upload(Guard& guard, const Problem& p,
-                                                      const ConvTensors<float>& io) {
-    CG_ASSIGN_OR_RETURN(DeviceMemory * memory, guard.device_memory());
-    std::unique_ptr<DeviceData> data(new DeviceData(*memory));
-    CG_ASSIGN_OR_RETURN(data->tensors_.input, data->Put(io.input, p.dtype, "the input"));
-    CG_ASSIGN_OR_RETURN(data->tensors_.weight, data->Put(io.weight, p.dtype, "the weights"));
-    CG_ASSIGN_OR_RETURN(data->tensors_.output, data->Put(io.output, p.dtype, "the output"));
-    if (!io.bias.empty()) {
-      CG_ASSIGN_OR_RETURN(data->tensors_.bias, data->Put(io.bias, p.dtype, "the bias"));
-    }
-    return data;
-  }
-  DeviceData(const DeviceData&) = delete;
-  DeviceData& operator=(const DeviceData&) = delete;
-  ~DeviceData() {
-    for (void* block : blocks_) memory_.Free(block);
-  }
-
-  const DeviceTensors& tensors() const { return tensors_; }
-  // The result tensor on the device, poisoned as the host one is (untimed).
-  Status PoisonResult(const Problem& p, const std::vector<float>& poisoned) {
-    return memory_.Upload(poisoned, p.dtype, ResultAddress(p));
-  }
-  Status DownloadResult(const Problem& p, std::vector<float>& result) {
-    return memory_.Download(ResultAddress(p), p.dtype, result);
-  }
-
- private:
-  explicit DeviceData(DeviceMemory& memory) : memory_(memory) {}
-  void* ResultAddress(const Problem& p) const {
-    return p.direction == Direction::kForward        ? tensors_.output
-           : p.direction == Direction::kBackwardData ? tensors_.input
-                                                     : tensors_.weight;
-  }
-  StatusOr<void*> Put(const std::vector<float>& host, DataType dtype, const char* what) {
-    CG_ASSIGN_OR_RETURN(
-        void* block,
-        memory_.Allocate(host.size() * static_cast<size_t>(DataTypeBytes(dtype)), what));
-    blocks_.push_back(block);
-    CG_RETURN_IF_ERROR(memory_.Upload(host, dtype, block));
-    return block;
-  }
-
-  DeviceMemory& memory_;
-  DeviceTensors tensors_;
-  std::vector<void*> blocks_;
-};
-
 double NowMs() {
   return std::chrono::duration<double, std::milli>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -188,9 +137,12 @@ int RunMain(const Args& args) {
   std::vector<float>& result = ResultTensor(p, io);
 
   // --device-tensors: the data uploaded once into the backend's device memory.
-  std::unique_ptr<DeviceData> device;
+  std::unique_ptr<DeviceTensorCopy> device;
   if (device_tensors) {
-    StatusOr<std::unique_ptr<DeviceData>> uploaded = DeviceData::Upload(**guard, p, io);
+    StatusOr<DeviceMemory*> memory = (*guard)->device_memory();
+    StatusOr<std::unique_ptr<DeviceTensorCopy>> uploaded =
+        memory.ok() ? DeviceTensorCopy::Upload(**memory, p, io)
+                    : StatusOr<std::unique_ptr<DeviceTensorCopy>>(memory.status());
     if (!uploaded.ok()) {
       std::fprintf(stderr, "convguard run: --device-tensors: %s\n",
                    uploaded.status().message().c_str());
@@ -206,7 +158,7 @@ int RunMain(const Args& args) {
     Status s;
     double start = 0;
     if (device) {
-      s = device->PoisonResult(p, result);
+      s = device->Replace(device->result(), result);  // the poisoned result, untimed
       start = NowMs();
       if (s.ok()) s = (*guard)->RunOnDevice(p, device->tensors(), weights);
     } else {
@@ -224,7 +176,7 @@ int RunMain(const Args& args) {
     }
   }
   if (device) {
-    if (Status s = device->DownloadResult(p, result); !s.ok()) {
+    if (Status s = device->DownloadResult(result); !s.ok()) {
       std::fprintf(stderr, "convguard run: reading the result back: %s\n", s.message().c_str());
       return kExitFailure;
     }

@@ -378,56 +378,22 @@ TEST(CudnnEngine, InjectedSpinIsARealGpuHangAndTheNextProbeIsOk) {
 
 // ---- device-resident execution --------------------------------------------------------
 
-// A problem's tensors in device memory (this process's CUDA device 0), uploaded from
-// host tensors through a backend's DeviceMemory and freed with the object.
-class DeviceCopy {
- public:
-  DeviceCopy(DeviceMemory& memory, const Problem& p, const ConvTensors<float>& io)
-      : memory_(memory), problem_(p) {
-    t_.input = Put(io.input);
-    t_.weight = Put(io.weight);
-    t_.output = Put(io.output);
-    t_.bias = io.bias.empty() ? nullptr : Put(io.bias);
-  }
-  DeviceCopy(const DeviceCopy&) = delete;
-  DeviceCopy& operator=(const DeviceCopy&) = delete;
-  ~DeviceCopy() {
-    for (void* block : blocks_) memory_.Free(block);
-  }
-  const DeviceTensors& tensors() const { return t_; }
-  // Overwrites one device tensor from host values.
-  void Replace(void* device, const std::vector<float>& host) {
-    EXPECT_TRUE(memory_.Upload(host, problem_.dtype, device).ok());
-  }
-  // The direction's result, read back.
-  std::vector<float> Result() {
-    ConvTensors<float> host = ConvTensors<float>::Allocate(problem_);
-    std::vector<float>& result = ResultTensor(problem_, host);
-    void* device = problem_.direction == Direction::kForward        ? t_.output
-                   : problem_.direction == Direction::kBackwardData ? t_.input
-                                                                    : t_.weight;
-    Status s = memory_.Download(device, problem_.dtype, result);
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    return result;
-  }
+// A problem's tensors uploaded into device memory (this process's CUDA device 0).
+std::unique_ptr<DeviceTensorCopy> OnDevice(DeviceMemory& memory, const Problem& p,
+                                           const ConvTensors<float>& io) {
+  StatusOr<std::unique_ptr<DeviceTensorCopy>> copy = DeviceTensorCopy::Upload(memory, p, io);
+  EXPECT_TRUE(copy.ok()) << copy.status().ToString();
+  return copy.ok() ? std::move(*copy) : nullptr;
+}
 
- private:
-  void* Put(const std::vector<float>& host) {
-    const size_t bytes = host.size() * static_cast<size_t>(DataTypeBytes(problem_.dtype));
-    StatusOr<void*> block = memory_.Allocate(bytes, "a test tensor");
-    EXPECT_TRUE(block.ok()) << block.status().ToString();
-    if (!block.ok()) return nullptr;
-    blocks_.push_back(*block);
-    Status s = memory_.Upload(host, problem_.dtype, *block);
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    return *block;
-  }
-
-  DeviceMemory& memory_;
-  Problem problem_;
-  DeviceTensors t_;
-  std::vector<void*> blocks_;
-};
+// The direction's result, read back.
+std::vector<float> ResultOf(const DeviceTensorCopy& device, const Problem& p) {
+  ConvTensors<float> host = ConvTensors<float>::Allocate(p);
+  std::vector<float>& result = ResultTensor(p, host);
+  Status s = device.DownloadResult(result);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return result;
+}
 
 struct ExactCase {
   ConvTensors<double> exact;  // operands and the reference result
@@ -469,12 +435,13 @@ TEST(CudnnDevice, DeviceCallsAreExactOnTensorsInDeviceMemory) {
     ASSERT_TRUE(call.ok()) << call.status().ToString();
     for (uint64_t seed : {1u, 2u}) {  // the call is prepared once and runs twice
       ExactCase c = MakeCase(p, seed);
-      DeviceCopy device(*memory, p, c.io);
+      std::unique_ptr<DeviceTensorCopy> device = OnDevice(*memory, p, c.io);
+      ASSERT_NE(device, nullptr);
       ASSERT_TRUE(memory->Begin(nullptr).ok());
-      Status s = (*call)->Enqueue(device.tensors());
+      Status s = (*call)->Enqueue(device->tensors());
       ASSERT_TRUE(s.ok()) << s.ToString();
       ASSERT_TRUE(memory->Finish().ok());
-      const std::vector<float> result = device.Result();
+      const std::vector<float> result = ResultOf(*device, p);
       const Comparison cmp = CompareFull(p, result, ResultTensor(p, c.exact),
                                          DefaultTolerance(p, /*exact_filled=*/true));
       EXPECT_TRUE(cmp.passed()) << algorithm << ": " << cmp.Summary();
@@ -539,23 +506,25 @@ TEST(CudnnGuard, RunOnDeviceKeepsTensorsOnTheGpu) {
 
     // Device tensors, twice: the second call with new activations on the same weights.
     ExactCase first = MakeCase(p, 4);
-    DeviceCopy device(memory, p, first.io);
-    s = (*guard)->RunOnDevice(p, device.tensors(), WeightsAre::kNew);
+    std::unique_ptr<DeviceTensorCopy> device = OnDevice(memory, p, first.io);
+    ASSERT_NE(device, nullptr);
+    s = (*guard)->RunOnDevice(p, device->tensors(), WeightsAre::kNew);
     ASSERT_TRUE(s.ok()) << s.ToString();
     EXPECT_TRUE((*guard)->last_run_device_resident());
-    cmp = CompareFull(p, device.Result(), ResultTensor(p, first.exact), tolerance);
+    cmp = CompareFull(p, ResultOf(*device, p), ResultTensor(p, first.exact), tolerance);
     EXPECT_TRUE(cmp.passed()) << "RunOnDevice: " << cmp.Summary();
     if (p.direction != Direction::kBackwardWeights) {
       ExactCase second = MakeCase(p, 5);
       second.exact.weight = first.exact.weight;
       second.exact.bias = first.exact.bias;
       ReferenceConvolution(p, second.exact);
-      device.Replace(
-          p.direction == Direction::kForward ? device.tensors().input : device.tensors().output,
+      s = device->Replace(
+          p.direction == Direction::kForward ? device->tensors().input : device->tensors().output,
           p.direction == Direction::kForward ? second.io.input : second.io.output);
-      s = (*guard)->RunOnDevice(p, device.tensors(), WeightsAre::kUnchanged);
       ASSERT_TRUE(s.ok()) << s.ToString();
-      cmp = CompareFull(p, device.Result(), ResultTensor(p, second.exact), tolerance);
+      s = (*guard)->RunOnDevice(p, device->tensors(), WeightsAre::kUnchanged);
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      cmp = CompareFull(p, ResultOf(*device, p), ResultTensor(p, second.exact), tolerance);
       EXPECT_TRUE(cmp.passed()) << "RunOnDevice, same weights: " << cmp.Summary();
     }
   }
@@ -580,11 +549,12 @@ TEST(CudnnGuard, RunOnDeviceKeepsTensorsOnTheGpu) {
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   std::printf("  %s: %s\n", ToCanonical(tall).c_str(), PlanToText(**plan).c_str());
   ExactCase c = MakeCase(tall, 6);
-  DeviceCopy device(memory, tall, c.io);
-  Status s = (*tiling)->RunOnDevice(tall, device.tensors(), WeightsAre::kNew);
+  std::unique_ptr<DeviceTensorCopy> device = OnDevice(memory, tall, c.io);
+  ASSERT_NE(device, nullptr);
+  Status s = (*tiling)->RunOnDevice(tall, device->tensors(), WeightsAre::kNew);
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_FALSE((*tiling)->last_run_device_resident());
-  const Comparison cmp = CompareFull(tall, device.Result(), ResultTensor(tall, c.exact),
+  const Comparison cmp = CompareFull(tall, ResultOf(*device, tall), ResultTensor(tall, c.exact),
                                      DefaultTolerance(tall, /*exact_filled=*/true));
   EXPECT_TRUE(cmp.passed()) << cmp.Summary();
 }

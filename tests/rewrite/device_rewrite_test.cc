@@ -303,6 +303,36 @@ TEST(DeviceRewrite, RewritesWithoutADeviceNodeSaySo) {
   }
 }
 
+// DeviceTensorCopy (what `run --device-tensors` and the GPU tests upload with): every
+// tensor in a block of its own, the produced one per direction, replaced and read back,
+// every block freed with it.
+TEST(DeviceRewrite, DeviceTensorCopyHoldsEveryTensorAndFreesItsBlocks) {
+  HostMemory memory;
+  for (Direction d : kDirections) {
+    const Problem p = SmallProblem(d, Layout::kNCHW, /*bias=*/true);
+    ConvTensors<float> host = PoisonedIo(p, ExactCase(p, 9));
+    {
+      StatusOr<std::unique_ptr<DeviceTensorCopy>> copy = DeviceTensorCopy::Upload(memory, p, host);
+      ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+      const DeviceTensors& t = (*copy)->tensors();
+      EXPECT_EQ(memory.live_blocks(), p.bias ? 4u : 3u);
+      EXPECT_EQ(t.bias != nullptr, p.bias);
+      EXPECT_EQ(std::memcmp(t.weight, host.weight.data(), host.weight.size() * sizeof(float)), 0);
+      void* expected = d == Direction::kForward        ? t.output
+                       : d == Direction::kBackwardData ? t.input
+                                                       : t.weight;
+      EXPECT_EQ((*copy)->result(), expected);
+      std::vector<float> values(ResultTensor(p, host).size());
+      for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
+      ASSERT_TRUE((*copy)->Replace((*copy)->result(), values).ok());
+      std::vector<float> back(values.size(), -1.0f);
+      ASSERT_TRUE((*copy)->DownloadResult(back).ok());
+      EXPECT_EQ(back, values);
+    }
+    EXPECT_EQ(memory.live_blocks(), 0u);
+  }
+}
+
 // CopyBoxOnDevice moves exactly what CopyBox moves, for random boxes in both layouts.
 TEST(DeviceRewrite, CopyBoxOnDeviceMatchesCopyBox) {
   std::mt19937_64 rng(7);
