@@ -56,7 +56,10 @@ for e in "${entries[@]}"; do
 done
 ((${#targets[@]})) || { echo "fuzz.sh: no fuzz target named '$only'" >&2; exit 2; }
 echo "== building ${targets[*]} with $JOBS jobs"
+SECONDS=0
 cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}"
+echo "== fuzz build: ${SECONDS}s"
+SECONDS=0
 
 status=0
 for e in "${entries[@]}"; do
@@ -96,4 +99,5 @@ for e in "${entries[@]}"; do
     echo
   fi
 done
+echo "== fuzz runs: ${SECONDS}s"
 exit $status

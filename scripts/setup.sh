@@ -44,6 +44,11 @@ esac
 
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
+# stage TEXT: prints "== [m:ss] TEXT", the time since the script started, so that a slow
+# stage shows in any log of a run.
+SECONDS=0
+stage() { printf '== [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
+trap 'stage "finished (status $?)"' EXIT
 JOBS=${JOBS:-$(nproc)}
 
 # Debian packages the build and the tests need, each named: packages are installed with
@@ -72,7 +77,7 @@ for p in "${packages[@]}"; do
   fi
 done
 if ((${#missing[@]})); then
-  echo "== installing: ${missing[*]}"
+  stage "installing: ${missing[*]}"
   sudo_cmd=()
   if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
   export DEBIAN_FRONTEND=noninteractive
@@ -89,23 +94,23 @@ fi
 ONNXRUNTIME_VERSION=${ONNXRUNTIME_VERSION:-1.32.0}
 venv="$BUILD_DIR/venv"
 if ! "$venv/bin/python" -c 'import sys; sys.exit(sys.base_prefix != "/usr")' 2>/dev/null; then
-  echo "== making the venv $venv (from /usr/bin/python3)"
+  stage "making the venv $venv (from /usr/bin/python3)"
   /usr/bin/python3 -m venv --clear --system-site-packages "$venv"
 fi
 ort_installed=$("$venv/bin/python" -c \
   'import importlib.metadata as m; print(m.version("onnxruntime"))' 2>/dev/null || true)
 if [ "$ort_installed" != "$ONNXRUNTIME_VERSION" ]; then
-  echo "== installing onnxruntime==$ONNXRUNTIME_VERSION into $venv (had: ${ort_installed:-none})"
+  stage "installing onnxruntime==$ONNXRUNTIME_VERSION into $venv (had: ${ort_installed:-none})"
   "$venv/bin/pip" install --quiet --no-cache-dir --disable-pip-version-check \
     "onnxruntime==$ONNXRUNTIME_VERSION"
 fi
 # An absolute path without resolving links: bin/python is a link out of the venv.
 ort_python="$(cd "$venv" && pwd)/bin/python"
 
-echo "== configuring ($BUILD_DIR)"
+stage "configuring ($BUILD_DIR)"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCONVGUARD_REQUIRE_POSTGRES=ON -DCONVGUARD_ORT_PYTHON="$ort_python"
-echo "== building with $JOBS jobs"
+stage "building with $JOBS jobs"
 cmake --build "$BUILD_DIR" -j "$JOBS"
 
 case "$mode" in
@@ -114,27 +119,27 @@ case "$mode" in
     # The seed report's problems on the emulated RDNA1 stack: the 48x48 and 64x64 cases
     # hang for real inside their workers and are killed from outside; verdicts go to a
     # SQLite store in the build directory (a second run finds them there).
-    echo "== main job: the seed report's problems on the emulated RDNA1 stack"
+    stage "main job: the seed report's problems on the emulated RDNA1 stack"
     "$BUILD_DIR/convguard" sweep --backend emulated-rdna1 \
       --list tests/inputs/seed.list --db "$BUILD_DIR/verdicts.sqlite"
     # The seed report's "Models That Work" table, measured: every zoo model (tests/inputs/zoo)
     # scanned on the same stack, probing what the store does not know yet. The exit status
     # only says that models need rewrites, which is the point of the table.
-    echo "== main job: Models That Work, measured on the emulated RDNA1 stack"
+    stage "main job: Models That Work, measured on the emulated RDNA1 stack"
     "$BUILD_DIR/convguard" scan tests/inputs/zoo/*.onnx --backend emulated-rdna1 --probe --quiet \
       --markdown --db "$BUILD_DIR/verdicts.sqlite" || [ $? -le 23 ]
     ;;
   test)
     # The checked-in .clang-format is the house style; a file that strays fails here,
     # before any test runs. (Fix with: clang-format -i FILE.)
-    echo "== checking formatting (clang-format $(clang-format --version | grep -o '[0-9][0-9.]*' | head -n1))"
+    stage "checking formatting (clang-format $(clang-format --version | grep -o '[0-9][0-9.]*' | head -n1))"
     if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
       git ls-files -z '*.cc' '*.h' '*.cu' '*.cuh' | xargs -0 clang-format --dry-run --Werror
     else
       find include src tests bench \( -name '*.cc' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' \) -print0 |
         xargs -0 clang-format --dry-run --Werror
     fi
-    echo "== running every test"
+    stage "running every test"
     # Chromium was installed above, so the HTML report test must not skip for want of it.
     CONVGUARD_REQUIRE_CHROMIUM=1 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
     # The pip package as a user installs it (README.md, "Installing with pip"), tested from
@@ -150,7 +155,7 @@ case "$mode" in
     # about 4 s of configuring and 4 s of compiling (of about 85 s on 2 cores), and it
     # checks that the installed binary, linked to the CUDA runtime and cuDNN, finds them
     # through its install RPATH and starts without a GPU.
-    echo "== pip install . into a fresh venv and test the installed package"
+    stage "pip install . into a fresh venv and test the installed package"
     pip_venv="$BUILD_DIR/pip-venv"
     /usr/bin/python3 -m venv --clear --system-site-packages "$pip_venv"
     pip_venv=$(cd "$pip_venv" && pwd)
@@ -162,6 +167,7 @@ case "$mode" in
       "${build_requires[@]}"
     CMAKE_BUILD_PARALLEL_LEVEL="$JOBS" "$pip_venv/bin/pip" install --no-cache-dir \
       --disable-pip-version-check --no-build-isolation --config-settings=build-dir="$pip_build" .
+    stage "testing the installed package (tests/python)"
     repo=$(pwd)
     scratch=$(mktemp -d)
     pip_tests=0
@@ -171,13 +177,13 @@ case "$mode" in
     if [ "$pip_tests" -ne 0 ]; then exit "$pip_tests"; fi
     # The parsers of files users hand over (MIOpen logs, ONNX models) under libFuzzer with
     # sanitizers: the same 200000 inputs per target every run (scripts/fuzz.sh).
-    echo "== fuzzing the parsers"
+    stage "fuzzing the parsers"
     FUZZ_BUILD_DIR="$BUILD_DIR-fuzz" bash scripts/fuzz.sh
     # The library, the CLI (so every C++ worker) and the unit and integration tests under
     # AddressSanitizer + UndefinedBehaviorSanitizer, then the threaded tests of the store and
     # of fault injection under ThreadSanitizer, each in a build directory of its own
     # (scripts/sanitize.sh; docs/sanitizers.md says what is left out and why).
-    echo "== sanitizers"
+    stage "sanitizers"
     ASAN_BUILD_DIR="$BUILD_DIR-asan" TSAN_BUILD_DIR="$BUILD_DIR-tsan" ORT_PYTHON="$ort_python" \
       CONVGUARD_REQUIRE_CHROMIUM=1 JOBS="$JOBS" bash scripts/sanitize.sh
     ;;
