@@ -10,7 +10,7 @@
 #
 # A target registered with its own run count (tests/fuzz/CMakeLists.txt: a target whose
 # inputs cost more) gets that many inputs in a by-count run instead of 200000, unless
-# --runs is given.
+# --runs is given. Targets run side by side, $JOBS at a time (default: nproc).
 #
 # Needs clang and its libFuzzer runtime (Debian: clang, libclang-rt-14-dev; setup.sh
 # installs them). The build goes to $FUZZ_BUILD_DIR (default build-fuzz); new inputs that
@@ -61,25 +61,23 @@ cmake --build "$BUILD" -j "$JOBS" --target "${targets[@]}"
 echo "== fuzz build: ${SECONDS}s"
 SECONDS=0
 
-status=0
-for e in "${entries[@]}"; do
-  # "name|seeds|runs"; runs is empty for the default.
-  IFS='|' read -r name seeds own_runs <<< "$e"
-  [[ " ${targets[*]} " == *" $name "* ]] || continue
+# run_target NAME SEEDS OWN_RUNS: one target's run. libFuzzer's log is $BUILD/NAME.log;
+# what this prints goes to $BUILD/NAME.summary, and 0 (no finding) or 1 to NAME.status.
+run_target() {
+  local name=$1 seeds=$2 own_runs=$3 n what
+  local budget=() dirs=()
   # By time: a random seed, to explore; by count: seed 1, so a run is the same every time.
   if [ -n "$seconds" ]; then
     budget=(-max_total_time="$seconds")
     what="$seconds s"
   else
     n=$runs
-    [ -n "$runs_given" ] || [ -z "${own_runs:-}" ] || n=$own_runs
+    [ -n "$runs_given" ] || [ -z "$own_runs" ] || n=$own_runs
     budget=(-runs="$n" -seed=1)
     what="$n inputs from seed 1"
   fi
-  corpus="$BUILD/corpus/$name"
-  findings="$BUILD/findings/$name"
+  local corpus="$BUILD/corpus/$name" findings="$BUILD/findings/$name"
   mkdir -p "$corpus" "$findings"
-  echo "== $name: $what, from $(ls "$seeds" | wc -l) seeds"
   # libFuzzer writes new inputs into the first folder it is given: never the committed
   # seeds. A by-count run starts from an empty one each time, so that it stays repeatable.
   if [ -n "$seconds" ]; then
@@ -88,16 +86,39 @@ for e in "${entries[@]}"; do
     rm -rf "$BUILD/corpus-once/$name" && mkdir -p "$BUILD/corpus-once/$name"
     dirs=("$BUILD/corpus-once/$name" "$seeds")
   fi
-  if ! "$BUILD/tests/fuzz/$name" "${dirs[@]}" "${budget[@]}" -timeout=10 \
-        -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$findings/" \
-        > "$BUILD/$name.log" 2>&1; then
-    status=1
-    echo "fuzz.sh: $name found a problem; its input is in $findings/ and the log in $BUILD/$name.log:" >&2
-    grep -E "ERROR|Fail|SUMMARY|==[0-9]+==|runtime error" "$BUILD/$name.log" | head -n 20 >&2
-  else
-    grep -E "^stat::(number_of_executed_units|peak_rss_mb)|Done " "$BUILD/$name.log" | tr '\n' ' '
-    echo
-  fi
+  {
+    echo "== $name: $what, from $(ls "$seeds" | wc -l) seeds"
+    if ! "$BUILD/tests/fuzz/$name" "${dirs[@]}" "${budget[@]}" -timeout=10 \
+          -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$findings/" \
+          > "$BUILD/$name.log" 2>&1; then
+      echo 1 > "$BUILD/$name.status"
+      echo "fuzz.sh: $name found a problem; its input is in $findings/ and the log in $BUILD/$name.log:"
+      grep -E "ERROR|Fail|SUMMARY|==[0-9]+==|runtime error" "$BUILD/$name.log" | head -n 20
+    else
+      echo 0 > "$BUILD/$name.status"
+      grep -E "^stat::(number_of_executed_units|peak_rss_mb)|Done " "$BUILD/$name.log" | tr '\n' ' '
+      echo
+    fi
+  } > "$BUILD/$name.summary" 2>&1
+}
+
+# The targets run side by side, JOBS at a time (each libFuzzer run is one process on one
+# core); their summaries are printed in order once all have ended.
+ran=()
+for e in "${entries[@]}"; do
+  # "name|seeds|runs"; runs is empty for the default.
+  IFS='|' read -r name seeds own_runs <<< "$e"
+  [[ " ${targets[*]} " == *" $name "* ]] || continue
+  while (($(jobs -rp | wc -l) >= JOBS)); do wait -n || true; done
+  rm -f "$BUILD/$name.status" "$BUILD/$name.summary"
+  run_target "$name" "$seeds" "${own_runs:-}" &
+  ran+=("$name")
+done
+wait
+status=0
+for name in "${ran[@]}"; do
+  cat "$BUILD/$name.summary" 2>/dev/null || echo "fuzz.sh: the run of $name left no summary" >&2
+  [ "$(cat "$BUILD/$name.status" 2>/dev/null)" = 0 ] || status=1
 done
 echo "== fuzz runs: ${SECONDS}s"
 exit $status
