@@ -150,8 +150,21 @@ std::vector<std::string> SplitList(const std::string& list) {
 // What a worker does per probe (src/worker/worker_main.cc RunProbe), done in this
 // process: allocate, fill exactly, poison the result, run, sampled check. False when the
 // probe did not end OK (the message says why).
+// Milliseconds per stage, summed over probes: the in-process counterpart of the worker's
+// own account (ProbeRunResult::worker_time).
+struct StageMs {
+  double prep = 0;
+  double run = 0;
+  double check = 0;
+};
+
+double MsSince(Clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
+}
+
 bool ProbeInProcess(Backend& backend, const Problem& p, const std::string& algorithm,
-                    std::string* why, int warmup = 1, int repeats = 3) {
+                    std::string* why, int warmup = 1, int repeats = 3, StageMs* stages = nullptr) {
+  auto stage_start = Clock::now();
   if (Status s = backend.Supports(p, algorithm); !s.ok()) {
     *why = s.message();
     return false;
@@ -160,18 +173,23 @@ bool ProbeInProcess(Backend& backend, const Problem& p, const std::string& algor
   FillExact(p, 1, exact);
   ConvTensors<float> io;
   ToFloatOperands(p, exact, io);
+  if (stages != nullptr) stages->prep += MsSince(stage_start);
   RunOptions o;  // by default warm-up 1, repeats 3: the engine's defaults
   o.warmup = warmup;
   o.repeats = repeats;
+  stage_start = Clock::now();
   StatusOr<RunResult> r = backend.Run(p, algorithm, io, o);
+  if (stages != nullptr) stages->run += MsSince(stage_start);
   if (!r.ok()) {
     *why = r.status().ToString();
     return false;
   }
+  stage_start = Clock::now();
   std::vector<int64_t> points = ChooseSamplePoints(p, 256, 1);
   std::vector<double> expected = ReferenceValuesAt(p, exact, points);
   Comparison c =
       CompareSampled(p, ResultTensor(p, io), points, expected, DefaultTolerance(p, r->exact));
+  if (stages != nullptr) stages->check += MsSince(stage_start);
   if (!c.passed()) {
     *why = c.Summary();
     return false;
@@ -483,6 +501,10 @@ struct Row {
   double in_process_ms = 0;
   double warm_ms = 0;
   double first_verdict_s = 0;
+  // Per probe, over every timed probe of the column: where the time went.
+  std::optional<StageMs> in_process_stages;  // absent: the child did not say
+  WorkerTime worker;                         // summed over the warm worker's replies
+  double warm_total_ms = 0;                  // the warm worker's timed Runs, summed
 };
 
 // The algorithm a probe without one gets (the backend's first), as the worker says.
@@ -507,9 +529,15 @@ ProbeOptions PerBackendOptions(const BenchConfig& c, const std::string& backend)
   return o;
 }
 
+// What a timing child printed: per probe, the whole and (where it said) each stage.
+struct ChildTiming {
+  double per_probe_ms = 0;
+  std::optional<StageMs> stages;  // per probe
+};
+
 // Runs a timing child (argv) and returns the per-probe milliseconds of the JSON line it
-// prints last: {"per_probe_ms": ..., "outcomes": {"ok": N}, ...}.
-double TimingChildMs(const std::vector<std::string>& argv, const std::string& what) {
+// prints last: {"per_probe_ms": ..., "outcomes": {"ok": N}, "stage_ms": {...}, ...}.
+ChildTiming TimingChildMs(const std::vector<std::string>& argv, const std::string& what) {
   os::SpawnOptions s;
   s.argv = argv;
   s.stderr_mode = os::StderrMode::kInherit;
@@ -542,7 +570,13 @@ double TimingChildMs(const std::vector<std::string>& argv, const std::string& wh
     Die(what + ": the probes did not all end OK: " + outcomes.dump() + " " +
         j.value("first_message", ""));
   }
-  return j["per_probe_ms"].get<double>();
+  ChildTiming t;
+  t.per_probe_ms = j["per_probe_ms"].get<double>();
+  if (j.contains("stage_ms") && j["stage_ms"].is_object()) {
+    const nlohmann::json& st = j["stage_ms"];
+    t.stages = StageMs{st.value("prep", 0.0), st.value("run", 0.0), st.value("check", 0.0)};
+  }
+  return t;
 }
 
 // The in-process figure of one round: `count` probes in a fresh process that holds the
@@ -550,8 +584,8 @@ double TimingChildMs(const std::vector<std::string>& argv, const std::string& wh
 // the others, this program's --in-process-child. A fresh process each time, so that its
 // memory starts out like a fresh worker's: a CPU backend's speed depends on where its
 // buffers land, and a long-lived process (this one) would be compared with a young one.
-double InProcessRoundMs(const std::string& backend, const Problem& p, const std::string& algorithm,
-                        int count) {
+ChildTiming InProcessRound(const std::string& backend, const Problem& p,
+                           const std::string& algorithm, int count) {
   std::vector<std::string> argv;
   if (backend == "torch") {
     StatusOr<std::vector<std::string>> command = TorchWorkerCommand("");
@@ -584,14 +618,22 @@ int InProcessChild(const std::string& backend, const std::string& problem,
   if (Status s = b->Init(); !s.ok()) Die("init: " + s.ToString());
   std::string why;
   if (!ProbeInProcess(*b, *p, algorithm, &why)) Die("in-process: " + why);  // first call
+  StageMs stages;
   const auto start = Clock::now();
   for (int i = 0; i < count; ++i) {
-    if (!ProbeInProcess(*b, *p, algorithm, &why)) Die("in-process: " + why);
+    if (!ProbeInProcess(*b, *p, algorithm, &why, 1, 3, &stages)) Die("in-process: " + why);
   }
   const double total = Seconds(start, Clock::now());
-  const nlohmann::json j = {{"backend", backend},         {"problem", ToCanonical(*p)},
-                            {"algorithm", algorithm},     {"count", count},
-                            {"total_s", total},           {"per_probe_ms", 1e3 * total / count},
+  const nlohmann::json j = {{"backend", backend},
+                            {"problem", ToCanonical(*p)},
+                            {"algorithm", algorithm},
+                            {"count", count},
+                            {"total_s", total},
+                            {"per_probe_ms", 1e3 * total / count},
+                            {"stage_ms",
+                             {{"prep", stages.prep / count},
+                              {"run", stages.run / count},
+                              {"check", stages.check / count}}},
                             {"outcomes", {{"ok", count}}}};
   std::printf("%s\n", j.dump().c_str());
   return 0;
@@ -620,6 +662,8 @@ Row MeasureBackend(const BenchConfig& c, const std::string& backend, const std::
   // spoils a round, not the figure).
   const int rounds = std::min(c.rounds, count);
   std::vector<double> warm_ms, in_process_ms;
+  StageMs in_process_stages;
+  bool stages_said = true;
   for (int round = 0; round < rounds; ++round) {
     const int n = count / rounds + (round < count % rounds ? 1 : 0);
     auto start = Clock::now();
@@ -627,9 +671,30 @@ Row MeasureBackend(const BenchConfig& c, const std::string& backend, const std::
       auto r = (*engine)->Run(job);
       if (!r.ok()) Die(what + ": " + r.status().ToString());
       ExpectOk(*r, what);
+      const WorkerTime& w = r->worker_time;
+      row.worker.replies += w.replies;
+      row.worker.round_trip_ms += w.round_trip_ms;
+      row.worker.worker_total_ms += w.worker_total_ms;
+      row.worker.prep_ms += w.prep_ms;
+      row.worker.run_ms += w.run_ms;
+      row.worker.check_ms += w.check_ms;
     }
-    warm_ms.push_back(1e3 * Seconds(start, Clock::now()) / n);
-    in_process_ms.push_back(InProcessRoundMs(backend, p, row.algorithm, n));
+    const double round_ms = 1e3 * Seconds(start, Clock::now());
+    row.warm_total_ms += round_ms;
+    warm_ms.push_back(round_ms / n);
+    const ChildTiming in_process = InProcessRound(backend, p, row.algorithm, n);
+    in_process_ms.push_back(in_process.per_probe_ms);
+    if (in_process.stages) {
+      in_process_stages.prep += in_process.stages->prep * n;
+      in_process_stages.run += in_process.stages->run * n;
+      in_process_stages.check += in_process.stages->check * n;
+    } else {
+      stages_said = false;
+    }
+  }
+  if (stages_said) {
+    row.in_process_stages = StageMs{in_process_stages.prep / count, in_process_stages.run / count,
+                                    in_process_stages.check / count};
   }
   row.warm_ms = Median(warm_ms);
   row.in_process_ms = Median(in_process_ms);
@@ -690,6 +755,42 @@ void BackendsSection(const BenchConfig& c) {
                 r.backend.c_str(), r.problem_label.c_str(), r.algorithm.c_str(), r.in_process_ms,
                 r.warm_ms, r.warm_ms - r.in_process_ms, r.warm_ms / r.in_process_ms,
                 r.first_verdict_s, 1e3 * r.first_verdict_s / r.warm_ms);
+  }
+  std::printf("\n");
+  // Where a probe's time goes: the two columns above, taken apart.
+  std::printf(
+      "Where a probe's time goes, ms per probe (mean over every timed probe): each stage "
+      "in-process / in the warm worker (its own account in its replies), then the worker's "
+      "whole time per request, the round trip as the engine's watchdog saw it (request "
+      "written to reply read) and the engine's Run call\n\n");
+  std::printf(
+      "| backend | problem | prep | run | check | worker total | round trip | engine Run | "
+      "protocol (round trip - worker total) | engine (Run - round trip) |\n");
+  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  for (const Row& r : rows) {
+    const WorkerTime& w = r.worker;
+    if (w.replies == 0) {
+      std::printf("| %s | %s | the worker gave no account of its time |||||||| \n",
+                  r.backend.c_str(), r.problem_label.c_str());
+      continue;
+    }
+    const double n = static_cast<double>(w.replies);
+    const auto pair = [&](double in_process, double worker) {
+      char text[64];
+      if (r.in_process_stages) {
+        std::snprintf(text, sizeof text, "%.3f / %.3f", in_process, worker / n);
+      } else {
+        std::snprintf(text, sizeof text, "- / %.3f", worker / n);
+      }
+      return std::string(text);
+    };
+    const StageMs in = r.in_process_stages.value_or(StageMs{});
+    const double run_call = r.warm_total_ms / n;
+    std::printf("| %s | %s | %s | %s | %s | %.3f | %.3f | %.3f | %+.3f | %+.3f |\n",
+                r.backend.c_str(), r.problem_label.c_str(), pair(in.prep, w.prep_ms).c_str(),
+                pair(in.run, w.run_ms).c_str(), pair(in.check, w.check_ms).c_str(),
+                w.worker_total_ms / n, w.round_trip_ms / n, run_call,
+                (w.round_trip_ms - w.worker_total_ms) / n, run_call - w.round_trip_ms / n);
   }
   std::printf("\n");
   for (const Row& r : rows) {

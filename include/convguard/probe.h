@@ -131,6 +131,22 @@ struct ProbeCallbacks {
   std::function<void(const std::string&)> on_notice;
 };
 
+// Where the probes' time went, summed over the replies whose worker accounted for its
+// own time (the C++ and PyTorch workers do) to requests written while it was idle (one
+// written ahead waits in the pipe behind another): the round trip as the engine's
+// watchdog saw it (request written to reply read), the worker's time from reading the
+// request to writing the reply, and that time's stages. round_trip - worker_total is the
+// protocol and the wake-ups; what a caller measures beyond round_trip is the engine.
+// Measured, never stored.
+struct WorkerTime {
+  int64_t replies = 0;
+  double round_trip_ms = 0;
+  double worker_total_ms = 0;
+  double prep_ms = 0;   // parsing, allocating and filling
+  double run_ms = 0;    // the backend's warm-up and timed repeats
+  double check_ms = 0;  // the float64 reference and the comparison
+};
+
 struct ProbeRunResult {
   std::vector<Verdict> verdicts;  // new verdicts, in completion order
   std::vector<Verdict> known;     // verdicts the store already had (skipped jobs)
@@ -140,6 +156,7 @@ struct ProbeRunResult {
   bool stopped_early = false;
   int64_t dropped = 0;  // jobs dropped that way
   ProbeProgress progress;
+  WorkerTime worker_time;
 };
 
 // A device the engine probes on, with its stack. Devices whose stacks are equal (identical

@@ -87,6 +87,10 @@ struct Flight {
   // deadline) instead of in another fresh worker. Never set for requests sent ahead.
   bool fresh_worker = false;
   bool confirming_in_place = false;  // that wait is on
+  // Written while the worker was busy with another request: it waited in the pipe, and
+  // its watchdog started when the one before it ended, so it has no round trip of its own.
+  bool written_ahead = false;
+  os::TimePoint written_at;  // when the request began to be written (not written ahead)
   std::string notes;
 };
 
@@ -192,6 +196,8 @@ class EngineImpl final : public ProbeEngine {
   void StoreFailed(const Status& s);
   Verdict BaseVerdict(const Job& job, const Pool& pool) const;
   // Records an attempt of the flight in `slot` (before the watchdog lands it).
+  // Adds a reply's own account of its time (if it gave one) to result_.worker_time.
+  void AccountWorkerTime(const worker::ProbeReply& reply, double round_trip_ms);
   void RecordAttempt(Job& job, const Slot& slot, const std::string& outcome,
                      const std::string& detail);
   size_t IndexOf(const Slot& slot) const { return static_cast<size_t>(&slot - slots_.data()); }
@@ -506,6 +512,21 @@ Verdict EngineImpl::BaseVerdict(const Job& job, const Pool& pool) const {
   return v;
 }
 
+void EngineImpl::AccountWorkerTime(const worker::ProbeReply& reply, double round_trip_ms) {
+  const auto stage = [&](const char* name) {
+    const auto it = reply.stage_ms.find(name);
+    return it == reply.stage_ms.end() ? 0.0 : it->second;
+  };
+  if (!reply.stage_ms.contains("total")) return;
+  WorkerTime& w = result_.worker_time;
+  w.replies++;
+  w.round_trip_ms += round_trip_ms;
+  w.worker_total_ms += stage("total");
+  w.prep_ms += stage("prep");
+  w.run_ms += stage("run");
+  w.check_ms += stage("check");
+}
+
 void EngineImpl::RecordAttempt(Job& job, const Slot& slot, const std::string& outcome,
                                const std::string& detail) {
   const size_t index = IndexOf(slot);
@@ -600,6 +621,7 @@ Status EngineImpl::Dispatch(Slot& slot, Task task) {
   Flight f;
   const worker::ProbeRequest r = MakeRequest(job, pool, task, &f);
   f.fresh_worker = slot.jobs_served == 0 && slot.ahead.empty();
+  f.written_at = clock_.Now();
   if (Status s = slot.worker->Send(worker::EncodeProbeRequest(r)); !s.ok()) {
     // The worker died between probes; start another and try once more.
     Event("worker " + std::to_string(slot.worker->pid()) +
@@ -649,7 +671,10 @@ bool EngineImpl::SendAhead(Slot& slot, const std::vector<Task>& tasks) {
     for (auto it = tasks.rbegin(); it != tasks.rend(); ++it) queue.push_front(*it);
     return false;
   }
-  for (Flight& f : flights) slot.ahead.push_back(std::move(f));
+  for (Flight& f : flights) {
+    f.written_ahead = true;
+    slot.ahead.push_back(std::move(f));
+  }
   return true;
 }
 
@@ -750,6 +775,10 @@ void EngineImpl::OnMessage(Slot& slot, worker::Message& m) {
   RecordAttempt(job, slot,
                 std::string("reply:") + std::string(worker::ProbeOutcomeName(reply.outcome)),
                 reply.message + f.notes);
+  if (!f.written_ahead) {
+    AccountWorkerTime(
+        reply, std::chrono::duration<double, std::milli>(clock_.Now() - f.written_at).count());
+  }
   const Flight landed = Land(slot);
   PromoteNext(slot);
   const Task task = landed.task;
@@ -865,10 +894,16 @@ void EngineImpl::OnDeadline(Slot& slot) {
     }
     return;
   }
+  const os::TimePoint kill_sent = watchdog_.Now();
   StatusOr<os::ExitInfo> killed = slot.worker->Kill(options_.deadlines.reap_grace_ms);
+  // How long the killed worker took to be gone (a GPU process's driver context is torn
+  // down before it exits): the engine waits for it, so it is part of a HANG's cost.
+  const int64_t reap_ms = static_cast<int64_t>(
+      std::chrono::duration<double, std::milli>(watchdog_.Now() - kill_sent).count());
   std::string detail = how + " after " + std::to_string(static_cast<int64_t>(elapsed)) + " ms; ";
-  detail +=
-      killed.ok() ? "worker " + killed->ToString() : "KILL FAILED: " + killed.status().message();
+  detail += killed.ok() ? "worker " + killed->ToString() + ", gone " + std::to_string(reap_ms) +
+                              " ms after SIGKILL"
+                        : "KILL FAILED: " + killed.status().message();
   if (const std::string tail = slot.worker->TakeStderrTail(); !tail.empty()) {
     detail += "; worker stderr: " + tail;
   }

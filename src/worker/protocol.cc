@@ -211,6 +211,7 @@ std::string EncodeProbeReply(const ProbeReply& r) {
   // JSON has no NaN/Inf; dump() would write null, which reads back as a type error.
   if (!std::isfinite(r.max_abs_error)) j["max_abs_error"] = 1e308;
   if (!std::isfinite(r.max_rel_error)) j["max_rel_error"] = 1e308;
+  if (!r.stage_ms.empty()) j["stage_ms"] = r.stage_ms;
   return DumpJson(j);
 }
 
@@ -314,6 +315,17 @@ StatusOr<Message> DecodeMessage(std::string_view payload, bool from_worker) {
     CG_RETURN_IF_ERROR(GetOptional(j, "non_finite", r.non_finite));
     CG_RETURN_IF_ERROR(GetOptional(j, "max_abs_error", r.max_abs_error));
     CG_RETURN_IF_ERROR(GetOptional(j, "max_rel_error", r.max_rel_error));
+    CG_RETURN_IF_ERROR(GetOptional(j, "stage_ms", r.stage_ms));
+    for (const auto& [stage, ms] : r.stage_ms) {
+      if (stage != "prep" && stage != "run" && stage != "check" && stage != "total") {
+        return Status::InvalidArgument("stage_ms: stage '" + stage +
+                                       "' is unknown (allowed: prep, run, check, total)");
+      }
+      if (!(ms >= 0.0)) {
+        return Status::InvalidArgument("stage_ms: '" + stage +
+                                       "' has a negative or non-numeric time");
+      }
+    }
     m.result = std::move(r);
   } else if (m.type == "algorithms" && !from_worker) {
     AlgorithmsRequest r;

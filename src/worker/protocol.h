@@ -80,6 +80,12 @@ struct ProbeReply {
   int64_t non_finite = 0;
   double max_abs_error = 0.0;
   double max_rel_error = 0.0;
+  // The worker's own wall time per stage of this probe, in ms: "prep" (parsing,
+  // allocating, filling), "run" (the backend's warm-up and timed repeats), "check", and
+  // "total" (from reading the request to encoding this reply, freeing included); a stage
+  // the probe did not reach is absent. Optional: a diagnosis of where a round trip goes
+  // (ProbeRunResult::worker_time), never part of a verdict.
+  std::map<std::string, double> stage_ms;
 };
 
 // The stages of a probe, each with its own deadline. kPrep (allocating and filling) is

@@ -1,6 +1,7 @@
 #include "worker/worker_main.h"
 
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -60,7 +61,14 @@ ProbeOutcome OutcomeForStatus(const Status& s) {
   }
 }
 
+// Milliseconds since `since` on the steady clock.
+double MsSince(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
+      .count();
+}
+
 ProbeReply RunProbe(Backend& backend, const ProbeRequest& request, Channel& channel) {
+  auto stage_start = std::chrono::steady_clock::now();
   ProbeReply reply;
   reply.id = request.id;
   StatusOr<Problem> parsed = ParseProblem(request.problem, TextForm::kCanonical);
@@ -101,6 +109,7 @@ ProbeReply RunProbe(Backend& backend, const ProbeRequest& request, Channel& chan
   FillExact(p, request.seed, exact);
   ToFloatOperands(p, exact, io);
 
+  reply.stage_ms["prep"] = MsSince(stage_start);
   if (Status s = channel.Send(EncodePhase({request.id, ProbeStage::kRun})); !s.ok()) {
     reply.outcome = ProbeOutcome::kError;
     reply.message = s.message();
@@ -109,7 +118,9 @@ ProbeReply RunProbe(Backend& backend, const ProbeRequest& request, Channel& chan
   RunOptions options;
   options.warmup = request.warmup;
   options.repeats = request.repeats;
+  stage_start = std::chrono::steady_clock::now();
   StatusOr<RunResult> ran = backend.Run(p, reply.algorithm, io, options);
+  reply.stage_ms["run"] = MsSince(stage_start);
   if (!ran.ok()) {
     reply.outcome = OutcomeForStatus(ran.status());
     reply.message = ran.status().message();
@@ -119,6 +130,7 @@ ProbeReply RunProbe(Backend& backend, const ProbeRequest& request, Channel& chan
   reply.implementation = ran->implementation;
 
   (void)channel.Send(EncodePhase({request.id, ProbeStage::kCheck}));
+  stage_start = std::chrono::steady_clock::now();
   const std::vector<float>& got = ResultTensor(p, io);
   // Exactly filled data gives exact results, unless the algorithm itself rounds.
   const double tolerance = DefaultTolerance(p, /*exact_filled=*/ran->exact);
@@ -142,6 +154,7 @@ ProbeReply RunProbe(Backend& backend, const ProbeRequest& request, Channel& chan
       break;
     }
   }
+  reply.stage_ms["check"] = MsSince(stage_start);
   reply.tolerance = tolerance;
   reply.mismatches = cmp.mismatches;
   reply.non_finite = cmp.non_finite;
@@ -259,6 +272,7 @@ int WorkerMain(const std::vector<std::string>& args) {
     StatusOr<std::optional<std::string>> payload = channel.Receive();
     if (!payload.ok()) return kExitWorkerProtocolBroken;
     if (!payload->has_value()) return 0;  // the parent closed our stdin
+    const auto received = std::chrono::steady_clock::now();
     StatusOr<Message> message = DecodeMessage(**payload, /*from_worker=*/false);
     if (!message.ok()) {
       std::fprintf(stderr, "convguard worker: ignoring a bad request: %s\n",
@@ -269,7 +283,10 @@ int WorkerMain(const std::vector<std::string>& args) {
     std::string reply;
     if (message->probe) {
       Backend& runs = message->probe->health ? backend->WithoutInjectedFaults() : *backend;
-      reply = EncodeProbeReply(RunProbe(runs, *message->probe, channel));
+      ProbeReply probed = RunProbe(runs, *message->probe, channel);
+      // Decoding the request and freeing the buffers included: what the reply accounts for.
+      probed.stage_ms["total"] = MsSince(received);
+      reply = EncodeProbeReply(probed);
     } else if (message->algorithms_request) {
       reply = EncodeAlgorithmsReply(ListAlgorithms(*backend, *message->algorithms_request));
     } else {

@@ -237,6 +237,36 @@ TEST(ProbeEngine, HangOfAMillisecondProblemIsDecidedQuickly) {
   EXPECT_LT(seconds, 5.0);
 }
 
+TEST(ProbeEngine, RepliesAccountForTheWorkersOwnTimeAndHangsDoNot) {
+  ProbeOptions o = FaultOptions();
+  o.workers_per_device = 1;
+  o.deadlines.confirm_floor_ms = 700;
+  auto engine = ProbeEngine::Start(o, nullptr);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  // One job per Run: nothing is written ahead, so every reply has its own round trip.
+  // OK and WRONG (k = 9) reply; a hang (k = 3) never does, nor its confirmation.
+  for (int64_t k : {4, 9, 3}) {
+    SCOPED_TRACE("k = " + std::to_string(k));
+    auto result = (*engine)->Run({{SmallProblem(4, k), ""}});
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    ASSERT_EQ(result->verdicts.size(), 1u);
+    const WorkerTime& w = result->worker_time;
+    if (k == 3) {
+      EXPECT_EQ(result->verdicts[0].kind, VerdictKind::kHang);
+      EXPECT_EQ(w.replies, 0);
+      EXPECT_EQ(w.round_trip_ms, 0.0);
+      continue;
+    }
+    EXPECT_EQ(w.replies, 1);
+    EXPECT_GT(w.prep_ms, 0.0);
+    EXPECT_GT(w.run_ms, 0.0);
+    EXPECT_GT(w.check_ms, 0.0);
+    // The stages lie inside the worker's whole time, which lies inside the round trip.
+    EXPECT_LE(w.prep_ms + w.run_ms + w.check_ms, w.worker_total_ms);
+    EXPECT_LE(w.worker_total_ms, w.round_trip_ms);
+  }
+}
+
 TEST(ProbeEngine, ProtocolGarbageAndDeathMidReplyAreVerdictsAndTheRunGoesOn) {
   const std::string fake = testing_support::MisbehavingWorkerBin();
   ProbeOptions o;

@@ -58,6 +58,20 @@ TEST(Protocol, ReplyRoundTripsAndNonFiniteErrorsStayLarge) {
   EXPECT_EQ(m->result->tolerance, 2.5e-6);
   EXPECT_GT(m->result->max_abs_error, 1e300);
   EXPECT_EQ(m->result->message, r.message);
+  EXPECT_TRUE(m->result->stage_ms.empty());  // optional, and absent unless set
+}
+
+TEST(Protocol, ProbeReplyCarriesTheWorkersOwnTimePerStage) {
+  ProbeReply r;
+  r.id = 4;
+  r.outcome = ProbeOutcome::kOk;
+  r.stage_ms = {{"prep", 0.25}, {"run", 1.5}, {"check", 0.125}, {"total", 2.0}};
+  const std::string wire = EncodeProbeReply(r);
+  EXPECT_NE(wire.find("\"stage_ms\""), std::string::npos) << wire;
+  StatusOr<Message> m = DecodeMessage(wire, /*from_worker=*/true);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->result.has_value());
+  EXPECT_EQ(m->result->stage_ms, r.stage_ms);
 }
 
 TEST(Protocol, HelloCarriesTheFingerprint) {
@@ -184,6 +198,12 @@ INSTANTIATE_TEST_SUITE_P(
             "NegativeAllowance",
             R"({"v":1,"type":"hello","pid":7,"backend":"torch","fingerprint":{"backend":"torch"},"first_call_allowance_ms_by_algorithm":{"benchmark":-1}})",
             true, "'benchmark' has a negative"},
+        BadPayload{"UnknownStage",
+                   R"({"v":1,"type":"result","id":1,"outcome":"ok","stage_ms":{"upload":1}})", true,
+                   "stage 'upload' is unknown (allowed: prep, run, check, total)"},
+        BadPayload{"NegativeStageTime",
+                   R"({"v":1,"type":"result","id":1,"outcome":"ok","stage_ms":{"run":-0.5}})", true,
+                   "'run' has a negative or non-numeric time"},
         BadPayload{"StringInTimes",
                    R"({"v":1,"type":"result","id":1,"outcome":"ok","times_ms":[1.5,"2"]})", true,
                    "field 'times_ms' element 1 has the wrong type (expected a number)"}),

@@ -124,9 +124,13 @@ class Worker:
             kind = message.get("type")
             if kind == "bye":
                 return 0
+            received = time.perf_counter()
             try:
                 if kind == "probe":
                     reply = self.probe(message)
+                    # The worker's own account of its time (docs/worker-protocol.md).
+                    reply.setdefault("stage_ms", {})["total"] = (
+                        (time.perf_counter() - received) * 1000.0)
                 elif kind == "algorithms":
                     reply = self.list_algorithms(message)
                 else:
@@ -146,6 +150,8 @@ class Worker:
         return reply
 
     def probe(self, request):
+        started = time.perf_counter()
+        stage_ms = {}
         request_id = int(request["id"])
         canonical = str(request["problem"])
         algorithm = str(request.get("algorithm", "") or "")
@@ -197,10 +203,14 @@ class Worker:
 
         handle = None
         phase_sent = [False]
+        run_started = [started]
 
         def on_run_start():
+            stage_ms["prep"] = (time.perf_counter() - started) * 1000.0
+            reply["stage_ms"] = stage_ms
             self.channel.send({"type": "phase", "id": request_id, "phase": "run"})
             phase_sent[0] = True
+            run_started[0] = time.perf_counter()
             if fault is not None and fault["kind"] == "slow":
                 # As if every execution (warm-up and timed) were slow_ms slower.
                 time.sleep(int(fault["slow_ms"]) * (max(0, warmup) + max(0, repeats)) / 1000.0)
@@ -242,9 +252,12 @@ class Worker:
                 implementation = (implementation + " " if implementation else "") + fault["mark"]
             reply["times_ms"] = times
             reply["implementation"] = implementation
+            stage_ms["run"] = (time.perf_counter() - run_started[0]) * 1000.0
             self.channel.send({"type": "phase", "id": request_id, "phase": "check"})
+            check_started = time.perf_counter()
             verdict = self.checklib.check(handle, result.data_ptr(), result.numel(), check,
                                           sample_points)
+            stage_ms["check"] = (time.perf_counter() - check_started) * 1000.0
             for field in ("outcome", "check", "tolerance", "mismatches", "non_finite",
                           "max_abs_error", "max_rel_error", "message"):
                 reply[field] = verdict[field]
@@ -335,10 +348,13 @@ def time_in_process(worker, args, out_fd):
     first = worker.probe(request)
     first_ms = (time.perf_counter() - t0) * 1000.0
     outcomes = {}
+    stages = {"prep": 0.0, "run": 0.0, "check": 0.0}
     t0 = time.perf_counter()
     for i in range(args.count):
         reply = worker.probe(dict(request, id=i + 2))
         outcomes[reply["outcome"]] = outcomes.get(reply["outcome"], 0) + 1
+        for stage in stages:
+            stages[stage] += reply.get("stage_ms", {}).get(stage, 0.0)
     total = time.perf_counter() - t0
     line = json.dumps({
         "problem": args.time_in_process,
@@ -351,6 +367,7 @@ def time_in_process(worker, args, out_fd):
         "first_probe_ms": first_ms,
         "total_s": total,
         "per_probe_ms": total * 1000.0 / args.count,
+        "stage_ms": {stage: ms / args.count for stage, ms in stages.items()},
         "outcomes": outcomes,
     }) + "\n"
     os.write(out_fd, line.encode("utf-8"))
