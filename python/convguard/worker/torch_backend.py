@@ -97,9 +97,28 @@ class TorchBackend:
             # A context and a first tiny kernel now, so that the first probe's run stage
             # is not charged with them.
             torch.ones(1, device=self.device).add_(1)
+            if not self.rocm:
+                self._warm_up_cudnn()
             torch.cuda.synchronize(self.device)
         self.defaults = self._knob_state()
         self.config = self._config_text()
+
+    def _warm_up_cudnn(self):
+        """One tiny convolution in each direction, before the worker says hello.
+
+        cuDNN loads its sub-libraries and sets up its heuristics on the first convolution
+        of a process: about a second on a GPU host. The C++ cuDNN backend's Init() does the
+        same, so that no probe is charged with it: not a problem's first deadline, and not
+        the known-good probe that a standby worker runs when it replaces a killed one (the
+        swap that a HANG costs). It runs under the start-up deadline, with the default
+        knobs; the per-shape part of a first call (its kernel's module) is still the
+        first-call allowance's. Not on ROCm: MIOpen compiles per kernel and shape, so a
+        tiny convolution would only compile kernels that no probe uses.
+        """
+        torch = self.torch
+        x = torch.ones((1, 4, 8, 8), device=self.device, requires_grad=True)
+        w = torch.ones((4, 4, 3, 3), device=self.device, requires_grad=True)
+        self.F.conv2d(x, w, padding=1).sum().backward()  # forward, backward data and weights
 
     # --- the stack -------------------------------------------------------------------
 
