@@ -83,6 +83,11 @@ Sections (--sections; default: the first four, in this order):
                            interpreter search, which is timed and shown on its own).
             Each in-process and warm-worker measurement first runs one untimed probe of the
             problem (first-call compilation); N is --count-small / --count-medium.
+            A second table takes a probe apart: each stage (prep: allocate and fill; run:
+            the backend; check) in-process and in the worker (its own account, stage_ms in
+            its replies), the worker's whole time per request, the round trip the engine
+            saw, and the engine's Run call: round trip - worker total is the protocol,
+            Run - round trip the engine.
             Unavailable backends are listed as skipped, with the reason. A GPU backend
             starts one worker per visible GPU: set CUDA_VISIBLE_DEVICES=0 to measure one.
   replay    (only when named) a list of 10,000 calls (--quick 2,000) cycling over 20 tiny
