@@ -143,6 +143,30 @@ class ProblemsTest(unittest.TestCase):
 
 
 @need_torch
+class WorkerStartTest(unittest.TestCase):
+    """The PyTorch worker sets every algorithm's knobs once while it starts (their first
+    change can cost seconds); it must leave them as it found them."""
+
+    def test_starting_the_worker_leaves_every_knob_as_it_found_it(self):
+        from convguard.worker.torch_backend import TorchBackend
+
+        def knobs():
+            return (torch.backends.cudnn.enabled, torch.backends.cudnn.benchmark,
+                    torch.backends.cudnn.deterministic, torch.backends.mkldnn.enabled,
+                    torch.are_deterministic_algorithms_enabled())
+
+        torch.backends.cudnn.benchmark = True  # not PyTorch's default: must survive too
+        try:
+            before = knobs()
+            backend = TorchBackend(torch, "cpu")
+            self.assertEqual(knobs(), before)
+            self.assertTrue(backend.defaults["cudnn.benchmark"])
+            self.assertFalse(backend.defaults["deterministic_algorithms"])
+        finally:
+            torch.backends.cudnn.benchmark = False
+
+
+@need_torch
 class SeedLayerTest(TorchTestCase):
     def test_the_seed_layer_trains_guarded_on_the_emulated_stack(self):
         import convguard.torch as cgt

@@ -101,6 +101,14 @@ class TorchBackend:
                 self._warm_up_cudnn()
             torch.cuda.synchronize(self.device)
         self.defaults = self._knob_state()
+        # Setting the knobs the first time can cost seconds: with PyTorch 2.11 on CUDA a
+        # worker's first _set_knobs took 3.3-4.2 s (an H100; every later one, microseconds),
+        # inside the first probe's prep stage, so the calibration and the known-good probe
+        # that a standby worker runs after a HANG paid it. Every algorithm's knobs once now,
+        # under the start-up deadline, then the defaults back.
+        for algorithm in self.algorithms(None):
+            self._set_knobs(self._knobs_for(algorithm))
+        self._set_knobs(self.defaults)
         self.config = self._config_text()
 
     def _warm_up_cudnn(self):
