@@ -195,9 +195,9 @@ class EngineImpl final : public ProbeEngine {
   // stored before stays. The first failure is what Run returns.
   void StoreFailed(const Status& s);
   Verdict BaseVerdict(const Job& job, const Pool& pool) const;
-  // Records an attempt of the flight in `slot` (before the watchdog lands it).
   // Adds a reply's own account of its time (if it gave one) to result_.worker_time.
   void AccountWorkerTime(const worker::ProbeReply& reply, double round_trip_ms);
+  // Records an attempt of the flight in `slot` (before the watchdog lands it).
   void RecordAttempt(Job& job, const Slot& slot, const std::string& outcome,
                      const std::string& detail);
   size_t IndexOf(const Slot& slot) const { return static_cast<size_t>(&slot - slots_.data()); }
