@@ -34,6 +34,8 @@
 #include "os/process.h"
 #include "os/system.h"
 #include "probe/torch_launcher.h"
+#include "worker/framing.h"
+#include "worker/protocol.h"
 
 #ifdef CONVGUARD_HAVE_CUDNN
 #include "backends/cudnn/cudnn_backend.h"  // CudnnDevicePresent()
@@ -96,9 +98,17 @@ Sections (--sections; default: the first four, in this order):
             --no-store` (its whole wall time, and the run of the calls alone as the verdict
             reports it) against the same calls in-process (each run once, no warm-up,
             sampled check: what a replayed call does). Alternated, 3 rounds, medians.
+  pipe      (only when named) the protocol with no probe in it: a child of this program
+            (--echo-child WORK_US) answers real protocol frames the way a worker does (a
+            request read where a worker reads it, two phase notices, a reply with its own
+            time in stage_ms), computing WORK_US microseconds in between, for 0, 0.3, 1, 4
+            and 20 ms. Round trip - the child's own time is what the pipes, the frames and
+            the scheduler cost, with this process blocked in poll while it waits (what the
+            engine does) and, alternated with it, polling without blocking (a core kept
+            busy). The backends section's "protocol" column, without a backend.
 
 Options:
-  --sections LIST     comma-separated subset of overhead,hang,sweep,backends,replay
+  --sections LIST     comma-separated subset of overhead,hang,sweep,backends,replay,pipe
   --backends LIST     backends for the per-backend table (default: every available one of
                       cudnn, torch, onednn, reference; any registered name is allowed:
                       emulated-rdna1 hangs, by design, on the default medium problem)
@@ -116,6 +126,7 @@ Options:
 
 Internal: probe_bench --in-process-child BACKEND PROBLEM ALGORITHM COUNT is what the
 backends section runs for its in-process figure; it prints one JSON line.
+probe_bench --echo-child WORK_US is the pipe section's child.
 
 Exit status: 0, or 1 when a measurement could not run (an engine that does not start,
 a probe that does not end OK), 2 for a bad command line.
@@ -644,6 +655,146 @@ int InProcessChild(const std::string& backend, const std::string& problem,
   return 0;
 }
 
+// ---- pipe: the protocol's cost with no backend -----------------------------------------
+
+// The request and reply a worker exchanges for the small problem, with the fields a real
+// reply carries, so that the frames are as long as real ones.
+worker::ProbeRequest EchoRequest(int64_t id) {
+  worker::ProbeRequest r;
+  r.id = id;
+  r.problem = "n1_c8_h16_w16_k8_r3_s3_p1";
+  r.algorithm = "implicit_gemm";
+  return r;
+}
+
+void SpinFor(double us) {
+  const auto start = Clock::now();
+  while (std::chrono::duration<double, std::micro>(Clock::now() - start).count() < us) {
+  }
+}
+
+// --echo-child WORK_US: reads request frames on stdin the way worker_main does (blocking
+// in ReadSome), and per request sends the two phase notices and a reply whose stage_ms
+// "total" is its own time from having the request to having encoded the reply, computing
+// (spinning) WORK_US microseconds in between.
+int EchoChild(const std::string& work_text) {
+  char* end = nullptr;
+  const double work_us = std::strtod(work_text.c_str(), &end);
+  if (end == work_text.c_str() || *end != '\0' || work_us < 0) Usage("--echo-child: bad WORK_US");
+  worker::FrameDecoder decoder;
+  uint8_t buf[65536];
+  auto send = [](const std::string& payload) {
+    StatusOr<std::string> frame = worker::EncodeFrame(payload);
+    if (!frame.ok()) Die("echo child: " + frame.status().ToString());
+    if (!os::WriteAll(1, *frame, os::Deadline::Never()).ok()) std::exit(1);
+  };
+  for (;;) {
+    std::optional<worker::DecodedFrame> frame = decoder.Next();
+    if (!frame) {
+      StatusOr<os::IoResult> r = os::ReadSome(0, buf, os::Deadline::Never());
+      if (!r.ok() || !r->data()) return 0;
+      decoder.Feed(std::span<const uint8_t>(buf, r->bytes));
+      continue;
+    }
+    const auto start = Clock::now();
+    StatusOr<worker::Message> m = worker::DecodeMessage(frame->payload, /*from_worker=*/false);
+    if (!m.ok() || !m->probe) Die("echo child: not a probe request");
+    const int64_t id = m->probe->id;
+    send(worker::EncodePhase({id, worker::ProbeStage::kRun}));
+    SpinFor(work_us);
+    send(worker::EncodePhase({id, worker::ProbeStage::kCheck}));
+    worker::ProbeReply reply;
+    reply.id = id;
+    reply.outcome = worker::ProbeOutcome::kOk;
+    reply.algorithm = m->probe->algorithm;
+    reply.times_ms = {0.0123, 0.0121, 0.0122};
+    reply.implementation = "echo";
+    reply.check = "sampled:256";
+    reply.tolerance = 1.2e-5;
+    reply.max_abs_error = 2.3e-7;
+    reply.max_rel_error = 4.5e-8;
+    reply.stage_ms = {{"prep", 0.01}, {"run", work_us / 1e3}, {"check", 0.01}};
+    reply.stage_ms["total"] = MsSince(start);
+    send(worker::EncodeProbeReply(reply));
+  }
+}
+
+// One round trip to an echo child: request out, frames in until the reply. Returns the
+// round trip and the child's own total, in ms. `block`: wait in poll (as the engine does);
+// otherwise poll without waiting, again and again.
+std::pair<double, double> EchoRoundTrip(os::ChildProcess& child, worker::FrameDecoder& decoder,
+                                        int64_t id, bool block) {
+  StatusOr<std::string> frame = worker::EncodeFrame(worker::EncodeProbeRequest(EchoRequest(id)));
+  if (!frame.ok()) Die("pipe: " + frame.status().ToString());
+  const auto start = Clock::now();
+  if (!os::WriteAll(child.stdin_fd(), *frame, os::Deadline::After(std::chrono::seconds(5))).ok())
+    Die("pipe: the echo child stopped reading");
+  uint8_t buf[65536];
+  const int fds[1] = {child.stdout_fd()};
+  for (;;) {
+    while (std::optional<worker::DecodedFrame> f = decoder.Next()) {
+      StatusOr<worker::Message> m = worker::DecodeMessage(f->payload, /*from_worker=*/true);
+      if (!m.ok()) Die("pipe: a bad frame from the echo child: " + m.status().ToString());
+      if (m->result) return {MsSince(start), m->result->stage_ms.at("total")};
+    }
+    const os::Deadline wait = block ? os::Deadline::After(std::chrono::seconds(10))
+                                    : os::Deadline::After(os::Duration::zero());
+    StatusOr<std::vector<int>> ready = os::PollReadable(fds, wait);
+    if (!ready.ok()) Die("pipe: " + ready.status().ToString());
+    if (ready->empty()) {
+      if (block) Die("pipe: the echo child did not answer within 10 s");
+      continue;
+    }
+    StatusOr<os::IoResult> r =
+        os::ReadSome(child.stdout_fd(), buf, os::Deadline::After(os::Duration::zero()));
+    if (!r.ok() || r->eof()) Die("pipe: the echo child is gone");
+    if (r->data()) decoder.Feed(std::span<const uint8_t>(buf, r->bytes));
+  }
+}
+
+void PipeSection(bool quick) {
+  StatusOr<std::string> self = os::SelfExecutablePath();
+  if (!self.ok()) Die("cannot find this program: " + self.status().ToString());
+  const int count = quick ? 100 : 400;  // per mode and work, in 8 alternating blocks
+  std::printf(
+      "Round trip minus the child's own time (median; p90 in brackets), %d round "
+      "trips per cell.\n\n",
+      count);
+  std::printf(
+      "| work per request | this process blocked in poll | polling, not blocking | "
+      "blocked - polling |\n| --- | --- | --- | --- |\n");
+  for (const double work_us : {0.0, 300.0, 1000.0, 4000.0, 20000.0}) {
+    os::SpawnOptions s;
+    s.argv = {*self, "--echo-child", std::to_string(work_us)};
+    s.die_with_parent = true;
+    StatusOr<os::ChildProcess> child = os::SpawnChild(s);
+    if (!child.ok()) Die("pipe: " + child.status().ToString());
+    worker::FrameDecoder decoder;
+    int64_t id = 0;
+    (void)EchoRoundTrip(*child, decoder, ++id, true);  // the child's first request: untimed
+    const int n = work_us >= 20000 ? count / 4 : count;
+    std::vector<double> extra[2];
+    for (int block = 0; block < 8; ++block) {
+      for (const bool blocked : {true, false}) {
+        for (int i = 0; i < n / 8; ++i) {
+          const auto [round_trip, own] = EchoRoundTrip(*child, decoder, ++id, blocked);
+          extra[blocked ? 0 : 1].push_back(round_trip - own);
+        }
+      }
+    }
+    auto cell = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      char text[64];
+      std::snprintf(text, sizeof text, "%.3f ms (%.3f)", v[v.size() / 2], v[v.size() * 9 / 10]);
+      return std::string(text);
+    };
+    std::printf("| %g ms | %s | %s | %+.3f ms |\n", work_us / 1e3, cell(extra[0]).c_str(),
+                cell(extra[1]).c_str(), Median(extra[0]) - Median(extra[1]));
+    child->CloseStdin();
+    (void)child->WaitExit(std::chrono::seconds(5));
+  }
+}
+
 Row MeasureBackend(const BenchConfig& c, const std::string& backend, const std::string& label,
                    const Problem& p, int count) {
   Row row;
@@ -842,6 +993,10 @@ int main(int argc, char** argv) {
     if (args.size() != 5) Usage("--in-process-child needs BACKEND PROBLEM ALGORITHM COUNT");
     return InProcessChild(args[1], args[2], args[3], args[4]);
   }
+  if (!args.empty() && args[0] == "--echo-child") {
+    if (args.size() != 2) Usage("--echo-child needs WORK_US");
+    return EchoChild(args[1]);
+  }
   if (args.empty() || args[0].starts_with("-")) Usage("the first argument is the convguard binary");
   BenchConfig c;
   c.exe = args[0];
@@ -870,9 +1025,10 @@ int main(int argc, char** argv) {
     } else if (a == "--sections") {
       sections = SplitList(text_arg(i, a));
       for (const std::string& s : sections) {
-        if (s != "overhead" && s != "hang" && s != "sweep" && s != "backends" && s != "replay") {
+        if (s != "overhead" && s != "hang" && s != "sweep" && s != "backends" && s != "replay" &&
+            s != "pipe") {
           Usage("--sections: unknown section '" + s +
-                "' (allowed: overhead, hang, sweep, backends, replay)");
+                "' (allowed: overhead, hang, sweep, backends, replay, pipe)");
         }
       }
     } else if (a == "--backends") {
@@ -921,6 +1077,10 @@ int main(int argc, char** argv) {
   if (wanted("replay")) {
     std::printf("\n## Replay: a long sequence in one worker vs in-process\n\n");
     ReplaySection(c.exe, quick);
+  }
+  if (wanted("pipe")) {
+    std::printf("\n## The protocol without a probe: pipes, frames and wake-ups\n\n");
+    PipeSection(quick);
   }
   return 0;
 }
