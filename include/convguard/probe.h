@@ -70,6 +70,12 @@ struct ProbeOptions {
   // busy ones, so that a worker killed for a hang or a crash is replaced by a swap, not
   // a start (a PyTorch worker's start is seconds: importing torch). 0: none.
   int standby_workers = 1;
+  // When a swap finds its standby worker still starting (its hello was not there: the
+  // engine waited for it), the pool keeps one more standby from then on, up to this many:
+  // worker starts slower than the time between kills (a PyTorch worker on an H100 takes
+  // about 7 s to start, a HANG there about 4 s) need more than one in the pipeline.
+  // Not more than 16; at most standby_workers (or with standby_workers 0): a fixed count.
+  int standby_workers_max = 3;
   // Requests written to a worker while it runs the current one, so that it starts the
   // next probe as soon as it has replied, without waiting for the engine to read the
   // reply and answer (a pipe round trip and two process wake-ups per probe). Requests

@@ -38,7 +38,8 @@ std::vector<FlagSpec> EngineFlagSpecs() {
       {"--workers", "N", "workers per device (default: one per CPU core, or one per GPU)"},
       {"--standby", "N",
        "workers per device kept started beside the busy ones, so a killed worker is swapped, "
-       "not restarted (default 1; 0: none)"},
+       "not restarted (default 1, and one more, up to 3, each time a swap has to wait for a "
+       "start; N: exactly N; 0: none)"},
       {"--devices", "LIST", "GPU indices to use, e.g. 0,1 (default: every visible GPU)"},
       {"--check", "MODE", "none, sampled (default) or full comparison against float64"},
       {"--samples", "N", "random interior points of a sampled check (default 256)"},
@@ -174,6 +175,7 @@ StatusOr<ProbeOptions> ProbeOptionsFromFlags(const FlagParser& f) {
   if (f.Has("--standby")) {
     CG_RETURN_IF_ERROR(SetInt(f, "--standby", 0, 16, v));
     o.standby_workers = static_cast<int>(v);
+    o.standby_workers_max = o.standby_workers;  // a number the user chose is kept
   }
   if (f.Has("--workers")) {
     CG_RETURN_IF_ERROR(SetInt(f, "--workers", 1, 256, v));

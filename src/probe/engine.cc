@@ -109,6 +109,9 @@ struct Pool {
   // Started workers waiting to replace one that is killed (ProbeOptions::standby_workers),
   // oldest first; their hello is read when one is taken.
   std::deque<std::unique_ptr<WorkerClient>> standby;
+  // Standby workers added because a swap had to wait for a start
+  // (ProbeOptions::standby_workers_max).
+  int standby_added = 0;
 };
 
 struct Slot {
@@ -158,8 +161,13 @@ class EngineImpl final : public ProbeEngine {
   // Puts a started worker into `slot`: a standby one if the pool has one, else a new one;
   // then tops up the pool's standby workers.
   Status StartWorker(Slot& slot);
-  // Spawns standby workers until the pool has ProbeOptions::standby_workers of them.
+  // Spawns standby workers until the pool has StandbyTarget(pool) of them.
   void RefillStandby(Pool& pool);
+  // How many standby workers `pool` keeps: ProbeOptions::standby_workers, plus those
+  // added since (never past standby_workers_max).
+  int StandbyTarget(const Pool& pool) const {
+    return options_.standby_workers + pool.standby_added;
+  }
   // Puts a worker that said hello into `slot`, checking that it reports the pool's stack.
   Status AdoptWorker(Slot& slot, std::unique_ptr<WorkerClient> worker);
   Status Calibrate(Pool& pool, Slot& slot);
@@ -324,8 +332,24 @@ Status EngineImpl::StartWorker(Slot& slot) {
   while (!w && !pool.standby.empty()) {
     std::unique_ptr<WorkerClient> candidate = std::move(pool.standby.front());
     pool.standby.pop_front();
+    const os::TimePoint asked = clock_.Now();
     if (Status s = candidate->AwaitHello(pool.policy->StartupDeadlineMs()); s.ok()) {
       w = std::move(candidate);
+      // Waiting for the hello means the standby was spawned too late for this swap: the
+      // worker's start takes longer than the time between swaps. One more standby in the
+      // pipeline from now on. (A hello already in the pipe is read in microseconds; a
+      // C++ worker starts in milliseconds, so only a slow start waits 100 ms.)
+      const double waited_ms = MillisBetween(asked, clock_.Now());
+      if (waited_ms >= 100.0 &&
+          StandbyTarget(pool) < std::max(options_.standby_workers, options_.standby_workers_max) &&
+          options_.standby_workers > 0) {
+        ++pool.standby_added;
+        Event("a standby worker was still starting when it was needed (waited " +
+              std::to_string(std::lround(waited_ms)) + " ms); keeping " +
+              std::to_string(StandbyTarget(pool)) + " standby workers" +
+              (pool.device >= 0 ? " for device " + std::to_string(pool.device) : "") +
+              " from now on");
+      }
     } else {
       Event("a standby worker did not start (" + s.message() + "); starting another");
     }
@@ -339,7 +363,7 @@ Status EngineImpl::StartWorker(Slot& slot) {
 }
 
 void EngineImpl::RefillStandby(Pool& pool) {
-  while (static_cast<int>(pool.standby.size()) < options_.standby_workers) {
+  while (static_cast<int>(pool.standby.size()) < StandbyTarget(pool)) {
     StatusOr<std::unique_ptr<WorkerClient>> spawned = WorkerClient::Spawn(pool.spec);
     if (!spawned.ok()) {
       Event("could not start a standby worker: " + spawned.status().message());
@@ -1157,6 +1181,10 @@ StatusOr<std::unique_ptr<ProbeEngine>> ProbeEngine::Start(const ProbeOptions& op
   if (options.backend.empty()) return Status::InvalidArgument("no backend named");
   if (options.requests_ahead < 0 || options.requests_ahead > 64) {
     return Status::InvalidArgument("requests_ahead must be 0..64");
+  }
+  if (options.standby_workers < 0 || options.standby_workers > 16 ||
+      options.standby_workers_max < 0 || options.standby_workers_max > 16) {
+    return Status::InvalidArgument("standby_workers and standby_workers_max must be 0..16");
   }
   if (options.warmup < 0 || options.repeats < 1) {
     return Status::InvalidArgument("--warmup must be >= 0 and --repeats >= 1");

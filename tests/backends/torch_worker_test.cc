@@ -1209,6 +1209,11 @@ TEST(TorchBackendEngine, GroupsDilationPadsLayoutsDirectionsAndBiasAreOk) {
   }
   ProbeOptions options = TorchOptions();
   options.check = CheckMode::kFull;
+  // The question here is whether every result is right, not how long it takes (deadlines
+  // have tests of their own). On a GPU shared with other tests, cudnn.benchmark's first
+  // autotuning of a shape has taken over 2 s, past the run-stage deadline (a SLOW verdict
+  // with a right result); a long floor keeps timing out of this test's answer.
+  options.deadlines.floor_ms = 30000.0;
   auto engine = ProbeEngine::Start(options, nullptr);
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
   auto result = (*engine)->Run(jobs);
@@ -1253,16 +1258,17 @@ TEST(TorchBackendEngine, InjectedFaultsGiveTheirVerdicts) {
   for (const Verdict& v : result->verdicts) by_k[Parse(v.problem).k] = v;
 
   EXPECT_EQ(by_k[3].kind, VerdictKind::kHang) << by_k[3].message;
-  // On a GPU the two workers share the device, and a confirmation is judged alone there:
-  // with the other worker busy, the hang is confirmed in a fresh worker (2 attempts). On
-  // the CPU each worker is on its own, and its first probe is confirmed in place.
-  if ((*engine)->stacks().front().device >= 0) {
+  // The hang is its worker's first probe, so it is confirmed in place (1 attempt), except
+  // on a GPU while the other worker, on the same device, is still running a probe: a
+  // confirmation is judged alone there, so it runs in a fresh worker (2 attempts). Which
+  // of the two happens on a GPU depends on timing; the message must say the one it was.
+  if ((*engine)->stacks().front().device < 0) EXPECT_EQ(by_k[3].attempts, 1);
+  if (by_k[3].attempts == 1) {
+    EXPECT_NE(by_k[3].message.find("confirmed in place"), std::string::npos) << by_k[3].message;
+  } else {
     EXPECT_EQ(by_k[3].attempts, 2);
     EXPECT_NE(by_k[3].message.find("the confirmation in a fresh worker"), std::string::npos)
         << by_k[3].message;
-  } else {
-    EXPECT_EQ(by_k[3].attempts, 1);
-    EXPECT_NE(by_k[3].message.find("confirmed in place"), std::string::npos) << by_k[3].message;
   }
   // The evidence is the worker's last stderr line: the rule that fired on the CPU, the
   // spinning kernel it launched on a GPU.

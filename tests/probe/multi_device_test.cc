@@ -560,6 +560,59 @@ TEST_F(MultiDevice, AStandbyWorkerReplacesAKilledOneWithoutWaitingForAStart) {
   }
 }
 
+// A worker whose start takes longer than the time between kills (a PyTorch worker on a
+// GPU: about 7 s against 4 s per HANG) finds one standby still starting at every swap.
+// Each such wait adds a standby to the pool, up to standby_workers_max; a count the user
+// fixed (max = standby_workers) stays as it is.
+TEST_F(MultiDevice, TheStandbyPoolGrowsWhenASwapWaitsForAStart) {
+  SetEnv("CONVGUARD_FAKE_GPUS", "1");
+  SetEnv("CONVGUARD_FAKE_HANG_DEVICE", "0");
+  SetEnv("CONVGUARD_FAKE_HANG_K", "7");
+  SetEnv("CONVGUARD_FAKE_START_MS", "1500");
+  // k8 first, then three problems that hang: each kill needs a started worker.
+  std::vector<ProbeJob> jobs = {{SmallProblem(8), ""}};
+  for (int c : {5, 6, 7}) {
+    StatusOr<Problem> p = ParseProblem("n1_c" + std::to_string(c) + "_h8_w8_k7_r3_s3_p1");
+    ASSERT_TRUE(p.ok()) << p.status().ToString();
+    jobs.push_back({*p, ""});
+  }
+  for (const int max : {3, 1}) {
+    ProbeOptions o = FakeGpuOptions();
+    o.standby_workers = 1;
+    o.standby_workers_max = max;
+    o.redo = true;
+    std::vector<int> targets;  // the pool's standby count after each growth
+    ProbeCallbacks callbacks;
+    callbacks.on_event = [&](const std::string& e) {
+      const std::string said = "was still starting when it was needed";
+      if (e.find(said) == std::string::npos) return;
+      const size_t at = e.find("keeping ");
+      ASSERT_NE(at, std::string::npos) << e;
+      targets.push_back(std::atoi(e.c_str() + at + 8));
+      EXPECT_NE(e.find("standby workers for device 0 from now on"), std::string::npos) << e;
+    };
+    auto engine = ProbeEngine::Start(o, store_.get(), callbacks);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    auto result = (*engine)->Run(jobs);
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    ASSERT_EQ(result->verdicts.size(), jobs.size());
+    EXPECT_EQ(result->verdicts[0].kind, VerdictKind::kOk) << result->verdicts[0].message;
+    for (size_t i = 1; i < jobs.size(); ++i) {
+      EXPECT_EQ(result->verdicts[i].kind, VerdictKind::kHang) << result->verdicts[i].message;
+    }
+    if (max == 1) {
+      EXPECT_TRUE(targets.empty()) << "a fixed standby count grew to " << targets.back();
+    } else {
+      // The first swap after a kill already waits (its standby was spawned when the first
+      // worker had calibrated, 1.5 s of start-up before it can serve); each wait adds one,
+      // never past the maximum.
+      ASSERT_FALSE(targets.empty()) << "no swap waited for a 1.5 s start";
+      for (size_t i = 0; i < targets.size(); ++i) EXPECT_EQ(targets[i], 2 + static_cast<int>(i));
+      EXPECT_LE(targets.back(), max);
+    }
+  }
+}
+
 // Through the real binary. `convguard sweep` has no option naming a worker executable, so
 // fake GPUs cannot reach it; what can be checked there is that a device selection for a
 // backend without GPUs is refused before anything runs.
