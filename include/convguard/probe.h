@@ -74,7 +74,7 @@ struct ProbeOptions {
   // engine waited for it), the pool keeps one more standby from then on, up to this many:
   // worker starts slower than the time between kills (a PyTorch worker on an H100 takes
   // about 7 s to start, a HANG there about 4 s) need more than one in the pipeline.
-  // Not more than 16; at most standby_workers (or with standby_workers 0): a fixed count.
+  // 0..16; a value not above standby_workers, or standby_workers 0, keeps the count fixed.
   int standby_workers_max = 3;
   // Requests written to a worker while it runs the current one, so that it starts the
   // next probe as soon as it has replied, without waiting for the engine to read the
